@@ -1,0 +1,48 @@
+# Two commands matter: `make run` and `make test`. Both bootstrap everything they need.
+SHELL := /bin/bash
+PY ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: run install dev test lint fmt typecheck bench tracker chromium clean
+
+$(CURDIR)/.tools/bin/uv:
+	@# uv is the installer; fetch it into a private tools venv when the machine has none.
+	$(PY) -m venv .tools || { echo "python3 -m venv failed: install python3-venv (apt-get install python3-venv)"; exit 1; }
+	.tools/bin/pip install -q uv
+
+install: $(UV)
+	$(UV) sync --frozen --no-dev
+
+dev: $(UV)
+	$(UV) sync --frozen --extra dev
+
+run: install
+	$(VENV)/bin/avocet serve
+
+lint: dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: dev
+	$(VENV)/bin/mypy
+
+chromium:
+	@scripts/ensure-chromium
+
+test: dev chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q
+
+bench: dev
+	$(VENV)/bin/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
