@@ -1,0 +1,1 @@
+"""HTTP surfaces: thin handlers that parse, call down the chain, and render."""

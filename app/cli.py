@@ -1,0 +1,141 @@
+"""The `avocet` command line: serve, and manage sites on the data dir."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from app.config import ConfigError, Settings, load_settings
+from app.errors import AppError
+
+_encoder = msgspec.json.Encoder()
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(_encoder.encode(value).decode() + "\n")
+
+
+def public_url(settings: Settings) -> str:
+    host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{host}:{settings.port}"
+
+
+def snippet(site_id: str, base_url: str) -> str:
+    return f'<script defer data-site="{site_id}" src="{base_url}/script.js"></script>'
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+        proxy_headers=False,  # X-Forwarded-For is handled by our trusted-proxy rule
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_site_add(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import open_meta
+
+    meta = open_meta(settings)
+    try:
+        site = meta.add_site(args.domain, name=args.name, timezone=args.timezone)
+    finally:
+        meta.close()
+    code = snippet(site.id, public_url(settings))
+    if args.json:
+        _print_json({**site.public(), "snippet": code})
+    else:
+        print(f"site {site.domain} added with id {site.id} (timezone {site.timezone})")
+        print("Paste this into the <head> of every page:")
+        print(f"  {code}")
+    return 0
+
+
+def cmd_site_list(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import open_meta
+
+    meta = open_meta(settings)
+    try:
+        sites = meta.sites()
+    finally:
+        meta.close()
+    if args.json:
+        _print_json([s.public() for s in sites])
+    elif not sites:
+        print("no sites yet: avocet site add example.com")
+    else:
+        width = max(len(s.domain) for s in sites)
+        for s in sites:
+            print(f"{s.id}  {s.domain:<{width}}  {s.timezone}  {s.name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avocet",
+        description="Avocet: privacy-first web analytics in one process.",
+        epilog="Settings come from config.toml (or --config) and AVOCET_* variables.",
+    )
+    parser.add_argument("--config", type=Path, help="TOML config file (default: ./config.toml)")
+    parser.add_argument("--data-dir", help="data directory (default: data)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    site = sub.add_parser("site", help="add or list sites").add_subparsers(
+        dest="site_command", required=True, metavar="ACTION"
+    )
+    add = site.add_parser("add", help="add a site and print its tracking snippet")
+    add.add_argument("domain", help="the site's primary hostname, e.g. example.com")
+    add.add_argument("--timezone", default="UTC", help="IANA zone for days and reports")
+    add.add_argument("--name", help="display name (default: the domain)")
+    add.add_argument("--json", action="store_true", help="print one JSON object")
+    add.set_defaults(func=cmd_site_add)
+    ls = site.add_parser("list", help="list sites")
+    ls.add_argument("--json", action="store_true", help="print one JSON array")
+    ls.set_defaults(func=cmd_site_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    env = dict(os.environ)
+    for flag, key in (("data_dir", "DATA_DIR"), ("host", "HOST"), ("port", "PORT")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            env[f"AVOCET_{key}"] = str(value)
+    try:
+        settings = load_settings(args.config, env)
+        return int(args.func(settings, args))
+    except (ConfigError, AppError) as exc:
+        message = exc.message if isinstance(exc, AppError) else str(exc)
+        print(f"avocet: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

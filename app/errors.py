@@ -1,0 +1,112 @@
+"""Domain errors and the one place that turns them into HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+
+log = logging.getLogger("avocet")
+
+
+class AppError(Exception):
+    """Base of every error a client may see; `code` and `status` pick the envelope."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str = "internal error") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(AppError):
+    status = 400
+    code = "invalid_request"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+
+
+class UnsupportedQuery(AppError):
+    status = 422
+    code = "unsupported_query"
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+
+
+class Unavailable(AppError):
+    status = 503
+    code = "unavailable"
+
+
+class EventInvalid(InvalidRequest):
+    """An event body that the Plausible Events API answers with 400 {"errors": {field: [..]}}."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.detail = message
+
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "invalid_request",
+    413: "invalid_request",
+    415: "invalid_request",
+    422: "unsupported_query",
+    429: "rate_limited",
+}
+
+
+def _envelope(
+    request: Request[Any, Any, Any], status: int, code: str, message: str
+) -> Response[object]:
+    headers: dict[str, str] | None = None
+    if status == 429:
+        headers = {"Cache-Control": "no-store"}
+    elif status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="avocet"'}
+    if request.url.path == "/api/event":  # Plausible's Events API has its own error shape
+        return Response({"errors": {"request": [message]}}, status_code=status, headers=headers)
+    return Response(
+        {"error": {"code": code, "message": message}},
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[object]:
+    """The one exception handler: domain errors and HTTP errors to the JSON envelope."""
+    if isinstance(exc, EventInvalid) and request.url.path == "/api/event":
+        return Response({"errors": {exc.field: [exc.detail]}}, status_code=400)
+    if isinstance(exc, AppError):
+        return _envelope(request, exc.status, exc.code, exc.message)
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "invalid_request")
+        message = exc.detail if status < 500 else "internal error"
+        return _envelope(request, status, code, message)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _envelope(request, 500, "internal_error", "internal error")

@@ -1,0 +1,130 @@
+"""Who is who, without cookies: daily salts, visitor ids, and the in-memory session table."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from app.storage.meta import MetaStore
+
+SESSION_TIMEOUT_US = 30 * 60 * 1_000_000
+_EPOCH = date(1970, 1, 1)
+
+
+def day_number(day: date) -> int:
+    return (day - _EPOCH).days
+
+
+def day_from_number(number: int) -> date:
+    return _EPOCH + timedelta(days=number)
+
+
+def _to_int64(digest: bytes) -> int:
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def visitor_id(salt: bytes, site_id: str, ip: str, user_agent: str) -> int:
+    """64-bit keyed hash: the same person is the same visitor on one site for one day only."""
+    material = f"{site_id}\x00{ip}\x00{user_agent}".encode()
+    return _to_int64(hashlib.blake2b(material, digest_size=8, key=salt).digest())
+
+
+def user_visitor_id(salt: bytes, site_id: str, user_id: str) -> int:
+    """Visitor id for a server-side event that names its user (same daily salt)."""
+    material = f"{site_id}\x00user\x00{user_id}".encode()
+    return _to_int64(hashlib.blake2b(material, digest_size=8, key=salt).digest())
+
+
+def user_key(site_secret: bytes, user_id: str) -> int:
+    """Stable pseudonym of a server-side user id, for privacy requests (never the id itself)."""
+    return _to_int64(hmac.new(site_secret, user_id.encode(), hashlib.sha256).digest()[:8])
+
+
+class Salts:
+    """Salt per site-day, cached. Days before yesterday get a throw-away salt: their real
+    salt is destroyed, so a late event for them can't be linked to anything."""
+
+    def __init__(self, meta: MetaStore) -> None:
+        self._meta = meta
+        self._cache: dict[tuple[str, date], bytes] = {}
+
+    def get(self, site_id: str, day: date, today: date) -> bytes:
+        key = (site_id, day)
+        salt = self._cache.get(key)
+        if salt is None:
+            if day >= today - timedelta(days=1):
+                salt = self._meta.salt(site_id, day.isoformat())
+                self._meta.destroy_salts_before(site_id, (today - timedelta(days=1)).isoformat())
+            else:
+                salt = secrets.token_bytes(16)
+            self._cache[key] = salt
+            self._forget_before(today - timedelta(days=1))
+        return salt
+
+    def _forget_before(self, day: date) -> None:
+        for key in [k for k in self._cache if k[1] < day]:
+            del self._cache[key]
+
+
+class Session:
+    __slots__ = ("attrs", "id", "last_us")
+
+    def __init__(self, session_id: int, last_us: int, attrs: tuple[Any, ...]) -> None:
+        self.id = session_id
+        self.last_us = last_us
+        self.attrs = attrs
+
+
+class Sessions:
+    """Open sessions keyed by (site, visitor). A visitor id is valid for one site-day, so a
+    session can never cross the site's midnight; 30 minutes of silence end it too."""
+
+    def __init__(self, next_id: int = 1) -> None:
+        self._open: dict[tuple[str, int], Session] = {}
+        self._next_id = next_id
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def find(self, site_id: str, visitor: int, ts_us: int) -> Session | None:
+        """The visitor's open session at ts, extended to ts; None when there is none."""
+        session = self._open.get((site_id, visitor))
+        if session is None or ts_us - session.last_us > SESSION_TIMEOUT_US:
+            return None
+        if ts_us > session.last_us:
+            session.last_us = ts_us
+        return session
+
+    def start(self, site_id: str, visitor: int, ts_us: int, attrs: tuple[Any, ...]) -> Session:
+        session = Session(self._next_id, ts_us, attrs)
+        self._next_id += 1
+        self._open[(site_id, visitor)] = session
+        return session
+
+    def sweep(self, now_us: int) -> int:
+        """Forget sessions idle past the timeout; returns how many."""
+        cutoff = now_us - SESSION_TIMEOUT_US
+        stale = [key for key, s in self._open.items() if s.last_us < cutoff]
+        for key in stale:
+            del self._open[key]
+        return len(stale)
+
+    def restore(self, rows: Iterable[tuple[str, int, int, datetime, tuple[Any, ...]]]) -> None:
+        """Reload open sessions after a restart: (site, visitor, session_id, last ts, attrs)."""
+        for site_id, visitor, session_id, last_ts, attrs in rows:
+            last_us = _micros(last_ts)
+            self._open[(site_id, visitor)] = Session(session_id, last_us, attrs)
+            self._next_id = max(self._next_id, session_id + 1)
+
+
+def _micros(ts: datetime) -> int:
+    return int(ts.timestamp() * 1_000_000) if ts.tzinfo else _naive_micros(ts)
+
+
+def _naive_micros(ts: datetime) -> int:
+    delta = ts - datetime(1970, 1, 1)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

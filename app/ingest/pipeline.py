@@ -1,0 +1,228 @@
+"""The ingest pipeline: decoded hit -> drop or enrich -> identify -> sessionize -> row."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from app.config import Settings
+from app.ingest.enrich import (
+    Agent,
+    Locator,
+    cached_agent_parser,
+    parse_page,
+    referrer_host,
+    screen_class,
+)
+from app.ingest.hit import Hit
+from app.ingest.identity import Salts, Sessions, day_number, user_key, user_visitor_id, visitor_id
+from app.ingest.referrers import classify
+from app.ingest.sites import SiteDirectory
+from app.ingest.writer import Writer
+from app.storage.events import EventStore, Row
+from app.storage.meta import Site
+
+log = logging.getLogger("avocet.ingest")
+
+
+class Drop(Enum):
+    UNKNOWN_SITE = "unknown_site"
+    BOT = "bot"
+    INVALID = "invalid"
+    NO_SESSION = "no_session"
+
+
+class Client(NamedTuple):
+    """What the request says about its sender; lives for one request, never stored."""
+
+    ip: str
+    user_agent: str
+
+
+class _LocalDay:
+    """UTC bounds of a site's current local day, so most hits skip the zone conversion."""
+
+    __slots__ = ("day", "end_us", "start_us")
+
+    def __init__(self, zone: ZoneInfo, ts_us: int) -> None:
+        local = datetime.fromtimestamp(ts_us / 1e6, UTC).astimezone(zone)
+        self.day = local.date()
+        start = datetime(self.day.year, self.day.month, self.day.day, tzinfo=zone)
+        nxt = self.day + timedelta(days=1)
+        end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone)
+        self.start_us = int(start.timestamp() * 1e6)
+        self.end_us = int(end.timestamp() * 1e6)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Ingestor:
+    """Turns hits into committed rows. All steps but the commit run on the event loop."""
+
+    def __init__(self, settings: Settings, sites: SiteDirectory, salts: Salts, writer: Writer):
+        self.sites = sites
+        self.salts = salts
+        self.writer = writer
+        self.sessions = Sessions()
+        self.agent = cached_agent_parser(settings.ingest.ua_cache_size)
+        self.locator = Locator(settings.geoip_db)
+        self.dropped: Counter[str] = Counter()
+        self._days: dict[str, _LocalDay] = {}
+
+    def restore_sessions(self, store: EventStore, now: int) -> None:
+        """Rebuild the session table from the last 30 minutes of events."""
+        row = store.query("SELECT coalesce(max(session_id), 0) FROM events")
+        self.sessions = Sessions(next_id=int(row[0][0]) + 1)
+        since = datetime.fromtimestamp((now - 30 * 60 * 1_000_000) / 1e6, UTC).replace(tzinfo=None)
+        recent = store.query(
+            "SELECT DISTINCT ON (site_id, visitor_id) site_id, visitor_id, session_id, ts,"
+            f" {', '.join(VISIT_COLUMNS)} FROM events WHERE ts >= ?"
+            " ORDER BY site_id, visitor_id, ts DESC",
+            [since],
+        )
+        self.sessions.restore((r[0], r[1], r[2], r[3], tuple(r[4:])) for r in recent)
+
+    def local_day(self, site: Site, ts_us: int) -> date:
+        cached = self._days.get(site.id)
+        if cached is None or not cached.start_us <= ts_us < cached.end_us:
+            cached = _LocalDay(site.zone, ts_us)
+            if abs(ts_us - now_us()) < 86_400_000_000:
+                self._days[site.id] = cached
+        return cached.day
+
+    def resolve_site(self, hit: Hit) -> list[Site]:
+        """The sites a hit is for: by id, or by Plausible domain (a comma-separated list)."""
+        if hit.site_id:
+            site = self.sites.by_id(hit.site_id)
+            return [site] if site else []
+        if hit.domain:
+            found = (self.sites.by_domain(d) for d in hit.domain.split(",")[:10])
+            return [s for s in found if s is not None]
+        return []
+
+    def build(
+        self, hit: Hit, site: Site, client: Client, ts_us: int, user_id: str | None = None
+    ) -> Row | Drop:
+        """Everything but the commit: the row to store, or why the hit is dropped."""
+        page = parse_page(hit.url, hit.hash_mode)
+        if page is None:
+            return Drop.INVALID
+        day = self.local_day(site, ts_us)
+        agent: Agent | None
+        if user_id is None:
+            agent = self.agent(client.user_agent)
+            if agent.bot:
+                self.writer.count_bot(site.id, day_number(day))
+                return Drop.BOT
+        else:
+            agent = self.agent(client.user_agent) if client.user_agent else None
+            if agent is not None and agent.bot:
+                agent = None
+        today = self.local_day(site, now_us())
+        salt = self.salts.get(site.id, day, today)
+        visitor = (
+            visitor_id(salt, site.id, client.ip, client.user_agent)
+            if user_id is None
+            else user_visitor_id(salt, site.id, user_id)
+        )
+        session = self.sessions.find(site.id, visitor, ts_us)
+        if session is None:
+            if hit.is_engagement:
+                return Drop.NO_SESSION  # a ping for a page view we never saw
+            source = classify(
+                referrer_host(hit.referrer),
+                page.hostname,
+                page.utm_source,
+                page.utm_medium,
+                page.utm_campaign,
+                page.ref,
+                page.click_id,
+            )
+            geo = self.locator.locate(client.ip) if client.ip else None
+            attrs = (
+                page.pathname,
+                source.referrer,
+                source.source,
+                source.channel,
+                page.utm_source,
+                page.utm_medium,
+                page.utm_campaign,
+                page.utm_content,
+                page.utm_term,
+                *(agent[1:] if agent else (None,) * 5),
+                screen_class(hit.screen_width),
+                *(geo if geo else (None, None, None)),
+            )
+            session = self.sessions.start(site.id, visitor, ts_us, attrs)
+        engagement = hit.is_engagement
+        return (
+            site.id,
+            ts_us,
+            day_number(day),
+            hit.name,
+            visitor,
+            session.id,
+            page.hostname,
+            page.pathname,
+            *session.attrs,
+            list(hit.props) if hit.props else None,
+            hit.revenue[0] if hit.revenue else None,
+            hit.revenue[1] if hit.revenue else None,
+            hit.interactive,
+            hit.engagement_ms if engagement else None,
+            hit.scroll_depth if engagement else None,
+            user_key(site.secret, user_id) if user_id is not None else None,
+        )
+
+    async def record(self, hit: Hit, client: Client, ts_us: int | None = None) -> list[Drop]:
+        """Store the hit for each site it names; returns the drops (empty = all stored)."""
+        ts = now_us() if ts_us is None else ts_us
+        sites = self.resolve_site(hit)
+        if not sites:
+            self.dropped[Drop.UNKNOWN_SITE.value] += 1
+            return [Drop.UNKNOWN_SITE]
+        drops = []
+        writes = []
+        for site in sites:
+            row = self.build(hit, site, client, ts)
+            if isinstance(row, Drop):
+                self.dropped[row.value] += 1
+                drops.append(row)
+            else:
+                writes.append(self.writer.write(row))
+        if len(writes) == 1:
+            await writes[0]
+        elif writes:
+            await asyncio.gather(*writes)
+        return drops
+
+
+# Visit attributes, in row order after pathname: copied from a session's first event.
+VISIT_COLUMNS = (
+    "entry_page",
+    "referrer",
+    "source",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "device",
+    "browser",
+    "browser_version",
+    "os",
+    "os_version",
+    "screen",
+    "country",
+    "region",
+    "city",
+)

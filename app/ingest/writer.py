@@ -1,0 +1,98 @@
+"""Group commit: requests join the open batch; one writer commits batches back to back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+from app.storage.events import EventStore, Row
+
+log = logging.getLogger("avocet.writer")
+
+
+class _Batch:
+    __slots__ = ("bots", "future", "rows")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.rows: list[Row] = []
+        self.bots: dict[tuple[str, int], int] = {}
+        self.future: asyncio.Future[None] = loop.create_future()
+
+
+class Writer:
+    """No timer: the next commit starts the moment the previous one ends, so an idle server
+    acknowledges within one commit and a busy one puts more rows in each. Every request of
+    a batch awaits the batch's one future, resolved only after its transaction committed."""
+
+    def __init__(self, store: EventStore, max_batch_rows: int = 10_000) -> None:
+        self._store = store
+        self._max = max_batch_rows
+        self._batches: deque[_Batch] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        # One thread: DuckDB appends are serialised anyway, and it keeps commit order.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="avocet-writer")
+        self.committed_rows = 0
+        self.commits = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="avocet-writer")
+
+    async def stop(self) -> None:
+        """Commit everything still pending, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        self._executor.shutdown(wait=True)
+
+    @property
+    def pending_rows(self) -> int:
+        return sum(len(b.rows) for b in self._batches)
+
+    def _open_batch(self) -> _Batch:
+        if not self._batches or len(self._batches[-1].rows) >= self._max:
+            self._batches.append(_Batch(asyncio.get_running_loop()))
+        return self._batches[-1]
+
+    async def write(self, row: Row) -> None:
+        """Return once the row is committed; raise if its commit failed."""
+        if self._closing:
+            raise RuntimeError("writer is stopping")
+        batch = self._open_batch()
+        batch.rows.append(row)
+        self._wake.set()
+        # shield: a client hanging up cancels its own wait, never the batch others share.
+        await asyncio.shield(batch.future)
+
+    def count_bot(self, site_id: str, day: int) -> None:
+        """Count a dropped bot hit; it is committed with the next batch (nobody waits)."""
+        batch = self._open_batch()
+        key = (site_id, day)
+        batch.bots[key] = batch.bots.get(key, 0) + 1
+        self._wake.set()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._batches:
+                if self._closing:
+                    return
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            batch = self._batches.popleft()
+            bots = [(site, day, hits) for (site, day), hits in batch.bots.items()]
+            try:
+                await loop.run_in_executor(self._executor, self._store.append, batch.rows, bots)
+            except Exception as exc:
+                log.exception("commit of %d rows failed", len(batch.rows))
+                batch.future.set_exception(exc)
+                batch.future.exception()  # mark retrieved: waiters may all have gone
+            else:
+                self.commits += 1
+                self.committed_rows += len(batch.rows)
+                batch.future.set_result(None)

@@ -1,0 +1,51 @@
+"""create_app(settings): the one place the service is assembled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+
+from app.api import collect, stats
+from app.config import Settings
+from app.errors import handle_error
+from app.services import Services
+
+log = logging.getLogger("avocet")
+
+
+def create_app(settings: Settings) -> Litestar:
+    """The ASGI app; its lifespan opens the data dir and drains the writer on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        svc = Services(settings)
+        app.state.services = svc
+        await svc.start()
+        log.info("avocet ready, data in %s", settings.data_dir)
+        try:
+            yield
+        finally:
+            await svc.stop()
+
+    return Litestar(
+        route_handlers=[*collect.ROUTES, *stats.ROUTES],
+        lifespan=[lifespan],
+        exception_handlers={Exception: handle_error},
+        cors_config=CORSConfig(
+            allow_origins=["*"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "X-Plausible-Dropped"],
+            max_age=86400,
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Avocet", version="0.1.0", path="/api/docs", create_examples=False
+        ),
+        request_max_body_size=settings.ingest.max_body_bytes,
+        debug=False,
+    )

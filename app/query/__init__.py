@@ -1,0 +1,1 @@
+"""The query engine: every API question becomes SQL here, and only here."""

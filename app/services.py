@@ -1,0 +1,64 @@
+"""The running service's parts, opened in the app's lifespan and shared by the handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from pathlib import Path
+
+import anyio.to_thread
+
+from app.config import Settings
+from app.ingest.identity import Salts
+from app.ingest.pipeline import Ingestor, now_us
+from app.ingest.sites import SiteDirectory
+from app.ingest.writer import Writer
+from app.storage.events import EventStore
+from app.storage.meta import MetaStore
+
+log = logging.getLogger("avocet")
+
+SWEEP_SECONDS = 60
+
+
+def open_meta(settings: Settings) -> MetaStore:
+    """The SQLite store (works whether or not the server runs)."""
+    data = Path(settings.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    return MetaStore(data / "meta.sqlite3")
+
+
+class Services:
+    """Stores, the ingest pipeline and the group-commit writer of one running server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.trusted_proxies = tuple(
+            ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies
+        )
+        self.meta = open_meta(settings)
+        self.events = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
+        self.sites = SiteDirectory(self.meta)
+        self.writer = Writer(self.events, settings.ingest.max_batch_rows)
+        self.ingest = Ingestor(settings, self.sites, Salts(self.meta), self.writer)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await anyio.to_thread.run_sync(self.ingest.restore_sessions, self.events, now_us())
+        self.writer.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            self.ingest.sessions.sweep(now_us())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await self.writer.stop()
+        await anyio.to_thread.run_sync(self.events.checkpoint)
+        self.events.close()
+        self.ingest.locator.close()
+        self.meta.close()

@@ -1,0 +1,1 @@
+"""Storage: DuckDB for events (events.py), SQLite for everything small and mutable (meta.py)."""

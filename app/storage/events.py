@@ -1,0 +1,159 @@
+"""The DuckDB event store: one file, one writer cursor, read cursors per query."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from app.config import DuckDBSettings
+from app.storage.migrate import migrations
+
+# The events table, in column order. An ingested row is a tuple in exactly this order;
+# ts is microseconds since the Unix epoch (UTC), day is days since the epoch (site-local).
+EVENT_SCHEMA = pa.schema(
+    [
+        ("site_id", pa.string()),
+        ("ts", pa.timestamp("us")),
+        ("day", pa.date32()),
+        ("name", pa.string()),
+        ("visitor_id", pa.int64()),
+        ("session_id", pa.int64()),
+        ("hostname", pa.string()),
+        ("pathname", pa.string()),
+        ("entry_page", pa.string()),
+        ("referrer", pa.string()),
+        ("source", pa.string()),
+        ("channel", pa.string()),
+        ("utm_source", pa.string()),
+        ("utm_medium", pa.string()),
+        ("utm_campaign", pa.string()),
+        ("utm_content", pa.string()),
+        ("utm_term", pa.string()),
+        ("device", pa.string()),
+        ("browser", pa.string()),
+        ("browser_version", pa.string()),
+        ("os", pa.string()),
+        ("os_version", pa.string()),
+        ("screen", pa.string()),
+        ("country", pa.string()),
+        ("region", pa.string()),
+        ("city", pa.string()),
+        ("props", pa.map_(pa.string(), pa.string())),
+        ("revenue", pa.decimal128(18, 6)),
+        ("currency", pa.string()),
+        ("interactive", pa.bool_()),
+        ("engagement_ms", pa.int32()),
+        ("scroll_depth", pa.int16()),
+        ("user_key", pa.int64()),
+    ]
+)
+COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
+
+Row = tuple[Any, ...]
+
+
+class StoreLocked(Exception):
+    """Another process (normally the running server) holds the events file."""
+
+
+def rows_to_arrow(rows: Sequence[Row]) -> pa.Table:
+    """Columnar Arrow table from row tuples (one pass per column, no per-row objects)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
+    arrays = [
+        pa.array(column, type=field.type)
+        for column, field in zip(columns, EVENT_SCHEMA, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+class EventStore:
+    """Owns the DuckDB connection. append() is called from one writer thread only."""
+
+    def __init__(self, path: Path, settings: DuckDBSettings | None = None) -> None:
+        settings = settings or DuckDBSettings()
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": settings.memory_limit
+        }
+        if settings.threads:
+            config["threads"] = settings.threads
+        try:
+            self._con = duckdb.connect(str(path), config=config)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLocked(
+                    f"{path} is in use by another process (is `avocet serve` running?)"
+                ) from exc
+            raise
+        self.path = path
+        self._migrate()
+        self._writer = self._con.cursor()
+        self._lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        con = self._con
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = (row[0] if row else None) or 0
+        for migration in migrations("events"):
+            if migration.version <= current:
+                continue
+            con.execute("BEGIN")
+            con.execute(migration.sql)
+            con.execute("INSERT INTO schema_version VALUES (?)", [migration.version])
+            con.execute("COMMIT")
+
+    def append(self, rows: Sequence[Row], bot_hits: Iterable[tuple[str, int, int]] = ()) -> None:
+        """Insert rows and add bot hits (site_id, day, hits) in one transaction: all or none."""
+        table = rows_to_arrow(rows) if rows else None
+        bots = list(bot_hits)
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                if table is not None:
+                    cur.register("_batch", table)
+                    cur.execute("INSERT INTO events SELECT * FROM _batch")
+                    cur.unregister("_batch")
+                if bots:
+                    cur.executemany(
+                        "INSERT INTO bot_counts VALUES (?, DATE '1970-01-01' + ?::INTEGER, ?)"
+                        " ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
+                        bots,
+                    )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run one read on a fresh cursor (safe from any thread)."""
+        cur = self._con.cursor()
+        try:
+            return cur.execute(sql, list(params)).fetchall()
+        finally:
+            cur.close()
+
+    def query_dicts(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+        """Like query(), with rows as dicts keyed by column name."""
+        cur = self._con.cursor()
+        try:
+            cur.execute(sql, list(params))
+            names = [d[0] for d in cur.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        finally:
+            cur.close()
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file (also done by DuckDB on its own)."""
+        with self._lock:
+            self._writer.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._writer.close()
+            self._con.close()

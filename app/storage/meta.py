@@ -1,0 +1,163 @@
+"""SQLite store for the small, mutable things: sites, salts (and later users, keys, goals)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from app.errors import InvalidRequest
+from app.storage.migrate import migrations
+
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # URL-safe, no look-alikes, no leading '-'
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
+
+
+class Site(msgspec.Struct, frozen=True):
+    id: str
+    domain: str
+    name: str
+    timezone: str
+    created_at: str
+    secret: bytes
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def public(self) -> dict[str, str]:
+        """The site as shown to its owner (never the secret)."""
+        return {
+            "id": self.id,
+            "domain": self.domain,
+            "name": self.name,
+            "timezone": self.timezone,
+            "created_at": self.created_at,
+        }
+
+
+def normalize_domain(value: str) -> str:
+    """'https://WWW.Example.com/path' -> 'example.com'; raises InvalidRequest when not a host."""
+    host = value.strip().lower()
+    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", host).split("/", 1)[0].split(":", 1)[0]
+    host = host.removeprefix("www.")
+    if not _DOMAIN.match(host):
+        raise InvalidRequest(f"not a valid domain: {value!r}")
+    return host
+
+
+def check_timezone(name: str) -> str:
+    """The IANA zone name, or InvalidRequest."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidRequest(f"unknown timezone: {name!r}") from exc
+    return name
+
+
+def new_site_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+
+
+class MetaStore:
+    """One SQLite connection shared by threads, serialised by a lock (rows are tiny)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._lock = threading.Lock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            current = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for migration in migrations("meta"):
+                if migration.version <= current:
+                    continue
+                self._db.execute("BEGIN IMMEDIATE")
+                for statement in _statements(migration.sql):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {migration.version:d}")
+                self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def data_version(self) -> int:
+        """Changes whenever anyone commits (cheap: no table is read). SQLite's data_version
+        counts other connections' commits; total_changes counts this connection's."""
+        with self._lock:
+            other = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            return (other << 32) + self._db.total_changes
+
+    # sites
+
+    def add_site(self, domain: str, name: str | None = None, timezone: str = "UTC") -> Site:
+        """Create a site with a fresh public id and secret."""
+        domain = normalize_domain(domain)
+        site = Site(
+            id=new_site_id(),
+            domain=domain,
+            name=(name or domain).strip()[:200] or domain,
+            timezone=check_timezone(timezone),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            secret=secrets.token_bytes(32),
+        )
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO sites (id, domain, name, timezone, secret, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (site.id, site.domain, site.name, site.timezone, site.secret, site.created_at),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise InvalidRequest(f"a site with domain {domain!r} already exists") from exc
+        return site
+
+    def sites(self) -> list[Site]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, domain, name, timezone, created_at, secret FROM sites"
+                " ORDER BY created_at, id"
+            ).fetchall()
+        return [Site(*row) for row in rows]
+
+    # salts
+
+    def salt(self, site_id: str, day: str) -> bytes:
+        """The salt of one site-day, created on first use (the day before stays readable)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT salt FROM salts WHERE site_id = ? AND day = ?", (site_id, day)
+            ).fetchone()
+            if row:
+                return bytes(row[0])
+            salt = secrets.token_bytes(16)
+            self._db.execute(
+                "INSERT INTO salts (site_id, day, salt) VALUES (?, ?, ?)", (site_id, day, salt)
+            )
+            return salt
+
+    def destroy_salts_before(self, site_id: str, day: str) -> int:
+        """Delete a site's salts of days before `day`; returns how many went."""
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM salts WHERE site_id = ? AND day < ?", (site_id, day)
+            )
+            return cur.rowcount
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (our migrations have no ';' inside literals)."""
+    without_comments = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+    return [s.strip() for s in without_comments.split(";") if s.strip()]
