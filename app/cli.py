@@ -40,8 +40,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        create_app(settings),
+    uvicorn.Server(server_config(settings, create_app(settings))).run()
+    return 0
+
+
+def server_config(settings: Settings, app: Any) -> Any:
+    """uvicorn's config for the app: one worker, uvloop + httptools, our own proxy rule."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
@@ -51,7 +59,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,  # X-Forwarded-For is handled by our trusted-proxy rule
         timeout_graceful_shutdown=10,
     )
-    return 0
 
 
 def cmd_site_add(settings: Settings, args: argparse.Namespace) -> int:

@@ -8,8 +8,10 @@ from typing import Any
 import anyio.to_thread
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import FromPath
 
 from app.api.client import client_ip
 from app.errors import EventInvalid, Unavailable
@@ -21,7 +23,7 @@ from app.services import Services
 log = logging.getLogger("avocet.collect")
 
 AnyRequest = Request[Any, Any, Any]
-NO_STORE = {"Cache-Control": "no-store"}
+NO_STORE = CacheControlHeader(no_store=True)
 
 
 def services(request: AnyRequest) -> Services:
@@ -65,17 +67,17 @@ async def collect(request: AnyRequest) -> None:
 
 
 @post("/e/{site_id:str}", status_code=204)
-async def zenovay_track(request: AnyRequest, site_id: str) -> None:
+async def zenovay_track(request: AnyRequest, site_id: FromPath[str]) -> None:
     await _silent(request, site_id, "pageview")
 
 
 @post("/e/heartbeat/{site_id:str}", status_code=204)
-async def zenovay_heartbeat(request: AnyRequest, site_id: str) -> None:
+async def zenovay_heartbeat(request: AnyRequest, site_id: FromPath[str]) -> None:
     await _silent(request, site_id, "engagement")
 
 
-@get("/e/live/{site_id:str}", headers=NO_STORE)
-async def zenovay_live(request: AnyRequest, site_id: str) -> dict[str, int]:
+@get("/e/live/{site_id:str}", cache_control=NO_STORE)
+async def zenovay_live(request: AnyRequest, site_id: FromPath[str]) -> dict[str, int]:
     """Visitors in the last 5 minutes; 0 for an unknown site (ids can't be probed)."""
     svc = services(request)
     site = svc.sites.by_id(site_id)

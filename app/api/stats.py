@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Request, get
+from litestar.params import FromQuery
 
 from app.api.client import client_ip
 from app.api.collect import NO_STORE, services
@@ -29,9 +30,11 @@ def _require_reader(request: AnyRequest) -> None:
     raise Unauthorized("an API key is required")
 
 
-@get("/api/v1/stats/realtime", headers=NO_STORE)
+@get("/api/v1/stats/realtime", cache_control=NO_STORE)
 async def realtime(
-    request: AnyRequest, site_id: str | None = None, minutes: str | None = None
+    request: AnyRequest,
+    site_id: FromQuery[str | None] = None,
+    minutes: FromQuery[str | None] = None,
 ) -> dict[str, int]:
     """Visitors in the last `minutes` (default 10, clamped to 1..60)."""
     _require_reader(request)
