@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable
 from functools import lru_cache
@@ -191,12 +190,7 @@ class Locator:
             self._reader = maxminddb.open_database(str(Path(mmdb_path).expanduser()))
 
     def locate(self, ip: str) -> Geo:
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return NO_GEO
-        if not address.is_global:
-            return NO_GEO
+        """Private, reserved and malformed addresses have no location (both databases say so)."""
         if self._reader is not None:
             found = self._from_mmdb(ip)
             if found.country:
@@ -206,7 +200,10 @@ class Locator:
 
     def _from_mmdb(self, ip: str) -> Geo:
         assert self._reader is not None
-        record: Any = self._reader.get(ip)
+        try:
+            record: Any = self._reader.get(ip)
+        except ValueError:
+            return NO_GEO
         if not isinstance(record, dict):
             return NO_GEO
         country = (record.get("country") or {}).get("iso_code")

@@ -51,23 +51,31 @@ class Salts:
     def __init__(self, meta: MetaStore) -> None:
         self._meta = meta
         self._cache: dict[tuple[str, date], bytes] = {}
+        # Salts for days whose real salt is gone: kept in memory only, a bounded number.
+        self._late: dict[tuple[str, date], bytes] = {}
 
     def get(self, site_id: str, day: date, today: date) -> bytes:
         key = (site_id, day)
         salt = self._cache.get(key)
-        if salt is None:
-            if day >= today - timedelta(days=1):
-                salt = self._meta.salt(site_id, day.isoformat())
-                self._meta.destroy_salts_before(site_id, (today - timedelta(days=1)).isoformat())
-            else:
-                salt = secrets.token_bytes(16)
-            self._cache[key] = salt
-            self._forget_before(today - timedelta(days=1))
+        if salt is not None:
+            return salt
+        yesterday = today - timedelta(days=1)
+        if day < yesterday:
+            return self._late_salt(key)
+        salt = self._meta.salt(site_id, day.isoformat())
+        self._meta.destroy_salts_before(site_id, yesterday.isoformat())
+        for old in [k for k in self._cache if k[1] < yesterday]:
+            del self._cache[old]
+        self._cache[key] = salt
         return salt
 
-    def _forget_before(self, day: date) -> None:
-        for key in [k for k in self._cache if k[1] < day]:
-            del self._cache[key]
+    def _late_salt(self, key: tuple[str, date]) -> bytes:
+        salt = self._late.get(key)
+        if salt is None:
+            if len(self._late) >= 10_000:
+                self._late.clear()
+            salt = self._late[key] = secrets.token_bytes(16)
+        return salt
 
 
 class Session:

@@ -76,6 +76,7 @@ class Ingestor:
         self.locator = Locator(settings.geoip_db)
         self.dropped: Counter[str] = Counter()
         self._days: dict[str, _LocalDay] = {}
+        self._today: dict[str, _LocalDay] = {}
 
     def restore_sessions(self, store: EventStore, now: int) -> None:
         """Rebuild the session table from the last 30 minutes of events."""
@@ -90,12 +91,12 @@ class Ingestor:
         )
         self.sessions.restore((r[0], r[1], r[2], r[3], tuple(r[4:])) for r in recent)
 
-    def local_day(self, site: Site, ts_us: int) -> date:
-        cached = self._days.get(site.id)
+    def local_day(self, site: Site, ts_us: int, *, now: bool = False) -> date:
+        """The site-local day of ts; two caches so backdated events don't evict today."""
+        cache = self._today if now else self._days
+        cached = cache.get(site.id)
         if cached is None or not cached.start_us <= ts_us < cached.end_us:
-            cached = _LocalDay(site.zone, ts_us)
-            if abs(ts_us - now_us()) < 86_400_000_000:
-                self._days[site.id] = cached
+            cached = cache[site.id] = _LocalDay(site.zone, ts_us)
         return cached.day
 
     def resolve_site(self, hit: Hit) -> list[Site]:
@@ -126,7 +127,7 @@ class Ingestor:
             agent = self.agent(client.user_agent) if client.user_agent else None
             if agent is not None and agent.bot:
                 agent = None
-        today = self.local_day(site, now_us())
+        today = self.local_day(site, now_us(), now=True)
         salt = self.salts.get(site.id, day, today)
         visitor = (
             visitor_id(salt, site.id, client.ip, client.user_agent)

@@ -1,0 +1,215 @@
+"""Ingest benchmark: the full pipeline vs a bare Litestar endpoint, measured in one run.
+
+Each server runs pinned to one core (taskset), wrk runs pinned to the other, with a Lua
+script that sends varied, realistic hits (20 sites, 300 user agents, 12k paths, random
+IPs, referrers, UTM tags, custom events with props and revenue). Then:
+- every acknowledged event must be in DuckDB after the run,
+- RSS of the server after the run, and bytes per event on disk after a checkpoint,
+- bytes per event for a larger table built by the same pipeline code without HTTP.
+
+    .venv/bin/python bench/ingest.py [--seconds 30] [--connections 64] [--storage-events 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+SERVER_CORE, LOAD_CORE = "1", "0"
+
+
+def wait_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(url, content=b"{}", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def run_wrk(port: int, seconds: int, connections: int, sites: list[str]) -> dict[str, float]:
+    cmd = [
+        "taskset",
+        "-c",
+        LOAD_CORE,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(ROOT / "bench" / "load.lua"),
+        f"http://127.0.0.1:{port}/collect",
+    ]
+    out = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SITES": ",".join(sites)},
+        check=True,
+    ).stdout
+    return parse_wrk(out)
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    result: dict[str, float] = {}
+    result["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = re.search(r"(\d+) requests in ([\d.]+)s", out)
+    assert total
+    result["requests"] = float(total.group(1))
+    for pct in ("50", "90", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert m, out
+        result[f"p{pct}_ms"] = _ms(m.group(1), m.group(2))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    socket = re.search(r"Socket errors: (.*)", out)
+    result["socket_errors"] = socket.group(1) if socket else "none"  # type: ignore[assignment]
+    return result
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_bare(port: int, seconds: int, connections: int, sites: list[str]) -> dict[str, float]:
+    proc = subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, PY, str(ROOT / "bench" / "bare_app.py"), str(port)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        wait_up(f"http://127.0.0.1:{port}/collect")
+        return run_wrk(port, seconds, connections, sites)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def cli(data: Path, *args: str) -> str:
+    return subprocess.run(
+        [PY, "-m", "app.cli", "--data-dir", str(data), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def bench_avocet(data: Path, port: int, seconds: int, connections: int) -> dict[str, float]:
+    sites = [
+        json.loads(cli(data, "site", "add", f"site{i}.example", "--json"))["id"] for i in range(20)
+    ]
+    env = {**os.environ, "AVOCET_LOG_LEVEL": "warning", "AVOCET_DUCKDB__THREADS": "1"}
+    proc = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            SERVER_CORE,
+            PY,
+            "-m",
+            "app.cli",
+            "--data-dir",
+            str(data),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        wait_up(f"http://127.0.0.1:{port}/collect")
+        result = run_wrk(port, seconds, connections, sites)
+        time.sleep(0.5)
+        result["rss_mb"] = rss_mb(proc.pid)
+        health = httpx.get(f"http://127.0.0.1:{port}/api/health").json()
+        result["dropped"] = sum(health["dropped"].values())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+    con = duckdb.connect(str(data / "events.duckdb"), read_only=True)
+    result["stored"] = con.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
+    con.close()
+    result["bytes_per_event"] = (data / "events.duckdb").stat().st_size / max(result["stored"], 1)
+    result["sites"] = sites  # type: ignore[assignment]
+    return result
+
+
+def bench_storage(data: Path, events: int) -> dict[str, float]:
+    """Bytes per event for a bigger table, built by the real pipeline code (no HTTP)."""
+    sys.path.insert(0, str(ROOT))
+    from app.config import Settings
+    from app.services import Services
+    from bench.dataset import load
+
+    svc = Services(Settings(data_dir=str(data)))
+    t0 = time.perf_counter()
+    stored = load(svc, events, sites=20, days=30, seed=1)
+    elapsed = time.perf_counter() - t0
+    svc.events.checkpoint()
+    svc.events.close()
+    size = (data / "events.duckdb").stat().st_size
+    return {
+        "events": stored,
+        "pipeline_events_per_s": stored / elapsed,
+        "bytes_per_event": size / stored,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--storage-events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    tmp = Path(tempfile.mkdtemp(prefix="avocet-bench-"))
+    try:
+        avocet = bench_avocet(tmp / "live", 18081, args.seconds, args.connections)
+        bare = bench_bare(18082, args.seconds, args.connections, avocet["sites"])  # type: ignore[arg-type]
+        storage = bench_storage(tmp / "bulk", args.storage_events) if args.storage_events else {}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report = {
+        "cores": os.cpu_count(),
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "bare": bare,
+        "avocet": {k: v for k, v in avocet.items() if k != "sites"},
+        "ratio_rps": avocet["rps"] / bare["rps"],
+        "acknowledged_all_stored": avocet["stored"] >= avocet["requests"] - avocet["dropped"],
+        "storage": storage,
+    }
+    print(json.dumps(report, indent=2))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
