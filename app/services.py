@@ -52,7 +52,7 @@ class Services:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
-            self.ingest.sessions.sweep(now_us())
+            self.ingest.expire(now_us())
 
     async def stop(self) -> None:
         if self._sweeper is not None:

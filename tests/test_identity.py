@@ -154,3 +154,17 @@ def test_no_ip_or_user_agent_is_written_anywhere_in_the_data_dir(settings: Setti
         for needle in needles:
             assert needle not in content, f"{needle!r} found in {path}"
     assert os.path.getsize(data / "events.duckdb") > 0
+
+
+def test_salts_older_than_yesterday_are_destroyed_by_the_sweep(settings: Settings) -> None:
+    async def body(svc: Services) -> None:
+        site = svc.meta.add_site("example.com", timezone="America/Los_Angeles").id
+        today = datetime.now(ZoneInfo("America/Los_Angeles")).date()
+        for back in range(4):
+            svc.meta.salt(site, (today - timedelta(days=back)).isoformat())
+        svc.ingest.expire(us(datetime.now(UTC)))
+        with svc.meta._lock:
+            days = [r[0] for r in svc.meta._db.execute("SELECT day FROM salts ORDER BY day")]
+        assert days == [(today - timedelta(days=1)).isoformat(), today.isoformat()]
+
+    run(settings, body)

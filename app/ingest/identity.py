@@ -63,11 +63,16 @@ class Salts:
         if day < yesterday:
             return self._late_salt(key)
         salt = self._meta.salt(site_id, day.isoformat())
-        self._meta.destroy_salts_before(site_id, yesterday.isoformat())
-        for old in [k for k in self._cache if k[1] < yesterday]:
-            del self._cache[old]
+        self.destroy_before(site_id, today)
         self._cache[key] = salt
         return salt
+
+    def destroy_before(self, site_id: str, today: date) -> None:
+        """Destroy the site's salts older than yesterday, on disk and in memory."""
+        yesterday = today - timedelta(days=1)
+        self._meta.destroy_salts_before(site_id, yesterday.isoformat())
+        for old in [k for k in self._cache if k[0] == site_id and k[1] < yesterday]:
+            del self._cache[old]
 
     def _late_salt(self, key: tuple[str, date]) -> bytes:
         salt = self._late.get(key)

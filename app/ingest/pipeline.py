@@ -91,6 +91,12 @@ class Ingestor:
         )
         self.sessions.restore((r[0], r[1], r[2], r[3], tuple(r[4:])) for r in recent)
 
+    def expire(self, now: int) -> None:
+        """Forget idle sessions; destroy every site's salts of days before its yesterday."""
+        self.sessions.sweep(now)
+        for site in self.sites.all():
+            self.salts.destroy_before(site.id, self.local_day(site, now, now=True))
+
     def local_day(self, site: Site, ts_us: int, *, now: bool = False) -> date:
         """The site-local day of ts; two caches so backdated events don't evict today."""
         cache = self._today if now else self._days

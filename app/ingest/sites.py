@@ -47,4 +47,5 @@ class SiteDirectory:
         return site
 
     def all(self) -> list[Site]:
+        self._maybe_reload()
         return list(self._by_id.values())
