@@ -13,6 +13,7 @@ from litestar.exceptions import InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath
 
+from app.api.access import services
 from app.api.client import client_ip
 from app.errors import EventInvalid, Unavailable
 from app.ingest.hit import Hit, decode_hit
@@ -24,10 +25,6 @@ log = logging.getLogger("avocet.collect")
 
 AnyRequest = Request[Any, Any, Any]
 NO_STORE = CacheControlHeader(no_store=True)
-
-
-def services(request: AnyRequest) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 async def read_body(request: AnyRequest) -> bytes | None:
