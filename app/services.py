@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio.to_thread
@@ -43,6 +45,8 @@ class Services:
         self.writer = Writer(self.events, settings.ingest.max_batch_rows)
         self.ingest = Ingestor(settings, self.sites, Salts(self.meta), self.writer)
         self._sweeper: asyncio.Task[None] | None = None
+        # What "now" is for the stats APIs (periods, raw window); tests pin it.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def start(self) -> None:
         await anyio.to_thread.run_sync(self.ingest.restore_sessions, self.events, now_us())

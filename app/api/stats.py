@@ -1,27 +1,192 @@
-"""Native stats API. For now only realtime, to make ingestion observable from outside."""
+"""Native stats API (/api/v1/stats/*): parse into a Query, run it, render the Aizen shapes."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import anyio.to_thread
+import msgspec
 from litestar import Request, get
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 
 from app.api.access import services, stats_site
 from app.api.collect import NO_STORE
 from app.errors import InvalidRequest
+from app.query.model import Query
+from app.query.parse import (
+    aggregate_query,
+    breakdown_query,
+    check_raw_window,
+    comparison_of,
+    parse_period,
+    timeseries_query,
+)
+from app.query.periods import Period
 from app.query.realtime import current_visitors
+from app.query.render import change, metrics_of
+from app.query.run import Result, bot_hits, bucket_label, first_event_day, run_query
+from app.services import Services
+from app.storage.meta import Site
 
 AnyRequest = Request[Any, Any, Any]
+Q = FromQuery[str | None]
+From = Annotated[str | None, QueryParameter(name="from", required=False)]
+To = Annotated[str | None, QueryParameter(name="to", required=False)]
+
+
+@dataclass
+class Ctx:
+    svc: Services
+    site: Site
+    params: dict[str, str]
+    period: Period
+    comparison: Period | None
+
+
+async def context(request: AnyRequest, site_id: str | None) -> Ctx:
+    """Auth, then the parameters every stats endpoint shares."""
+    site = stats_site(request, site_id)
+    svc = services(request)
+    params: dict[str, str] = {k: str(request.query_params.get(k)) for k in request.query_params}
+    first = None
+    if params.get("period") == "all":
+        first = await anyio.to_thread.run_sync(first_event_day, svc.events, site.id)
+    period = parse_period(params, site.timezone, svc.clock(), first)
+    return Ctx(svc, site, params, period, comparison_of(params, period))
+
+
+async def run(ctx: Ctx, q: Query) -> Result:
+    today = ctx.svc.clock().astimezone(ZoneInfo(q.period.timezone)).date()
+    check_raw_window(q, today, ctx.svc.settings.raw_retention_days)
+    return await run_query(ctx.svc.events, q)
+
+
+async def meta(ctx: Ctx, result: Result) -> dict[str, Any]:
+    bots = await anyio.to_thread.run_sync(
+        bot_hits, ctx.svc.events, ctx.site.id, ctx.period.first_day, ctx.period.last_day
+    )
+    return {
+        "timezone": ctx.period.timezone,
+        "from_rollups": result.from_rollups,
+        "sampled": False,
+        "filtered_bot_traffic": bots,
+    }
+
+
+def period_of(period: Period) -> dict[str, str]:
+    return {
+        "from": period.first_day.isoformat(),
+        "to": period.last_day.isoformat(),
+        "preset": period.preset,
+    }
+
+
+@get("/api/v1/stats/aggregate")
+async def aggregate(
+    request: AnyRequest,
+    site_id: Q = None,
+    period: Q = None,
+    date_from: From = None,
+    date_to: To = None,
+    timezone: Q = None,
+    compare: Q = None,
+    metrics: Q = None,
+) -> dict[str, Any]:
+    """Top-line metrics for the period (and the comparison period)."""
+    ctx = await context(request, site_id)
+    q = aggregate_query(ctx.site.id, ctx.period, ctx.params)
+    result = await run(ctx, q)
+    values = metrics_of(result.rows[0], q.metrics)
+    body: dict[str, Any] = {"period": period_of(ctx.period), "metrics": values}
+    if ctx.comparison is not None:
+        other = await run(ctx, msgspec.structs.replace(q, period=ctx.comparison))
+        previous = metrics_of(other.rows[0], q.metrics)
+        body["comparison"] = {"period": period_of(ctx.comparison), "metrics": previous}
+        body["change"] = {m: change(m, values[m], previous[m]) for m in q.metrics}
+    body["meta"] = await meta(ctx, result)
+    return body
+
+
+def _points(q: Query, result: Result) -> list[dict[str, Any]]:
+    zone = ZoneInfo(q.period.timezone)
+    return [
+        {"date": bucket_label(row["time"], zone), **metrics_of(row, q.metrics)}
+        for row in result.rows
+    ]
+
+
+@get("/api/v1/stats/timeseries")
+async def timeseries(
+    request: AnyRequest,
+    site_id: Q = None,
+    period: Q = None,
+    date_from: From = None,
+    date_to: To = None,
+    timezone: Q = None,
+    compare: Q = None,
+    metrics: Q = None,
+    interval: Q = None,
+) -> dict[str, Any]:
+    """One point per bucket (UTC bucket starts), empty buckets as zeros."""
+    ctx = await context(request, site_id)
+    q = timeseries_query(ctx.site.id, ctx.period, ctx.params)
+    result = await run(ctx, q)
+    body: dict[str, Any] = {
+        "period": period_of(ctx.period),
+        "interval": q.interval,
+        "results": _points(q, result),
+    }
+    if ctx.comparison is not None:
+        other_q = msgspec.structs.replace(q, period=ctx.comparison)
+        other = await run(ctx, other_q)
+        body["comparison"] = {
+            "period": period_of(ctx.comparison),
+            "results": _points(other_q, other),
+        }
+    body["meta"] = await meta(ctx, result)
+    return body
+
+
+@get("/api/v1/stats/breakdown")
+async def breakdown(
+    request: AnyRequest,
+    site_id: Q = None,
+    period: Q = None,
+    date_from: From = None,
+    date_to: To = None,
+    timezone: Q = None,
+    metrics: Q = None,
+    property: Q = None,
+    sort: Q = None,
+    limit: Q = None,
+    page_number: Q = None,
+) -> dict[str, Any]:
+    """Rows per property value, sorted and paginated."""
+    ctx = await context(request, site_id)
+    if ctx.comparison is not None:
+        raise InvalidRequest("compare is supported on aggregate and timeseries")
+    q = breakdown_query(ctx.site.id, ctx.period, ctx.params)
+    result = await run(ctx, q)
+    prop = q.properties[0]
+    size = q.limit or 1
+    return {
+        "property": prop,
+        "period": period_of(ctx.period),
+        "results": [{"value": row[prop], **metrics_of(row, q.metrics)} for row in result.rows],
+        "pagination": {
+            "page_number": q.offset // size + 1,
+            "limit": size,
+            "total_rows": result.total_rows,
+            "total_pages": -(-result.total_rows // size),
+        },
+        "meta": await meta(ctx, result),
+    }
 
 
 @get("/api/v1/stats/realtime", cache_control=NO_STORE)
-async def realtime(
-    request: AnyRequest,
-    site_id: FromQuery[str | None] = None,
-    minutes: FromQuery[str | None] = None,
-) -> dict[str, int]:
+async def realtime(request: AnyRequest, site_id: Q = None, minutes: Q = None) -> dict[str, int]:
     """Visitors in the last `minutes` (default 10, clamped to 1..60)."""
     site = stats_site(request, site_id)
     try:
@@ -30,8 +195,8 @@ async def realtime(
         raise InvalidRequest("minutes must be an integer") from exc
     window = min(max(window, 1), 60)
     svc = services(request)
-    n = await anyio.to_thread.run_sync(current_visitors, svc.events, site.id, window)
+    n = await anyio.to_thread.run_sync(current_visitors, svc.events, site.id, window, svc.clock())
     return {"current_visitors": n, "window_minutes": window}
 
 
-ROUTES = [realtime]
+ROUTES = [aggregate, timeseries, breakdown, realtime]

@@ -129,6 +129,10 @@ class EventStore:
                 cur.execute("ROLLBACK")
                 raise
 
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor for one reader (cursors are cheap; one per query and thread)."""
+        return self._con.cursor()
+
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Run one read on a fresh cursor (safe from any thread)."""
         cur = self._con.cursor()

@@ -1,0 +1,329 @@
+"""The one place stats SQL is written: Query -> (sql, params). Every value is a bound `?`;
+names come only from the allow-lists in model.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from app.errors import InvalidRequest
+from app.query.model import (
+    COLUMNS,
+    INTERVALS,
+    And,
+    Filter,
+    FilterTree,
+    Not,
+    Or,
+    Query,
+    filter_dimensions,
+)
+
+NON_EVENT = "name <> 'engagement'"
+# A custom event that proves the visitor interacted (a bounce has none of these).
+INTERACTIVE = "name NOT IN ('pageview', 'engagement') AND interactive"
+
+
+class Compiled(NamedTuple):
+    sql: str
+    params: list[object]
+    keys: tuple[str, ...]  # output key columns: d0.. for properties, "bucket" for time
+
+
+class _Sql:
+    """Collects parameters in the order their `?` appear in the text."""
+
+    def __init__(self) -> None:
+        self.params: list[object] = []
+
+    def bind(self, value: object) -> str:
+        self.params.append(value)
+        return "?"
+
+
+def utc_offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """[(from_utc, offset_seconds)] covering [start, end): the zone's DST transitions."""
+
+    def offset(at: datetime) -> int:
+        delta = at.replace(tzinfo=UTC).astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta else 0
+
+    spans = [(start, offset(start))]
+    day = start
+    while day < end:
+        nxt = min(day + timedelta(days=1), end)
+        if offset(nxt) != spans[-1][1]:
+            low, high = day, nxt  # binary search the transition to the second
+            while (high - low) > timedelta(seconds=1):
+                mid = low + (high - low) / 2
+                if offset(mid) == spans[-1][1]:
+                    low = mid
+                else:
+                    high = mid
+            spans.append((high.replace(microsecond=0), offset(nxt)))
+        day = nxt
+    return spans
+
+
+def local_ts(sql: _Sql, zone: ZoneInfo, start: datetime, end: datetime) -> str:
+    """ts shifted to local wall-clock time: a CASE over the transitions in the range (about
+    5x faster than DuckDB's timezone() per row, and identical to it)."""
+    spans = utc_offsets(zone, start, end)
+    if len(spans) == 1:
+        return f"(ts + to_seconds({sql.bind(spans[0][1])}))"
+    cases = " ".join(
+        f"WHEN ts < {sql.bind(until)} THEN {sql.bind(seconds)}"
+        for (_, seconds), (until, _) in pairwise(spans)
+    )
+    return f"(ts + to_seconds(CASE {cases} ELSE {sql.bind(spans[-1][1])} END))"
+
+
+def dimension_expr(sql: _Sql, dimension: str) -> str:
+    """SQL for a property over the scope (columns are allow-listed, prop keys bound)."""
+    if dimension.startswith("prop:"):
+        return f"map_extract_value(props, {sql.bind(dimension[5:])})"
+    if dimension == "exit_link":
+        url = sql.bind("url")
+        return f"CASE WHEN name = 'Outbound Link: Click' THEN map_extract_value(props, {url}) END"
+    column = COLUMNS.get(dimension)
+    if column is None:
+        raise InvalidRequest(f"unknown property {dimension!r}")
+    return column
+
+
+def _like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def _filter_sql(sql: _Sql, tree: FilterTree) -> str:
+    if isinstance(tree, Not):
+        return f"NOT coalesce({_filter_sql(sql, tree.clause)}, false)"
+    if isinstance(tree, And | Or):
+        joiner = " AND " if isinstance(tree, And) else " OR "
+        return "(" + joiner.join(_filter_sql(sql, c) for c in tree.clauses) + ")"
+    return _leaf_sql(sql, tree)
+
+
+def _leaf_sql(sql: _Sql, leaf: Filter) -> str:
+    expr = dimension_expr(sql, leaf.dimension)
+    positive = leaf.op.removesuffix("_not")
+    parts = []
+    if positive == "is":
+        exact = [v for v in leaf.values if "*" not in v]
+        if exact:
+            parts.append(f"{expr} IN ({', '.join(sql.bind(v) for v in exact)})")
+        parts += [f"{expr} LIKE {sql.bind(_like(v))} ESCAPE '\\'" for v in leaf.values if "*" in v]
+    elif positive == "contains":
+        parts += [f"contains({expr}, {sql.bind(v)})" for v in leaf.values]
+    else:
+        parts += [f"regexp_matches({expr}, {sql.bind(v)})" for v in leaf.values]
+    test = "(" + " OR ".join(parts or ["false"]) + ")"
+    return f"NOT coalesce({test}, false)" if leaf.op.endswith("_not") else test
+
+
+class _Plan(NamedTuple):
+    keys: tuple[str, ...]
+    key_exprs: tuple[str, ...]
+
+
+def _plan(sql: _Sql, q: Query, zone: ZoneInfo) -> _Plan:
+    keys: list[str] = []
+    exprs: list[str] = []
+    for i, dim in enumerate(q.properties):
+        keys.append(f"d{i}")
+        exprs.append(f"{dimension_expr(sql, dim)} AS d{i}")
+    interval = q.interval
+    if interval is not None:
+        if interval not in INTERVALS:
+            raise InvalidRequest(f"unknown interval {interval!r}")
+        local = local_ts(sql, zone, q.period.start, q.period.end)
+        keys.append("bucket")
+        exprs.append(f"date_trunc('{interval}', {local}) AS bucket")
+    return _Plan(tuple(keys), tuple(exprs))
+
+
+def _range(sql: _Sql, q: Query) -> str:
+    return (
+        f"site_id = {sql.bind(q.site_id)} AND ts >= {sql.bind(q.period.start)}"
+        f" AND ts < {sql.bind(q.period.end)}"
+    )
+
+
+def _on(left: str, right: str, keys: tuple[str, ...]) -> str:
+    if not keys:
+        return "true"
+    return " AND ".join(f"{left}.{k} IS NOT DISTINCT FROM {right}.{k}" for k in keys)
+
+
+def _needs(q: Query) -> tuple[bool, bool]:
+    """(sessions CTE needed, exit page needed) — decided before anything is bound."""
+    dims = set(q.properties)
+    for tree in q.filters:
+        dims |= filter_dimensions(tree)
+    needs_exit = "exit_page" in dims
+    session_metrics = {
+        "visits",
+        "views_per_visit",
+        "bounce_rate",
+        "visit_duration",
+        "entries",
+        "exits",
+    }
+    return needs_exit or bool(session_metrics & set(q.metrics)), needs_exit
+
+
+_METRIC_SQL = {
+    "visitors": "coalesce(ev.visitors, 0)",
+    "pageviews": "coalesce(ev.pageviews, 0)",
+    "events": "coalesce(ev.events, 0)",
+    "clicks": "coalesce(ev.events, 0)",
+    "revenue": "coalesce(ev.revenue, 0)",
+    "visits": "coalesce(vs.visits, 0)",
+    "entries": "coalesce(vs.visits, 0)",
+    "exits": "coalesce(vs.visits, 0)",
+    "bounce_rate": "coalesce(100.0 * vs.bounces / nullif(vs.visits, 0), 0)",
+    "visit_duration": "coalesce(vs.duration / nullif(vs.visits, 0), 0)",
+    "views_per_visit": "coalesce(vs.session_pageviews / nullif(vs.visits, 0), 0)",
+    "time_on_page": "coalesce(ev.engaged_ms / 1000.0 / nullif(ev.engaged_visitors, 0), 0)",
+    "scroll_depth": "sd.scroll",
+    "conversion_rate": "coalesce(100.0 * ev.visitors / nullif(tot.visitors, 0), 0)",
+}
+
+
+def compile_query(q: Query) -> Compiled:
+    """The whole question as one statement; CTEs only for the metric families it asks."""
+    for metric in q.metrics:
+        if metric not in _METRIC_SQL:
+            raise InvalidRequest(f"unknown metric {metric!r}")
+    sql = _Sql()
+    zone = ZoneInfo(q.period.timezone)
+    needs_sessions, needs_exit = _needs(q)
+    ctes = []
+    if needs_sessions:
+        ctes.append(
+            "sess AS (SELECT session_id, min(ts) AS t0, max(ts) AS t1,"
+            " count(*) FILTER (WHERE name = 'pageview') AS pv,"
+            f" count(*) FILTER (WHERE {INTERACTIVE}) AS ic,"
+            " arg_max(pathname, ts) FILTER (WHERE name = 'pageview') AS exit_page"
+            f" FROM events WHERE {_range(sql, q)} GROUP BY session_id)"
+        )
+    plan = _plan(sql, q, zone)
+    keys = plan.keys
+    where = [_range(sql, q), *(_filter_sql(sql, t) for t in q.filters)]
+    if "event" in q.properties:
+        where.append(NON_EVENT)  # engagement pings are not events of their own
+    source = "events LEFT JOIN sess USING (session_id)" if needs_exit else "events"
+    select = ", ".join(
+        [
+            *plan.key_exprs,
+            "ts",
+            "name",
+            "visitor_id",
+            "session_id",
+            "revenue",
+            "engagement_ms",
+            "scroll_depth",
+            "pathname",
+        ]
+    )
+    ctes.append(f"hits AS (SELECT {select} FROM {source} WHERE {' AND '.join(where)})")
+    key_list = "".join(f"{k}, " for k in keys)
+    having = f" HAVING count(*) FILTER (WHERE {NON_EVENT}) > 0" if q.properties else ""
+    ctes.append(
+        f"ev AS (SELECT {key_list}"
+        f"count(DISTINCT visitor_id) FILTER (WHERE {NON_EVENT}) AS visitors,"
+        " count(*) FILTER (WHERE name = 'pageview') AS pageviews,"
+        f" count(*) FILTER (WHERE {NON_EVENT}) AS events, sum(revenue) AS revenue,"
+        " sum(engagement_ms) FILTER (WHERE name = 'engagement') AS engaged_ms,"
+        " count(DISTINCT visitor_id) FILTER (WHERE name = 'engagement') AS engaged_visitors"
+        f" FROM hits GROUP BY ALL{having})"
+    )
+    joins = []
+    if needs_sessions:
+        ctes.append(
+            f"vs AS (SELECT {key_list}count(*) AS visits,"
+            " count(*) FILTER (WHERE pv <= 1 AND ic = 0) AS bounces,"
+            " sum(epoch(t1) - epoch(t0)) AS duration, sum(pv) AS session_pageviews"
+            f" FROM (SELECT DISTINCT {key_list}session_id FROM hits WHERE {NON_EVENT})"
+            " JOIN sess USING (session_id) GROUP BY ALL)"
+        )
+        joins.append(f"LEFT JOIN vs ON {_on('ev', 'vs', keys)}")
+    if "scroll_depth" in q.metrics:
+        ctes.append(
+            f"sd AS (SELECT {key_list}avg(m) AS scroll FROM (SELECT {key_list}visitor_id,"
+            " pathname, max(scroll_depth) AS m FROM hits"
+            " WHERE name = 'engagement' AND scroll_depth IS NOT NULL"
+            " GROUP BY ALL) GROUP BY ALL)"
+        )
+        joins.append(f"LEFT JOIN sd ON {_on('ev', 'sd', keys)}")
+    if "conversion_rate" in q.metrics:
+        ctes.append(_totals_cte(sql, q, plan, zone))
+        tot_keys = _totals_keys(q, plan)
+        joins.append(f"LEFT JOIN tot ON {_on('ev', 'tot', tot_keys)}")
+    metrics = ", ".join(f"{_METRIC_SQL[m]} AS {m}" for m in q.metrics)
+    order = _order_sql(q, keys)
+    text = (
+        f"WITH {', '.join(ctes)} SELECT {''.join(f'ev.{k}, ' for k in keys)}{metrics},"
+        f" count(*) OVER () AS total_rows FROM ev {' '.join(joins)} ORDER BY {order}"
+    )
+    if q.limit is not None:
+        text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
+    return Compiled(text, sql.params, keys)
+
+
+def _totals_keys(q: Query, plan: _Plan) -> tuple[str, ...]:
+    # A goal's rate per visit attribute is against that attribute's visitors; per event
+    # property (event name, page) it is against all visitors.
+    kept = [
+        f"d{i}"
+        for i, d in enumerate(q.properties)
+        if d not in ("event", "page", "exit_link") and not d.startswith("prop:")
+    ]
+    return (*kept, *(k for k in plan.keys if k == "bucket"))
+
+
+def _totals_cte(sql: _Sql, q: Query, plan: _Plan, zone: ZoneInfo) -> str:
+    keys = _totals_keys(q, plan)
+    exprs = []
+    for i, dim in enumerate(q.properties):
+        if f"d{i}" in keys:
+            exprs.append(f"{dimension_expr(sql, dim)} AS d{i}")
+    if "bucket" in keys:
+        local = local_ts(sql, zone, q.period.start, q.period.end)
+        exprs.append(f"date_trunc('{q.interval}', {local}) AS bucket")
+    goal_free = [
+        t
+        for t in q.filters
+        if not ({"event", "page", "exit_link"} & filter_dimensions(t))
+        and not any(d.startswith("prop:") for d in filter_dimensions(t))
+    ]
+    where = [_range(sql, q), NON_EVENT, *(_filter_sql(sql, t) for t in goal_free)]
+    select = "".join(f"{e}, " for e in exprs)
+    return (
+        f"tot AS (SELECT {select}count(DISTINCT visitor_id) AS visitors FROM events"
+        f" WHERE {' AND '.join(where)} GROUP BY ALL)"
+    )
+
+
+def _order_sql(q: Query, keys: tuple[str, ...]) -> str:
+    terms = []
+    dims = {d: f"ev.d{i}" for i, d in enumerate(q.properties)}
+    for order in q.order_by:
+        if order.key in q.metrics:
+            column = order.key
+        elif order.key in dims:
+            column = dims[order.key]
+        elif order.key.startswith("time") and "bucket" in keys:
+            column = "ev.bucket"
+        else:
+            raise InvalidRequest(
+                f"cannot order by {order.key!r}: not a requested metric or dimension"
+            )
+        terms.append(f"{column} {'DESC' if order.descending else 'ASC'} NULLS LAST")
+    if not q.order_by and q.metrics and "bucket" not in keys:
+        terms.append(f"{q.metrics[0]} DESC")
+    terms += [f"ev.{k} ASC NULLS LAST" for k in keys]
+    return ", ".join(terms) or "1"

@@ -1,0 +1,115 @@
+"""One Query value describes every question any API surface can ask."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from app.query.periods import Period
+
+# Metric names (native names; surfaces translate theirs). Event metrics count events in
+# the filtered scope; session metrics look at the whole sessions those events belong to.
+EVENT_METRICS = ("visitors", "pageviews", "events", "revenue", "entries", "exits", "clicks")
+SESSION_METRICS = ("visits", "views_per_visit", "bounce_rate", "visit_duration")
+ENGAGEMENT_METRICS = ("time_on_page", "scroll_depth")
+METRICS = (*EVENT_METRICS, *SESSION_METRICS, *ENGAGEMENT_METRICS, "conversion_rate")
+
+# Property -> the column (or expression key) it reads. Visit attributes are copied onto
+# every event of a session at ingest, so none of these needs a join.
+COLUMNS = {
+    "page": "pathname",
+    "entry_page": "entry_page",
+    "exit_page": "exit_page",  # computed per session (the last pageview's path)
+    "exit_link": "exit_link",  # the url prop of outbound link clicks
+    "hostname": "hostname",
+    "source": "source",
+    "referrer": "referrer",
+    "channel": "channel",
+    "utm_source": "utm_source",
+    "utm_medium": "utm_medium",
+    "utm_campaign": "utm_campaign",
+    "utm_content": "utm_content",
+    "utm_term": "utm_term",
+    "country": "country",
+    "region": "region",
+    "city": "city",
+    "device": "device",
+    "browser": "browser",
+    "browser_version": "browser_version",
+    "os": "os",
+    "os_version": "os_version",
+    "screen": "screen",
+    "event": "name",
+}
+# Properties whose value can differ between events of one visit.
+EVENT_PROPERTIES = frozenset({"page", "event", "exit_link"})
+INTERVALS = ("hour", "day", "week", "month")
+
+Op = Literal["is", "is_not", "contains", "contains_not", "matches", "matches_not"]
+
+
+class Filter(msgspec.Struct, frozen=True):
+    """dimension op values: "is" with "*" wildcards; "|" alternatives are separate values."""
+
+    op: Op
+    dimension: str  # a COLUMNS key or "prop:<key>"
+    values: tuple[str, ...]
+
+
+class Not(msgspec.Struct, frozen=True, tag="not"):
+    clause: FilterTree
+
+
+class And(msgspec.Struct, frozen=True, tag="and"):
+    clauses: tuple[FilterTree, ...]
+
+
+class Or(msgspec.Struct, frozen=True, tag="or"):
+    clauses: tuple[FilterTree, ...]
+
+
+FilterTree = Filter | Not | And | Or
+
+
+class Order(msgspec.Struct, frozen=True):
+    key: str  # a metric or a dimension
+    descending: bool = True
+
+
+class Query(msgspec.Struct, frozen=True, kw_only=True):
+    site_id: str
+    period: Period
+    metrics: tuple[str, ...]
+    dimensions: tuple[str, ...] = ()  # properties ("page", "prop:plan") and/or "time:<interval>"
+    filters: tuple[FilterTree, ...] = ()  # all must hold
+    order_by: tuple[Order, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+
+    @property
+    def interval(self) -> str | None:
+        for dim in self.dimensions:
+            if dim.startswith("time:"):
+                return dim[5:]
+        return None
+
+    @property
+    def properties(self) -> tuple[str, ...]:
+        return tuple(d for d in self.dimensions if not d.startswith("time:"))
+
+
+def is_property(name: str) -> bool:
+    return name in COLUMNS or (name.startswith("prop:") and len(name) > 5)
+
+
+def filter_dimensions(tree: FilterTree) -> set[str]:
+    """Every dimension a filter tree mentions."""
+    if isinstance(tree, Filter):
+        return {tree.dimension}
+    if isinstance(tree, Not):
+        return filter_dimensions(tree.clause)
+    found: set[str] = set()
+    for clause in tree.clauses:
+        found |= filter_dimensions(clause)
+    return found
