@@ -43,6 +43,7 @@ test: dev chromium
 
 bench: dev
 	$(VENV)/bin/python bench/ingest.py
+	$(VENV)/bin/python bench/query.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -89,6 +89,8 @@ def _envelope(
         headers = {"WWW-Authenticate": 'Bearer realm="avocet"'}
     if request.url.path == "/api/event":  # Plausible's Events API has its own error shape
         return Response({"errors": {"request": [message]}}, status_code=status, headers=headers)
+    if request.url.path == "/api/v2/query":  # Plausible's Stats API v2: {"error": message}
+        return Response({"error": message}, status_code=status, headers=headers)
     return Response(
         {"error": {"code": code, "message": message}},
         status_code=status,

@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
-from app.api import collect, script, stats
+from app.api import collect, docs, plausible_query, script, stats
 from app.config import Settings
 from app.errors import handle_error
 from app.services import Services
@@ -33,7 +33,13 @@ def create_app(settings: Settings) -> Litestar:
             await svc.stop()
 
     return Litestar(
-        route_handlers=[*collect.ROUTES, *script.ROUTES, *stats.ROUTES],
+        route_handlers=[
+            *collect.ROUTES,
+            *script.ROUTES,
+            *stats.ROUTES,
+            *plausible_query.ROUTES,
+            *docs.ROUTES,
+        ],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_error},
         cors_config=CORSConfig(

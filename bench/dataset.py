@@ -120,7 +120,8 @@ def plan_events(
 ) -> Iterator[list[Planned]]:
     """Yields one day's hits at a time (oldest day first), about `events` in total."""
     rng = random.Random(seed)
-    weights = [1 / (i + 1) for i in range(len(sites))]  # the first site is the biggest
+    # Zipf-like sizes: with 20 sites the first holds ~23% of all events (2.3M of 10M).
+    weights = [1 / (i + 1) ** 0.85 for i in range(len(sites))]
     per_day = events / days
     start_day = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     for d in range(days):

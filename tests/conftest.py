@@ -116,7 +116,7 @@ class ServeProcess:
     data_dir: Path
     port: int
     proc: subprocess.Popen[bytes] | None = None
-    env: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -128,12 +128,12 @@ class ServeProcess:
             capture_output=True,
             text=True,
             cwd=ROOT,
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.extra_env},
             check=False,
         )
 
     def start(self) -> None:
-        env = {**os.environ, **self.env, "AVOCET_LOG_LEVEL": "warning"}
+        variables = {**os.environ, **self.extra_env, "AVOCET_LOG_LEVEL": "warning"}
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -146,7 +146,7 @@ class ServeProcess:
                 str(self.port),
             ],
             cwd=ROOT,
-            env=env,
+            env=variables,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -172,3 +172,7 @@ def serve_process(tmp_path: Path) -> Iterator[ServeProcess]:
     finally:
         if proc.proc is not None:
             proc.kill()
+
+
+# The stats tests' module-scoped dataset server (defined beside its helpers).
+from tests.stats_env import env  # noqa: E402, F401

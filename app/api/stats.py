@@ -199,4 +199,41 @@ async def realtime(request: AnyRequest, site_id: Q = None, minutes: Q = None) ->
     return {"current_visitors": n, "window_minutes": window}
 
 
-ROUTES = [aggregate, timeseries, breakdown, realtime]
+INFINITY_METRICS = {
+    "page_views": "pageviews",
+    "unique_visitors": "visitors",
+    "events": "custom_events",
+}
+
+
+@get("/api/v1/analytics")
+async def infinity_analytics(
+    request: AnyRequest,
+    site_id: Q = None,
+    start_date: Q = None,
+    end_date: Q = None,
+    metrics: Q = None,
+) -> dict[str, Any]:
+    """Infinity Metrics' shape: {"data": {page_views, unique_visitors, events}, "period"}."""
+    wanted = [m.strip() for m in (metrics or ",".join(INFINITY_METRICS)).split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in INFINITY_METRICS]
+    if unknown or not wanted:
+        raise InvalidRequest(f"metrics must be among {', '.join(INFINITY_METRICS)}")
+    ctx = await context(request, site_id)
+    if start_date or end_date:
+        params = {"period": "custom", "from": start_date or "", "to": end_date or ""}
+        ctx.period = parse_period(params, ctx.site.timezone, ctx.svc.clock(), None)
+    q = Query(
+        site_id=ctx.site.id, period=ctx.period, metrics=tuple(INFINITY_METRICS[m] for m in wanted)
+    )
+    row = (await run(ctx, q)).rows[0]
+    return {
+        "data": {m: int(row[INFINITY_METRICS[m]]) for m in wanted},
+        "period": {
+            "start": ctx.period.first_day.isoformat(),
+            "end": ctx.period.last_day.isoformat(),
+        },
+    }
+
+
+ROUTES = [aggregate, timeseries, breakdown, realtime, infinity_analytics]

@@ -180,6 +180,7 @@ _METRIC_SQL = {
     "pageviews": "coalesce(ev.pageviews, 0)",
     "events": "coalesce(ev.events, 0)",
     "clicks": "coalesce(ev.events, 0)",
+    "custom_events": "coalesce(ev.custom_events, 0)",
     "revenue": "coalesce(ev.revenue, 0)",
     "visits": "coalesce(vs.visits, 0)",
     "entries": "coalesce(vs.visits, 0)",
@@ -237,6 +238,7 @@ def compile_query(q: Query) -> Compiled:
         f"count(DISTINCT visitor_id) FILTER (WHERE {NON_EVENT}) AS visitors,"
         " count(*) FILTER (WHERE name = 'pageview') AS pageviews,"
         f" count(*) FILTER (WHERE {NON_EVENT}) AS events, sum(revenue) AS revenue,"
+        " count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement')) AS custom_events,"
         " sum(engagement_ms) FILTER (WHERE name = 'engagement') AS engaged_ms,"
         " count(DISTINCT visitor_id) FILTER (WHERE name = 'engagement') AS engaged_visitors"
         f" FROM hits GROUP BY ALL{having})"

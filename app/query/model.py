@@ -10,7 +10,16 @@ from app.query.periods import Period
 
 # Metric names (native names; surfaces translate theirs). Event metrics count events in
 # the filtered scope; session metrics look at the whole sessions those events belong to.
-EVENT_METRICS = ("visitors", "pageviews", "events", "revenue", "entries", "exits", "clicks")
+EVENT_METRICS = (
+    "visitors",
+    "pageviews",
+    "events",
+    "custom_events",
+    "revenue",
+    "entries",
+    "exits",
+    "clicks",
+)
 SESSION_METRICS = ("visits", "views_per_visit", "bounce_rate", "visit_duration")
 ENGAGEMENT_METRICS = ("time_on_page", "scroll_depth")
 METRICS = (*EVENT_METRICS, *SESSION_METRICS, *ENGAGEMENT_METRICS, "conversion_rate")

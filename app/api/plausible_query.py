@@ -1,0 +1,84 @@
+"""Plausible's Stats API v2: POST /api/v2/query, answered by the same engine."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import anyio.to_thread
+from litestar import Request, post
+
+from app.api.access import services, stats_site
+from app.query.model import Query
+from app.query.parse import check_raw_window
+from app.query.plausible import METRICS, V2Request, date_range, decode_v2, time_label, v2_query
+from app.query.render import metric_value
+from app.query.run import Result, bot_hits, bucket_starts, first_event_day, run_query
+
+AnyRequest = Request[Any, Any, Any]
+
+
+@post("/api/v2/query", status_code=200)
+async def query_v2(request: AnyRequest) -> dict[str, Any]:
+    """A Plausible v2 query: results as {"metrics": [...], "dimensions": [...]} rows."""
+    req = decode_v2(await request.body())
+    svc = services(request)
+    # Plausible names sites by domain; our ids work too.
+    by_domain = svc.sites.by_domain(req.site_id) if "." in req.site_id else None
+    site = stats_site(request, by_domain.id if by_domain else req.site_id)
+    zone = ZoneInfo(site.timezone)
+    first = None
+    if req.date_range == "all":
+        first = await anyio.to_thread.run_sync(first_event_day, svc.events, site.id)
+    now = svc.clock()
+    q = v2_query(req, site.id, date_range(req.date_range, zone, now, first))
+    check_raw_window(q, now.astimezone(zone).date(), svc.settings.raw_retention_days)
+    result = await run_query(svc.events, q)
+    period = q.period
+    bots = await anyio.to_thread.run_sync(
+        bot_hits, svc.events, site.id, period.first_day, period.last_day
+    )
+    body = render(req, q, result)
+    body["meta"].update(
+        timezone=period.timezone,
+        from_rollups=result.from_rollups,
+        sampled=False,
+        filtered_bot_traffic=bots,
+    )
+    return body
+
+
+def render(req: V2Request, q: Query, result: Result) -> dict[str, Any]:
+    """Rows, meta (total_rows, time_labels when asked) and the query as understood."""
+    names = [METRICS[m] for m in req.metrics]
+    keys = [*q.properties, *(["time"] if q.interval else [])]
+    results = []
+    for row in result.rows:
+        values = [metric_value(n, row[n]) for n in names]
+        if q.interval and not any(values):
+            continue  # v2 lists buckets with data; include.time_labels lists them all
+        dims = [
+            time_label(row[k], q.interval) if k == "time" and q.interval else row[k] for k in keys
+        ]
+        results.append({"metrics": values, "dimensions": dims})
+    meta: dict[str, Any] = {}
+    if req.include.total_rows:
+        meta["total_rows"] = len(results) if q.interval else result.total_rows
+    if req.include.time_labels and q.interval:
+        meta["time_labels"] = [
+            time_label(s, q.interval) for s in bucket_starts(q.period, q.interval)
+        ]
+    query = {
+        "site_id": req.site_id,
+        "metrics": req.metrics,
+        "date_range": [q.period.start.isoformat() + "Z", q.period.end.isoformat() + "Z"],
+        "dimensions": req.dimensions,
+        "filters": req.filters,
+        "order_by": req.order_by,
+        "include": {"total_rows": req.include.total_rows, "time_labels": req.include.time_labels},
+        "pagination": {"limit": req.pagination.limit, "offset": req.pagination.offset},
+    }
+    return {"results": results, "meta": meta, "query": query}
+
+
+ROUTES = [query_v2]

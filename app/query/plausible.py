@@ -1,0 +1,201 @@
+"""Plausible Stats API v2 (POST /api/v2/query) -> Query, and its results back to its shape."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from app.errors import InvalidRequest
+from app.query.model import COLUMNS, And, Filter, FilterTree, Not, Or, Order, Query
+from app.query.periods import Period, day_range, parse_day, resolve_period
+
+# Plausible's metric names -> ours.
+METRICS = {
+    "visitors": "visitors",
+    "visits": "visits",
+    "pageviews": "pageviews",
+    "views_per_visit": "views_per_visit",
+    "bounce_rate": "bounce_rate",
+    "visit_duration": "visit_duration",
+    "events": "events",
+    "conversion_rate": "conversion_rate",
+    "scroll_depth": "scroll_depth",
+    "time_on_page": "time_on_page",
+    "total_revenue": "revenue",
+}
+EVENT_DIMS = {
+    "event:name": "event",
+    "event:page": "page",
+    "event:hostname": "hostname",
+    "event:goal": "event",
+}
+VISIT_DIMS = {
+    f"visit:{name}": name
+    for name in COLUMNS
+    if name not in ("page", "event", "hostname", "exit_link")
+}
+TIME_DIMS = {
+    "time": "day",
+    "time:hour": "hour",
+    "time:day": "day",
+    "time:week": "week",
+    "time:month": "month",
+}
+OPS = ("is", "is_not", "contains", "contains_not", "matches", "matches_not")
+
+
+class Pagination(msgspec.Struct, forbid_unknown_fields=True):
+    limit: int = 10_000
+    offset: int = 0
+
+
+class Include(msgspec.Struct):
+    total_rows: bool = False
+    time_labels: bool = False
+    imports: bool = False
+
+
+class V2Request(msgspec.Struct, forbid_unknown_fields=True):
+    site_id: str
+    metrics: list[str]
+    date_range: str | list[str]
+    dimensions: list[str] = []
+    filters: list[Any] = []
+    order_by: list[list[str]] | None = None
+    include: Include = msgspec.field(default_factory=Include)
+    pagination: Pagination = msgspec.field(default_factory=Pagination)
+
+
+_decoder = msgspec.json.Decoder(V2Request)
+
+
+def decode_v2(body: bytes) -> V2Request:
+    try:
+        return _decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"Invalid request body: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest("Invalid request body: not valid JSON") from exc
+
+
+def dimension(name: str) -> str:
+    """A Plausible dimension -> ours ("visit:source" -> "source", "time:day" -> "time:day")."""
+    if name in TIME_DIMS:
+        return f"time:{TIME_DIMS[name]}"
+    if name in EVENT_DIMS:
+        return EVENT_DIMS[name]
+    if name in VISIT_DIMS:
+        return VISIT_DIMS[name]
+    if name.startswith("event:props:") and len(name) > 12:
+        return f"prop:{name[12:]}"
+    raise InvalidRequest(f"Invalid dimension '{name}'")
+
+
+def _filter(raw: Any) -> FilterTree:
+    if not isinstance(raw, list) or not raw or not isinstance(raw[0], str):
+        raise InvalidRequest(f"Invalid filter '{raw}'")
+    op = raw[0]
+    if op in ("and", "or") and len(raw) == 2 and isinstance(raw[1], list) and raw[1]:
+        clauses = tuple(_filter(c) for c in raw[1])
+        return And(clauses) if op == "and" else Or(clauses)
+    if op == "not" and len(raw) == 2:
+        return Not(_filter(raw[1]))
+    if op in OPS and len(raw) in (3, 4) and isinstance(raw[1], str) and isinstance(raw[2], list):
+        values = raw[2]
+        if not values or not all(isinstance(v, str | int) for v in values):
+            raise InvalidRequest(f"Invalid filter '{raw}': values must be a non-empty list")
+        dim = dimension(raw[1])
+        if dim.startswith("time"):
+            raise InvalidRequest(f"Invalid filter '{raw}': time dimensions can't be filtered")
+        return Filter(op, dim, tuple(str(v) for v in values))  # type: ignore[arg-type]
+    raise InvalidRequest(f"Invalid filter '{raw}'")
+
+
+def date_range(
+    value: str | list[str], zone: ZoneInfo, now: datetime, first_day: date | None
+) -> Period:
+    """Plausible's date_range: a shorthand or [from, to] (dates or ISO datetimes)."""
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise InvalidRequest("Invalid date_range: a custom range is [from, to]")
+        first = parse_day(value[0][:10], "date_range")
+        last = parse_day(value[1][:10], "date_range")
+        if last < first:
+            raise InvalidRequest("Invalid date_range: to is before from")
+        return day_range("custom", zone, first, last)
+    today = now.astimezone(zone).date()
+    shorthand = {
+        "day": "today",
+        "24h": "24h",
+        "7d": "7d",
+        "30d": "30d",
+        "91d": "90d",
+        "month": "mtd",
+        "year": "ytd",
+        "12mo": "12m",
+        "all": "all",
+    }
+    if value in shorthand:
+        return resolve_period(shorthand[value], zone, now, first_event_day=first_day)
+    if value == "28d":
+        return day_range("28d", zone, today - timedelta(days=27), today)
+    if value == "6mo":
+        start = (today.replace(day=1) - timedelta(days=150)).replace(day=1)
+        return day_range("6mo", zone, start, today)
+    raise InvalidRequest(f"Invalid date_range '{value}'")
+
+
+def v2_query(request: V2Request, site_id: str, period: Period) -> Query:
+    if not request.metrics:
+        raise InvalidRequest("#/metrics: Expected a minimum of 1 items")
+    metrics = []
+    for name in request.metrics:
+        if name not in METRICS:
+            raise InvalidRequest(f"Unknown metric '{name}'")
+        metrics.append(METRICS[name])
+    dims = tuple(dimension(d) for d in request.dimensions)
+    if sum(d.startswith("time:") for d in dims) > 1:
+        raise InvalidRequest("Only one time dimension is allowed")
+    filters = tuple(_filter(f) for f in request.filters)
+    if "conversion_rate" in metrics and not _has_goal(filters):
+        raise InvalidRequest("Metric `conversion_rate` can only be queried with event:goal filters")
+    page = request.pagination
+    if not (1 <= page.limit <= 10_000 and page.offset >= 0):
+        raise InvalidRequest("Invalid pagination: limit must be 1..10000, offset >= 0")
+    return Query(
+        site_id=site_id,
+        period=period,
+        metrics=tuple(metrics),
+        dimensions=dims,
+        filters=filters,
+        order_by=_order(request.order_by, request, dims),
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+def _has_goal(filters: tuple[FilterTree, ...]) -> bool:
+    return any(isinstance(f, Filter) and f.dimension == "event" for f in filters)
+
+
+def _order(
+    raw: list[list[str]] | None, request: V2Request, dims: tuple[str, ...]
+) -> tuple[Order, ...]:
+    if not raw:
+        times = [Order(d[:4], False) for d in dims if d.startswith("time:")]
+        return (*times, Order(METRICS[request.metrics[0]], True)) if not times else tuple(times)
+    found = []
+    for item in raw:
+        if len(item) != 2 or item[1] not in ("asc", "desc"):
+            raise InvalidRequest(f"Invalid order_by entry '{item}'")
+        key = METRICS.get(item[0]) or dimension(item[0])
+        found.append(Order("time" if key.startswith("time:") else key, item[1] == "desc"))
+    return tuple(found)
+
+
+def time_label(value: datetime, interval: str) -> str:
+    """Plausible's time dimension values: dates, or "YYYY-MM-DD HH:MM:SS" for hours."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if interval == "hour" else value.date().isoformat()

@@ -1,0 +1,214 @@
+"""Query benchmark: each stats question through the API vs the best hand-written DuckDB SQL
+for the same answer, in one run, on the dataset of bench/dataset.py (10M events, 20 sites,
+400 days by default). Medians of 5 warm runs.
+
+    .venv/bin/python bench/query.py [--data DIR] [--events 10000000]
+
+The data dir is generated when missing (minutes). Direct SQL runs first in this process
+(read-only), then `avocet serve` is started on the same files (DuckDB locks the file to one
+process) and the API is timed over HTTP from this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = 5
+
+SESSIONS = """
+    SELECT session_id, any_value(visitor_id) AS v,
+           count(*) FILTER (WHERE name = 'pageview') AS pv,
+           count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement') AND interactive) AS ic,
+           epoch(max(ts)) - epoch(min(ts)) AS d
+    FROM events WHERE site_id = $site AND ts >= $start AND ts < $end GROUP BY session_id"""
+
+# name -> (API path, API params, hand-written SQL)
+CASES: dict[str, tuple[str, dict[str, str], str]] = {
+    "aggregate": (
+        "aggregate",
+        {"metrics": "visitors,visits,pageviews,bounce_rate,visit_duration"},
+        f"WITH s AS ({SESSIONS}) SELECT count(DISTINCT v), count(*), sum(pv),"
+        " avg((pv <= 1 AND ic = 0)::INT) * 100, avg(d) FROM s",
+    ),
+    "aggregate+filter": (
+        "aggregate",
+        {"metrics": "visitors,pageviews", "page": "/blog/*"},
+        "SELECT count(DISTINCT visitor_id), count(*) FILTER (WHERE name = 'pageview') FROM events"
+        " WHERE site_id = $site AND ts >= $start AND ts < $end AND name <> 'engagement'"
+        " AND pathname LIKE '/blog/%'",
+    ),
+    "timeseries": (
+        "timeseries",
+        {"metrics": "visitors,pageviews", "interval": "day"},
+        "SELECT day, count(DISTINCT visitor_id), count(*) FILTER (WHERE name = 'pageview')"
+        " FROM events WHERE site_id = $site AND ts >= $start AND ts < $end AND name <> 'engagement'"
+        " GROUP BY day ORDER BY day",
+    ),
+    "breakdown page": (
+        "breakdown",
+        {"property": "page", "metrics": "visitors,pageviews", "limit": "10"},
+        "SELECT pathname, count(DISTINCT visitor_id) AS v, count(*) FILTER (WHERE name = 'pageview')"
+        " FROM events WHERE site_id = $site AND ts >= $start AND ts < $end AND name <> 'engagement'"
+        " GROUP BY pathname ORDER BY v DESC LIMIT 10",
+    ),
+    "breakdown source": (
+        "breakdown",
+        {"property": "source", "metrics": "visitors,visits,bounce_rate", "limit": "10"},
+        "SELECT source, count(DISTINCT visitor_id) AS v, count(*) AS visits,"
+        " avg((pv <= 1 AND ic = 0)::INT) * 100 FROM (SELECT session_id, any_value(visitor_id) AS"
+        " visitor_id, any_value(source) AS source, count(*) FILTER (WHERE name = 'pageview') AS pv,"
+        " count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement') AND interactive) AS ic"
+        " FROM events WHERE site_id = $site AND ts >= $start AND ts < $end GROUP BY session_id)"
+        " GROUP BY source ORDER BY v DESC LIMIT 10",
+    ),
+}
+PERIODS = {"30d": 30, "12m": 365}
+
+
+def median_ms(fn: Callable[[], Any]) -> float:
+    fn()  # warm
+    times = []
+    for _ in range(RUNS):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def sites_by_size(data: Path) -> list[tuple[str, int]]:
+    con = duckdb.connect(str(data / "events.duckdb"), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT site_id, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()
+    finally:
+        con.close()
+    return [(r[0], int(r[1])) for r in rows]
+
+
+def utc_bounds(days: int) -> tuple[datetime, datetime]:
+    # The sites are in UTC: a period is whole UTC days ending today.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    return today - timedelta(days=days - 1), today + timedelta(days=1)
+
+
+def direct(data: Path, sites: list[str]) -> dict[str, float]:
+    con = duckdb.connect(str(data / "events.duckdb"), read_only=True)
+    out = {}
+    try:
+        for site in sites:
+            for period, days in PERIODS.items():
+                start, end = utc_bounds(days)
+                for name, (_, _, sql) in CASES.items():
+                    params = {"site": site, "start": start, "end": end}
+                    out[f"{site}|{period}|{name}"] = median_ms(
+                        lambda sql=sql, params=params: con.execute(sql, params).fetchall()
+                    )
+    finally:
+        con.close()
+    return out
+
+
+def api(data: Path, sites: list[str], port: int) -> dict[str, float]:
+    env = {**os.environ, "AVOCET_OPEN_STATS_ON_LOOPBACK": "true", "AVOCET_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "--data-dir", str(data), "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+    )
+    out = {}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/api/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with httpx.Client(base_url=base, timeout=60) as http:
+            for site in sites:
+                for period in PERIODS:
+                    for name, (path, params, _) in CASES.items():
+                        query = {"site_id": site, "period": period, **params}
+
+                        def call(path: str = path, query: dict[str, str] = query) -> None:
+                            r = http.get(f"/api/v1/stats/{path}", params=query)
+                            assert r.status_code == 200, r.text
+
+                        out[f"{site}|{period}|{name}"] = median_ms(call)
+                out[f"{site}|realtime"] = median_ms(
+                    lambda site=site: http.get("/api/v1/stats/realtime", params={"site_id": site})
+                )
+    finally:
+        proc.terminate()
+        proc.wait()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "bench" / "data-10m")
+    parser.add_argument("--events", type=int, default=10_000_000)
+    args = parser.parse_args()
+    if not (args.data / "events.duckdb").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "dataset.py"),
+                str(args.data),
+                "--events",
+                str(args.events),
+                "--sites",
+                "20",
+                "--days",
+                "400",
+            ],
+            check=True,
+        )
+    ranked = sites_by_size(args.data)
+    picked = [ranked[0], ranked[-1]]
+    sites = [s for s, _ in picked]
+    sql = direct(args.data, sites)
+    via_api = api(args.data, sites, 18090)
+    rows = []
+    for key, api_ms in via_api.items():
+        sql_ms = sql.get(key)
+        rows.append(
+            {
+                "case": key,
+                "api_ms": round(api_ms, 1),
+                "sql_ms": round(sql_ms, 1) if sql_ms else None,
+                "ratio": round(api_ms / sql_ms, 2) if sql_ms else None,
+            }
+        )
+    report = {
+        "cores": os.cpu_count(),
+        "sites": {s: n for s, n in picked},
+        "total_events": sum(n for _, n in ranked),
+        "rows": rows,
+    }
+    for row in rows:
+        print(
+            f"{row['case']:<45} api {row['api_ms']:>8} ms   sql {row['sql_ms']!s:>8} ms   x{row['ratio']}"
+        )
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"query-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Plausible Stats API v2 and Infinity's /api/v1/analytics, against the same answer key."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import stats_reference as ref
+from tests.stats_env import Env, preset_days, scope
+
+UTC_SITE = "utc.example"
+
+
+def v2(env: Env, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{env.live.url}/api/v2/query", json=body, timeout=30)
+
+
+def week(env: Env) -> list[ref.Event]:
+    first, last = preset_days("7d", ref.NOW.date())
+    return scope(env, UTC_SITE, first, last)
+
+
+def test_v2_aggregate_matches_reference_when_site_named_by_domain(env: Env) -> None:
+    metrics = [
+        "visitors",
+        "visits",
+        "pageviews",
+        "bounce_rate",
+        "visit_duration",
+        "views_per_visit",
+    ]
+    response = v2(env, {"site_id": UTC_SITE, "metrics": metrics, "date_range": "7d"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = ref.aggregate(week(env), [], metrics)
+    assert body["results"] == [{"metrics": [expected[m] for m in metrics], "dimensions": []}]
+    assert body["query"]["date_range"] == ["2026-03-14T00:00:00Z", "2026-03-21T00:00:00Z"]
+    assert body["meta"]["sampled"] is False
+
+
+def test_v2_breakdown_orders_paginates_and_counts_rows(env: Env) -> None:
+    body = v2(
+        env,
+        {
+            "site_id": env.ids[UTC_SITE],
+            "metrics": ["visitors", "pageviews"],
+            "date_range": "30d",
+            "dimensions": ["visit:source"],
+            "order_by": [["pageviews", "asc"]],
+            "include": {"total_rows": True},
+            "pagination": {"limit": 2, "offset": 1},
+        },
+    ).json()
+    first, last = preset_days("30d", ref.NOW.date())
+    rows = ref.breakdown(scope(env, UTC_SITE, first, last), "source", [], ["visitors", "pageviews"])
+    rows.sort(key=lambda r: (r["pageviews"], r["value"] is None, r["value"] or ""))
+    assert body["results"] == [
+        {"metrics": [r["visitors"], r["pageviews"]], "dimensions": [r["value"]]} for r in rows[1:3]
+    ]
+    assert body["meta"]["total_rows"] == len(rows)
+
+
+def test_v2_logical_filters_contains_matches_and_not(env: Env) -> None:
+    filters = [
+        "and",
+        [
+            ["is", "visit:country", ["GB", "US"]],
+            ["or", [["contains", "event:page", ["blog"]], ["matches", "event:page", ["^/doc"]]]],
+            ["not", ["is", "visit:device", ["mobile"]]],
+        ],
+    ]
+    body = v2(
+        env,
+        {
+            "site_id": UTC_SITE,
+            "metrics": ["visitors", "pageviews", "visits"],
+            "date_range": "30d",
+            "filters": [filters],
+        },
+    ).json()
+
+    def hit(e: ref.Event) -> bool:
+        return (
+            e.attrs["country"] in ("GB", "US")
+            and ("blog" in e.path or e.path.startswith("/doc"))
+            and e.attrs["device"] != "mobile"
+        )
+
+    first, last = preset_days("30d", ref.NOW.date())
+    expected = ref.metrics(
+        scope(env, UTC_SITE, first, last), hit, ["visitors", "pageviews", "visits"], lambda e: True
+    )
+    assert body["results"][0]["metrics"] == list(expected.values())
+    assert expected["visitors"] > 0
+
+
+def test_v2_time_dimension_lists_buckets_with_data_and_all_time_labels(env: Env) -> None:
+    body = v2(
+        env,
+        {
+            "site_id": UTC_SITE,
+            "metrics": ["pageviews"],
+            "date_range": "30d",
+            "dimensions": ["time:day"],
+            "include": {"time_labels": True},
+        },
+    ).json()
+    first, last = preset_days("30d", ref.NOW.date())
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    events = scope(env, UTC_SITE, first, last)
+    counts = {d: sum(1 for e in events if e.name == "pageview" and e.ts.date() == d) for d in days}
+    assert body["results"] == [
+        {"metrics": [n], "dimensions": [d.isoformat()]} for d, n in counts.items() if n
+    ]
+    assert body["meta"]["time_labels"] == [d.isoformat() for d in days]
+    assert 0 in counts.values()
+
+
+def test_v2_goal_conversion_rate_by_event_props(env: Env) -> None:
+    body = v2(
+        env,
+        {
+            "site_id": UTC_SITE,
+            "metrics": ["visitors", "conversion_rate"],
+            "date_range": "30d",
+            "filters": [["is", "event:goal", ["Signup"]]],
+            "dimensions": ["event:props:plan"],
+        },
+    ).json()
+    first, last = preset_days("30d", ref.NOW.date())
+    rows = ref.breakdown(
+        scope(env, UTC_SITE, first, last),
+        "prop:plan",
+        [("event", ["Signup"])],
+        ["visitors", "conversion_rate"],
+    )
+    assert body["results"] == [
+        {"metrics": [r["visitors"], r["conversion_rate"]], "dimensions": [r["value"]]} for r in rows
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"site_id": UTC_SITE, "metrics": ["visitors"]}, "date_range"),
+        ({"site_id": UTC_SITE, "metrics": ["nope"], "date_range": "7d"}, "Unknown metric 'nope'"),
+        (
+            {
+                "site_id": UTC_SITE,
+                "metrics": ["visitors"],
+                "date_range": "7d",
+                "dimensions": ["visit:shoe"],
+            },
+            "Invalid dimension 'visit:shoe'",
+        ),
+        ({"site_id": UTC_SITE, "metrics": ["visitors"], "date_range": "5y"}, "Invalid date_range"),
+        (
+            {
+                "site_id": UTC_SITE,
+                "metrics": ["visitors"],
+                "date_range": "7d",
+                "filters": [["is", "visit:country"]],
+            },
+            "Invalid filter",
+        ),
+        ({"site_id": UTC_SITE, "metrics": ["conversion_rate"], "date_range": "7d"}, "event:goal"),
+        ({"site_id": UTC_SITE, "metrics": ["visitors"], "date_range": "7d", "bogus": 1}, "bogus"),
+    ],
+)
+def test_v2_invalid_queries_get_400_with_plausible_error(
+    env: Env, body: dict[str, Any], message: str
+) -> None:
+    response = v2(env, body)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert set(response.json()) == {"error"}
+
+
+def test_infinity_analytics_counts_page_views_visitors_and_custom_events(env: Env) -> None:
+    response = httpx.get(
+        f"{env.live.url}/api/v1/analytics",
+        params={
+            "site_id": env.ids[UTC_SITE],
+            "start_date": "2026-03-01",
+            "end_date": "2026-03-15",
+            "metrics": "page_views,unique_visitors,events",
+        },
+    )
+    assert response.status_code == 200, response.text
+    events = scope(env, UTC_SITE, date(2026, 3, 1), date(2026, 3, 15))
+    assert response.json() == {
+        "data": {
+            "page_views": sum(1 for e in events if e.name == "pageview"),
+            "unique_visitors": len({e.visitor for e in events if e.name != "engagement"}),
+            "events": sum(1 for e in events if e.name not in ("pageview", "engagement")),
+        },
+        "period": {"start": "2026-03-01", "end": "2026-03-15"},
+    }
+
+
+def test_openapi_document_lists_the_stats_routes(env: Env) -> None:
+    doc = httpx.get(f"{env.live.url}/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    for path in (
+        "/api/v1/stats/aggregate",
+        "/api/v1/stats/timeseries",
+        "/api/v1/stats/breakdown",
+        "/api/v1/stats/realtime",
+        "/api/v2/query",
+        "/api/v1/analytics",
+        "/collect",
+        "/api/event",
+    ):
+        assert path in doc["paths"], path
+    params = {p["name"] for p in doc["paths"]["/api/v1/stats/breakdown"]["get"]["parameters"]}
+    assert {"site_id", "period", "from", "to", "property", "sort", "limit", "page_number"} <= params
