@@ -62,18 +62,24 @@ def server_config(settings: Settings, app: Any) -> Any:
 
 
 def cmd_site_add(settings: Settings, args: argparse.Namespace) -> int:
+    from app.cli_accounts import owner_of
     from app.services import open_meta
+    from app.storage.accounts import set_role
 
     meta = open_meta(settings)
     try:
+        owner = owner_of(meta, args.owner)
         site = meta.add_site(args.domain, name=args.name, timezone=args.timezone)
+        if owner is not None:
+            set_role(meta, site.id, owner.id, "owner")
     finally:
         meta.close()
     code = snippet(site.id, public_url(settings))
     if args.json:
-        _print_json({**site.public(), "snippet": code})
+        _print_json({**site.public(), "owner": owner.email if owner else None, "snippet": code})
     else:
         print(f"site {site.domain} added with id {site.id} (timezone {site.timezone})")
+        print(f"owner: {owner.email}" if owner else "no owner yet: no users exist")
         print("Paste this into the <head> of every page:")
         print(f"  {code}")
     return 0
@@ -95,6 +101,27 @@ def cmd_site_list(settings: Settings, args: argparse.Namespace) -> int:
         width = max(len(s.domain) for s in sites)
         for s in sites:
             print(f"{s.id}  {s.domain:<{width}}  {s.timezone}  {s.name}")
+    return 0
+
+
+def cmd_site_share(settings: Settings, args: argparse.Namespace) -> int:
+    from app.cli_accounts import owner_of
+    from app.errors import NotFound
+    from app.services import open_meta
+    from app.storage.accounts import set_role
+
+    meta = open_meta(settings)
+    try:
+        user = owner_of(meta, args.email)
+        if user is None or not any(s.id == args.site_id for s in meta.sites()):
+            raise NotFound(f"no site with id {args.site_id!r}")
+        set_role(meta, args.site_id, user.id, args.role)
+    finally:
+        meta.close()
+    if args.json:
+        _print_json({"site_id": args.site_id, "email": user.email, "role": args.role})
+    else:
+        print(f"{user.email} is now {args.role} of {args.site_id}")
     return 0
 
 
@@ -120,11 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("domain", help="the site's primary hostname, e.g. example.com")
     add.add_argument("--timezone", default="UTC", help="IANA zone for days and reports")
     add.add_argument("--name", help="display name (default: the domain)")
+    add.add_argument("--owner", help="owner's email (default: the first admin)")
     add.add_argument("--json", action="store_true", help="print one JSON object")
     add.set_defaults(func=cmd_site_add)
     ls = site.add_parser("list", help="list sites")
     ls.add_argument("--json", action="store_true", help="print one JSON array")
     ls.set_defaults(func=cmd_site_list)
+    share = site.add_parser("share", help="give a user a role on a site")
+    share.add_argument("site_id")
+    share.add_argument("email")
+    share.add_argument("--role", choices=("owner", "admin", "viewer"), default="viewer")
+    share.add_argument("--json", action="store_true", help="print one JSON object")
+    share.set_defaults(func=cmd_site_share)
+
+    from app.cli_accounts import register
+
+    register(sub)
     return parser
 
 

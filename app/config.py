@@ -6,7 +6,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -26,6 +26,38 @@ class IngestSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
     # Parsed user agents kept in memory (the parse costs ~16 µs, a hit costs ~0.1 µs).
     ua_cache_size: Annotated[int, msgspec.Meta(ge=16)] = 20_000
+    # Server-side events may be stamped at most this far in the future (clock skew).
+    max_future_seconds: Annotated[int, msgspec.Meta(ge=0)] = 300
+
+
+class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # HS256 secret for /api/v1/auth/token JWTs; empty = generated into data_dir/jwt.secret.
+    jwt_secret: str = ""
+    jwt_ttl_seconds: Annotated[int, msgspec.Meta(ge=60)] = 3600
+    session_ttl_hours: Annotated[int, msgspec.Meta(ge=1)] = 24 * 14
+    # "auto" marks the cookie Secure when the request came over https (or a trusted proxy
+    # says so); "always" / "never" force it.
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # argon2id cost; the defaults are RFC 9106's low-memory profile (~100 ms a hash).
+    password_time_cost: Annotated[int, msgspec.Meta(ge=1)] = 3
+    password_memory_kib: Annotated[int, msgspec.Meta(ge=8)] = 65536
+    # Sign-in attempts (right or wrong) allowed per account per 15 minutes and per IP per
+    # minute; a burst of guesses past either gets 429.
+    login_attempts_per_account: Annotated[int, msgspec.Meta(ge=1)] = 10
+    login_attempts_per_ip: Annotated[int, msgspec.Meta(ge=1)] = 30
+
+
+class LimitSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Authenticated API requests per minute per API key (or per signed-in user / JWT).
+    key_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    # Authenticated API requests per minute per client IP, counted before the token is checked.
+    ip_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 2000
+    # Server-side events per minute per site.
+    site_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 6000
+    # Requests per calendar month (UTC) per API key; 0 = unlimited.
+    monthly_requests: Annotated[int, msgspec.Meta(ge=0)] = 1_000_000
+    # Usage counters and last_used_at are written to SQLite this often.
+    usage_flush_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -43,6 +75,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     open_stats_on_loopback: bool = False
     duckdb: DuckDBSettings = DuckDBSettings()
     ingest: IngestSettings = IngestSettings()
+    auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
 
     @property
     def data_path(self) -> Path:

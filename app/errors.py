@@ -42,6 +42,11 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+
+
 class UnsupportedQuery(AppError):
     status = 422
     code = "unsupported_query"
@@ -50,6 +55,10 @@ class UnsupportedQuery(AppError):
 class RateLimited(AppError):
     status = 429
     code = "rate_limited"
+
+    def __init__(self, message: str = "rate limit exceeded", retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unavailable(AppError):
@@ -71,6 +80,7 @@ _HTTP_CODES = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
+    409: "conflict",
     405: "invalid_request",
     413: "invalid_request",
     415: "invalid_request",
@@ -80,29 +90,36 @@ _HTTP_CODES = {
 
 
 def _envelope(
-    request: Request[Any, Any, Any], status: int, code: str, message: str
+    request: Request[Any, Any, Any],
+    status: int,
+    code: str,
+    message: str,
+    extra: dict[str, str] | None = None,
 ) -> Response[object]:
-    headers: dict[str, str] | None = None
+    headers: dict[str, str] = dict(extra or {})
     if status == 429:
-        headers = {"Cache-Control": "no-store"}
+        headers["Cache-Control"] = "no-store"
     elif status == 401:
-        headers = {"WWW-Authenticate": 'Bearer realm="avocet"'}
-    if request.url.path == "/api/event":  # Plausible's Events API has its own error shape
+        headers["WWW-Authenticate"] = 'Bearer realm="avocet"'
+    path = request.url.path
+    if path == "/api/event":  # Plausible's Events API has its own error shape
         return Response({"errors": {"request": [message]}}, status_code=status, headers=headers)
-    if request.url.path == "/api/v2/query":  # Plausible's Stats API v2: {"error": message}
-        return Response({"error": message}, status_code=status, headers=headers)
-    return Response(
-        {"error": {"code": code, "message": message}},
-        status_code=status,
-        media_type=MediaType.JSON,
-        headers=headers,
-    )
+    if path.startswith("/v1/projects/"):  # OpenAnalytics: {"error": code, "message": ...}
+        body: dict[str, object] = {"error": code, "message": message}
+    elif path == "/api/v2/query":  # Plausible's Stats API v2: {"error": message}
+        body = {"error": message}
+    else:
+        body = {"error": {"code": code, "message": message}}
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[object]:
     """The one exception handler: domain errors and HTTP errors to the JSON envelope."""
     if isinstance(exc, EventInvalid) and request.url.path == "/api/event":
         return Response({"errors": {exc.field: [exc.detail]}}, status_code=400)
+    if isinstance(exc, RateLimited):
+        extra = {"Retry-After": str(exc.retry_after)}
+        return _envelope(request, exc.status, exc.code, exc.message, extra)
     if isinstance(exc, AppError):
         return _envelope(request, exc.status, exc.code, exc.message)
     if isinstance(exc, HTTPException):

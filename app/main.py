@@ -10,7 +10,8 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
-from app.api import collect, docs, plausible_query, script, stats
+from app.api import auth, collect, docs, events, keys, plausible_query, script, sites, stats
+from app.api.headers import ResponseHeaders
 from app.config import Settings
 from app.errors import handle_error
 from app.services import Services
@@ -32,13 +33,17 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await svc.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *collect.ROUTES,
             *script.ROUTES,
             *stats.ROUTES,
             *plausible_query.ROUTES,
             *docs.ROUTES,
+            *auth.ROUTES,
+            *keys.ROUTES,
+            *sites.ROUTES,
+            *events.ROUTES,
         ],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_error},
@@ -46,7 +51,17 @@ def create_app(settings: Settings) -> Litestar:
             allow_origins=["*"],
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID", "X-Plausible-Dropped"],
+            expose_headers=[
+                "X-Request-ID",
+                "X-Plausible-Dropped",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+                "Retry-After",
+                "X-Usage-Monthly",
+                "X-Usage-Limit",
+                "X-Usage-Reset",
+            ],
             max_age=86400,
         ),
         openapi_config=OpenAPIConfig(
@@ -55,3 +70,6 @@ def create_app(settings: Settings) -> Litestar:
         request_max_body_size=settings.ingest.max_body_bytes,
         debug=False,
     )
+    # Outside Litestar's router, so 404s, 405s and CORS preflights get X-Request-ID too.
+    app.asgi_handler = ResponseHeaders(app.asgi_handler)
+    return app

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from app.auth.principal import Authenticator
 from app.config import Settings
 from app.ingest.identity import Salts
 from app.ingest.pipeline import Ingestor, now_us
@@ -44,7 +45,9 @@ class Services:
         self.sites = SiteDirectory(self.meta)
         self.writer = Writer(self.events, settings.ingest.max_batch_rows)
         self.ingest = Ingestor(settings, self.sites, Salts(self.meta), self.writer)
+        self.auth = Authenticator(settings, self.meta)
         self._sweeper: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
         # What "now" is for the stats APIs (periods, raw window); tests pin it.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -52,15 +55,39 @@ class Services:
         await anyio.to_thread.run_sync(self.ingest.restore_sessions, self.events, now_us())
         self.writer.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
 
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             self.ingest.expire(now_us())
 
+    async def flush_usage(self) -> None:
+        """Write the batched usage counters and last_used_at times to SQLite."""
+        pending, last_used = self.auth.usage.take()
+        try:
+            await anyio.to_thread.run_sync(self.auth.usage.write, pending, last_used)
+        except Exception:
+            self.auth.usage.give_back(pending, last_used)
+            raise
+
+    async def _flush_usage_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.limits.usage_flush_seconds)
+            try:
+                await self.flush_usage()
+            except Exception:
+                log.exception("usage flush failed; retrying later")
+
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._flusher is not None:
+            self._flusher.cancel()
+        try:
+            await self.flush_usage()
+        except Exception:
+            log.exception("usage flush on shutdown failed")
         await self.writer.stop()
         await anyio.to_thread.run_sync(self.events.checkpoint)
         self.events.close()

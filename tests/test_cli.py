@@ -20,7 +20,8 @@ def test_site_add_prints_id_and_snippet_as_json(serve_process: ServeProcess) -> 
     )
     assert result.returncode == 0, result.stderr
     site = json.loads(result.stdout)
-    assert set(site) == {"id", "domain", "name", "timezone", "created_at", "snippet"}
+    assert set(site) == {"id", "domain", "name", "timezone", "created_at", "owner", "snippet"}
+    assert site["owner"] is None  # no users yet; with users, the first admin owns it
     assert (site["domain"], site["name"], site["timezone"]) == (
         "example.com",
         "My blog",
@@ -30,7 +31,9 @@ def test_site_add_prints_id_and_snippet_as_json(serve_process: ServeProcess) -> 
         f'<script defer data-site="{site["id"]}" src="http://127.0.0.1:8000/script.js"></script>'
     )
     listed = serve_process.cli("site", "list", "--json")
-    assert json.loads(listed.stdout) == [{k: v for k, v in site.items() if k != "snippet"}]
+    assert json.loads(listed.stdout) == [
+        {k: v for k, v in site.items() if k not in ("snippet", "owner")}
+    ]
 
 
 def test_site_add_refuses_bad_input_with_a_message(serve_process: ServeProcess) -> None:

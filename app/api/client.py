@@ -41,6 +41,15 @@ def client_ip(request: Request[Any, Any, Any], trusted: tuple[Network, ...]) -> 
     return peer
 
 
+def is_https(request: Request[Any, Any, Any], trusted: tuple[Network, ...]) -> bool:
+    """Whether the client's request came over https (directly, or per a trusted proxy)."""
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else ""
+    proto = request.headers.get("x-forwarded-proto", "")
+    return _trusted(peer, trusted) and proto.strip().lower() == "https"
+
+
 def _valid_ip(value: str) -> str | None:
     if value.startswith("[") and "]" in value:  # "[2001:db8::1]:443"
         value = value[1 : value.index("]")]

@@ -6,8 +6,11 @@ import re
 import secrets
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -100,6 +103,34 @@ class MetaStore:
             other = int(self._db.execute("PRAGMA data_version").fetchone()[0])
             return (other << 32) + self._db.total_changes
 
+    # plain access for the other storage modules (app/storage/accounts.py, keys.py, goals.py)
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Run one statement; returns the number of rows changed."""
+        with self._lock:
+            return self._db.execute(sql, params).rowcount
+
+    def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def fetchone(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        with self._lock:
+            row: tuple[Any, ...] | None = self._db.execute(sql, params).fetchone()
+            return row
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside BEGIN IMMEDIATE .. COMMIT (ROLLBACK on error), locked."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     # sites
 
     def add_site(self, domain: str, name: str | None = None, timezone: str = "UTC") -> Site:
@@ -131,6 +162,43 @@ class MetaStore:
                 " ORDER BY created_at, id"
             ).fetchall()
         return [Site(*row) for row in rows]
+
+    def update_site(
+        self,
+        site_id: str,
+        *,
+        domain: str | None = None,
+        name: str | None = None,
+        timezone: str | None = None,
+    ) -> Site | None:
+        """Change a site's domain, name or timezone; None when there is no such site."""
+        changes: dict[str, str] = {}
+        if domain is not None:
+            changes["domain"] = normalize_domain(domain)
+        if name is not None:
+            changes["name"] = name.strip()[:200] or changes.get("domain", "")
+        if timezone is not None:
+            changes["timezone"] = check_timezone(timezone)
+        changes = {k: v for k, v in changes.items() if v}
+        with self._lock:
+            if changes:  # column names come from the fixed keys above, never from input
+                sets = ", ".join(f"{column} = ?" for column in changes)
+                try:
+                    self._db.execute(
+                        f"UPDATE sites SET {sets} WHERE id = ?", (*changes.values(), site_id)
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise InvalidRequest(f"a site with domain {domain!r} already exists") from exc
+            row = self._db.execute(
+                "SELECT id, domain, name, timezone, created_at, secret FROM sites WHERE id = ?",
+                (site_id,),
+            ).fetchone()
+        return None if row is None else Site(*row)
+
+    def delete_site(self, site_id: str) -> bool:
+        """Remove a site and (by cascade) its salts, roles, keys and goals."""
+        with self._lock:
+            return self._db.execute("DELETE FROM sites WHERE id = ?", (site_id,)).rowcount > 0
 
     # salts
 

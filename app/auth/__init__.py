@@ -1,0 +1,1 @@
+"""Who is calling: passwords, API keys, JWTs, sign-in sessions, rate limits and usage."""

@@ -1,0 +1,120 @@
+"""Rate limits (the `limits` library, in memory, moving window) and monthly usage counters."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from limits import RateLimitItem, RateLimitItemPerMinute, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from app.config import AuthSettings, LimitSettings
+from app.storage.keys import record_usage, usage_count
+from app.storage.meta import MetaStore
+
+
+class Verdict(NamedTuple):
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # unix seconds when the oldest counted request leaves the window
+    retry_after: int  # seconds until one more request is allowed (when not allowed)
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", str(self.reset).encode()),
+        ]
+
+
+class RateLimits:
+    """Moving windows: a burst can't double the limit across a window edge. Every call runs
+    on the event loop thread, so a hit is atomic and concurrent requests can't overshoot."""
+
+    def __init__(self, limits: LimitSettings, auth: AuthSettings) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.per_key = RateLimitItemPerMinute(limits.key_per_minute)
+        self.per_ip = RateLimitItemPerMinute(limits.ip_per_minute)
+        self.per_site = RateLimitItemPerMinute(limits.site_per_minute)
+        self.login_account = parse(f"{auth.login_attempts_per_account}/15 minutes")
+        self.login_ip = RateLimitItemPerMinute(auth.login_attempts_per_ip)
+
+    def hit(self, item: RateLimitItem, *identifiers: str) -> Verdict:
+        allowed = self._limiter.hit(item, *identifiers)
+        stats = self._limiter.get_window_stats(item, *identifiers)
+        now = time.time()
+        reset = max(stats.reset_time, now)
+        return Verdict(
+            allowed,
+            item.amount,
+            max(stats.remaining, 0),
+            math.ceil(reset),
+            0 if allowed else max(1, math.ceil(reset - now)),
+        )
+
+
+def month_of(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
+
+
+def next_month_start(now: float) -> str:
+    """ISO timestamp of the next UTC month start, as X-Usage-Reset shows it."""
+    day = datetime.fromtimestamp(now, UTC)
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return f"{year:04d}-{month:02d}-01T00:00:00.000Z"
+
+
+def seconds_to_next_month(now: float) -> int:
+    start = datetime.fromisoformat(next_month_start(now).replace(".000Z", "+00:00"))
+    return max(1, math.ceil(start.timestamp() - now))
+
+
+class Usage:
+    """Requests per subject per month. Counted in memory, written to SQLite in batches by
+    flush() (a background task and shutdown); a subject's stored total is read once."""
+
+    def __init__(self, meta: MetaStore, monthly_limit: int) -> None:
+        self._meta = meta
+        self.limit = monthly_limit
+        self._totals: dict[tuple[str, str], int] = {}
+        self._pending: Counter[tuple[str, str]] = Counter()
+        self._last_used: dict[str, int] = {}
+
+    def used(self, subject: str, now: float) -> int:
+        """Requests this month so far (loads the stored total on first use)."""
+        slot = (subject, month_of(now))
+        total = self._totals.get(slot)
+        if total is None:
+            total = self._totals[slot] = usage_count(self._meta, *slot) + self._pending[slot]
+        return total
+
+    def count(self, subject: str, key_id: str | None, now: float) -> int:
+        """Count one request; returns the month's total including it."""
+        total = self.used(subject, now) + 1
+        slot = (subject, month_of(now))
+        self._totals[slot] = total
+        self._pending[slot] += 1
+        if key_id is not None:
+            self._last_used[key_id] = int(now)
+        return total
+
+    def take(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+        """The pending counts and last-used times, handed over for one flush."""
+        pending, last_used = dict(self._pending), self._last_used
+        self._pending, self._last_used = Counter(), {}
+        return pending, last_used
+
+    def give_back(self, pending: dict[tuple[str, str], int], last_used: dict[str, int]) -> None:
+        """A failed flush: keep the counts for the next one."""
+        self._pending.update(pending)
+        for key, ts in last_used.items():
+            self._last_used[key] = max(ts, self._last_used.get(key, 0))
+
+    def write(self, pending: dict[tuple[str, str], int], last_used: dict[str, int]) -> None:
+        if pending or last_used:
+            record_usage(self._meta, pending, last_used)

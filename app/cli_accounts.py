@@ -1,0 +1,160 @@
+"""`avocet user ...` and `avocet key ...`: accounts and API keys on the data dir."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from typing import Any
+
+from app.auth.keys import create_api_key, parse_expiry, parse_scopes
+from app.auth.passwords import Passwords, check_password_rules
+from app.config import Settings
+from app.errors import InvalidRequest, NotFound
+from app.storage.accounts import User, create_user, first_admin, role_of, user_by_email
+from app.storage.keys import all_keys, revoke_key
+from app.storage.meta import MetaStore
+
+
+def _print_json(value: Any) -> None:
+    from app.cli import _print_json as print_json
+
+    print_json(value)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise InvalidRequest("the passwords differ")
+    return first
+
+
+def owner_of(meta: MetaStore, email: str | None) -> User | None:
+    """The user named by --owner, or the first admin when omitted (None if no users yet)."""
+    if email is None:
+        return first_admin(meta)
+    user = user_by_email(meta, email)
+    if user is None:
+        raise NotFound(f"no user with email {email!r}: avocet user create {email}")
+    return user
+
+
+def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import open_meta
+
+    password = check_password_rules(_read_password(args.password_stdin))
+    password_hash = Passwords(settings.auth).hash_sync(password)
+    meta = open_meta(settings)
+    try:
+        user = create_user(meta, args.email, password_hash, admin=args.admin)
+    finally:
+        meta.close()
+    if args.json:
+        _print_json(user.public())
+    else:
+        role = "instance admin" if user.is_admin else "user"
+        print(f"{role} {user.email} created with id {user.id}")
+    return 0
+
+
+def cmd_key_create(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import open_meta
+
+    scopes = parse_scopes([args.scopes])
+    expires = parse_expiry(args.expires, time.time())
+    meta = open_meta(settings)
+    try:
+        owner = owner_of(meta, args.owner)
+        if owner is None:
+            raise InvalidRequest("no users yet: avocet user create EMAIL")
+        if args.site and role_of(meta, args.site, owner.id) != "owner":
+            raise InvalidRequest(f"{owner.email} does not own a site with id {args.site!r}")
+        key, token = create_api_key(
+            meta,
+            user_id=owner.id,
+            site_id=args.site,
+            scopes=scopes,
+            name=args.name,
+            expires_at=expires,
+        )
+    finally:
+        meta.close()
+    if args.json:
+        _print_json({"key": key.public(), "token": token})
+    else:
+        print(f"key {key.id} ({key.name}) for {key.site_id or 'all sites of ' + owner.email}")
+        print(f"scopes: {' '.join(key.scopes)}")
+        print("token (shown once, store it now):")
+        print(f"  {token}")
+    return 0
+
+
+def cmd_key_list(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import open_meta
+
+    meta = open_meta(settings)
+    try:
+        keys = all_keys(meta)
+    finally:
+        meta.close()
+    if args.json:
+        _print_json({"keys": [k.public() for k in keys]})
+    elif not keys:
+        print("no API keys yet: avocet key create --site ID --scopes stats:read")
+    for k in [] if args.json else keys:
+        state = "revoked" if k.revoked_at else ("expired" if not k.usable(time.time()) else "ok")
+        site = k.site_id or "all-sites"
+        print(f"{k.id}  {k.key_prefix}_****  {site}  {' '.join(k.scopes)}  {state}  {k.name}")
+    return 0
+
+
+def cmd_key_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import open_meta
+
+    meta = open_meta(settings)
+    try:
+        key = revoke_key(meta, args.key_id)
+    finally:
+        meta.close()
+    if args.json:
+        _print_json({"ok": True, "key": key.public()})
+    else:
+        print(f"key {key.id} revoked")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the `user` and `key` commands to the CLI's subparsers."""
+    user = sub.add_parser("user", help="manage users").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    create = user.add_parser("create", help="create a user (the first one is the admin)")
+    create.add_argument("email")
+    create.add_argument("--password-stdin", action="store_true", help="read the password")
+    create.add_argument("--admin", action="store_true", help="make an instance admin")
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    create.set_defaults(func=cmd_user_create)
+
+    key = sub.add_parser("key", help="manage API keys").add_subparsers(
+        dest="key_command", required=True, metavar="ACTION"
+    )
+    kc = key.add_parser("create", help="create an API key and print its token once")
+    where = kc.add_mutually_exclusive_group(required=True)
+    where.add_argument("--site", help="bind the key to this site id")
+    where.add_argument("--all-sites", action="store_true", help="every site the owner owns")
+    kc.add_argument("--owner", help="email of the owning user (default: the first admin)")
+    kc.add_argument("--scopes", default="stats:read", help="comma-separated scopes")
+    kc.add_argument("--name", help="a label for the key")
+    kc.add_argument("--expires", help="ISO-8601 expiry, e.g. 2026-12-31T23:59:59Z")
+    kc.add_argument("--json", action="store_true", help="print the key and its token as JSON")
+    kc.set_defaults(func=cmd_key_create)
+    kl = key.add_parser("list", help="list API keys (masked)")
+    kl.add_argument("--json", action="store_true", help="print one JSON object")
+    kl.set_defaults(func=cmd_key_list)
+    kr = key.add_parser("revoke", help="revoke an API key")
+    kr.add_argument("key_id")
+    kr.add_argument("--json", action="store_true", help="print one JSON object")
+    kr.set_defaults(func=cmd_key_revoke)

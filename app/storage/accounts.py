@@ -1,0 +1,181 @@
+"""Users, their roles on sites, and UI sign-in sessions (SQLite)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import sqlite3
+import time
+from typing import Literal
+
+import msgspec
+
+from app.errors import Conflict, InvalidRequest
+from app.storage.meta import MetaStore
+
+Role = Literal["owner", "admin", "viewer"]
+ROLES: tuple[Role, ...] = ("owner", "admin", "viewer")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+
+
+class User(msgspec.Struct, frozen=True):
+    id: str
+    email: str
+    password_hash: str
+    is_admin: bool
+    created_at: int
+
+    def public(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "is_admin": self.is_admin,
+            "created_at": self.created_at,
+        }
+
+
+class WebSession(msgspec.Struct, frozen=True):
+    user_id: str
+    csrf_token: str
+    expires_at: int
+
+
+_USER_COLUMNS = "id, email, password_hash, is_admin, created_at"
+
+
+def normalize_email(value: str) -> str:
+    """Trimmed, lower-cased address, or InvalidRequest."""
+    email = value.strip().lower()
+    if not _EMAIL.match(email):
+        raise InvalidRequest(f"email: not a valid address: {value!r}")
+    return email
+
+
+def _user(row: tuple[object, ...] | None) -> User | None:
+    if row is None:
+        return None
+    return User(str(row[0]), str(row[1]), str(row[2]), bool(row[3]), int(str(row[4])))
+
+
+def create_user(meta: MetaStore, email: str, password_hash: str, *, admin: bool = False) -> User:
+    """A new user; the very first user of an instance is always its admin."""
+    email = normalize_email(email)
+    user_id = secrets.token_hex(8)
+    now = int(time.time())
+    with meta.transaction() as db:
+        first = db.execute("SELECT NOT EXISTS (SELECT 1 FROM users)").fetchone()[0]
+        try:
+            db.execute(
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                (user_id, email, password_hash, int(admin or bool(first)), now),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"a user with email {email!r} already exists") from exc
+    return User(user_id, email, password_hash, admin or bool(first), now)
+
+
+def create_first_user(meta: MetaStore, email: str, password_hash: str) -> User | None:
+    """First-run setup: the admin, or None when the instance already has users."""
+    with meta.transaction() as db:
+        if db.execute("SELECT 1 FROM users LIMIT 1").fetchone():
+            return None
+        user = User(secrets.token_hex(8), normalize_email(email), password_hash, True, 0)
+        user = msgspec.structs.replace(user, created_at=int(time.time()))
+        db.execute(
+            f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, 1, ?)",
+            (user.id, user.email, user.password_hash, user.created_at),
+        )
+    return user
+
+
+def user_by_email(meta: MetaStore, email: str) -> User | None:
+    row = meta.fetchone(
+        f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (email.strip().lower(),)
+    )
+    return _user(row)
+
+
+def user_by_id(meta: MetaStore, user_id: str) -> User | None:
+    return _user(meta.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)))
+
+
+def first_admin(meta: MetaStore) -> User | None:
+    row = meta.fetchone(
+        f"SELECT {_USER_COLUMNS} FROM users WHERE is_admin = 1 ORDER BY created_at, rowid LIMIT 1"
+    )
+    return _user(row)
+
+
+def users(meta: MetaStore) -> list[User]:
+    rows = meta.fetchall(f"SELECT {_USER_COLUMNS} FROM users ORDER BY created_at, rowid")
+    return [u for u in map(_user, rows) if u is not None]
+
+
+# roles
+
+
+def set_role(meta: MetaStore, site_id: str, user_id: str, role: Role) -> None:
+    """Give a user a role on a site (replacing any earlier one)."""
+    if role not in ROLES:
+        raise InvalidRequest(f"role: must be one of {', '.join(ROLES)}")
+    meta.execute(
+        "INSERT INTO site_members (site_id, user_id, role) VALUES (?, ?, ?)"
+        " ON CONFLICT (site_id, user_id) DO UPDATE SET role = excluded.role",
+        (site_id, user_id, role),
+    )
+
+
+def role_of(meta: MetaStore, site_id: str, user_id: str) -> Role | None:
+    row = meta.fetchone(
+        "SELECT role FROM site_members WHERE site_id = ? AND user_id = ?", (site_id, user_id)
+    )
+    return None if row is None else row[0]
+
+
+def site_ids_of(meta: MetaStore, user_id: str, roles: tuple[Role, ...] = ROLES) -> list[str]:
+    """Ids of the sites where the user holds one of `roles`, oldest first."""
+    marks = ", ".join("?" for _ in roles)
+    rows = meta.fetchall(
+        "SELECT m.site_id FROM site_members m JOIN sites s ON s.id = m.site_id"
+        f" WHERE m.user_id = ? AND m.role IN ({marks}) ORDER BY s.created_at, s.id",
+        (user_id, *roles),
+    )
+    return [str(r[0]) for r in rows]
+
+
+# sign-in sessions
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def create_session(meta: MetaStore, user_id: str, ttl_seconds: int) -> tuple[str, WebSession]:
+    """A new session: (cookie value, session). Only the value's digest is stored."""
+    token = secrets.token_urlsafe(32)
+    now = int(time.time())
+    session = WebSession(user_id, secrets.token_urlsafe(24), now + ttl_seconds)
+    meta.execute(
+        "INSERT INTO web_sessions (digest, user_id, csrf_token, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (_digest(token), user_id, session.csrf_token, now, session.expires_at),
+    )
+    return token, session
+
+
+def session_by_token(meta: MetaStore, token: str) -> WebSession | None:
+    row = meta.fetchone(
+        "SELECT user_id, csrf_token, expires_at FROM web_sessions WHERE digest = ?",
+        (_digest(token),),
+    )
+    if row is None or int(row[2]) <= time.time():
+        return None
+    return WebSession(str(row[0]), str(row[1]), int(row[2]))
+
+
+def delete_session(meta: MetaStore, token: str) -> None:
+    meta.execute(
+        "DELETE FROM web_sessions WHERE digest = ? OR expires_at < ?",
+        (_digest(token), int(time.time())),
+    )
