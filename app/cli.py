@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -40,7 +41,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.Server(server_config(settings, create_app(settings))).run()
+    app = create_app(settings)
+    # Everything imported and built so far lives as long as the process: keep it out of
+    # every future collection (a serving process allocates per request, rarely cycles).
+    gc.freeze()
+    # Requests allocate many short-lived objects that refcounting frees; collecting the young
+    # generation every 700 allocations cost ~10 % of throughput under load for nothing.
+    gc.set_threshold(50_000, 20, 100)
+    uvicorn.Server(server_config(settings, app)).run()
     return 0
 
 

@@ -108,7 +108,15 @@ async def health(request: AnyRequest) -> dict[str, Any]:
     svc = services(request)
     return {
         "status": "ok",
-        "events": {"committed": svc.writer.committed_rows, "pending": svc.writer.pending_rows},
+        "events": {
+            "committed": svc.writer.committed_rows,
+            "pending": svc.writer.pending_rows,
+            "commits": svc.writer.commits,
+            "commit_ms_avg": round(
+                svc.writer.commit_seconds * 1000 / max(svc.writer.commits, 1), 2
+            ),
+            "commit_ms_max": round(svc.writer.slowest_commit * 1000, 2),
+        },
         "dropped": dict(svc.ingest.dropped),
         "open_sessions": len(svc.ingest.sessions),
     }

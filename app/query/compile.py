@@ -9,6 +9,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from app.errors import InvalidRequest
+from app.query import compile_sessions
 from app.query.model import (
     COLUMNS,
     INTERVALS,
@@ -175,6 +176,31 @@ def _needs(q: Query) -> tuple[bool, bool]:
     return needs_exit or bool(session_metrics & set(q.metrics)), needs_exit
 
 
+# Event aggregates, computed only for the metrics asked (each count(DISTINCT) is a hash set).
+_EVENT_AGGREGATES = {
+    "visitors": f"count(DISTINCT visitor_id) FILTER (WHERE {NON_EVENT}) AS visitors",
+    "pageviews": "count(*) FILTER (WHERE name = 'pageview') AS pageviews",
+    "events": f"count(*) FILTER (WHERE {NON_EVENT}) AS events",
+    "revenue": "sum(revenue) AS revenue",
+    "custom_events": "count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement'))"
+    " AS custom_events",
+    "engaged_ms": "sum(engagement_ms) FILTER (WHERE name = 'engagement') AS engaged_ms",
+    "engaged_visitors": "count(DISTINCT visitor_id) FILTER (WHERE name = 'engagement')"
+    " AS engaged_visitors",
+}
+
+
+def _event_needs(metrics: tuple[str, ...]) -> set[str]:
+    needs = set(metrics)
+    if "clicks" in needs:
+        needs.add("events")
+    if "conversion_rate" in needs:
+        needs.add("visitors")
+    if "time_on_page" in needs:
+        needs |= {"engaged_ms", "engaged_visitors"}
+    return needs
+
+
 _METRIC_SQL = {
     "visitors": "coalesce(ev.visitors, 0)",
     "pageviews": "coalesce(ev.pageviews, 0)",
@@ -199,6 +225,8 @@ def compile_query(q: Query) -> Compiled:
     for metric in q.metrics:
         if metric not in _METRIC_SQL:
             raise InvalidRequest(f"unknown metric {metric!r}")
+    if compile_sessions.applies(q):
+        return _compile_by_session(q)
     sql = _Sql()
     zone = ZoneInfo(q.period.timezone)
     needs_sessions, needs_exit = _needs(q)
@@ -233,15 +261,11 @@ def compile_query(q: Query) -> Compiled:
     ctes.append(f"hits AS (SELECT {select} FROM {source} WHERE {' AND '.join(where)})")
     key_list = "".join(f"{k}, " for k in keys)
     having = f" HAVING count(*) FILTER (WHERE {NON_EVENT}) > 0" if q.properties else ""
+    aggregates = ", ".join(
+        sql_ for metric, sql_ in _EVENT_AGGREGATES.items() if metric in _event_needs(q.metrics)
+    )
     ctes.append(
-        f"ev AS (SELECT {key_list}"
-        f"count(DISTINCT visitor_id) FILTER (WHERE {NON_EVENT}) AS visitors,"
-        " count(*) FILTER (WHERE name = 'pageview') AS pageviews,"
-        f" count(*) FILTER (WHERE {NON_EVENT}) AS events, sum(revenue) AS revenue,"
-        " count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement')) AS custom_events,"
-        " sum(engagement_ms) FILTER (WHERE name = 'engagement') AS engaged_ms,"
-        " count(DISTINCT visitor_id) FILTER (WHERE name = 'engagement') AS engaged_visitors"
-        f" FROM hits GROUP BY ALL{having})"
+        f"ev AS (SELECT {key_list}{aggregates or 'count(*) AS n'} FROM hits GROUP BY ALL{having})"
     )
     joins = []
     if needs_sessions:
@@ -270,6 +294,28 @@ def compile_query(q: Query) -> Compiled:
     text = (
         f"WITH {', '.join(ctes)} SELECT {''.join(f'ev.{k}, ' for k in keys)}{metrics},"
         f" count(*) OVER () AS total_rows FROM ev {' '.join(joins)} ORDER BY {order}"
+    )
+    if q.limit is not None:
+        text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
+    return Compiled(text, sql.params, keys)
+
+
+def _compile_by_session(q: Query) -> Compiled:
+    """Visit-only questions in one pass: events -> sessions -> rows (compile_sessions.py)."""
+    sql = _Sql()
+    keys = tuple(f"d{i}" for i in range(len(q.properties)))
+    # Text order: the select list (dimensions) comes before the WHERE clause's values.
+    dims = "".join(
+        f", any_value({dimension_expr(sql, d)}) AS d{i}" for i, d in enumerate(q.properties)
+    )
+    cte = compile_sessions.session_cte(
+        dims, _range(sql, q), [_filter_sql(sql, t) for t in q.filters], NON_EVENT, INTERACTIVE
+    )
+    metrics = ", ".join(f"{compile_sessions.SESSION_METRICS[m]} AS {m}" for m in q.metrics)
+    text = (
+        f"WITH {cte} SELECT {''.join(f'{k}, ' for k in keys)}{metrics},"
+        f" count(*) OVER () AS total_rows FROM s GROUP BY ALL"
+        f" ORDER BY {_order_sql(q, keys, prefix='')}"
     )
     if q.limit is not None:
         text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
@@ -310,16 +356,16 @@ def _totals_cte(sql: _Sql, q: Query, plan: _Plan, zone: ZoneInfo) -> str:
     )
 
 
-def _order_sql(q: Query, keys: tuple[str, ...]) -> str:
+def _order_sql(q: Query, keys: tuple[str, ...], prefix: str = "ev.") -> str:
     terms = []
-    dims = {d: f"ev.d{i}" for i, d in enumerate(q.properties)}
+    dims = {d: f"{prefix}d{i}" for i, d in enumerate(q.properties)}
     for order in q.order_by:
         if order.key in q.metrics:
             column = order.key
         elif order.key in dims:
             column = dims[order.key]
         elif order.key.startswith("time") and "bucket" in keys:
-            column = "ev.bucket"
+            column = f"{prefix}bucket"
         else:
             raise InvalidRequest(
                 f"cannot order by {order.key!r}: not a requested metric or dimension"
@@ -327,5 +373,5 @@ def _order_sql(q: Query, keys: tuple[str, ...]) -> str:
         terms.append(f"{column} {'DESC' if order.descending else 'ASC'} NULLS LAST")
     if not q.order_by and q.metrics and "bucket" not in keys:
         terms.append(f"{q.metrics[0]} DESC")
-    terms += [f"ev.{k} ASC NULLS LAST" for k in keys]
+    terms += [f"{prefix}{k} ASC NULLS LAST" for k in keys]
     return ", ".join(terms) or "1"
