@@ -54,6 +54,10 @@ class LimitSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ip_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 2000
     # Server-side events per minute per site.
     site_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 6000
+    # Public tracking hits (/collect, /api/event, /e/*) per minute per site and per client IP;
+    # hits over either limit are dropped (and counted), never stored.
+    collect_site_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60_000
+    collect_ip_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 1_200
     # Requests per calendar month (UTC) per API key; 0 = unlimited.
     monthly_requests: Annotated[int, msgspec.Meta(ge=0)] = 1_000_000
     # Usage counters and last_used_at are written to SQLite this often.

@@ -312,3 +312,37 @@ def test_cors_is_open_on_public_endpoints(live_server: LiveServer) -> None:
     )
     assert preflight.status_code in (200, 204)
     assert preflight.headers["access-control-allow-origin"] == "*"
+
+
+def test_public_collection_is_limited_per_ip_and_per_site(tmp_path: object) -> None:
+    from app.config import LimitSettings, Settings
+    from tests.conftest import free_port, start_live_server, stop_live_server
+
+    limits = LimitSettings(collect_ip_per_minute=3, collect_site_per_minute=5)
+    settings = Settings(data_dir=f"{tmp_path}/data", port=free_port(), limits=limits)
+    live = start_live_server(settings)
+    try:
+        site = live.add_site("example.com")
+        hit = {"n": "pageview", "u": "https://example.com/", "s": site}
+        event = {"name": "pageview", "url": "https://example.com/", "domain": "example.com"}
+        with live.client() as http:
+            one_ip = [
+                http.post("/collect", json=hit, headers={"X-Forwarded-For": "8.8.8.8"})
+                for _ in range(4)
+            ]
+            over_ip = http.post("/api/event", json=event, headers={"X-Forwarded-For": "8.8.8.8"})
+            # 3 stored for 8.8.8.8; two more IPs bring the site to its limit of 5.
+            for ip in ("8.8.4.4", "1.1.1.1"):
+                http.post("/collect", json=hit, headers={"X-Forwarded-For": ip})
+            over_site = http.post("/api/event", json=event, headers={"X-Forwarded-For": "9.9.9.9"})
+            silent = http.post("/collect", json=hit, headers={"X-Forwarded-For": "9.9.9.8"})
+        assert [r.status_code for r in one_ip] == [204, 204, 204, 204]
+        assert over_ip.status_code == 429
+        assert 1 <= int(over_ip.headers["retry-after"]) <= 60
+        assert over_ip.json() == {"errors": {"request": ["Too many requests"]}}
+        assert over_site.status_code == 429
+        assert silent.status_code == 204
+        assert live.rows("SELECT count(*) AS n FROM events") == [{"n": 5}]
+        assert live.services.ingest.dropped["rate_limited"] == 4
+    finally:
+        stop_live_server(live)

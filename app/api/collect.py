@@ -15,7 +15,7 @@ from litestar.params import FromPath
 
 from app.api.access import services
 from app.api.client import client_ip
-from app.errors import EventInvalid, Unavailable
+from app.errors import EventInvalid, RateLimited, Unavailable
 from app.ingest.hit import Hit, decode_hit
 from app.ingest.pipeline import Client, Drop
 from app.query.realtime import current_visitors
@@ -46,11 +46,16 @@ async def _silent(request: AnyRequest, site_id: str | None, name: str | None) ->
     if body is None:
         svc.ingest.dropped[Drop.INVALID.value] += 1
         return
+    client = client_of(request, svc)
+    limits = svc.auth.limits
+    if not limits.admit_hit(client.ip):
+        svc.ingest.dropped[Drop.RATE_LIMITED.value] += 1
+        return
     try:
         hit = decode_hit(body, site_id=site_id, default_name=name)
         if name == "engagement" and not hit.is_engagement:
             hit = msgspec.structs.replace(hit, name="engagement")
-        await svc.ingest.record(hit, client_of(request, svc))
+        await svc.ingest.record(hit, client, admit=limits.admit_site_hit)
     except EventInvalid:
         svc.ingest.dropped[Drop.INVALID.value] += 1
     except Exception:
@@ -94,11 +99,21 @@ async def plausible_event(request: AnyRequest) -> Response[str]:
     hit: Hit = decode_hit(body)
     if not hit.domain and not hit.site_id:
         raise EventInvalid("domain", "can't be blank")
+    client = client_of(request, svc)
+    limits = svc.auth.limits
+    if not limits.admit_hit(client.ip):
+        svc.ingest.dropped[Drop.RATE_LIMITED.value] += 1
+        raise RateLimited("Too many requests", limits.collect_retry_after(client.ip, []))
     try:
-        drops = await svc.ingest.record(hit, client_of(request, svc))
+        drops = await svc.ingest.record(hit, client, admit=limits.admit_site_hit)
     except Exception as exc:
         log.exception("event commit failed")
         raise Unavailable("the event could not be stored; retry later") from exc
+    if Drop.RATE_LIMITED in drops:
+        sites = [s.id for s in svc.ingest.resolve_site(hit)]
+        raise RateLimited(
+            "Too many requests for this site", limits.collect_retry_after(client.ip, sites)
+        )
     headers = {"X-Plausible-Dropped": "1"} if drops else {}
     return Response("ok", status_code=202, media_type="text/plain", headers=headers)
 

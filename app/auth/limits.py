@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from app.config import AuthSettings, LimitSettings
 from app.storage.keys import record_usage, usage_count
@@ -43,6 +43,28 @@ class RateLimits:
         self.per_site = RateLimitItemPerMinute(limits.site_per_minute)
         self.login_account = parse(f"{auth.login_attempts_per_account}/15 minutes")
         self.login_ip = RateLimitItemPerMinute(auth.login_attempts_per_ip)
+        # Public collection is the hot path: fixed windows (one counter per key, a few µs)
+        # instead of moving ones (one timestamp per hit).
+        self._fixed = FixedWindowRateLimiter(MemoryStorage())
+        self.collect_site = RateLimitItemPerMinute(limits.collect_site_per_minute)
+        self.collect_ip = RateLimitItemPerMinute(limits.collect_ip_per_minute)
+
+    def admit_hit(self, ip: str) -> bool:
+        """A public tracking hit from this IP is within its limit."""
+        return self._fixed.hit(self.collect_ip, "collect-ip", ip)
+
+    def admit_site_hit(self, site_id: str) -> bool:
+        """One more public tracking hit for this site is within its limit."""
+        return self._fixed.hit(self.collect_site, "collect-site", site_id)
+
+    def collect_retry_after(self, ip: str, site_ids: list[str]) -> int:
+        """Seconds until the full ones among the IP's and these sites' windows have room."""
+        windows = [self._fixed.get_window_stats(self.collect_ip, "collect-ip", ip)]
+        windows += [
+            self._fixed.get_window_stats(self.collect_site, "collect-site", s) for s in site_ids
+        ]
+        full = [w.reset_time for w in windows if w.remaining <= 0]
+        return max(1, math.ceil(max(full, default=time.time()) - time.time()))
 
     def hit(self, item: RateLimitItem, *identifiers: str) -> Verdict:
         allowed = self._limiter.hit(item, *identifiers)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import NamedTuple
@@ -32,6 +33,7 @@ log = logging.getLogger("avocet.ingest")
 
 
 class Drop(Enum):
+    RATE_LIMITED = "rate_limited"
     UNKNOWN_SITE = "unknown_site"
     BOT = "bot"
     INVALID = "invalid"
@@ -189,8 +191,15 @@ class Ingestor:
             user_key(site.secret, user_id) if user_id is not None else None,
         )
 
-    async def record(self, hit: Hit, client: Client, ts_us: int | None = None) -> list[Drop]:
-        """Store the hit for each site it names; returns the drops (empty = all stored)."""
+    async def record(
+        self,
+        hit: Hit,
+        client: Client,
+        ts_us: int | None = None,
+        admit: Callable[[str], bool] | None = None,
+    ) -> list[Drop]:
+        """Store the hit for each site it names; returns the drops (empty = all stored).
+        `admit(site_id)` is the caller's per-site rate limit."""
         ts = now_us() if ts_us is None else ts_us
         sites = self.resolve_site(hit)
         if not sites:
@@ -199,7 +208,11 @@ class Ingestor:
         drops = []
         writes = []
         for site in sites:
-            row = self.build(hit, site, client, ts)
+            row = (
+                self.build(hit, site, client, ts)
+                if admit is None or admit(site.id)
+                else Drop.RATE_LIMITED
+            )
             if isinstance(row, Drop):
                 self.dropped[row.value] += 1
                 drops.append(row)
