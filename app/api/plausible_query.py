@@ -13,6 +13,7 @@ from app.query.model import Query
 from app.query.parse import check_raw_window
 from app.query.plausible import METRICS, V2Request, date_range, decode_v2, time_label, v2_query
 from app.query.render import metric_value
+from app.query.rollup import with_site_timezone
 from app.query.run import Result, bot_hits, bucket_starts, first_event_day, run_query
 
 AnyRequest = Request[Any, Any, Any]
@@ -33,7 +34,7 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     now = svc.clock()
     q = v2_query(req, site.id, date_range(req.date_range, zone, now, first))
     check_raw_window(q, now.astimezone(zone).date(), svc.settings.raw_retention_days)
-    result = await run_query(svc.events, q)
+    result = await run_query(svc.events, with_site_timezone(q, site.timezone))
     period = q.period
     bots = await anyio.to_thread.run_sync(
         bot_hits, svc.events, site.id, period.first_day, period.last_day

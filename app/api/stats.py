@@ -26,6 +26,7 @@ from app.query.parse import (
 from app.query.periods import Period
 from app.query.realtime import current_visitors
 from app.query.render import change, metrics_of
+from app.query.rollup import with_site_timezone
 from app.query.run import Result, bot_hits, bucket_label, first_event_day, run_query
 from app.services import Services
 from app.storage.meta import Site
@@ -60,7 +61,7 @@ async def context(request: AnyRequest, site_id: str | None) -> Ctx:
 async def run(ctx: Ctx, q: Query) -> Result:
     today = ctx.svc.clock().astimezone(ZoneInfo(q.period.timezone)).date()
     check_raw_window(q, today, ctx.svc.settings.raw_retention_days)
-    return await run_query(ctx.svc.events, q)
+    return await run_query(ctx.svc.events, with_site_timezone(q, ctx.site.timezone))
 
 
 async def meta(ctx: Ctx, result: Result) -> dict[str, Any]:

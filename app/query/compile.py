@@ -172,6 +172,9 @@ def _needs(q: Query) -> tuple[bool, bool]:
         "visit_duration",
         "entries",
         "exits",
+        "bounces",
+        "duration",
+        "session_pageviews",
     }
     return needs_exit or bool(session_metrics & set(q.metrics)), needs_exit
 
@@ -216,6 +219,14 @@ _METRIC_SQL = {
     "views_per_visit": "coalesce(vs.session_pageviews / nullif(vs.visits, 0), 0)",
     "time_on_page": "coalesce(ev.engaged_ms / 1000.0 / nullif(ev.engaged_visitors, 0), 0)",
     "scroll_depth": "sd.scroll",
+    # Components: additive per day, what rollups store and sum (app/query/rollup.py).
+    "bounces": "coalesce(vs.bounces, 0)",
+    "duration": "coalesce(vs.duration, 0)",
+    "session_pageviews": "coalesce(vs.session_pageviews, 0)",
+    "engaged_ms": "coalesce(ev.engaged_ms, 0)",
+    "engaged_visitors": "coalesce(ev.engaged_visitors, 0)",
+    "scroll_sum": "coalesce(sd.scroll_sum, 0)",
+    "scroll_count": "coalesce(sd.scroll_count, 0)",
     "conversion_rate": "coalesce(100.0 * ev.visitors / nullif(tot.visitors, 0), 0)",
 }
 
@@ -277,9 +288,10 @@ def compile_query(q: Query) -> Compiled:
             " JOIN sess USING (session_id) GROUP BY ALL)"
         )
         joins.append(f"LEFT JOIN vs ON {_on('ev', 'vs', keys)}")
-    if "scroll_depth" in q.metrics:
+    if {"scroll_depth", "scroll_sum", "scroll_count"} & set(q.metrics):
         ctes.append(
-            f"sd AS (SELECT {key_list}avg(m) AS scroll FROM (SELECT {key_list}visitor_id,"
+            f"sd AS (SELECT {key_list}avg(m) AS scroll, sum(m) AS scroll_sum,"
+            f" count(m) AS scroll_count FROM (SELECT {key_list}visitor_id,"
             " pathname, max(scroll_depth) AS m FROM hits"
             " WHERE name = 'engagement' AND scroll_depth IS NOT NULL"
             " GROUP BY ALL) GROUP BY ALL)"

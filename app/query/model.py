@@ -95,6 +95,9 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     order_by: tuple[Order, ...] = ()
     limit: int | None = None
     offset: int = 0
+    # The site's own zone: daily rollups are per site-local day, so they can answer only
+    # questions asked in that zone (None: never from rollups).
+    site_timezone: str | None = None
 
     @property
     def interval(self) -> str | None:

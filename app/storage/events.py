@@ -55,6 +55,25 @@ EVENT_SCHEMA = pa.schema(
 COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
 
 Row = tuple[Any, ...]
+ROLLUP_COLUMNS = (
+    "site_id",
+    "day",
+    "property",
+    "value",
+    "visitors",
+    "visits",
+    "pageviews",
+    "events",
+    "custom_events",
+    "bounces",
+    "duration",
+    "session_pageviews",
+    "revenue",
+    "engaged_ms",
+    "engaged_visitors",
+    "scroll_sum",
+    "scroll_count",
+)
 
 
 class StoreLocked(Exception):
@@ -124,6 +143,64 @@ class EventStore:
                         " ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
                         bots,
                     )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def replace_rollups(
+        self,
+        site_id: str,
+        days: Sequence[object],
+        rows: Sequence[tuple[Any, ...]],
+        counts: Sequence[tuple[object, int]],
+    ) -> None:
+        """Swap a site's rollup rows for these days in one transaction (readers see the old
+        rows or the new, never a mix; a crash leaves the old)."""
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                for table in ("daily_stats", "rollup_days"):
+                    cur.execute(
+                        f"DELETE FROM {table} WHERE site_id = ?"
+                        " AND day IN (SELECT unnest(?::DATE[]))",
+                        [site_id, list(days)],
+                    )
+                if rows:
+                    columns = list(zip(*rows, strict=True))
+                    table = pa.table(
+                        {
+                            name: pa.array(col)
+                            for name, col in zip(ROLLUP_COLUMNS, columns, strict=True)
+                        }
+                    )
+                    cur.from_arrow(table).insert_into("daily_stats")
+                if counts:
+                    cur.executemany(
+                        "INSERT INTO rollup_days VALUES (?, ?, ?, now()::TIMESTAMP, false)",
+                        [(site_id, day, n) for day, n in counts],
+                    )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def delete_rolled_up_raw(self, site_id: str, before: object) -> None:
+        """Delete raw events of rolled-up days before `before`, in one transaction."""
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                cur.execute(
+                    "DELETE FROM events WHERE site_id = ? AND day < ?"
+                    " AND day IN (SELECT day FROM rollup_days WHERE site_id = ?)",
+                    [site_id, before, site_id],
+                )
+                cur.execute(
+                    "UPDATE rollup_days SET pruned = true WHERE site_id = ? AND day < ?",
+                    [site_id, before],
+                )
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")

@@ -1,0 +1,312 @@
+"""Daily rollups: build them from raw events, and answer from them (plus raw for the rest).
+
+Rows are additive components per site, site-local day, property and value, computed by the
+same compiler as every raw answer. A visitor and a session never span two site-days, so
+the sum of daily rows equals the raw answer over the same days, exactly."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from app.query.model import Filter, Order, Query
+from app.query.periods import day_range
+from app.query.run import Result, run_query_sync, zero_fill
+from app.storage.events import EventStore
+
+OUTBOUND = "Outbound Link: Click"
+TOTALS = ""  # the property of a day's totals row
+ROLLUP_PROPERTIES = (
+    "page",
+    "entry_page",
+    "exit_page",
+    "exit_link",
+    "hostname",
+    "source",
+    "referrer",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "country",
+    "region",
+    "city",
+    "device",
+    "browser",
+    "browser_version",
+    "os",
+    "os_version",
+    "screen",
+    "event",
+)
+COMPONENTS = (
+    "visitors",
+    "visits",
+    "pageviews",
+    "events",
+    "custom_events",
+    "bounces",
+    "duration",
+    "session_pageviews",
+    "revenue",
+    "engaged_ms",
+    "engaged_visitors",
+    "scroll_sum",
+    "scroll_count",
+)
+ROLLUP_METRICS = frozenset(
+    {
+        "visitors",
+        "visits",
+        "pageviews",
+        "events",
+        "custom_events",
+        "revenue",
+        "entries",
+        "exits",
+        "clicks",
+        "bounce_rate",
+        "visit_duration",
+        "views_per_visit",
+        "time_on_page",
+        "scroll_depth",
+    }
+)
+
+
+def _implicit_filters(prop: str) -> tuple[Filter, ...]:
+    # exit_link rows count outbound clicks: the breakdown's own filter, not the caller's.
+    return (Filter("is", "event", (OUTBOUND,)),) if prop == "exit_link" else ()
+
+
+def _component_query(
+    site_id: str, zone: ZoneInfo, first: date, last: date, prop: str, interval: str | None = "day"
+) -> Query:
+    dims = (*((prop,) if prop else ()), *((f"time:{interval}",) if interval else ()))
+    return Query(
+        site_id=site_id,
+        period=day_range("custom", zone, first, last),
+        metrics=COMPONENTS,
+        dimensions=dims,
+        filters=_implicit_filters(prop),
+    )
+
+
+def runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Contiguous runs of days: [(first, last), ...]."""
+    out: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if out and day == out[-1][1] + timedelta(days=1):
+            out[-1] = (out[-1][0], day)
+        else:
+            out.append((day, day))
+    return out
+
+
+# building
+
+
+def days_to_build(store: EventStore, site_id: str, today: date) -> list[date]:
+    """Finished days with events that have no rollup, or whose event count changed."""
+    counts = dict(
+        store.query(
+            "SELECT day, count(*) FROM events WHERE site_id = ? AND day < ? GROUP BY day",
+            [site_id, today],
+        )
+    )
+    built = {
+        d: (n, pruned)
+        for d, n, pruned in store.query(
+            "SELECT day, events, pruned FROM rollup_days WHERE site_id = ?", [site_id]
+        )
+    }
+    return sorted(
+        d for d, n in counts.items() if d not in built or (built[d][0] != n and not built[d][1])
+    )
+
+
+def build_rollups(store: EventStore, site_id: str, timezone: str, days: list[date]) -> int:
+    """Rebuild the rollups of these site-days from raw events; returns rows written."""
+    zone = ZoneInfo(timezone)
+    wanted = set(days)
+    rows: list[tuple[Any, ...]] = []
+    for first, last in runs(days):
+        for prop in (TOTALS, *ROLLUP_PROPERTIES):
+            result = run_query_sync(store, _component_query(site_id, zone, first, last, prop))
+            for row in result.rows:
+                day = row["time"].date()
+                if day in wanted and (row["events"] or row["engaged_ms"]):
+                    rows.append(
+                        (
+                            site_id,
+                            day,
+                            prop,
+                            row.get(prop) if prop else None,
+                            *(row[c] for c in COMPONENTS),
+                        )
+                    )
+    counts = (
+        store.query(
+            "SELECT day, count(*) FROM events"
+            " WHERE site_id = ? AND day BETWEEN ? AND ? GROUP BY day",
+            [site_id, min(days), max(days)],
+        )
+        if days
+        else []
+    )
+    store.replace_rollups(site_id, days, rows, [(d, n) for d, n in counts if d in wanted])
+    return len(rows)
+
+
+# answering
+
+
+def eligible(q: Query) -> bool:
+    """Whether rollups can answer this question (the rest of it comes from raw events)."""
+    if q.site_timezone is None or q.site_timezone != q.period.timezone or q.period.rolling:
+        return False
+    if q.interval not in (None, "day", "week", "month") or len(q.properties) > 1:
+        return False
+    prop = q.properties[0] if q.properties else TOTALS
+    if prop and prop not in ROLLUP_PROPERTIES:
+        return False
+    return q.filters == _implicit_filters(prop) and set(q.metrics) <= ROLLUP_METRICS
+
+
+def answer(store: EventStore, q: Query) -> Result | None:
+    """The answer from rollups where they exist and raw events elsewhere; None = no rollups
+    cover any day of the period (then the raw path answers alone)."""
+    if not eligible(q):
+        return None
+    prop = q.properties[0] if q.properties else TOTALS
+    first, last = q.period.first_day, q.period.last_day
+    rolled = {
+        r[0]
+        for r in store.query(
+            "SELECT day FROM rollup_days WHERE site_id = ? AND day BETWEEN ? AND ?",
+            [q.site_id, first, last],
+        )
+    }
+    if not rolled:
+        return None
+    sums: dict[tuple[Any, Any], list[Any]] = defaultdict(lambda: [0] * len(COMPONENTS))
+    stored = store.query(
+        f"SELECT day, value, {', '.join(f'sum({c})' for c in COMPONENTS)} FROM daily_stats"
+        " WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ? GROUP BY day, value",
+        [q.site_id, prop, first, last],
+    )
+    for day, value, *components in stored:
+        _add(sums[(_bucket(day, q.interval), value)], components)
+    zone = ZoneInfo(q.period.timezone)
+    # The rest: days that have raw events but no rollup (today, late or not yet built).
+    raw_days = store.query(
+        "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?",
+        [q.site_id, first, last],
+    )
+    for run_first, run_last in runs(d for (d,) in raw_days if d not in rolled):
+        raw = run_query_sync(store, _component_query(q.site_id, zone, run_first, run_last, prop))
+        for row in raw.rows:
+            if row["events"] or row["engaged_ms"]:
+                key = (_bucket(row["time"].date(), q.interval), row.get(prop) if prop else None)
+                _add(sums[key], [row[c] for c in COMPONENTS])
+    return _result(q, prop, sums)
+
+
+def _bucket(day: date, interval: str | None) -> datetime | None:
+    if interval is None:
+        return None
+    if interval == "week":
+        day -= timedelta(days=day.weekday())
+    elif interval == "month":
+        day = day.replace(day=1)
+    return datetime(day.year, day.month, day.day)
+
+
+def _add(total: list[Any], components: Iterable[Any]) -> None:
+    for i, value in enumerate(components):
+        # DuckDB sums DECIMAL revenue as Decimal; the raw path hands floats: add as floats.
+        total[i] += float(value) if isinstance(value, Decimal) else (value or 0)
+
+
+def final_metrics(c: dict[str, Any]) -> dict[str, Any]:
+    """Metric values from summed components (the same formulas as the raw compiler)."""
+    visits = c["visits"]
+    return {
+        "visitors": c["visitors"],
+        "pageviews": c["pageviews"],
+        "events": c["events"],
+        "custom_events": c["custom_events"],
+        "clicks": c["events"],
+        "revenue": float(c["revenue"]) if isinstance(c["revenue"], Decimal) else c["revenue"],
+        "visits": visits,
+        "entries": visits,
+        "exits": visits,
+        "bounce_rate": 100.0 * c["bounces"] / visits if visits else 0,
+        "visit_duration": c["duration"] / visits if visits else 0,
+        "views_per_visit": c["session_pageviews"] / visits if visits else 0,
+        "time_on_page": c["engaged_ms"] / 1000.0 / c["engaged_visitors"]
+        if c["engaged_visitors"]
+        else 0,
+        "scroll_depth": c["scroll_sum"] / c["scroll_count"] if c["scroll_count"] else None,
+    }
+
+
+def _result(q: Query, prop: str, sums: dict[tuple[Any, Any], list[Any]]) -> Result:
+    rows = []
+    for (bucket, value), totals in sums.items():
+        components = dict(zip(COMPONENTS, totals, strict=True))
+        if prop and not components["events"]:
+            continue  # a value seen only on engagement pings is not a row (as in raw)
+        values = final_metrics(components)
+        row: dict[str, Any] = {m: values[m] for m in q.metrics}
+        if prop:
+            row[prop] = value
+        if q.interval:
+            row["time"] = bucket
+        rows.append(row)
+    if q.interval and not prop:
+        # total_rows counts buckets with data, as the raw path does; zeros fill the rest.
+        return Result(rows=zero_fill(q, rows), total_rows=len(rows), from_rollups=True)
+    rows = _sorted(rows, q, prop)
+    total = len(rows)
+    if q.limit is not None:
+        rows = rows[q.offset : q.offset + q.limit]
+    return Result(rows=rows, total_rows=total, from_rollups=True)
+
+
+def _sorted(rows: list[dict[str, Any]], q: Query, prop: str) -> list[dict[str, Any]]:
+    """The raw compiler's order: the order_by keys, then the value ascending, nulls last."""
+    orders = q.order_by or (Order(q.metrics[0], True),)
+    rows.sort(key=lambda r: (r.get(prop) is None, r.get(prop) or "") if prop else 0)
+    for order in reversed(orders):
+        key = order.key if order.key in q.metrics else prop
+        present = [r for r in rows if r.get(key) is not None]
+        absent = [r for r in rows if r.get(key) is None]
+        present.sort(key=lambda r: r[key], reverse=order.descending)
+        rows = present + absent
+    return rows
+
+
+def with_site_timezone(q: Query, timezone: str) -> Query:
+    return msgspec.structs.replace(q, site_timezone=timezone)
+
+
+def prune(store: EventStore, site_id: str, before: date, dry_run: bool = False) -> int:
+    """Delete raw events of the site's days before `before` that are rolled up (never one
+    that isn't); returns how many events went (or would go)."""
+    rows = store.query(
+        "SELECT count(*) FROM events WHERE site_id = ? AND day < ?"
+        " AND day IN (SELECT day FROM rollup_days WHERE site_id = ?)",
+        [site_id, before, site_id],
+    )
+    if not dry_run and rows[0][0]:
+        store.delete_rolled_up_raw(site_id, before)
+    return int(rows[0][0])
