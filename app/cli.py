@@ -169,8 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     share.set_defaults(func=cmd_site_share)
 
     from app.cli_accounts import register
+    from app.cli_data import register as register_data
 
     register(sub)
+    register_data(sub)
     return parser
 
 

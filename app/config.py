@@ -75,6 +75,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # and the country comes from the offline database shipped with the install.
     geoip_db: str = ""
     raw_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 90
+    # Background jobs: daily rollups (hourly) and raw retention (every 6 h). Off only for
+    # tests or when another process runs `avocet rollup` / `avocet prune` on a schedule.
+    run_jobs: bool = True
     # Until real auth exists: allow unauthenticated stats reads from loopback only.
     open_stats_on_loopback: bool = False
     duckdb: DuckDBSettings = DuckDBSettings()

@@ -17,6 +17,7 @@ from app.ingest.identity import Salts
 from app.ingest.pipeline import Ingestor, now_us
 from app.ingest.sites import SiteDirectory
 from app.ingest.writer import Writer
+from app.jobs.scheduler import Jobs
 from app.storage.events import EventStore
 from app.storage.meta import MetaStore
 
@@ -46,6 +47,7 @@ class Services:
         self.writer = Writer(self.events, settings.ingest.max_batch_rows)
         self.ingest = Ingestor(settings, self.sites, Salts(self.meta), self.writer)
         self.auth = Authenticator(settings, self.meta)
+        self.jobs = Jobs(self)
         self._sweeper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         # What "now" is for the stats APIs (periods, raw window); tests pin it.
@@ -56,6 +58,8 @@ class Services:
         self.writer.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
+        if self.settings.run_jobs:
+            self.jobs.start()
 
     async def _sweep(self) -> None:
         while True:
@@ -80,6 +84,7 @@ class Services:
                 log.exception("usage flush failed; retrying later")
 
     async def stop(self) -> None:
+        self.jobs.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
         if self._flusher is not None:

@@ -97,7 +97,10 @@ def stop_live_server(live: LiveServer) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=str(tmp_path / "data"), host="127.0.0.1", port=free_port())
+    # Jobs off: a test decides when rollups run (a scheduled one would change answers' paths).
+    return Settings(
+        data_dir=str(tmp_path / "data"), host="127.0.0.1", port=free_port(), run_jobs=False
+    )
 
 
 @pytest.fixture

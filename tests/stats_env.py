@@ -47,7 +47,9 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     data = tmp_path_factory.mktemp("stats") / "data"
-    settings = Settings(data_dir=str(data), port=free_port(), open_stats_on_loopback=True)
+    settings = Settings(
+        data_dir=str(data), port=free_port(), open_stats_on_loopback=True, run_jobs=False
+    )
     live = start_live_server(settings)
     svc = live.services
     svc.clock = lambda: ref.NOW

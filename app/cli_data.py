@@ -1,0 +1,93 @@
+"""`avocet rollup` and `avocet prune`: the lifecycle jobs, run by hand on the data dir."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.config import Settings
+from app.errors import AppError
+from app.jobs.lifecycle import Report, prune_sites, rollup_sites
+from app.storage.events import EventStore, StoreLocked
+from app.storage.meta import MetaStore, Site
+
+
+class ServerRunning(AppError):
+    status = 409
+    code = "conflict"
+
+
+def _open(settings: Settings) -> tuple[MetaStore, EventStore]:
+    data = Path(settings.data_dir)
+    meta = MetaStore(data / "meta.sqlite3")
+    try:
+        return meta, EventStore(data / "events.duckdb", settings.duckdb)
+    except StoreLocked as exc:
+        meta.close()
+        raise ServerRunning(
+            "the running server holds the events file and runs this job itself (rollups"
+            " hourly, pruning every 6 hours); stop it to run the job by hand"
+        ) from exc
+
+
+def _print(report: Report, sites: list[Site], what: str, as_json: bool) -> int:
+    from app.cli import _print_json
+
+    by_id = {s.id: s for s in sites}
+    if as_json:
+        out: dict[str, Any] = {"done": report.done, "failed": report.failed}
+        _print_json(out)
+    else:
+        for site_id, n in report.done.items():
+            print(f"{by_id[site_id].domain}: {n} {what}")
+        for site_id, error in report.failed.items():
+            print(f"{by_id[site_id].domain}: FAILED: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_rollup(settings: Settings, args: argparse.Namespace) -> int:
+    meta, store = _open(settings)
+    try:
+        sites = meta.sites()
+        tty = (sys.stderr.isatty() or args.progress) and not args.json
+
+        def progress(site: Site, days: int) -> None:
+            if tty:
+                print(f"rolling up {days} days of {site.domain}...", file=sys.stderr, flush=True)
+
+        report = rollup_sites(store, sites, progress=progress)
+        return _print(report, sites, "days rolled up", args.json)
+    finally:
+        store.close()
+        meta.close()
+
+
+def cmd_prune(settings: Settings, args: argparse.Namespace) -> int:
+    meta, store = _open(settings)
+    try:
+        sites = meta.sites()
+        if not args.dry_run:
+            rollup_sites(store, sites)  # never prune a day before its rollup exists
+        report = prune_sites(store, sites, settings.raw_retention_days, dry_run=args.dry_run)
+        verb = "raw events would be deleted" if args.dry_run else "raw events deleted"
+        return _print(report, sites, verb, args.json)
+    finally:
+        store.close()
+        meta.close()
+
+
+def register(sub: Any) -> None:
+    rollup = sub.add_parser("rollup", help="build daily rollups for finished days")
+    rollup.add_argument("--json", action="store_true", help="print one JSON object")
+    rollup.add_argument(
+        "--progress", action="store_true", help="report progress even when not on a terminal"
+    )
+    rollup.set_defaults(func=cmd_rollup)
+    prune = sub.add_parser(
+        "prune", help="delete raw events older than raw_retention_days once rolled up"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only count what would go")
+    prune.add_argument("--json", action="store_true", help="print one JSON object")
+    prune.set_defaults(func=cmd_prune)

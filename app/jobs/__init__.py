@@ -1,0 +1,1 @@
+"""Background jobs (APScheduler): rollups and raw retention."""

@@ -1,0 +1,73 @@
+"""Data lifecycle jobs: build daily rollups for finished site-days, prune raw days past the
+retention window once they are rolled up. Each runs one instance at a time, each write is
+one transaction, and a failure is logged and retried on the next run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from app.query import rollup
+from app.storage.events import EventStore
+from app.storage.meta import Site
+
+log = logging.getLogger("avocet.jobs")
+
+
+@dataclass
+class Report:
+    """What a job did, per site id (for logs, the CLI and tests)."""
+
+    done: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def local_today(site: Site, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(site.timezone)).date()
+
+
+def rollup_sites(
+    store: EventStore,
+    sites: list[Site],
+    now: datetime | None = None,
+    progress: Callable[[Site, int], None] | None = None,
+) -> Report:
+    """Roll up every finished site-day that has none or changed since (blocking)."""
+    now = now or datetime.now(UTC)
+    report = Report()
+    for site in sites:
+        try:
+            days = rollup.days_to_build(store, site.id, local_today(site, now))
+            if progress:
+                progress(site, len(days))
+            if days:
+                rollup.build_rollups(store, site.id, site.timezone, days)
+                log.info("rolled up %d days of %s", len(days), site.domain)
+            report.done[site.id] = len(days)
+        except Exception as exc:  # one site's failure must not stop the others
+            log.exception("rollup of %s failed; retried on the next run", site.domain)
+            report.failed[site.id] = str(exc)
+    return report
+
+
+def prune_sites(
+    store: EventStore,
+    sites: list[Site],
+    raw_days: int,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> Report:
+    """Delete rolled-up raw events older than `raw_days` local days (blocking)."""
+    now = now or datetime.now(UTC)
+    report = Report()
+    for site in sites:
+        before = local_today(site, now) - timedelta(days=raw_days - 1)
+        try:
+            report.done[site.id] = rollup.prune(store, site.id, before, dry_run=dry_run)
+        except Exception as exc:
+            log.exception("prune of %s failed; retried on the next run", site.domain)
+            report.failed[site.id] = str(exc)
+    return report

@@ -1,0 +1,62 @@
+"""The APScheduler instance of a running server: started and stopped in the lifespan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from app.jobs.lifecycle import Report, prune_sites, rollup_sites
+
+if TYPE_CHECKING:
+    from app.services import Services
+
+ROLLUP_EVERY = timedelta(hours=1)
+PRUNE_EVERY = timedelta(hours=6)
+# Let the server start answering before the catch-up after downtime begins.
+FIRST_RUN_DELAY = timedelta(seconds=20)
+
+
+class Jobs:
+    def __init__(self, services: Services) -> None:
+        self._svc = services
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+
+    def start(self) -> None:
+        first = datetime.now(UTC) + FIRST_RUN_DELAY
+        common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
+        self._scheduler.add_job(
+            self.rollup,
+            "interval",
+            seconds=ROLLUP_EVERY.total_seconds(),
+            next_run_time=first,
+            id="rollup",
+            **common,
+        )
+        self._scheduler.add_job(
+            self.prune,
+            "interval",
+            seconds=PRUNE_EVERY.total_seconds(),
+            next_run_time=first + timedelta(minutes=5),
+            id="prune",
+            **common,
+        )
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    async def rollup(self) -> Report:
+        svc = self._svc
+        return await anyio.to_thread.run_sync(rollup_sites, svc.events, svc.sites.all())
+
+    async def prune(self) -> Report:
+        svc = self._svc
+        # Rolled up first, so a day is never pruned before its rollup exists.
+        await self.rollup()
+        return await anyio.to_thread.run_sync(
+            prune_sites, svc.events, svc.sites.all(), svc.settings.raw_retention_days
+        )
