@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -89,6 +90,24 @@ _HTTP_CODES = {
 }
 
 
+# Zenovay's upper-case error codes, by our code (anything else: upper-cased).
+_ZENOVAY_CODES = {
+    "invalid_request": "VALIDATION_ERROR",
+    "unauthorized": "UNAUTHORIZED",
+    "forbidden": "FORBIDDEN",
+    "not_found": "NOT_FOUND",
+    "rate_limited": "RATE_LIMIT_EXCEEDED",
+    "internal_error": "INTERNAL_ERROR",
+}
+
+
+def _zenovay_error(code: str, message: str) -> dict[str, object]:
+    """Zenovay's External API: {"success": false, "error": {message, code, timestamp}}."""
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    zenovay_code = _ZENOVAY_CODES.get(code, code.upper())
+    return {"success": False, "error": {"message": message, "code": zenovay_code, "timestamp": now}}
+
+
 def _envelope(
     request: Request[Any, Any, Any],
     status: int,
@@ -104,8 +123,11 @@ def _envelope(
     path = request.url.path
     if path == "/api/event":  # Plausible's Events API has its own error shape
         return Response({"errors": {"request": [message]}}, status_code=status, headers=headers)
-    if path.startswith("/v1/projects/"):  # OpenAnalytics: {"error": code, "message": ...}
-        body: dict[str, object] = {"error": code, "message": message}
+    body: dict[str, object]
+    if path == "/v1/projects" or path.startswith("/v1/projects/"):
+        body = {"error": code, "message": message}  # OpenAnalytics
+    elif path.startswith("/api/external/"):
+        body = _zenovay_error(code, message)
     elif path == "/api/v2/query":  # Plausible's Stats API v2: {"error": message}
         body = {"error": message}
     else:

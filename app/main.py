@@ -11,6 +11,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from app.api import auth, collect, docs, events, keys, plausible_query, script, sites, stats
+from app.api.dialects import openanalytics, ovyxa, zenovay
 from app.api.headers import ResponseHeaders
 from app.config import Settings
 from app.errors import handle_error
@@ -44,6 +45,9 @@ def create_app(settings: Settings) -> Litestar:
             *keys.ROUTES,
             *sites.ROUTES,
             *events.ROUTES,
+            *openanalytics.ROUTES,
+            *zenovay.ROUTES,
+            *ovyxa.ROUTES,
         ],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_error},

@@ -366,3 +366,32 @@ def test_realtime_counts_visitors_in_the_window_before_now(env: Env) -> None:
     since = ref.NOW - timedelta(minutes=60)
     expected = len({e.visitor for e in env.events if e.site == "utc.example" and since <= e.ts})
     assert body == {"current_visitors": expected, "window_minutes": 60}
+
+
+def test_rolling_24h_in_kathmandu_keeps_the_last_partial_local_hour(env: Env) -> None:
+    body = env.ok("timeseries", site_id=env.ids["ktm.example"], period="24h", metrics="pageviews")
+    labels = [r["date"] for r in body["results"]]
+    # NOW is 15:30Z; the window is [16:00Z - 24h, 16:00Z): local hours 20:00 (at 14:15Z the
+    # day before) to 21:00 (15:15Z), 25 labels because +05:45 cuts local hours in two.
+    assert labels[0] == "2026-03-19T15:15:00.000Z"
+    assert labels[-1] == "2026-03-20T15:15:00.000Z"
+    assert len(labels) == 25
+    start, end = (
+        ref.NOW.replace(minute=0) + timedelta(hours=1) - timedelta(hours=24),
+        ref.NOW.replace(minute=0) + timedelta(hours=1),
+    )
+    expected = sum(
+        1
+        for e in env.events
+        if e.site == "ktm.example" and e.name == "pageview" and start <= e.ts < end
+    )
+    assert sum(r["pageviews"] for r in body["results"]) == expected
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1899-12-31"])
+def test_dates_outside_the_supported_years_are_400_not_500(env: Env, day: str) -> None:
+    response = env.get(
+        "aggregate", site_id=env.ids["utc.example"], date_from=day, date_to="2026-01-01"
+    )
+    assert response.status_code == 400
+    assert "between 1900 and 9000" in response.json()["error"]["message"]

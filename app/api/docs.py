@@ -34,6 +34,19 @@ OPENANALYTICS_ERROR = {
     "properties": {"error": _STRING, "message": _STRING},
 }
 
+ZENOVAY_ERROR = {
+    "type": "object",
+    "required": ["success", "error"],
+    "properties": {
+        "success": {"type": "boolean", "const": False},
+        "error": {
+            "type": "object",
+            "required": ["message", "code", "timestamp"],
+            "properties": {"message": _STRING, "code": _STRING, "timestamp": _STRING},
+        },
+    },
+}
+
 
 def error_schema(path: str) -> dict[str, Any]:
     """The error body a path answers with (mirrors app.errors._envelope)."""
@@ -43,6 +56,8 @@ def error_schema(path: str) -> dict[str, Any]:
         return PLAUSIBLE_QUERY_ERROR
     if path.startswith("/v1/projects"):
         return OPENANALYTICS_ERROR
+    if path.startswith("/api/external/"):
+        return ZENOVAY_ERROR
     return NATIVE_ERROR
 
 

@@ -73,11 +73,17 @@ def day_range(preset: str, zone: ZoneInfo, first: date, last: date) -> Period:
     )
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 9000  # beyond these, UTC conversions overflow
+
+
 def parse_day(value: str, name: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise InvalidRequest(f"{name} must be a date in YYYY-MM-DD format") from exc
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise InvalidRequest(f"{name} must be between {FIRST_YEAR} and {LAST_YEAR}")
+    return day
 
 
 def resolve_period(

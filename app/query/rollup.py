@@ -198,13 +198,17 @@ def answer(store: EventStore, q: Query) -> Result | None:
     if not rolled:
         return None
     sums: dict[tuple[Any, Any], list[Any]] = defaultdict(lambda: [0] * len(COMPONENTS))
+    # DuckDB sums the stored days: per value (a breakdown over a year is ~1k rows, not the
+    # ~200k (day, page) rows), or per day and value when a time bucket is asked.
+    by_day = "day" if q.interval else "NULL::DATE"
     stored = store.query(
-        f"SELECT day, value, {', '.join(f'sum({c})' for c in COMPONENTS)} FROM daily_stats"
-        " WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ? GROUP BY day, value",
+        f"SELECT {by_day} AS d, value, {', '.join(f'sum({c})' for c in COMPONENTS)}"
+        " FROM daily_stats WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ?"
+        " GROUP BY d, value",
         [q.site_id, prop, first, last],
     )
     for day, value, *components in stored:
-        _add(sums[(_bucket(day, q.interval), value)], components)
+        _add(sums[(_bucket(day, q.interval) if day else None, value)], components)
     zone = ZoneInfo(q.period.timezone)
     # The rest: days that have raw events but no rollup (today, late or not yet built).
     raw_days = store.query(

@@ -91,11 +91,15 @@ def bucket_starts(period: Period, interval: str) -> list[datetime]:
     """Every local bucket start (naive wall-clock) of the period, in order."""
     zone = ZoneInfo(period.timezone)
     if interval == "hour":
+        # Every local hour the range touches. Stepping by 15 minutes (the finest UTC offset
+        # granularity) also catches the last partial hour of a rolling range in +05:45.
         start = period.start.replace(tzinfo=UTC)
-        hours = int((period.end - period.start).total_seconds() // 3600)
+        steps = int((period.end - period.start).total_seconds() // 900)
+        instants = [start + timedelta(minutes=15 * i) for i in range(steps)]
+        instants.append(period.end.replace(tzinfo=UTC) - timedelta(microseconds=1))
         seen: list[datetime] = []
-        for h in range(hours):
-            local = (start + timedelta(hours=h)).astimezone(zone)
+        for instant in instants:
+            local = instant.astimezone(zone)
             label = local.replace(tzinfo=None, minute=0, second=0, microsecond=0)
             if not seen or seen[-1] != label:
                 seen.append(label)
