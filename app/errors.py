@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
+from litestar.response import Redirect, Template
 
 log = logging.getLogger("avocet")
 
@@ -135,8 +137,37 @@ def _envelope(
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[object]:
-    """The one exception handler: domain errors and HTTP errors to the JSON envelope."""
+def _is_ui(path: str) -> bool:
+    return path == "/" or path == "/ui" or path.startswith("/ui/")
+
+
+def _html_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The settings UI's pages answer errors with a page; a lost session signs in again."""
+    if isinstance(exc, AppError):
+        status, message = exc.status, exc.message
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        message = exc.detail if status < 500 else "Something went wrong on our side."
+    else:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        status, message = 500, "Something went wrong on our side."
+    if status == 401 and request.method == "GET":
+        query = urlencode({"next": request.url.path})
+        return Redirect(f"/ui/login?{query}", status_code=303)
+    if status == 401:
+        message = "Your session has ended. Sign in again, then repeat what you did."
+    headers = {"Cache-Control": "no-store"}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    context = {"status": status, "message": message, "user": None, "path": request.url.path}
+    return Template("error.html", context=context, status_code=status, headers=headers)
+
+
+def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The one exception handler: domain errors and HTTP errors to the JSON envelope, or to
+    an HTML page for the settings UI."""
+    if _is_ui(request.url.path):
+        return _html_error(request, exc)
     if isinstance(exc, EventInvalid) and request.url.path == "/api/event":
         return Response({"errors": {exc.field: [exc.detail]}}, status_code=400)
     if isinstance(exc, RateLimited):

@@ -16,6 +16,7 @@ from app.api.headers import ResponseHeaders
 from app.config import Settings
 from app.errors import handle_error
 from app.services import Services
+from app.ui.routes import template_config, ui_router
 
 log = logging.getLogger("avocet")
 
@@ -48,7 +49,9 @@ def create_app(settings: Settings) -> Litestar:
             *openanalytics.ROUTES,
             *zenovay.ROUTES,
             *ovyxa.ROUTES,
+            ui_router(),  # the settings UI: /, /ui/*
         ],
+        template_config=template_config(),
         lifespan=[lifespan],
         exception_handlers={Exception: handle_error},
         cors_config=CORSConfig(

@@ -179,3 +179,66 @@ def delete_session(meta: MetaStore, token: str) -> None:
         "DELETE FROM web_sessions WHERE digest = ? OR expires_at < ?",
         (_digest(token), int(time.time())),
     )
+
+
+# settings UI: passwords, two-factor secrets, site members
+
+
+class Member(msgspec.Struct, frozen=True):
+    user_id: str
+    email: str
+    role: Role
+
+
+def set_password_hash(meta: MetaStore, user_id: str, password_hash: str) -> None:
+    meta.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+def delete_other_sessions(meta: MetaStore, user_id: str, keep_token: str) -> None:
+    """Sign the user out everywhere but the session holding `keep_token` (password changes)."""
+    meta.execute(
+        "DELETE FROM web_sessions WHERE user_id = ? AND digest != ?",
+        (user_id, _digest(keep_token)),
+    )
+
+
+def totp_secret_of(meta: MetaStore, user_id: str) -> str | None:
+    row = meta.fetchone("SELECT totp_secret FROM users WHERE id = ?", (user_id,))
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def set_totp_secret(meta: MetaStore, user_id: str, secret: str | None) -> None:
+    """Turn two-factor sign-in on (a base32 secret) or off (None)."""
+    meta.execute(
+        "UPDATE users SET totp_secret = ?, totp_last_step = NULL WHERE id = ?", (secret, user_id)
+    )
+
+
+def claim_totp_step(meta: MetaStore, user_id: str, step: int) -> bool:
+    """Record that a code of time step `step` was used; False when it (or a later one) was
+    already used: each code signs in once."""
+    changed = meta.execute(
+        "UPDATE users SET totp_last_step = ? WHERE id = ?"
+        " AND (totp_last_step IS NULL OR totp_last_step < ?)",
+        (step, user_id, step),
+    )
+    return changed > 0
+
+
+def members_of(meta: MetaStore, site_id: str) -> list[Member]:
+    """Everyone with a role on the site, owners first."""
+    rows = meta.fetchall(
+        "SELECT u.id, u.email, m.role FROM site_members m JOIN users u ON u.id = m.user_id"
+        " WHERE m.site_id = ?"
+        " ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.email",
+        (site_id,),
+    )
+    return [Member(str(r[0]), str(r[1]), r[2]) for r in rows]
+
+
+def remove_role(meta: MetaStore, site_id: str, user_id: str) -> bool:
+    """Take a user's access to a site away; False when they had none."""
+    changed = meta.execute(
+        "DELETE FROM site_members WHERE site_id = ? AND user_id = ?", (site_id, user_id)
+    )
+    return changed > 0

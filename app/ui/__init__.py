@@ -1,0 +1,1 @@
+"""The settings UI: server-rendered Jinja pages and a little plain JavaScript."""

@@ -1,0 +1,252 @@
+"""What the settings UI's forms do, validated field by field (blocking: run off the loop).
+
+Each action raises FormInvalid (field -> message) or a domain error; `attempt` turns both
+into the messages a form shows next to its fields, so handlers stay free of `try`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from app.auth.keys import create_api_key
+from app.auth.passwords import MAX_PASSWORD, MIN_PASSWORD
+from app.errors import AppError, Forbidden, NotFound
+from app.services import Services
+from app.storage.accounts import (
+    ROLES,
+    Role,
+    User,
+    create_user,
+    members_of,
+    normalize_email,
+    remove_role,
+    set_role,
+    site_ids_of,
+    user_by_email,
+)
+from app.storage.goals import Goal, add_goal
+from app.storage.keys import SCOPES, ApiKey, all_keys, revoke_key
+from app.storage.meta import Site, check_timezone, normalize_domain
+from app.ui.web import Form, FormInvalid
+
+T = TypeVar("T")
+_FIELD = re.compile(r"^([a-z_]+): (.+)$", re.S)
+
+
+async def attempt(
+    default_field: str, fn: Callable[..., T], *args: Any
+) -> tuple[T | None, dict[str, str]]:
+    """(result, {}) or (None, field -> message) when the action refused the input."""
+    return await attempt_async(default_field, anyio.to_thread.run_sync, fn, *args)
+
+
+async def attempt_async(
+    default_field: str, fn: Callable[..., Awaitable[T]], *args: Any
+) -> tuple[T | None, dict[str, str]]:
+    """`attempt` for a coroutine function."""
+    try:
+        return await fn(*args), {}
+    except FormInvalid as exc:
+        return None, exc.errors
+    except (Forbidden, NotFound):
+        raise  # not a typo in a field: the error page says it
+    except AppError as exc:
+        match = _FIELD.match(exc.message)
+        if match and match.group(1) == default_field:
+            return None, {default_field: match.group(2)}
+        return None, {default_field: exc.message}
+
+
+def collect(errors: dict[str, str], check: Callable[..., T], *args: Any) -> T | None:
+    """check(*args), or None with its FormInvalid messages added to `errors` (so a form
+    reports every bad field at once)."""
+    try:
+        return check(*args)
+    except FormInvalid as exc:
+        errors.update(exc.errors)
+        return None
+
+
+def check_new_password(form: Form, field: str, again: str) -> str:
+    password = form.raw(field)
+    errors: dict[str, str] = {}
+    if len(password) < MIN_PASSWORD:
+        errors[field] = f"Use at least {MIN_PASSWORD} characters."
+    elif len(password) > MAX_PASSWORD:
+        errors[field] = f"Use at most {MAX_PASSWORD} characters."
+    elif form.raw(again) != password:
+        errors[again] = "The two passwords differ."
+    if errors:
+        raise FormInvalid(errors)
+    return password
+
+
+def check_email(value: str) -> str:
+    if not value:
+        raise FormInvalid({"email": "Enter an email address."})
+    try:
+        return normalize_email(value)
+    except AppError as exc:
+        raise FormInvalid({"email": "This isn't a valid email address."}) from exc
+
+
+# sites
+
+
+def _site_fields(form: Form) -> tuple[str, str, str]:
+    errors: dict[str, str] = {}
+    domain = name = zone = ""
+    try:
+        domain = normalize_domain(form.get("domain"))
+    except AppError:
+        errors["domain"] = "Enter a domain such as example.com (no path)."
+    name = form.get("name")[:200]
+    try:
+        zone = check_timezone(form.get("timezone") or "UTC")
+    except AppError:
+        errors["timezone"] = "Pick a time zone from the list."
+    if errors:
+        raise FormInvalid(errors)
+    return domain, name or domain, zone
+
+
+def add_site(svc: Services, user: User, form: Form) -> Site:
+    domain, name, zone = _site_fields(form)
+    site = svc.meta.add_site(domain, name=name, timezone=zone)
+    set_role(svc.meta, site.id, user.id, "owner")
+    svc.sites.reload()
+    return site
+
+
+def edit_site(svc: Services, site: Site, form: Form) -> Site:
+    domain, name, zone = _site_fields(form)
+    updated = svc.meta.update_site(site.id, domain=domain, name=name, timezone=zone)
+    svc.sites.reload()
+    if updated is None:
+        raise NotFound("site not found")
+    return updated
+
+
+def delete_site(svc: Services, site: Site, form: Form) -> None:
+    if form.get("confirm").lower() != site.domain:
+        raise FormInvalid({"confirm": f"Type {site.domain} to confirm."})
+    svc.meta.delete_site(site.id)
+    svc.sites.reload()
+
+
+def visible_sites(svc: Services, user: User) -> list[Site]:
+    ids = [s.id for s in svc.sites.all()] if user.is_admin else site_ids_of(svc.meta, user.id)
+    return [s for s in map(svc.sites.by_id, ids) if s is not None]
+
+
+# API keys
+
+
+def owned_sites(svc: Services, user: User) -> list[Site]:
+    ids = site_ids_of(svc.meta, user.id, ("owner",))
+    return [s for s in map(svc.sites.by_id, ids) if s is not None]
+
+
+def parse_expiry_date(value: str, today: date) -> int | None:
+    """A YYYY-MM-DD date -> the end of that day (UTC) in unix seconds; empty -> never."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise FormInvalid({"expires": "Use a date like 2027-01-31."}) from exc
+    if day < today:
+        raise FormInvalid({"expires": "Pick today or a later date."})
+    return int(datetime.combine(day, time(23, 59, 59), UTC).timestamp())
+
+
+def create_key(svc: Services, user: User, form: Form) -> tuple[ApiKey, str]:
+    errors: dict[str, str] = {}
+    scopes = [s for s in form.getall("scopes") if s in SCOPES]
+    if not scopes or len(scopes) != len(form.getall("scopes")):
+        errors["scopes"] = "Tick at least one scope."
+    target = form.get("site")
+    if target != "*" and target not in {s.id for s in owned_sites(svc, user)}:
+        errors["site"] = "Pick one of your sites, or all of them."
+    if len(form.get("name")) > 100:
+        errors["name"] = "Use at most 100 characters."
+    expires = collect(errors, parse_expiry_date, form.get("expires"), datetime.now(UTC).date())
+    if errors:
+        raise FormInvalid(errors)
+    return create_api_key(
+        svc.meta,
+        user_id=user.id,
+        site_id=None if target == "*" else target,
+        scopes=tuple(s for s in SCOPES if s in scopes),
+        name=form.get("name") or None,
+        expires_at=expires,
+    )
+
+
+def revoke_own_key(svc: Services, user: User, key_id: str) -> None:
+    if key_id not in {k.id for k in all_keys(svc.meta, user.id)}:
+        raise NotFound("API key not found")
+    revoke_key(svc.meta, key_id)
+
+
+# goals
+
+
+def add_site_goal(svc: Services, site: Site, form: Form) -> Goal:
+    kind = form.get("kind")
+    value = form.get("value")
+    errors: dict[str, str] = {}
+    if kind not in ("event", "page"):
+        errors["kind"] = "Pick an event goal or a page goal."
+    if not value:
+        errors["value"] = "Enter an event name or a page path."
+    elif len(value) > 500:
+        errors["value"] = "Use at most 500 characters."
+    elif kind == "page" and not value.startswith("/"):
+        errors["value"] = "A page path starts with /, e.g. /thanks or /blog/*."
+    if errors:
+        raise FormInvalid(errors)
+    name = form.get("display_name")[:200] or (value if kind == "event" else f"Visit {value}")
+    return add_goal(svc.meta, site.id, "event" if kind == "event" else "page", value, name)
+
+
+# members
+
+
+def invite_member(svc: Services, site: Site, actor_role: Role, form: Form) -> User:
+    """Give an account a role on the site, creating the account when the email is new."""
+    role = form.get("role")
+    errors: dict[str, str] = {}
+    if role not in ROLES:
+        errors["role"] = "Pick a role."
+    elif role == "owner" and actor_role != "owner":
+        errors["role"] = "Only an owner can add another owner."
+    email = collect(errors, check_email, form.get("email"))
+    user = user_by_email(svc.meta, email) if email else None
+    password = None
+    if user is None and email is not None:
+        password = collect(errors, check_new_password, form, "password", "password2")
+    if errors:
+        raise FormInvalid(errors)
+    if user is None and email is not None and password is not None:
+        user = create_user(svc.meta, email, svc.auth.passwords.hash_sync(password))
+    if user is None:
+        raise FormInvalid({"email": "Enter an email address."})
+    set_role(svc.meta, site.id, user.id, role)  # type: ignore[arg-type]
+    return user
+
+
+def remove_member(svc: Services, site: Site, actor_role: Role, user_id: str) -> None:
+    members = members_of(svc.meta, site.id)
+    target = next((m for m in members if m.user_id == user_id), None)
+    if target is None:
+        raise NotFound("member not found")
+    if target.role == "owner" and actor_role != "owner":
+        raise Forbidden("Only an owner can remove an owner.")
+    if target.role == "owner" and sum(m.role == "owner" for m in members) == 1:
+        raise Forbidden("A site keeps at least one owner: add another owner first.")
+    remove_role(svc.meta, site.id, user_id)

@@ -1,0 +1,207 @@
+"""Pages: first-run setup, sign in (with an optional two-factor code), sign out, account."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import anyio.to_thread
+from litestar import get, post
+from litestar.response import Redirect, Template
+
+from app.api.client import client_ip
+from app.auth.principal import SESSION_COOKIE
+from app.auth.twofactor import is_secret, new_secret, provisioning_uri
+from app.storage.accounts import User, delete_session, first_admin, totp_secret_of
+from app.ui import signin
+from app.ui.actions import attempt, attempt_async
+from app.ui.web import (
+    PENDING_COOKIE,
+    AnyRequest,
+    anonymous_form,
+    cookie,
+    form_token,
+    page,
+    redirect,
+    services,
+    signed_in,
+    signed_in_form,
+    viewer_or_none,
+)
+
+_NEXT = re.compile(r"^/ui/[A-Za-z0-9/_-]*$")
+
+
+def _next(request: AnyRequest) -> str:
+    wanted = request.query_params.get("next", "")
+    return wanted if _NEXT.match(wanted) else "/ui/sites"
+
+
+async def _has_users(request: AnyRequest) -> bool:
+    return await anyio.to_thread.run_sync(first_admin, services(request).meta) is not None
+
+
+@get(["/", "/ui"])
+async def home(request: AnyRequest) -> Redirect:
+    """First run: create the admin; else the sites, or sign in."""
+    if not await _has_users(request):
+        return redirect("/ui/setup")
+    viewer = await anyio.to_thread.run_sync(viewer_or_none, request)
+    return redirect("/ui/sites" if viewer else "/ui/login")
+
+
+@get("/ui/setup")
+async def setup_page(request: AnyRequest) -> Template | Redirect:
+    if await _has_users(request):
+        return redirect("/ui/login")
+    token, cookies = form_token(request)
+    return page(request, "setup.html", cookies=cookies, csrf_token=token)
+
+
+@post("/ui/setup")
+async def setup(request: AnyRequest) -> Template | Redirect:
+    form = await anonymous_form(request)
+    svc = services(request)
+    user, errors = await attempt_async("email", signin.set_up, svc, form)
+    if user is None:
+        token = form.get("csrf_token")
+        return page(request, "setup.html", csrf_token=token, errors=errors, values=form.values())
+    return await _signed_in_redirect(request, user, "/ui/sites/new")
+
+
+async def _signed_in_redirect(request: AnyRequest, user: User, to: str) -> Redirect:
+    svc = services(request)
+    value, ttl = await anyio.to_thread.run_sync(signin.start_session, svc, user)
+    return redirect(
+        to,
+        [
+            cookie(request, SESSION_COOKIE, value, ttl, "lax"),
+            cookie(request, PENDING_COOKIE, "", 0, "strict"),
+        ],
+    )
+
+
+@get("/ui/login")
+async def login_page(request: AnyRequest) -> Template | Redirect:
+    if not await _has_users(request):
+        return redirect("/ui/setup")
+    token, cookies = form_token(request)
+    return page(request, "login.html", cookies=cookies, csrf_token=token, next=_next(request))
+
+
+@post("/ui/login")
+async def login(request: AnyRequest) -> Template | Redirect:
+    form = await anonymous_form(request)
+    svc = services(request)
+    ip = client_ip(request, svc.trusted_proxies)
+    user, errors = await attempt_async("password", signin.check_password, svc, ip, form)
+    if user is None:
+        return page(
+            request,
+            "login.html",
+            csrf_token=form.get("csrf_token"),
+            errors=errors,
+            values=form.values(),
+            next=_next(request),
+        )
+    pending = await anyio.to_thread.run_sync(signin.needs_code, svc, user)
+    if pending is not None:
+        to = "/ui/login/code?next=" + _next(request)
+        return redirect(to, [cookie(request, PENDING_COOKIE, pending, 300, "strict")])
+    return await _signed_in_redirect(request, user, _next(request))
+
+
+@get("/ui/login/code")
+async def code_page(request: AnyRequest) -> Template:
+    token, cookies = form_token(request)
+    return page(request, "login_code.html", cookies=cookies, csrf_token=token, next=_next(request))
+
+
+@post("/ui/login/code")
+async def login_code(request: AnyRequest) -> Template | Redirect:
+    form = await anonymous_form(request)
+    svc = services(request)
+    pending = request.cookies.get(PENDING_COOKIE, "")
+    user, errors = await attempt("code", signin.check_code, svc, pending, form)
+    if user is None:
+        token = form.get("csrf_token")
+        return page(
+            request, "login_code.html", csrf_token=token, errors=errors, next=_next(request)
+        )
+    return await _signed_in_redirect(request, user, _next(request))
+
+
+@post("/ui/logout")
+async def logout(request: AnyRequest) -> Redirect:
+    viewer, _ = await signed_in_form(request)
+    await anyio.to_thread.run_sync(delete_session, services(request).meta, viewer.session_token)
+    return redirect("/ui/login", [cookie(request, SESSION_COOKIE, "", 0, "lax")])
+
+
+async def _account(request: AnyRequest, **context: Any) -> Template:
+    viewer = await signed_in(request)
+    secret = await anyio.to_thread.run_sync(totp_secret_of, services(request).meta, viewer.user.id)
+    return page(request, "account.html", viewer, totp_on=secret is not None, **context)
+
+
+@get("/ui/account")
+async def account(request: AnyRequest) -> Template:
+    return await _account(request, done=request.query_params.get("done", ""))
+
+
+@post("/ui/account/password")
+async def change_password(request: AnyRequest) -> Template | Redirect:
+    viewer, form = await signed_in_form(request)
+    svc = services(request)
+    _, errors = await attempt_async("current", signin.change_password, svc, viewer, form)
+    if errors:
+        return await _account(request, errors=errors)
+    return redirect("/ui/account?done=password")
+
+
+@get("/ui/account/totp")
+async def totp_page(request: AnyRequest) -> Template:
+    """A fresh secret to type into an authenticator app; saved only once a code matches."""
+    viewer = await signed_in(request)
+    secret = new_secret()
+    uri = provisioning_uri(secret, viewer.user.email)
+    return page(request, "totp.html", viewer, secret=secret, uri=uri)
+
+
+@post("/ui/account/totp")
+async def enable_totp(request: AnyRequest) -> Template | Redirect:
+    viewer, form = await signed_in_form(request)
+    _, errors = await attempt("code", signin.enable_totp, services(request), viewer, form)
+    if errors:
+        secret = form.get("secret") if is_secret(form.get("secret")) else new_secret()
+        uri = provisioning_uri(secret, viewer.user.email)
+        return page(request, "totp.html", viewer, secret=secret, uri=uri, errors=errors)
+    return redirect("/ui/account?done=totp-on")
+
+
+@post("/ui/account/totp/disable")
+async def disable_totp(request: AnyRequest) -> Template | Redirect:
+    viewer, form = await signed_in_form(request)
+    _, errors = await attempt_async(
+        "password", signin.disable_totp, services(request), viewer, form
+    )
+    if errors:
+        return await _account(request, errors=errors)
+    return redirect("/ui/account?done=totp-off")
+
+
+ROUTES = [
+    home,
+    setup_page,
+    setup,
+    login_page,
+    login,
+    code_page,
+    login_code,
+    logout,
+    account,
+    change_password,
+    totp_page,
+    enable_totp,
+    disable_totp,
+]

@@ -1,0 +1,206 @@
+"""Pages: sites (list, add, edit, delete), install + verify, goals and members."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import cache
+from typing import Any
+
+import anyio.to_thread
+from litestar import get, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from app.api.client import is_https
+from app.query.recent import RecentEvent, recent_events
+from app.storage.accounts import Role, members_of
+from app.storage.goals import delete_goal, goals_of
+from app.ui import actions
+from app.ui.actions import attempt
+from app.ui.web import (
+    AnyRequest,
+    Viewer,
+    page,
+    redirect,
+    services,
+    signed_in,
+    signed_in_form,
+    viewer_site,
+)
+
+EDITORS: tuple[Role, ...] = ("owner", "admin")
+
+
+@cache
+def timezones() -> list[str]:
+    """IANA zone names for the picker (no legacy aliases such as 'posix/...')."""
+    names = zoneinfo.available_timezones()
+    return sorted(n for n in names if "/" in n and n.split("/")[0] not in {"posix", "right"})
+
+
+def base_url(request: AnyRequest) -> str:
+    """This server's URL as the browser sees it: the snippet loads the script from it."""
+    scheme = "https" if is_https(request, services(request).trusted_proxies) else "http"
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{scheme}://{host}"
+
+
+@get("/ui/sites")
+async def sites_page(request: AnyRequest) -> Template:
+    viewer = await signed_in(request)
+    found = await anyio.to_thread.run_sync(actions.visible_sites, services(request), viewer.user)
+    return page(request, "sites.html", viewer, sites=found)
+
+
+def _site_form(request: AnyRequest, viewer: Viewer, **context: Any) -> Template:
+    return page(request, "site_form.html", viewer, timezones=timezones(), **context)
+
+
+@get("/ui/sites/new")
+async def new_site_page(request: AnyRequest) -> Template:
+    return _site_form(request, await signed_in(request), site=None)
+
+
+@post("/ui/sites/new")
+async def add_site(request: AnyRequest) -> Template | Redirect:
+    viewer, form = await signed_in_form(request)
+    site, errors = await attempt("domain", actions.add_site, services(request), viewer.user, form)
+    if site is None:
+        return _site_form(request, viewer, site=None, errors=errors, values=form.values())
+    return redirect(f"/ui/sites/{site.id}/install")
+
+
+@get("/ui/sites/{site_id:str}")
+async def site_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
+    viewer = await signed_in(request)
+    site, role = await viewer_site(request, viewer, site_id)
+    values = {"domain": site.domain, "name": site.name, "timezone": site.timezone}
+    return _site_form(request, viewer, site=site, role=role, values=values)
+
+
+@post("/ui/sites/{site_id:str}")
+async def edit_site(request: AnyRequest, site_id: FromPath[str]) -> Template | Redirect:
+    viewer, form = await signed_in_form(request)
+    site, role = await viewer_site(request, viewer, site_id, EDITORS)
+    updated, errors = await attempt("domain", actions.edit_site, services(request), site, form)
+    if updated is None:
+        return _site_form(
+            request, viewer, site=site, role=role, errors=errors, values=form.values()
+        )
+    return redirect(f"/ui/sites/{site.id}?done=saved")
+
+
+@get("/ui/sites/{site_id:str}/delete")
+async def delete_site_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
+    viewer = await signed_in(request)
+    site, role = await viewer_site(request, viewer, site_id, ("owner",))
+    return page(request, "site_delete.html", viewer, site=site, role=role)
+
+
+@post("/ui/sites/{site_id:str}/delete")
+async def delete_site(request: AnyRequest, site_id: FromPath[str]) -> Template | Redirect:
+    viewer, form = await signed_in_form(request)
+    site, role = await viewer_site(request, viewer, site_id, ("owner",))
+    _, errors = await attempt("confirm", actions.delete_site, services(request), site, form)
+    if errors:
+        return page(request, "site_delete.html", viewer, site=site, role=role, errors=errors)
+    return redirect("/ui/sites")
+
+
+@get("/ui/sites/{site_id:str}/install")
+async def install_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
+    viewer = await signed_in(request)
+    site, role = await viewer_site(request, viewer, site_id)
+    return page(request, "install.html", viewer, site=site, role=role, base=base_url(request))
+
+
+@get("/ui/sites/{site_id:str}/recent")
+async def recent(request: AnyRequest, site_id: FromPath[str]) -> dict[str, list[RecentEvent]]:
+    """The last 20 events the site received, newest first (polled by "verify installation")."""
+    viewer = await signed_in(request)
+    site, _ = await viewer_site(request, viewer, site_id)
+    events = services(request).events
+    return {"events": await anyio.to_thread.run_sync(recent_events, events, site.id)}
+
+
+async def _goals(request: AnyRequest, viewer: Viewer, site_id: str, **context: Any) -> Template:
+    site, role = await viewer_site(request, viewer, site_id)
+    goals = await anyio.to_thread.run_sync(goals_of, services(request).meta, site.id)
+    return page(request, "goals.html", viewer, site=site, role=role, goals=goals, **context)
+
+
+@get("/ui/sites/{site_id:str}/goals")
+async def goals_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
+    return await _goals(request, await signed_in(request), site_id)
+
+
+@post("/ui/sites/{site_id:str}/goals")
+async def add_goal(request: AnyRequest, site_id: FromPath[str]) -> Template | Redirect:
+    viewer, form = await signed_in_form(request)
+    site, _ = await viewer_site(request, viewer, site_id, EDITORS)
+    goal, errors = await attempt("value", actions.add_site_goal, services(request), site, form)
+    if goal is None:
+        return await _goals(request, viewer, site_id, errors=errors, values=form.values())
+    return redirect(f"/ui/sites/{site.id}/goals")
+
+
+@post("/ui/sites/{site_id:str}/goals/{goal_id:str}/delete")
+async def remove_goal(
+    request: AnyRequest, site_id: FromPath[str], goal_id: FromPath[str]
+) -> Redirect:
+    viewer, _ = await signed_in_form(request)
+    site, _ = await viewer_site(request, viewer, site_id, EDITORS)
+    await anyio.to_thread.run_sync(delete_goal, services(request).meta, site.id, goal_id)
+    return redirect(f"/ui/sites/{site.id}/goals")
+
+
+async def _members(request: AnyRequest, viewer: Viewer, site_id: str, **context: Any) -> Template:
+    site, role = await viewer_site(request, viewer, site_id)
+    members = await anyio.to_thread.run_sync(members_of, services(request).meta, site.id)
+    return page(request, "members.html", viewer, site=site, role=role, members=members, **context)
+
+
+@get("/ui/sites/{site_id:str}/members")
+async def members_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
+    return await _members(request, await signed_in(request), site_id)
+
+
+@post("/ui/sites/{site_id:str}/members")
+async def invite(request: AnyRequest, site_id: FromPath[str]) -> Template | Redirect:
+    viewer, form = await signed_in_form(request)
+    site, role = await viewer_site(request, viewer, site_id, EDITORS)
+    svc = services(request)
+    user, errors = await attempt("email", actions.invite_member, svc, site, role, form)
+    if user is None:
+        return await _members(request, viewer, site_id, errors=errors, values=form.values())
+    return redirect(f"/ui/sites/{site.id}/members")
+
+
+@post("/ui/sites/{site_id:str}/members/{user_id:str}/delete")
+async def remove_member(
+    request: AnyRequest, site_id: FromPath[str], user_id: FromPath[str]
+) -> Redirect:
+    viewer, _ = await signed_in_form(request)
+    site, role = await viewer_site(request, viewer, site_id, EDITORS)
+    svc = services(request)
+    await anyio.to_thread.run_sync(actions.remove_member, svc, site, role, user_id)
+    return redirect(f"/ui/sites/{site.id}/members")
+
+
+ROUTES = [
+    sites_page,
+    new_site_page,
+    add_site,
+    site_page,
+    edit_site,
+    delete_site_page,
+    delete_site,
+    install_page,
+    recent,
+    goals_page,
+    add_goal,
+    remove_goal,
+    members_page,
+    invite,
+    remove_member,
+]

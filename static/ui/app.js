@@ -1,0 +1,124 @@
+// Avocet settings UI: progressive enhancement only; every form works without this file.
+(function () {
+  'use strict'
+
+  // Time zone picker: preselect the browser's zone on a new site.
+  var zone = document.querySelector('select[data-browser-zone]')
+  if (zone) {
+    try {
+      var tz = Intl.DateTimeFormat().resolvedOptions().timeZone
+      if (tz && zone.querySelector('option[value="' + tz + '"]')) zone.value = tz
+    } catch (e) { /* keep UTC */ }
+  }
+
+  // Unix-second timestamps in the viewer's locale.
+  document.querySelectorAll('time[data-unix]').forEach(function (el) {
+    var d = new Date(Number(el.dataset.unix) * 1000)
+    el.dateTime = d.toISOString()
+    el.textContent = d.toLocaleString()
+  })
+
+  // Copy buttons: data-copy="#id of the element whose text is copied".
+  function copyText (text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text)
+    var area = document.createElement('textarea')
+    area.value = text
+    area.setAttribute('readonly', '')
+    area.style.position = 'fixed'
+    area.style.opacity = '0'
+    document.body.appendChild(area)
+    area.select()
+    var ok = document.execCommand('copy')
+    document.body.removeChild(area)
+    return ok ? Promise.resolve() : Promise.reject(new Error('copy failed'))
+  }
+  document.querySelectorAll('[data-copy]').forEach(function (button) {
+    button.addEventListener('click', function () {
+      var source = document.querySelector(button.dataset.copy)
+      var status = button.parentNode.querySelector('.copied')
+      copyText(source.textContent).then(function () {
+        if (status) status.textContent = 'Copied'
+        button.dataset.copied = 'true'
+      }, function () {
+        if (status) status.textContent = 'Select the text and copy it by hand'
+        var range = document.createRange()
+        range.selectNodeContents(source)
+        window.getSelection().removeAllRanges()
+        window.getSelection().addRange(range)
+      })
+    })
+  })
+
+  // Snippet options: each checkbox adds an attribute the tracker reads.
+  var snippet = document.getElementById('snippet')
+  if (snippet) {
+    var types = document.getElementById('file-types')
+    var typesField = document.getElementById('file-types-field')
+    var render = function () {
+      var attrs = ['defer', 'data-site="' + snippet.dataset.site + '"']
+      document.querySelectorAll('.options input[data-attr]').forEach(function (box) {
+        if (!box.checked) return
+        if (box.dataset.attr === 'data-file-types') {
+          var list = types.value.split(',').map(function (s) { return s.trim().replace(/[^A-Za-z0-9]/g, '') })
+            .filter(Boolean).join(',')
+          if (list) attrs.push('data-file-types="' + list + '"')
+        } else {
+          attrs.push(box.dataset.attr)
+        }
+      })
+      attrs.push('src="' + snippet.dataset.src + '"')
+      snippet.textContent = '<script ' + attrs.join(' ') + '></' + 'script>'
+      typesField.hidden = !document.getElementById('opt-file-types').checked
+    }
+    document.querySelectorAll('.options input').forEach(function (el) {
+      el.addEventListener('input', render)
+      el.addEventListener('change', render)
+    })
+    render()
+  }
+
+  // Verify installation: poll the last events and show them as they arrive.
+  var table = document.getElementById('recent')
+  if (table) {
+    var status = document.getElementById('verify-status')
+    var body = table.querySelector('tbody')
+    var seen = null
+    var cell = function (row, text) {
+      var td = document.createElement('td')
+      td.textContent = text == null || text === '' ? '—' : text
+      row.appendChild(td)
+    }
+    var poll = function () {
+      fetch(table.dataset.url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json() })
+        .then(function (data) {
+          var events = data.events || []
+          var key = JSON.stringify(events)
+          if (key !== seen) {
+            var first = seen === null
+            seen = key
+            body.textContent = ''
+            events.forEach(function (e) {
+              var row = document.createElement('tr')
+              if (!first) row.className = 'fresh'
+              cell(row, new Date(e.time).toLocaleTimeString())
+              cell(row, e.name)
+              cell(row, e.path)
+              cell(row, e.source || 'Direct')
+              cell(row, e.device)
+              cell(row, e.country)
+              body.appendChild(row)
+            })
+            table.hidden = events.length === 0
+            status.textContent = events.length
+              ? 'Installed: events are arriving. The newest is first.'
+              : 'Waiting for the first event…'
+            status.className = events.length ? 'notice ok' : 'notice'
+          }
+        })
+        .catch(function () { status.textContent = 'Could not check for events; retrying…' })
+        .then(function () { setTimeout(poll, document.hidden ? 10000 : 2000) })
+    }
+    poll()
+  }
+})()
