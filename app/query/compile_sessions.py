@@ -8,31 +8,10 @@ compare every metric with an independent answer key)."""
 
 from __future__ import annotations
 
-from app.query.model import Query, filter_dimensions
+from app.query.model import COLUMNS, EVENT_PROPERTIES, Query, filter_dimensions
 
 # Visit attributes: equal on every event of a session, so any_value() per session is exact.
-SESSION_DIMENSIONS = frozenset(
-    {
-        "entry_page",
-        "source",
-        "referrer",
-        "channel",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_content",
-        "utm_term",
-        "country",
-        "region",
-        "city",
-        "device",
-        "browser",
-        "browser_version",
-        "os",
-        "os_version",
-        "screen",
-    }
-)
+SESSION_DIMENSIONS = frozenset(COLUMNS) - EVENT_PROPERTIES - {"hostname", "exit_page"}
 SESSION_METRICS = {
     "visitors": "count(DISTINCT v)",
     "visits": "count(*)",

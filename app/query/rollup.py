@@ -15,53 +15,17 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from app.query.model import Filter, Order, Query
+from app.query.model import COLUMNS, Filter, Order, Query
 from app.query.periods import day_range
 from app.query.run import Result, run_query_sync, zero_fill
-from app.storage.events import EventStore
+from app.storage.events import ROLLUP_COLUMNS, EventStore
 
 OUTBOUND = "Outbound Link: Click"
 TOTALS = ""  # the property of a day's totals row
-ROLLUP_PROPERTIES = (
-    "page",
-    "entry_page",
-    "exit_page",
-    "exit_link",
-    "hostname",
-    "source",
-    "referrer",
-    "channel",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_content",
-    "utm_term",
-    "country",
-    "region",
-    "city",
-    "device",
-    "browser",
-    "browser_version",
-    "os",
-    "os_version",
-    "screen",
-    "event",
-)
-COMPONENTS = (
-    "visitors",
-    "visits",
-    "pageviews",
-    "events",
-    "custom_events",
-    "bounces",
-    "duration",
-    "session_pageviews",
-    "revenue",
-    "engaged_ms",
-    "engaged_visitors",
-    "scroll_sum",
-    "scroll_count",
-)
+# Every breakdown property but prop:<key> (keys are open-ended): model.COLUMNS.
+ROLLUP_PROPERTIES = tuple(COLUMNS)
+# The stored components: daily_stats' columns after (site_id, day, property, value).
+COMPONENTS = ROLLUP_COLUMNS[4:]
 ROLLUP_METRICS = frozenset(
     {
         "visitors",
