@@ -11,16 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
+from app.cli_json import print_json
 from app.config import ConfigError, Settings, load_settings
 from app.errors import AppError
-
-_encoder = msgspec.json.Encoder()
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(_encoder.encode(value).decode() + "\n")
 
 
 def public_url(settings: Settings) -> str:
@@ -84,7 +77,7 @@ def cmd_site_add(settings: Settings, args: argparse.Namespace) -> int:
         meta.close()
     code = snippet(site.id, public_url(settings))
     if args.json:
-        _print_json({**site.public(), "owner": owner.email if owner else None, "snippet": code})
+        print_json({**site.public(), "owner": owner.email if owner else None, "snippet": code})
     else:
         print(f"site {site.domain} added with id {site.id} (timezone {site.timezone})")
         print(f"owner: {owner.email}" if owner else "no owner yet: no users exist")
@@ -102,7 +95,7 @@ def cmd_site_list(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         meta.close()
     if args.json:
-        _print_json([s.public() for s in sites])
+        print_json([s.public() for s in sites])
     elif not sites:
         print("no sites yet: avocet site add example.com")
     else:
@@ -127,7 +120,7 @@ def cmd_site_share(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         meta.close()
     if args.json:
-        _print_json({"site_id": args.site_id, "email": user.email, "role": args.role})
+        print_json({"site_id": args.site_id, "email": user.email, "role": args.role})
     else:
         print(f"{user.email} is now {args.role} of {args.site_id}")
     return 0

@@ -10,17 +10,12 @@ from typing import Any
 
 from app.auth.keys import create_api_key, parse_expiry, parse_scopes
 from app.auth.passwords import Passwords, check_password_rules
+from app.cli_json import print_json
 from app.config import Settings
 from app.errors import InvalidRequest, NotFound
 from app.storage.accounts import User, create_user, first_admin, role_of, user_by_email
 from app.storage.keys import all_keys, revoke_key
 from app.storage.meta import MetaStore
-
-
-def _print_json(value: Any) -> None:
-    from app.cli import _print_json as print_json
-
-    print_json(value)
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -53,7 +48,7 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         meta.close()
     if args.json:
-        _print_json(user.public())
+        print_json(user.public())
     else:
         role = "instance admin" if user.is_admin else "user"
         print(f"{role} {user.email} created with id {user.id}")
@@ -83,7 +78,7 @@ def cmd_key_create(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         meta.close()
     if args.json:
-        _print_json({"key": key.public(), "token": token})
+        print_json({"key": key.public(), "token": token})
     else:
         print(f"key {key.id} ({key.name}) for {key.site_id or 'all sites of ' + owner.email}")
         print(f"scopes: {' '.join(key.scopes)}")
@@ -101,7 +96,7 @@ def cmd_key_list(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         meta.close()
     if args.json:
-        _print_json({"keys": [k.public() for k in keys]})
+        print_json({"keys": [k.public() for k in keys]})
     elif not keys:
         print("no API keys yet: avocet key create --site ID --scopes stats:read")
     for k in [] if args.json else keys:
@@ -120,7 +115,7 @@ def cmd_key_revoke(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         meta.close()
     if args.json:
-        _print_json({"ok": True, "key": key.public()})
+        print_json({"ok": True, "key": key.public()})
     else:
         print(f"key {key.id} revoked")
     return 0

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.cli_json import print_json
 from app.config import Settings
 from app.errors import AppError
 from app.jobs.lifecycle import Report, prune_sites, rollup_sites
@@ -33,12 +34,10 @@ def _open(settings: Settings) -> tuple[MetaStore, EventStore]:
 
 
 def _print(report: Report, sites: list[Site], what: str, as_json: bool) -> int:
-    from app.cli import _print_json
-
     by_id = {s.id: s for s in sites}
     if as_json:
         out: dict[str, Any] = {"done": report.done, "failed": report.failed}
-        _print_json(out)
+        print_json(out)
     else:
         for site_id, n in report.done.items():
             print(f"{by_id[site_id].domain}: {n} {what}")

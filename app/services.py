@@ -47,7 +47,7 @@ class Services:
         self.writer = Writer(self.events, settings.ingest.max_batch_rows)
         self.ingest = Ingestor(settings, self.sites, Salts(self.meta), self.writer)
         self.auth = Authenticator(settings, self.meta)
-        self.jobs = Jobs(self)
+        self.jobs = Jobs(self.events, self.sites, settings.raw_retention_days)
         self._sweeper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         # What "now" is for the stats APIs (periods, raw window); tests pin it.

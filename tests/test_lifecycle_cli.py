@@ -12,10 +12,11 @@ from pathlib import Path
 
 from app.config import Settings
 from app.query import rollup
+from app.query.answer import answer_sync
 from app.query.model import Order, Query
 from app.query.periods import day_range
 from app.query.render import metrics_of
-from app.query.run import answer_sync, run_query_sync
+from app.query.run import run_query_sync
 from app.services import Services
 from bench.dataset import load
 from tests.conftest import ROOT, ServeProcess

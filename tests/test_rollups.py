@@ -14,10 +14,11 @@ import pytest
 from app.ingest.hit import Hit
 from app.ingest.pipeline import Client
 from app.query import rollup
+from app.query.answer import answer_sync
 from app.query.model import Filter, Order, Query
 from app.query.periods import day_range
 from app.query.render import metrics_of
-from app.query.run import answer_sync, run_query_sync
+from app.query.run import run_query_sync
 from tests import stats_reference as ref
 from tests.conftest import CHROME_UA
 from tests.stats_env import Env, preset_days, scope

@@ -9,12 +9,13 @@ import anyio.to_thread
 from litestar import Request, post
 
 from app.api.access import services, stats_site
+from app.query.answer import run_query
 from app.query.model import Query
 from app.query.parse import check_raw_window
 from app.query.plausible import METRICS, V2Request, date_range, decode_v2, time_label, v2_query
 from app.query.render import metric_value
 from app.query.rollup import with_site_timezone
-from app.query.run import Result, bot_hits, bucket_starts, first_event_day, run_query
+from app.query.run import Result, bot_hits, bucket_starts, first_event_day
 
 AnyRequest = Request[Any, Any, Any]
 

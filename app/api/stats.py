@@ -14,6 +14,7 @@ from litestar.params import FromQuery, QueryParameter
 from app.api.access import services, stats_site
 from app.api.collect import NO_STORE
 from app.errors import InvalidRequest
+from app.query.answer import run_query
 from app.query.model import Query
 from app.query.parse import (
     aggregate_query,
@@ -27,7 +28,7 @@ from app.query.periods import Period
 from app.query.realtime import current_visitors
 from app.query.render import change, metrics_of
 from app.query.rollup import with_site_timezone
-from app.query.run import Result, bot_hits, bucket_label, first_event_day, run_query
+from app.query.run import Result, bot_hits, bucket_label, first_event_day
 from app.services import Services
 from app.storage.meta import Site
 

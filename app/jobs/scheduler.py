@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from app.ingest.sites import SiteDirectory
 from app.jobs.lifecycle import Report, prune_sites, rollup_sites
-
-if TYPE_CHECKING:
-    from app.services import Services
+from app.storage.events import EventStore
 
 ROLLUP_EVERY = timedelta(hours=1)
 PRUNE_EVERY = timedelta(hours=6)
@@ -20,8 +18,10 @@ FIRST_RUN_DELAY = timedelta(seconds=20)
 
 
 class Jobs:
-    def __init__(self, services: Services) -> None:
-        self._svc = services
+    def __init__(self, events: EventStore, sites: SiteDirectory, raw_days: int) -> None:
+        self._events = events
+        self._sites = sites
+        self._raw_days = raw_days
         self._scheduler = AsyncIOScheduler(timezone=UTC)
 
     def start(self) -> None:
@@ -50,13 +50,11 @@ class Jobs:
             self._scheduler.shutdown(wait=False)
 
     async def rollup(self) -> Report:
-        svc = self._svc
-        return await anyio.to_thread.run_sync(rollup_sites, svc.events, svc.sites.all())
+        return await anyio.to_thread.run_sync(rollup_sites, self._events, self._sites.all())
 
     async def prune(self) -> Report:
-        svc = self._svc
         # Rolled up first, so a day is never pruned before its rollup exists.
         await self.rollup()
         return await anyio.to_thread.run_sync(
-            prune_sites, svc.events, svc.sites.all(), svc.settings.raw_retention_days
+            prune_sites, self._events, self._sites.all(), self._raw_days
         )

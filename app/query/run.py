@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import anyio.to_thread
 import duckdb
 import msgspec
 
@@ -72,19 +71,6 @@ def run_query_sync(store: EventStore, q: Query) -> Result:
     if q.interval:
         rows = zero_fill(q, rows)
     return Result(rows=rows, total_rows=int(total))
-
-
-def answer_sync(store: EventStore, q: Query) -> Result:
-    """From daily rollups where they cover the question (plus raw for the other days),
-    else from raw events."""
-    from app.query import rollup  # rollup builds on this module: import at call time
-
-    return rollup.answer(store, q) or run_query_sync(store, q)
-
-
-async def run_query(store: EventStore, q: Query) -> Result:
-    """Answer a query without blocking the event loop (DuckDB releases the GIL)."""
-    return await anyio.to_thread.run_sync(answer_sync, store, q)
 
 
 def bucket_starts(period: Period, interval: str) -> list[datetime]:
