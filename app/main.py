@@ -11,10 +11,12 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from app.api import auth, collect, docs, events, keys, plausible_query, script, sites, stats
+from app.api import privacy as privacy_api
 from app.api.dialects import openanalytics, ovyxa, zenovay
 from app.api.headers import ResponseHeaders
 from app.config import Settings
 from app.errors import handle_error
+from app.jobs.privacy import PrivacyJobs
 from app.services import Services
 from app.ui.routes import template_config, ui_router
 
@@ -29,10 +31,14 @@ def create_app(settings: Settings) -> Litestar:
         svc = Services(settings)
         app.state.services = svc
         await svc.start()
+        # Privacy deletions: queued or interrupted requests resume now.
+        privacy_jobs = app.state.privacy = PrivacyJobs(svc.events, svc.meta, svc.sites)
+        privacy_jobs.resume()
         log.info("avocet ready, data in %s", settings.data_dir)
         try:
             yield
         finally:
+            await privacy_jobs.stop()
             await svc.stop()
 
     app = Litestar(
@@ -46,6 +52,7 @@ def create_app(settings: Settings) -> Litestar:
             *keys.ROUTES,
             *sites.ROUTES,
             *events.ROUTES,
+            *privacy_api.ROUTES,
             *openanalytics.ROUTES,
             *zenovay.ROUTES,
             *ovyxa.ROUTES,

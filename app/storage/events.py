@@ -206,6 +206,23 @@ class EventStore:
                 cur.execute("ROLLBACK")
                 raise
 
+    def delete_user_events(self, site_id: str, user_key: int) -> int:
+        """Delete every raw event of one server-side user (by user_key) of a site, in one
+        transaction; returns how many went."""
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                cur.execute(
+                    "DELETE FROM events WHERE site_id = ? AND user_key = ?", [site_id, user_key]
+                )
+                row = cur.fetchone()
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return int(row[0]) if row else 0
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new cursor for one reader (cursors are cheap; one per query and thread)."""
         return self._con.cursor()
