@@ -162,10 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     share.set_defaults(func=cmd_site_share)
 
     from app.cli_accounts import register
+    from app.cli_backup import register as register_backup
     from app.cli_data import register as register_data
 
     register(sub)
     register_data(sub)
+    register_backup(sub)
     return parser
 
 

@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
-from app.api import auth, collect, docs, events, keys, plausible_query, script, sites, stats
+from app.api import admin, auth, collect, docs, events, keys, plausible_query, script, sites, stats
 from app.api import privacy as privacy_api
 from app.api.dialects import openanalytics, ovyxa, zenovay
 from app.api.headers import ResponseHeaders
@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> Litestar:
             *sites.ROUTES,
             *events.ROUTES,
             *privacy_api.ROUTES,
+            *admin.ROUTES,
             *openanalytics.ROUTES,
             *zenovay.ROUTES,
             *ovyxa.ROUTES,

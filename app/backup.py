@@ -1,0 +1,385 @@
+"""Backup, restore, doctor and CSV export of a data dir (DuckDB events + SQLite meta).
+
+A backup is a directory laid out like a data dir (events.duckdb, meta.sqlite3, jwt.secret
+when present, backup.json), so `avocet serve --data-dir BACKUP` or `avocet restore BACKUP`
+use it as is. The DuckDB copy is taken in one read transaction while the store's write lock
+is held (a committed state; ingestion waits only for the copy); SQLite is copied with its
+online backup API (consistent even while the server writes)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from app.errors import AppError
+from app.storage.events import EventStore, StoreLocked
+from app.storage.meta import MetaStore
+from app.storage.migrate import migrations
+
+EVENTS_FILE = "events.duckdb"
+META_FILE = "meta.sqlite3"
+SECRET_FILE = "jwt.secret"
+MANIFEST_FILE = "backup.json"
+DATA_FILES = (
+    EVENTS_FILE,
+    f"{EVENTS_FILE}.wal",
+    META_FILE,
+    f"{META_FILE}-wal",
+    f"{META_FILE}-shm",
+    SECRET_FILE,
+    MANIFEST_FILE,
+)
+# Columns never exported: pseudonymous visitor / session / user identifiers.
+PRIVATE_COLUMNS = frozenset({"visitor_id", "session_id", "user_key"})
+
+Progress = Callable[[str], None]
+
+
+class BackupError(AppError):
+    status = 409
+    code = "conflict"
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def check_destination(dest: Path, *, force: bool = False) -> None:
+    """A backup or restore target must be missing or empty (unless force)."""
+    if dest.exists() and not dest.is_dir():
+        raise BackupError(f"{dest} exists and is not a directory")
+    if dest.exists() and any(dest.iterdir()) and not force:
+        raise BackupError(f"{dest} is not empty (use an empty directory, or --force)")
+
+
+def _tables(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'"
+        " ORDER BY table_name",
+        [database],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def row_counts(store: EventStore) -> dict[str, int]:
+    """Rows per table of a store (schema_version aside)."""
+    database = str(store.query("SELECT current_database()")[0][0])
+    cur = store.cursor()
+    try:
+        tables = _tables(cur, database)
+    finally:
+        cur.close()
+    return {
+        t: int(store.query(f'SELECT count(*) FROM "{t}"')[0][0])
+        for t in tables
+        if t != "schema_version"
+    }
+
+
+def copy_events(
+    con: duckdb.DuckDBPyConnection, dest_file: Path, progress: Progress = _quiet
+) -> dict[str, int]:
+    """Copy every table of con's database into a new DuckDB file with the same schema (the
+    migrations make it; then rows are copied in one read snapshot). Returns rows per table."""
+    fresh = EventStore(dest_file)  # creates the schema exactly as a server would
+    fresh.close()
+    source = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+    alias = f"avocet_backup_{int(time.time() * 1000)}"
+    counts: dict[str, int] = {}
+    con.execute(f"ATTACH '{_sql_path(dest_file)}' AS {alias}")
+    try:
+        con.execute("BEGIN")
+        try:
+            for table in _tables(con, source):
+                if table == "schema_version":
+                    continue
+                progress(f"copying {table}...")
+                origin = f'"{source}".main."{table}"'
+                con.execute(f'INSERT INTO {alias}.main."{table}" SELECT * FROM {origin}')
+                row = con.execute(f"SELECT count(*) FROM {origin}").fetchone()
+                counts[table] = int(row[0]) if row else 0
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute(f"CHECKPOINT {alias}")
+    finally:
+        con.execute(f"DETACH {alias}")
+    return counts
+
+
+def _sql_path(path: Path) -> str:
+    return str(path.resolve()).replace("'", "''")
+
+
+def copy_meta(source: Path, dest_file: Path) -> None:
+    """SQLite's online backup: a consistent copy even while another connection writes."""
+    src = sqlite3.connect(source)
+    try:
+        dst = sqlite3.connect(dest_file)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _copy_secret(source_dir: Path, dest: Path) -> None:
+    secret = source_dir / SECRET_FILE
+    if secret.exists():
+        shutil.copy2(secret, dest / SECRET_FILE)
+        (dest / SECRET_FILE).chmod(0o600)
+
+
+def _write_manifest(dest: Path, counts: dict[str, int]) -> dict[str, Any]:
+    manifest = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "events_schema": len(migrations("events")),
+        "meta_schema": len(migrations("meta")),
+        "rows": counts,
+    }
+    (dest / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def backup_store(
+    store: EventStore, data_dir: Path, dest: Path, progress: Progress = _quiet
+) -> dict[str, Any]:
+    """Backup through an open EventStore (the running server's): writes pause meanwhile."""
+    dest = dest.resolve()
+    source = data_dir.resolve()
+    if dest == source or source in dest.parents or dest in source.parents:
+        raise BackupError(f"{dest}: the backup must go outside the data dir")
+    check_destination(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with store._lock:  # no commit lands while the copy runs: a committed state
+            cur = store.cursor()
+            try:
+                counts = copy_events(cur, dest / EVENTS_FILE, progress)
+            finally:
+                cur.close()
+        progress("copying meta.sqlite3...")
+        copy_meta(data_dir / META_FILE, dest / META_FILE)
+        _copy_secret(data_dir, dest)
+        manifest = _write_manifest(dest, counts)
+    except BaseException:
+        _remove_data_files(dest)
+        raise
+    return {"dest": str(dest), **manifest}
+
+
+def backup_dir(data_dir: Path, dest: Path, progress: Progress = _quiet) -> dict[str, Any]:
+    """Backup of a data dir no server holds (StoreLocked when one does)."""
+    if not (data_dir / META_FILE).exists() and not (data_dir / EVENTS_FILE).exists():
+        raise BackupError(f"{data_dir} holds no Avocet data")
+    store = EventStore(data_dir / EVENTS_FILE)
+    try:
+        return backup_store(store, data_dir, dest, progress)
+    finally:
+        store.close()
+
+
+def _remove_data_files(folder: Path) -> None:
+    for name in DATA_FILES:
+        (folder / name).unlink(missing_ok=True)
+
+
+def restore_dir(
+    source: Path, data_dir: Path, *, force: bool = False, progress: Progress = _quiet
+) -> dict[str, Any]:
+    """Copy a backup (or any stopped data dir) into data_dir."""
+    source = source.resolve()
+    data_dir = data_dir.resolve()
+    if source == data_dir:
+        raise BackupError("the backup and the data dir are the same directory")
+    if not (source / EVENTS_FILE).exists() or not (source / META_FILE).exists():
+        raise BackupError(f"{source} is not a backup: it lacks {EVENTS_FILE} or {META_FILE}")
+    if (data_dir / EVENTS_FILE).exists():
+        try:
+            duckdb.connect(str(data_dir / EVENTS_FILE)).close()
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise BackupError(
+                    "the running server holds the data dir: stop it before restoring"
+                ) from exc
+            if not force:
+                raise
+    check_destination(data_dir, force=force)
+    # Build the restored files beside the data dir, then move them in: a failure half-way
+    # leaves the data dir as it was. The backup itself is only read.
+    staging = data_dir.parent / f".{data_dir.name}.restoring"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        progress("copying events.duckdb...")
+        for name in (EVENTS_FILE, f"{EVENTS_FILE}.wal"):
+            if (source / name).exists():
+                shutil.copyfile(source / name, staging / name)
+        store = EventStore(staging / EVENTS_FILE)  # upgrades an older backup's schema
+        try:
+            counts = row_counts(store)
+            store.checkpoint()
+        finally:
+            store.close()
+        progress("copying meta.sqlite3...")
+        copy_meta(source / META_FILE, staging / META_FILE)
+        MetaStore(staging / META_FILE).close()  # upgrades an older backup's schema
+        _copy_secret(source, staging)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        _remove_data_files(data_dir)
+        for item in staging.iterdir():
+            item.replace(data_dir / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {"source": str(source), "data_dir": str(data_dir), "rows": counts}
+
+
+def doctor(data_dir: Path) -> dict[str, Any]:
+    """Health of a data dir: schema versions, SQLite integrity, every DuckDB table readable."""
+    problems: list[str] = []
+    report: dict[str, Any] = {"data_dir": str(data_dir.resolve())}
+    meta_path = data_dir / META_FILE
+    meta: dict[str, Any] = {"expected_schema": len(migrations("meta"))}
+    if not meta_path.exists():
+        problems.append(f"{META_FILE} is missing")
+    else:
+        con = sqlite3.connect(f"file:{meta_path.resolve()}?mode=ro", uri=True)
+        try:
+            meta["schema"] = int(con.execute("PRAGMA user_version").fetchone()[0])
+            check = [str(r[0]) for r in con.execute("PRAGMA integrity_check").fetchall()]
+            meta["integrity"] = "ok" if check == ["ok"] else check
+            if check != ["ok"]:
+                problems.append(f"{META_FILE} integrity_check: {'; '.join(check[:5])}")
+            tables = [
+                str(r[0])
+                for r in con.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    " AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                )
+            ]
+            meta["rows"] = {
+                t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables
+            }
+        finally:
+            con.close()
+        if meta["schema"] != meta["expected_schema"]:
+            problems.append(
+                f"{META_FILE} schema is version {meta['schema']},"
+                f" this version of Avocet expects {meta['expected_schema']}"
+            )
+    report["meta"] = meta
+    events_path = data_dir / EVENTS_FILE
+    events: dict[str, Any] = {"expected_schema": len(migrations("events"))}
+    if not events_path.exists():
+        problems.append(f"{EVENTS_FILE} is missing")
+    else:
+        try:
+            dcon = duckdb.connect(str(events_path), read_only=True)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLocked(
+                    f"{events_path} is in use by another process (is `avocet serve`"
+                    " running?): stop it to run the doctor"
+                ) from exc
+            raise
+        try:
+            database = str(dcon.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+            row = dcon.execute("SELECT max(version) FROM schema_version").fetchone()
+            events["schema"] = int(row[0]) if row and row[0] is not None else 0
+            rows: dict[str, int | str] = {}
+            for table in _tables(dcon, database):
+                try:
+                    found = dcon.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+                    rows[table] = int(found[0]) if found else 0
+                except duckdb.Error as exc:
+                    rows[table] = f"error: {exc}"
+                    problems.append(f"{EVENTS_FILE} table {table}: {exc}")
+            events["rows"] = rows
+        finally:
+            dcon.close()
+        if events["schema"] != events["expected_schema"]:
+            problems.append(
+                f"{EVENTS_FILE} schema is version {events['schema']},"
+                f" this version of Avocet expects {events['expected_schema']}"
+            )
+    report["events"] = events
+    report["problems"] = problems
+    report["healthy"] = not problems
+    return report
+
+
+@contextmanager
+def _csv_writer(path: Path) -> Iterator[Any]:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        yield csv.writer(f)
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def export_csv(
+    store: EventStore,
+    site_id: str,
+    out: Path,
+    first: date | None,
+    last: date | None,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, Any]:
+    """events.csv (no visitor/session/user ids) and daily_stats.csv of one site and range."""
+    out.mkdir(parents=True, exist_ok=True)
+    where = "site_id = ?"
+    params: list[object] = [site_id]
+    if first is not None:
+        where += " AND day >= ?"
+        params.append(first)
+    if last is not None:
+        where += " AND day <= ?"
+        params.append(last)
+    written: dict[str, Any] = {}
+    cur = store.cursor()
+    try:
+        for table, order in (("events", "ts"), ("daily_stats", "day, property, value")):
+            cur.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database()"
+                " AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+                [table],
+            )
+            columns = [str(r[0]) for r in cur.fetchall() if r[0] not in PRIVATE_COLUMNS]
+            if not columns:
+                continue
+            select = ", ".join(f'"{c}"' for c in columns)
+            cur.execute(f'SELECT {select} FROM "{table}" WHERE {where} ORDER BY {order}', params)
+            path = out / f"{table}.csv"
+            n = 0
+            with _csv_writer(path) as writer:
+                writer.writerow(columns)
+                while batch := cur.fetchmany(10_000):
+                    writer.writerows([_cell(v) for v in row] for row in batch)
+                    n += len(batch)
+                    if progress:
+                        progress(table, n)
+            written[table] = {"file": str(path), "rows": n}
+    finally:
+        cur.close()
+    return written

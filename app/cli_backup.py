@@ -1,0 +1,223 @@
+"""`avocet backup`, `restore`, `doctor` and `export`: copies and checks of the data dir."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from app.cli_json import print_json
+from app.config import Settings
+from app.errors import AppError, InvalidRequest
+from app.storage.events import StoreLocked
+
+
+class ServerError(AppError):
+    status = 502
+    code = "server_error"
+
+
+def _progress(args: argparse.Namespace) -> Callable[[str], None]:
+    """Progress lines on stderr when it is a terminal (or --progress), never under --json."""
+    show = (sys.stderr.isatty() or getattr(args, "progress", False)) and not args.json
+
+    def say(message: str) -> None:
+        if show:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
+
+
+def _server_url(settings: Settings, args: argparse.Namespace) -> str:
+    from app.cli import public_url
+
+    return str(args.url or public_url(settings)).rstrip("/")
+
+
+def _backup_via_server(settings: Settings, args: argparse.Namespace, dest: Path) -> dict[str, Any]:
+    import httpx
+
+    token = args.token or os.environ.get("AVOCET_TOKEN", "")
+    if not token:
+        raise InvalidRequest(
+            "the running server holds the events file, so the backup is taken through it:"
+            " pass an instance admin's API key (all sites, sites:write) or JWT with --token"
+            " or AVOCET_TOKEN"
+        )
+    url = f"{_server_url(settings, args)}/api/v1/admin/backup"
+    try:
+        response = httpx.post(
+            url,
+            json={"dest": str(dest)},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=None,
+        )
+    except httpx.TransportError as exc:
+        raise ServerError(
+            f"the events file is locked but no server answers at {url} ({exc}); use --url"
+        ) from exc
+    if response.status_code != 200:
+        try:
+            detail = response.json().get("error", {})
+            message = detail.get("message") if isinstance(detail, dict) else str(detail)
+        except ValueError:
+            message = None
+        status = response.status_code
+        raise ServerError(f"the server refused the backup ({status}): {message or response.text}")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from app.backup import backup_dir
+
+    dest = Path(args.dest).resolve()
+    say = _progress(args)
+    try:
+        result = backup_dir(Path(settings.data_dir), dest, say)
+        result["via"] = "files"
+    except StoreLocked:
+        say(f"the server holds the events file; asking it for the backup into {dest}...")
+        result = _backup_via_server(settings, args, dest)
+        result["via"] = "server"
+    if args.json:
+        print_json(result)
+    else:
+        rows = result.get("rows", {})
+        print(f"backup written to {result['dest']} (through the {result['via']})")
+        for table, n in rows.items():
+            print(f"  {table}: {n} rows")
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from app.backup import restore_dir
+
+    result = restore_dir(
+        Path(args.source), Path(settings.data_dir), force=args.force, progress=_progress(args)
+    )
+    if args.json:
+        print_json(result)
+    else:
+        print(f"restored {result['source']} into {result['data_dir']}")
+        for table, n in result["rows"].items():
+            print(f"  {table}: {n} rows")
+    return 0
+
+
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from app.backup import doctor
+
+    try:
+        report = doctor(Path(settings.data_dir))
+    except StoreLocked as exc:
+        raise _locked(str(exc)) from exc
+    if args.json:
+        print_json(report)
+    else:
+        print(f"data dir {report['data_dir']}")
+        for part in ("meta", "events"):
+            info = report[part]
+            print(f"{part}: schema {info.get('schema')} (expected {info['expected_schema']})")
+            for table, n in info.get("rows", {}).items():
+                print(f"  {table}: {n}")
+        if report["healthy"]:
+            print("healthy")
+        for problem in report["problems"]:
+            print(f"PROBLEM: {problem}", file=sys.stderr)
+    return 0 if report["healthy"] else 1
+
+
+def _locked(message: str) -> AppError:
+    from app.cli_data import ServerRunning
+
+    return ServerRunning(message)
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: expected YYYY-MM-DD, got {value!r}") from exc
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from app.backup import export_csv
+    from app.errors import NotFound
+    from app.services import open_meta
+    from app.storage.events import EventStore
+
+    first, last = _day(args.from_day, "--from"), _day(args.to_day, "--to")
+    meta = open_meta(settings)
+    try:
+        sites = {s.id: s for s in meta.sites()}
+        by_domain = {s.domain: s for s in sites.values()}
+    finally:
+        meta.close()
+    site = sites.get(args.site) or by_domain.get(args.site)
+    if site is None:
+        raise NotFound(f"no site with id or domain {args.site!r}")
+    try:
+        store = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
+    except StoreLocked as exc:
+        raise _locked(
+            "the running server holds the events file: stop it to export (or export from a"
+            " backup: avocet backup DIR, then avocet --data-dir DIR export ...)"
+        ) from exc
+    say = _progress(args)
+    out = Path(args.out or f"export-{site.domain}")
+    try:
+        written = export_csv(
+            store, site.id, out, first, last, lambda table, n: say(f"{table}: {n} rows...")
+        )
+    finally:
+        store.close()
+    if args.json:
+        print_json({"site_id": site.id, "files": written})
+    else:
+        for info in written.values():
+            print(f"{info['file']}: {info['rows']} rows")
+    return 0
+
+
+def register(sub: Any) -> None:
+    backup = sub.add_parser(
+        "backup", help="write a consistent copy of the data dir (works while serving)"
+    )
+    backup.add_argument("dest", help="an empty or missing directory")
+    backup.add_argument(
+        "--url", help="the running server's URL (default: from the config's host and port)"
+    )
+    backup.add_argument(
+        "--token", help="instance admin's API key or JWT when the server runs (or AVOCET_TOKEN)"
+    )
+    backup.add_argument("--json", action="store_true", help="print one JSON object")
+    backup.add_argument("--progress", action="store_true", help="progress even off a terminal")
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser("restore", help="copy a backup into the (stopped) data dir")
+    restore.add_argument("source", help="a directory written by avocet backup")
+    restore.add_argument("--force", action="store_true", help="overwrite a non-empty data dir")
+    restore.add_argument("--json", action="store_true", help="print one JSON object")
+    restore.add_argument("--progress", action="store_true", help="progress even off a terminal")
+    restore.set_defaults(func=cmd_restore)
+
+    doctor = sub.add_parser("doctor", help="check the data dir (exit 0 when healthy)")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object")
+    doctor.set_defaults(func=cmd_doctor)
+
+    export = sub.add_parser("export", help="write a site's events and daily stats as CSV")
+    export.add_argument("site", help="site id or domain")
+    export.add_argument("--format", choices=("csv",), default="csv")
+    export.add_argument("--from", dest="from_day", help="first day, YYYY-MM-DD")
+    export.add_argument("--to", dest="to_day", help="last day, YYYY-MM-DD")
+    export.add_argument("--out", help="output directory (default: export-DOMAIN)")
+    export.add_argument("--json", action="store_true", help="print one JSON object")
+    export.add_argument("--progress", action="store_true", help="progress even off a terminal")
+    export.set_defaults(func=cmd_export)

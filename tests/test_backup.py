@@ -1,0 +1,242 @@
+"""avocet backup / restore / doctor / export: copies that open and give the same answers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import httpx
+
+from app.jobs.lifecycle import rollup_sites
+from app.query.model import Query
+from app.query.periods import day_range
+from app.query.run import run_query_sync
+from app.storage.events import EventStore
+from app.storage.meta import Site
+from tests.conftest import CHROME_UA, ROOT, ServeProcess
+
+PASSWORD = "a long enough test password 42"
+
+
+def cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        input=stdin,
+        env={k: v for k, v in os.environ.items() if k != "AVOCET_TOKEN"},
+        check=False,
+    )
+
+
+def post_event(http: httpx.Client, site: str, path: str, i: int) -> bool:
+    body = {"n": "pageview", "u": f"https://example.com{path}", "s": site}
+    ip = f"10.{i % 200}.{i % 250}.{i % 199 + 1}"
+    try:
+        r = http.post("/collect", content=json.dumps(body), headers={"X-Forwarded-For": ip})
+    except httpx.TransportError:
+        return False
+    return r.status_code == 204
+
+
+def paths(data_dir: Path) -> set[str]:
+    con = duckdb.connect(str(data_dir / "events.duckdb"), read_only=True)
+    try:
+        return {r[0] for r in con.execute("SELECT pathname FROM events").fetchall()}
+    finally:
+        con.close()
+
+
+def answers(data_dir: Path, site: str) -> dict[str, Any]:
+    store = EventStore(data_dir / "events.duckdb")
+    try:
+        today = datetime.now(UTC).date()
+        q = Query(
+            site_id=site,
+            period=day_range("custom", ZoneInfo("UTC"), today - timedelta(days=2), today),
+            metrics=("visitors", "pageviews"),
+            dimensions=("page",),
+            site_timezone="UTC",
+        )
+        rows = run_query_sync(store, q).rows
+        count = store.query("SELECT count(*) FROM events WHERE site_id = ?", [site])[0][0]
+        return {"rows": sorted(rows, key=lambda r: str(r["page"])), "count": count}
+    finally:
+        store.close()
+
+
+def seeded(serve: ServeProcess, n: int) -> str:
+    added = serve.cli("site", "add", "example.com", "--json")
+    assert added.returncode == 0, added.stderr
+    site: str = json.loads(added.stdout)["id"]
+    serve.start()
+    with httpx.Client(base_url=serve.url, headers={"User-Agent": CHROME_UA}) as http:
+        for i in range(n):
+            assert post_event(http, site, f"/p/{i % 7}", i)
+    return site
+
+
+def test_backup_of_stopped_dir_restores_and_answers_the_same(
+    serve_process: ServeProcess, tmp_path: Path
+) -> None:
+    site = seeded(serve_process, 40)
+    serve_process.kill(signal.SIGTERM)
+    data = serve_process.data_dir
+    before = answers(data, site)
+    assert before["count"] == 40
+
+    backup = tmp_path / "backup"
+    done = cli(data, "backup", str(backup), "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # quiet under --json
+    result = json.loads(done.stdout)
+    assert result["via"] == "files" and result["rows"]["events"] == 40
+    assert (backup / "meta.sqlite3").exists() and (backup / "jwt.secret").exists()
+
+    again = cli(data, "backup", str(backup))
+    assert again.returncode == 2 and "not empty" in again.stderr
+    inside = cli(data, "backup", str(data / "copy"))
+    assert inside.returncode == 2 and "outside the data dir" in inside.stderr
+    shown = cli(data, "backup", str(tmp_path / "second"), "--progress")
+    assert shown.returncode == 0 and "copying events" in shown.stderr
+    assert "events: 40 rows" in shown.stdout
+    quiet = cli(data, "backup", str(tmp_path / "third"))  # stderr is not a terminal
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+    restored = tmp_path / "restored"
+    r = cli(restored, "restore", str(backup), "--json")
+    assert r.returncode == 0, r.stderr
+    refused = cli(restored, "restore", str(backup))
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert cli(restored, "restore", str(backup), "--force").returncode == 0
+
+    for folder in (backup, restored):
+        doc = cli(folder, "doctor", "--json")
+        assert doc.returncode == 0, doc.stdout + doc.stderr
+        report = json.loads(doc.stdout)
+        assert report["healthy"] and report["events"]["rows"]["events"] == 40
+        assert report["meta"]["integrity"] == "ok" and report["meta"]["rows"]["sites"] == 1
+        assert answers(folder, site) == before
+    listed = cli(restored, "site", "list", "--json")
+    assert [s["id"] for s in json.loads(listed.stdout)] == [site]
+
+
+def test_doctor_reports_a_damaged_dir(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "meta.sqlite3").write_bytes(b"")
+    doc = cli(data, "doctor", "--json")
+    assert doc.returncode == 1
+    assert not json.loads(doc.stdout)["healthy"]
+
+
+def test_backup_through_running_server_keeps_every_acked_event(
+    serve_process: ServeProcess, tmp_path: Path
+) -> None:
+    site = seeded(serve_process, 0)
+    data = serve_process.data_dir
+    made = cli(data, "user", "create", "admin@example.com", "--password-stdin", stdin=PASSWORD)
+    assert made.returncode == 0, made.stderr
+    key = cli(data, "key", "create", "--all-sites", "--scopes", "sites:write", "--json")
+    assert key.returncode == 0, key.stderr
+    token = json.loads(key.stdout)["token"]
+    viewer_key = cli(data, "key", "create", "--all-sites", "--scopes", "stats:read", "--json")
+    weak_token = json.loads(viewer_key.stdout)["token"]
+
+    acked_before: list[str] = []
+    with httpx.Client(base_url=serve_process.url, headers={"User-Agent": CHROME_UA}) as http:
+        for i in range(300):
+            if post_event(http, site, f"/before/{i}", i):
+                acked_before.append(f"/before/{i}")
+    assert len(acked_before) == 300
+
+    stop = threading.Event()
+    acked_during: list[str] = []
+
+    def keep_posting() -> None:
+        with httpx.Client(base_url=serve_process.url, headers={"User-Agent": CHROME_UA}) as h:
+            i = 0
+            while not stop.is_set():
+                if post_event(h, site, f"/during/{i}", i + 1000):
+                    acked_during.append(f"/during/{i}")
+                i += 1
+
+    poster = threading.Thread(target=keep_posting)
+    poster.start()
+    try:
+        time.sleep(0.3)
+        url = serve_process.url
+        backup = tmp_path / "live-backup"
+        denied = cli(data, "backup", str(backup), "--url", url, "--token", weak_token)
+        assert denied.returncode == 2 and "403" in denied.stderr
+        no_token = cli(data, "backup", str(backup), "--url", url)
+        assert no_token.returncode == 2 and "--token" in no_token.stderr
+        export = cli(data, "export", site)
+        assert export.returncode == 2 and "server" in export.stderr
+        done = cli(data, "backup", str(backup), "--url", url, "--token", token, "--json")
+        assert done.returncode == 0, done.stderr
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        poster.join()
+    assert json.loads(done.stdout)["via"] == "server"
+    busy = cli(data, "restore", str(backup), "--force")
+    assert busy.returncode == 2 and "stop it" in busy.stderr
+    doc = cli(data, "doctor")
+    assert doc.returncode == 2 and "in use" in doc.stderr
+    assert acked_during  # ingestion went on around the backup
+    serve_process.kill(signal.SIGTERM)
+
+    in_backup = paths(backup)
+    assert set(acked_before) <= in_backup
+    assert in_backup <= set(acked_before) | {f"/during/{i}" for i in range(100_000)}
+    assert set(acked_before) | set(acked_during) <= paths(data)
+    assert cli(backup, "doctor").returncode == 0
+
+
+def test_export_writes_events_and_daily_stats_csv(
+    serve_process: ServeProcess, tmp_path: Path
+) -> None:
+    site = seeded(serve_process, 12)
+    serve_process.kill(signal.SIGTERM)
+    data = serve_process.data_dir
+    store = EventStore(data / "events.duckdb")
+    try:  # "tomorrow" today is a finished day: roll it up
+        sites = [Site(site, "example.com", "example.com", "UTC", "", b"")]
+        report = rollup_sites(store, sites, now=datetime.now(UTC) + timedelta(days=1))
+        assert report.done == {site: 1}
+        stats_rows = store.query("SELECT count(*) FROM daily_stats WHERE site_id = ?", [site])
+    finally:
+        store.close()
+    out = tmp_path / "out"
+    today = datetime.now(UTC).date().isoformat()
+    done = cli(data, "export", site, "--format", "csv", "--from", today, "--to", today,
+               "--out", str(out), "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    files = json.loads(done.stdout)["files"]
+    assert files["events"]["rows"] == 12 and files["daily_stats"]["rows"] == stats_rows[0][0] > 0
+    with (out / "events.csv").open() as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    assert header[:4] == ["site_id", "ts", "day", "name"]
+    assert not {"visitor_id", "session_id", "user_key"} & set(header)
+    assert len(rows) == 13
+    with (out / "daily_stats.csv").open() as f:
+        stats_header = next(csv.reader(f))
+    assert stats_header[:4] == ["site_id", "day", "property", "value"]
+    empty = cli(data, "export", site, "--from", "2000-01-01", "--to", "2000-01-02",
+                "--out", str(tmp_path / "none"), "--json")  # fmt: skip
+    assert json.loads(empty.stdout)["files"]["events"]["rows"] == 0
