@@ -135,6 +135,11 @@ def test_openanalytics_missing_key_is_401_in_its_envelope(setup: Setup, path: st
     response = setup.get(path.format(site=setup.site))
     assert response.status_code == 401
     assert response.json() == {"error": "unauthorized", "message": "an API key is required"}
+    # "Rate limit headers ... are returned on every response" (seed 001): 401s included.
+    has_headers(response, RATE_HEADERS)
+    assert int(response.headers["x-ratelimit-remaining"]) < int(
+        response.headers["x-ratelimit-limit"]
+    )
 
 
 @pytest.mark.parametrize("endpoint", ["pageviews", "sessions", "realtime"])

@@ -94,7 +94,13 @@ def authenticate(request: AnyRequest) -> Principal:
     ip_verdict = limits.hit(limits.per_ip, "ip", ip)
     if not ip_verdict.allowed:
         _over(request, ip_verdict, "requests per minute from this address")
-    principal = _identify(request, svc)
+    try:
+        principal = _identify(request, svc)
+    except Unauthorized:
+        # No caller to count: the address's window is the one this request used
+        # (OpenAnalytics promises the headers on every response).
+        add_headers(request, ip_verdict.headers())
+        raise
     _over(request, limits.hit(limits.per_key, principal.subject), "requests per minute")
     _count_usage(request, svc, principal)
     request.scope["state"][_PRINCIPAL] = principal
