@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -25,9 +26,12 @@ def test_aizen_create_list_revoke_answer_seed_shapes_when_owner_signed_in(world:
     owner = world.user("owner@example.com")
     site = world.site("a.test", owner)
     http = world.session("owner@example.com")
+    # The seed's example expires 2026-12-31; the same end of year, always in the future.
+    year = datetime.now(UTC).year + 1
+    expires = datetime(year, 12, 31, 23, 59, 59, tzinfo=UTC)
     created = http.post(
         f"/api/sites/{site}/api-keys",
-        json={"name": "Production reporting", "expiresAt": "2026-12-31T23:59:59Z"},
+        json={"name": "Production reporting", "expiresAt": f"{year}-12-31T23:59:59Z"},
     )
     assert created.status_code == 201
     body = created.json()
@@ -43,7 +47,7 @@ def test_aizen_create_list_revoke_answer_seed_shapes_when_owner_signed_in(world:
         "name": "Production reporting",
         "scope": "stats:read",
         "key_prefix": f"av_live_{match.group(1)}",
-        "expires_at": 1798761599,
+        "expires_at": int(expires.timestamp()),
         "last_used_at": None,
         "revoked_at": None,
         "preview": f"av_live_{match.group(1)}_" + "*" * 32,
