@@ -217,3 +217,50 @@ def test_openapi_document_lists_the_stats_routes(env: Env) -> None:
         assert path in doc["paths"], path
     params = {p["name"] for p in doc["paths"]["/api/v1/stats/breakdown"]["get"]["parameters"]}
     assert {"site_id", "period", "from", "to", "property", "sort", "limit", "page_number"} <= params
+
+
+def test_goals_drive_conversion_rate_natively_and_in_v2(env: Env) -> None:
+    from app.storage.goals import add_goal
+
+    meta = env.live.services.meta
+    site = env.ids[UTC_SITE]
+    add_goal(meta, site, "page", "/pricing", "Visit /pricing")
+    add_goal(meta, site, "event", "Signup", "Signed up")
+    first, last = preset_days("30d", ref.NOW.date())
+    events = scope(env, UTC_SITE, first, last)
+
+    def pricing(e: ref.Event) -> bool:
+        return e.name == "pageview" and e.path == "/pricing"
+
+    def either(e: ref.Event) -> bool:
+        return pricing(e) or e.name == "Signup"
+
+    wanted = ["visitors", "conversion_rate"]
+    one = ref.metrics(events, pricing, wanted, lambda e: True)
+    both = ref.metrics(events, either, wanted, lambda e: True)
+    assert 0 < one["conversion_rate"] < both["conversion_rate"] < 100
+
+    native = env.ok(
+        "aggregate", site_id=site, metrics="visitors,conversion_rate", goal="Visit /pricing"
+    )
+    assert native["metrics"] == one
+    native_both = env.ok(
+        "aggregate",
+        site_id=site,
+        metrics="visitors,conversion_rate",
+        goal="Visit /pricing|Signed up",
+    )
+    assert native_both["metrics"] == both
+    unknown = env.get("aggregate", site_id=site, metrics="conversion_rate", goal="Nope")
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (400, "invalid_request")
+
+    body = v2(
+        env,
+        {
+            "site_id": UTC_SITE,
+            "metrics": wanted,
+            "date_range": "30d",
+            "filters": [["is", "event:goal", ["Visit /pricing", "Signed up"]]],
+        },
+    ).json()
+    assert body["results"][0]["metrics"] == [both["visitors"], both["conversion_rate"]]

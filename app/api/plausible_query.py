@@ -9,6 +9,7 @@ import anyio.to_thread
 from litestar import Request, post
 
 from app.api.access import services, stats_site
+from app.api.stats import site_goals
 from app.query.answer import run_query
 from app.query.model import Query
 from app.query.parse import check_raw_window
@@ -33,7 +34,8 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     if req.date_range == "all":
         first = await anyio.to_thread.run_sync(first_event_day, svc.events, site.id)
     now = svc.clock()
-    q = v2_query(req, site.id, date_range(req.date_range, zone, now, first))
+    period = date_range(req.date_range, zone, now, first)
+    q = v2_query(req, site.id, period, site_goals(svc, site, "event:goal" in str(req.filters)))
     check_raw_window(q, now.astimezone(zone).date(), svc.settings.raw_retention_days)
     result = await run_query(svc.events, with_site_timezone(q, site.timezone))
     period = q.period

@@ -15,6 +15,7 @@ from app.api.access import services, stats_site
 from app.api.collect import NO_STORE
 from app.errors import InvalidRequest
 from app.query.answer import run_query
+from app.query.goals import Goals
 from app.query.model import Query
 from app.query.parse import (
     aggregate_query,
@@ -30,6 +31,7 @@ from app.query.render import change, metrics_of
 from app.query.rollup import with_site_timezone
 from app.query.run import Result, bot_hits, bucket_label, first_event_day
 from app.services import Services
+from app.storage.goals import goals_of
 from app.storage.meta import Site
 
 AnyRequest = Request[Any, Any, Any]
@@ -45,6 +47,12 @@ class Ctx:
     params: dict[str, str]
     period: Period
     comparison: Period | None
+
+
+def site_goals(svc: Services, site: Site, wanted: bool) -> Goals:
+    """The site's goals by display name: a few SQLite rows, read only when a query names a
+    goal (not on every stats request)."""
+    return {g.name: (g.kind, g.value) for g in goals_of(svc.meta, site.id)} if wanted else {}
 
 
 async def context(request: AnyRequest, site_id: str | None) -> Ctx:
@@ -98,7 +106,9 @@ async def aggregate(
 ) -> dict[str, Any]:
     """Top-line metrics for the period (and the comparison period)."""
     ctx = await context(request, site_id)
-    q = aggregate_query(ctx.site.id, ctx.period, ctx.params)
+    q = aggregate_query(
+        ctx.site.id, ctx.period, ctx.params, site_goals(ctx.svc, ctx.site, "goal" in ctx.params)
+    )
     result = await run(ctx, q)
     values = metrics_of(result.rows[0], q.metrics)
     body: dict[str, Any] = {"period": period_of(ctx.period), "metrics": values}
@@ -133,7 +143,9 @@ async def timeseries(
 ) -> dict[str, Any]:
     """One point per bucket (UTC bucket starts), empty buckets as zeros."""
     ctx = await context(request, site_id)
-    q = timeseries_query(ctx.site.id, ctx.period, ctx.params)
+    q = timeseries_query(
+        ctx.site.id, ctx.period, ctx.params, site_goals(ctx.svc, ctx.site, "goal" in ctx.params)
+    )
     result = await run(ctx, q)
     body: dict[str, Any] = {
         "period": period_of(ctx.period),
@@ -169,7 +181,9 @@ async def breakdown(
     ctx = await context(request, site_id)
     if ctx.comparison is not None:
         raise InvalidRequest("compare is supported on aggregate and timeseries")
-    q = breakdown_query(ctx.site.id, ctx.period, ctx.params)
+    q = breakdown_query(
+        ctx.site.id, ctx.period, ctx.params, site_goals(ctx.svc, ctx.site, "goal" in ctx.params)
+    )
     result = await run(ctx, q)
     prop = q.properties[0]
     size = q.limit or 1

@@ -7,7 +7,17 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.errors import InvalidRequest, UnsupportedQuery
-from app.query.model import COLUMNS, INTERVALS, METRICS, Filter, FilterTree, Order, Query
+from app.query.goals import Goals, goal_filter
+from app.query.model import (
+    COLUMNS,
+    INTERVALS,
+    METRICS,
+    Filter,
+    FilterTree,
+    Order,
+    Query,
+    filter_dimensions,
+)
 from app.query.periods import Period, previous_period, resolve_period, year_over_year
 
 FILTER_PARAMS = (
@@ -48,10 +58,13 @@ def zone_of(name: str) -> ZoneInfo:
         raise InvalidRequest(f"unknown timezone {name!r}") from exc
 
 
-def parse_filters(params: Mapping[str, str]) -> tuple[FilterTree, ...]:
-    """`page=/blog/*|/docs` -> is(page, ["/blog/*", "/docs"]); `prop:plan=pro` too."""
+def parse_filters(params: Mapping[str, str], goals: Goals | None = None) -> tuple[FilterTree, ...]:
+    """`page=/blog/*|/docs` -> is(page, ["/blog/*", "/docs"]); `prop:plan=pro` too;
+    `goal=Signup|Visit /pricing` -> the site's goals by display name."""
     found: list[FilterTree] = []
     for name, value in params.items():
+        if name == "goal":
+            found.append(goal_filter(value.split("|"), goals or {}, strict=True))
         if name in FILTER_PARAMS or (name.startswith("prop:") and len(name) > 5):
             values = tuple(v for v in value.split("|") if v != "")
             if not values:
@@ -109,21 +122,25 @@ def check_raw_window(q: Query, today: date, raw_days: int) -> None:
         raise UnsupportedQuery(f"hourly data is only kept for the last {raw_days} days")
 
 
-def aggregate_query(site_id: str, period: Period, params: Mapping[str, str]) -> Query:
+def aggregate_query(
+    site_id: str, period: Period, params: Mapping[str, str], goals: Goals | None = None
+) -> Query:
     metrics = parse_metrics(params.get("metrics"), "visitors")
-    filters = parse_filters(params)
+    filters = parse_filters(params, goals)
     _check_conversion(metrics, filters)
     return Query(site_id=site_id, period=period, metrics=metrics, filters=filters)
 
 
-def timeseries_query(site_id: str, period: Period, params: Mapping[str, str]) -> Query:
+def timeseries_query(
+    site_id: str, period: Period, params: Mapping[str, str], goals: Goals | None = None
+) -> Query:
     metrics = parse_metrics(params.get("metrics"), "visitors,pageviews")
     interval = params.get("interval") or ("hour" if period.rolling or period.days == 1 else "day")
     if interval not in INTERVALS:
         raise InvalidRequest(f"interval must be one of {', '.join(INTERVALS)}")
     if period.rolling and interval != "hour":
         raise InvalidRequest("period=24h only supports interval=hour")
-    filters = parse_filters(params)
+    filters = parse_filters(params, goals)
     _check_conversion(metrics, filters)
     return Query(
         site_id=site_id,
@@ -135,7 +152,9 @@ def timeseries_query(site_id: str, period: Period, params: Mapping[str, str]) ->
     )
 
 
-def breakdown_query(site_id: str, period: Period, params: Mapping[str, str]) -> Query:
+def breakdown_query(
+    site_id: str, period: Period, params: Mapping[str, str], goals: Goals | None = None
+) -> Query:
     prop = params.get("property")
     if not prop:
         raise InvalidRequest("property is required")
@@ -143,7 +162,7 @@ def breakdown_query(site_id: str, period: Period, params: Mapping[str, str]) -> 
         raise InvalidRequest(f"unknown property {prop!r}")
     default = DEFAULT_BREAKDOWN_METRICS.get(prop, "visitors,pageviews")
     metrics = parse_metrics(params.get("metrics"), default, prop)
-    filters = parse_filters(params)
+    filters = parse_filters(params, goals)
     if prop in ("region", "city") and "country" not in params:
         raise InvalidRequest(f"property={prop} requires a country filter")
     if prop == "exit_link":
@@ -164,10 +183,10 @@ def breakdown_query(site_id: str, period: Period, params: Mapping[str, str]) -> 
 
 
 def _check_conversion(metrics: tuple[str, ...], filters: tuple[FilterTree, ...]) -> None:
-    if "conversion_rate" in metrics and not any(
-        isinstance(f, Filter) and f.dimension == "event" for f in filters
-    ):
-        raise InvalidRequest("conversion_rate needs an event filter (the goal), e.g. event=Signup")
+    if "conversion_rate" in metrics and not any("event" in filter_dimensions(f) for f in filters):
+        raise InvalidRequest(
+            "conversion_rate needs an event filter (the goal), e.g. event=Signup or goal=<name>"
+        )
 
 
 def _sort(value: str | None, metrics: tuple[str, ...]) -> tuple[Order, ...]:

@@ -9,7 +9,18 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from app.errors import InvalidRequest
-from app.query.model import COLUMNS, And, Filter, FilterTree, Not, Or, Order, Query
+from app.query.goals import Goals, goal_filter
+from app.query.model import (
+    COLUMNS,
+    And,
+    Filter,
+    FilterTree,
+    Not,
+    Or,
+    Order,
+    Query,
+    filter_dimensions,
+)
 from app.query.periods import Period, day_range, parse_day, resolve_period
 
 # Plausible's metric names -> ours.
@@ -94,19 +105,21 @@ def dimension(name: str) -> str:
     raise InvalidRequest(f"Invalid dimension '{name}'")
 
 
-def _filter(raw: Any) -> FilterTree:
+def _filter(raw: Any, goals: Goals) -> FilterTree:
     if not isinstance(raw, list) or not raw or not isinstance(raw[0], str):
         raise InvalidRequest(f"Invalid filter '{raw}'")
     op = raw[0]
     if op in ("and", "or") and len(raw) == 2 and isinstance(raw[1], list) and raw[1]:
-        clauses = tuple(_filter(c) for c in raw[1])
+        clauses = tuple(_filter(c, goals) for c in raw[1])
         return And(clauses) if op == "and" else Or(clauses)
     if op == "not" and len(raw) == 2:
-        return Not(_filter(raw[1]))
+        return Not(_filter(raw[1], goals))
     if op in OPS and len(raw) in (3, 4) and isinstance(raw[1], str) and isinstance(raw[2], list):
         values = raw[2]
         if not values or not all(isinstance(v, str | int) for v in values):
             raise InvalidRequest(f"Invalid filter '{raw}': values must be a non-empty list")
+        if raw[1] == "event:goal" and op == "is":
+            return goal_filter((str(v) for v in values), goals, strict=False)
         dim = dimension(raw[1])
         if dim.startswith("time"):
             raise InvalidRequest(f"Invalid filter '{raw}': time dimensions can't be filtered")
@@ -148,7 +161,7 @@ def date_range(
     raise InvalidRequest(f"Invalid date_range '{value}'")
 
 
-def v2_query(request: V2Request, site_id: str, period: Period) -> Query:
+def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | None = None) -> Query:
     if not request.metrics:
         raise InvalidRequest("#/metrics: Expected a minimum of 1 items")
     metrics = []
@@ -159,7 +172,7 @@ def v2_query(request: V2Request, site_id: str, period: Period) -> Query:
     dims = tuple(dimension(d) for d in request.dimensions)
     if sum(d.startswith("time:") for d in dims) > 1:
         raise InvalidRequest("Only one time dimension is allowed")
-    filters = tuple(_filter(f) for f in request.filters)
+    filters = tuple(_filter(f, goals or {}) for f in request.filters)
     if "conversion_rate" in metrics and not _has_goal(filters):
         raise InvalidRequest("Metric `conversion_rate` can only be queried with event:goal filters")
     page = request.pagination
@@ -178,7 +191,7 @@ def v2_query(request: V2Request, site_id: str, period: Period) -> Query:
 
 
 def _has_goal(filters: tuple[FilterTree, ...]) -> bool:
-    return any(isinstance(f, Filter) and f.dimension == "event" for f in filters)
+    return any("event" in filter_dimensions(f) for f in filters)
 
 
 def _order(
