@@ -13,6 +13,7 @@ from app.query import compile_sessions
 from app.query.model import (
     COLUMNS,
     INTERVALS,
+    OUTBOUND,
     And,
     Filter,
     FilterTree,
@@ -86,8 +87,9 @@ def dimension_expr(sql: _Sql, dimension: str) -> str:
     if dimension.startswith("prop:"):
         return f"map_extract_value(props, {sql.bind(dimension[5:])})"
     if dimension == "exit_link":
+        name = sql.bind(OUTBOUND)  # text order: the name's ? comes before the url's
         url = sql.bind("url")
-        return f"CASE WHEN name = 'Outbound Link: Click' THEN map_extract_value(props, {url}) END"
+        return f"CASE WHEN name = {name} THEN map_extract_value(props, {url}) END"
     column = COLUMNS.get(dimension)
     if column is None:
         raise InvalidRequest(f"unknown property {dimension!r}")

@@ -51,6 +51,8 @@ COLUMNS = {
     "screen": "screen",
     "event": "name",
 }
+# The tracker's outbound-click event: exit_link is its url prop.
+OUTBOUND = "Outbound Link: Click"
 # Properties whose value can differ between events of one visit.
 EVENT_PROPERTIES = frozenset({"page", "event", "exit_link"})
 INTERVALS = ("hour", "day", "week", "month")

@@ -12,6 +12,7 @@ from app.query.model import (
     COLUMNS,
     INTERVALS,
     METRICS,
+    OUTBOUND,
     Filter,
     FilterTree,
     Order,
@@ -48,7 +49,6 @@ BREAKDOWN_PROPERTIES = (*[p for p in COLUMNS if p != "event"], "event")
 DEFAULT_BREAKDOWN_METRICS = {"entry_page": "entries", "exit_page": "exits", "exit_link": "clicks"}
 OWN_METRICS = {"entries": "entry_page", "exits": "exit_page", "clicks": "exit_link"}
 MAX_LIMIT = 1000
-OUTBOUND = "Outbound Link: Click"
 
 
 def zone_of(name: str) -> ZoneInfo:

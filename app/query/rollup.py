@@ -15,12 +15,11 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from app.query.model import COLUMNS, Filter, Order, Query
+from app.query.model import COLUMNS, OUTBOUND, Filter, Order, Query
 from app.query.periods import day_range
 from app.query.run import Result, run_query_sync, zero_fill
 from app.storage.events import ROLLUP_COLUMNS, EventStore
 
-OUTBOUND = "Outbound Link: Click"
 TOTALS = ""  # the property of a day's totals row
 # Every breakdown property but prop:<key> (keys are open-ended): model.COLUMNS.
 ROLLUP_PROPERTIES = tuple(COLUMNS)
