@@ -22,6 +22,24 @@ from app.ui.routes import template_config, ui_router
 
 log = logging.getLogger("avocet")
 
+CORS = CORSConfig(
+    allow_origins=["*"],
+    allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+    allow_headers=["*"],
+    expose_headers=[
+        "X-Request-ID",
+        "X-Plausible-Dropped",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+        "Retry-After",
+        "X-Usage-Monthly",
+        "X-Usage-Limit",
+        "X-Usage-Reset",
+    ],
+    max_age=86400,
+)
+
 
 def create_app(settings: Settings) -> Litestar:
     """The ASGI app; its lifespan opens the data dir and drains the writer on shutdown."""
@@ -62,29 +80,15 @@ def create_app(settings: Settings) -> Litestar:
         template_config=template_config(),
         lifespan=[lifespan],
         exception_handlers={Exception: handle_error},
-        cors_config=CORSConfig(
-            allow_origins=["*"],
-            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["*"],
-            expose_headers=[
-                "X-Request-ID",
-                "X-Plausible-Dropped",
-                "X-RateLimit-Limit",
-                "X-RateLimit-Remaining",
-                "X-RateLimit-Reset",
-                "Retry-After",
-                "X-Usage-Monthly",
-                "X-Usage-Limit",
-                "X-Usage-Reset",
-            ],
-            max_age=86400,
-        ),
+        cors_config=CORS,
         openapi_config=OpenAPIConfig(
             title="Avocet", version="0.1.0", path="/api/docs", create_examples=False
         ),
         request_max_body_size=settings.ingest.max_body_bytes,
         debug=False,
     )
-    # Outside Litestar's router, so 404s, 405s and CORS preflights get X-Request-ID too.
-    app.asgi_handler = ResponseHeaders(app.asgi_handler)
+    # Tracking hits skip Litestar's request machinery (collect.TrackingFront). Outside
+    # Litestar's router, so 404s, 405s and CORS preflights get X-Request-ID too.
+    front = collect.TrackingFront(app.asgi_handler, CORS, settings.ingest.max_body_bytes)
+    app.asgi_handler = ResponseHeaders(front)
     return app

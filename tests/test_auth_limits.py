@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -122,3 +123,32 @@ def test_ip_limit_applies_before_the_token_is_checked_when_guessing_keys(tmp_pat
         assert got == [401, 401, 401, 429, 429]
     finally:
         stop_live_server(w.live)
+
+
+def test_loop_counters_reset_ended_windows_and_sweep_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collect limits' storage: fixed windows through `limits`' own strategy, no thread."""
+    from limits import RateLimitItemPerMinute
+    from limits.strategies import FixedWindowRateLimiter
+
+    import app.auth.limits as module
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(module.time, "time", lambda: now[0])
+    threads_before = threading.active_count()
+    counters = module.LoopCounters()
+    limiter = FixedWindowRateLimiter(counters)
+    item = RateLimitItemPerMinute(2)
+    assert [limiter.hit(item, "ip", "a") for _ in range(3)] == [True, True, False]
+    assert limiter.hit(item, "ip", "b")  # keys are independent
+    stats = limiter.get_window_stats(item, "ip", "a")
+    assert (stats.remaining, stats.reset_time) == (0, 1_000_060.0)
+    now[0] += 59.9
+    assert not limiter.hit(item, "ip", "a")
+    now[0] += 0.1  # the window has ended: a fresh one
+    assert limiter.hit(item, "ip", "a")
+    assert limiter.get_window_stats(item, "ip", "b").remaining == 2  # ended, reads as empty
+    # Ended windows are dropped by the next sweep (at most one a minute), not kept forever.
+    now[0] += 61
+    limiter.hit(item, "ip", "c")
+    assert set(counters._counts) == {item.key_for("ip", "c")}
+    assert threading.active_count() == threads_before  # no expiry thread

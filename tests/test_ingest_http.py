@@ -346,3 +346,58 @@ def test_public_collection_is_limited_per_ip_and_per_site(tmp_path: object) -> N
         assert live.services.ingest.dropped["rate_limited"] == 4
     finally:
         stop_live_server(live)
+
+
+def _cors(response: httpx.Response) -> dict[str, str]:
+    headers = response.headers.items()
+    return {k: v for k, v in headers if k.startswith("access-control-") or k == "vary"}
+
+
+def test_tracking_front_answers_the_silent_routes_as_litestar_would(
+    live_server: LiveServer,
+) -> None:
+    """/collect and /e/* are answered in front of Litestar (collect.TrackingFront): the same
+    204, CORS headers and X-Request-ID as a Litestar route gives, and the hit is stored."""
+    site = live_server.add_site("example.com")
+    origin = {"Origin": "https://blog.example", "X-Forwarded-For": GB_IP}
+    with live_server.client(**origin) as http:
+        # A Litestar route's answer to a request with an Origin, for comparison.
+        reference = _cors(http.post("/api/event", json={"name": "x", "url": "https://x.test/"}))
+        assert reference["access-control-allow-origin"] == "*"
+        hit = {"n": "pageview", "u": "https://example.com/a", "s": site}
+        paths = ["/collect", f"/e/{site}", f"/e/heartbeat/{site}"]
+        bodies = [hit, {"u": "https://example.com/b"}, {"u": "https://example.com/b", "e": 500}]
+        for path, body in zip(paths, bodies, strict=True):
+            response = http.post(path, json=body, headers={"X-Request-ID": f"req{len(path)}"})
+            assert response.status_code == 204, path
+            assert response.content == b""
+            assert _cors(response) == reference, path
+            assert response.headers["x-request-id"] == f"req{len(path)}"
+        # A request with cookies gets its origin echoed, as Litestar's CORS middleware does.
+        cookied = http.post("/collect", json=hit, headers={"Cookie": "a=b"})
+        assert cookied.headers["access-control-allow-origin"] == "https://blog.example"
+        assert cookied.headers["vary"] == "Origin"
+    with live_server.client() as http:  # no Origin: no CORS headers at all
+        assert _cors(http.post("/collect", json=hit)) == {}
+        # Paths the front doesn't own still reach Litestar's router.
+        assert http.post(f"/e/live/{site}", json=hit).status_code == 405
+        assert http.post("/collect/extra", json=hit).status_code == 404
+    rows = live_server.rows("SELECT name, pathname FROM events ORDER BY ts")
+    assert rows == [
+        {"name": "pageview", "pathname": "/a"},
+        {"name": "pageview", "pathname": "/b"},
+        {"name": "engagement", "pathname": "/b"},
+        {"name": "pageview", "pathname": "/a"},
+        {"name": "pageview", "pathname": "/a"},
+    ]
+
+
+def test_silent_route_matches_only_the_tracking_paths() -> None:
+    from app.api.collect import silent_route
+
+    assert silent_route("/collect") == (None, None)
+    assert silent_route("/e/abc") == ("abc", "pageview")
+    assert silent_route("/e/heartbeat/abc") == ("abc", "engagement")
+    assert silent_route("/e/heartbeat") == ("heartbeat", "pageview")  # as Litestar routes it
+    for path in ("/e/", "/e/live/abc", "/e/heartbeat/", "/e/a/b/c", "/collect/", "/api/event"):
+        assert silent_route(path) is None, path

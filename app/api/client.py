@@ -31,7 +31,13 @@ def client_ip(request: Request[Any, Any, Any], trusted: tuple[Network, ...]) -> 
     peer = request.client.host if request.client else ""
     if not _trusted(peer, trusted):
         return peer
-    forwarded = request.headers.get("x-forwarded-for")
+    return resolve_ip(peer, request.headers.get("x-forwarded-for"), trusted)
+
+
+def resolve_ip(peer: str, forwarded: str | None, trusted: tuple[Network, ...]) -> str:
+    """client_ip on raw values: the peer, or the right-most untrusted X-Forwarded-For hop."""
+    if not _trusted(peer, trusted):
+        return peer
     if not forwarded:
         return peer
     for hop in reversed(forwarded.split(",")):
