@@ -9,10 +9,12 @@ online backup API (consistent even while the server writes)."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 import sqlite3
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -321,9 +323,17 @@ def doctor(data_dir: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def _csv_writer(path: Path) -> Iterator[Any]:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        yield csv.writer(f)
+def _csv_writer(out: Path | zipfile.ZipFile, name: str) -> Iterator[Any]:
+    """A csv.writer for a file in a folder, or for a member of a zip archive."""
+    if isinstance(out, zipfile.ZipFile):
+        with (
+            out.open(name, "w", force_zip64=True) as raw,
+            io.TextIOWrapper(raw, encoding="utf-8", newline="") as f,
+        ):
+            yield csv.writer(f)
+    else:
+        with (out / name).open("w", newline="", encoding="utf-8") as f:
+            yield csv.writer(f)
 
 
 def _cell(value: object) -> object:
@@ -345,9 +355,35 @@ def export_csv(
     first: date | None,
     last: date | None,
     progress: Callable[[str, int], None] | None = None,
+    *,
+    as_zip: bool = False,
 ) -> dict[str, Any]:
-    """events.csv (no visitor/session/user ids) and daily_stats.csv of one site and range."""
+    """events.csv (no visitor/session/user ids) and daily_stats.csv of one site and range,
+    in the folder `out`, or with as_zip in one zip archive at `out` (written to a temporary
+    name first, so a failed export never leaves a truncated archive behind)."""
+    if as_zip:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        try:
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+                written = _export(store, site_id, archive, first, last, progress)
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
+        return {t: {**info, "file": f"{out}!{info['file']}"} for t, info in written.items()}
     out.mkdir(parents=True, exist_ok=True)
+    written = _export(store, site_id, out, first, last, progress)
+    return {t: {**info, "file": str(out / info["file"])} for t, info in written.items()}
+
+
+def _export(
+    store: EventStore,
+    site_id: str,
+    out: Path | zipfile.ZipFile,
+    first: date | None,
+    last: date | None,
+    progress: Callable[[str, int], None] | None,
+) -> dict[str, Any]:
     where = "site_id = ?"
     params: list[object] = [site_id]
     if first is not None:
@@ -370,16 +406,16 @@ def export_csv(
                 continue
             select = ", ".join(f'"{c}"' for c in columns)
             cur.execute(f'SELECT {select} FROM "{table}" WHERE {where} ORDER BY {order}', params)
-            path = out / f"{table}.csv"
+            name = f"{table}.csv"
             n = 0
-            with _csv_writer(path) as writer:
+            with _csv_writer(out, name) as writer:
                 writer.writerow(columns)
                 while batch := cur.fetchmany(10_000):
                     writer.writerows([_cell(v) for v in row] for row in batch)
                     n += len(batch)
                     if progress:
                         progress(table, n)
-            written[table] = {"file": str(path), "rows": n}
+            written[table] = {"file": name, "rows": n}
     finally:
         cur.close()
     return written

@@ -171,10 +171,17 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
             " backup: avocet backup DIR, then avocet --data-dir DIR export ...)"
         ) from exc
     say = _progress(args)
-    out = Path(args.out or f"export-{site.domain}")
+    as_zip = args.format == "zip"
+    out = Path(args.out or f"export-{site.domain}{'.zip' if as_zip else ''}")
     try:
         written = export_csv(
-            store, site.id, out, first, last, lambda table, n: say(f"{table}: {n} rows...")
+            store,
+            site.id,
+            out,
+            first,
+            last,
+            lambda table, n: say(f"{table}: {n} rows..."),
+            as_zip=as_zip,
         )
     finally:
         store.close()
@@ -212,12 +219,21 @@ def register(sub: Any) -> None:
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     doctor.set_defaults(func=cmd_doctor)
 
-    export = sub.add_parser("export", help="write a site's events and daily stats as CSV")
+    export = sub.add_parser(
+        "export", help="write a site's events and daily stats as CSV (a folder or one zip)"
+    )
     export.add_argument("site", help="site id or domain")
-    export.add_argument("--format", choices=("csv",), default="csv")
+    export.add_argument(
+        "--format",
+        choices=("csv", "zip"),
+        default="csv",
+        help="csv: a folder of CSV files; zip: the same files in one zip archive",
+    )
     export.add_argument("--from", dest="from_day", help="first day, YYYY-MM-DD")
     export.add_argument("--to", dest="to_day", help="last day, YYYY-MM-DD")
-    export.add_argument("--out", help="output directory (default: export-DOMAIN)")
+    export.add_argument(
+        "--out", help="output directory, or file with zip (default: export-DOMAIN[.zip])"
+    )
     export.add_argument("--json", action="store_true", help="print one JSON object")
     export.add_argument("--progress", action="store_true", help="progress even off a terminal")
     export.set_defaults(func=cmd_export)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,18 @@ def test_export_writes_events_and_daily_stats_csv(
     with (out / "daily_stats.csv").open() as f:
         stats_header = next(csv.reader(f))
     assert stats_header[:4] == ["site_id", "day", "property", "value"]
+    # --format zip: the same two files in one archive.
+    archive = tmp_path / "site.zip"
+    zipped = cli(data, "export", site, "--format", "zip", "--from", today, "--to", today,
+                 "--out", str(archive), "--json")  # fmt: skip
+    assert zipped.returncode == 0, zipped.stderr
+    zfiles = json.loads(zipped.stdout)["files"]
+    assert {t: f["rows"] for t, f in zfiles.items()} == {t: f["rows"] for t, f in files.items()}
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == ["daily_stats.csv", "events.csv"]
+        assert z.read("events.csv") == (out / "events.csv").read_bytes()
+        assert z.read("daily_stats.csv") == (out / "daily_stats.csv").read_bytes()
+    assert not list(tmp_path.glob("*.partial"))
     empty = cli(data, "export", site, "--from", "2000-01-01", "--to", "2000-01-02",
                 "--out", str(tmp_path / "none"), "--json")  # fmt: skip
     assert json.loads(empty.stdout)["files"]["events"]["rows"] == 0
