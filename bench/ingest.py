@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -180,18 +181,32 @@ def bench_storage(data: Path, events: int) -> dict[str, float]:
     }
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median rate (its own latencies, RSS and sizes, not mixed ones)."""
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--storage-events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run Avocet and bare this many times each, alternating; report medians",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="avocet-bench-"))
     try:
-        avocet = bench_avocet(tmp / "live", 18081, args.seconds, args.connections)
-        bare = bench_bare(18082, args.seconds, args.connections, avocet["sites"])  # type: ignore[arg-type]
+        avocets, bares = [], []
+        for i in range(args.repeat):
+            avocets.append(bench_avocet(tmp / f"live{i}", 18081, args.seconds, args.connections))
+            bares.append(bench_bare(18082, args.seconds, args.connections, avocets[-1]["sites"]))  # type: ignore[arg-type]
+        avocet, bare = median_run(avocets), median_run(bares)
         storage = bench_storage(tmp / "bulk", args.storage_events) if args.storage_events else {}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -202,7 +217,15 @@ def main() -> None:
         "bare": bare,
         "avocet": {k: v for k, v in avocet.items() if k != "sites"},
         "ratio_rps": avocet["rps"] / bare["rps"],
-        "acknowledged_all_stored": avocet["stored"] >= avocet["requests"] - avocet["dropped"],
+        "runs": {
+            "avocet_rps": [r["rps"] for r in avocets],
+            "avocet_p99_ms": [r["p99_ms"] for r in avocets],
+            "bare_rps": [r["rps"] for r in bares],
+            "bare_p99_ms": [r["p99_ms"] for r in bares],
+        },
+        "acknowledged_all_stored": all(
+            r["stored"] >= r["requests"] - r["dropped"] for r in avocets
+        ),
         "storage": storage,
     }
     print(json.dumps(report, indent=2))
