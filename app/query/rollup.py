@@ -6,6 +6,7 @@ the sum of daily rows equals the raw answer over the same days, exactly."""
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -18,13 +19,14 @@ import msgspec
 from app.query.model import COLUMNS, OUTBOUND, Filter, Order, Query
 from app.query.periods import day_range
 from app.query.run import Result, run_query_sync, zero_fill
-from app.storage.events import ROLLUP_COLUMNS, EventStore
+from app.storage.events import ROLLUP_COLUMNS, ROLLUP_SUMS, EventStore
 
 TOTALS = ""  # the property of a day's totals row
 # Every breakdown property but prop:<key> (keys are open-ended): model.COLUMNS.
 ROLLUP_PROPERTIES = tuple(COLUMNS)
 # The stored components: daily_stats' columns after (site_id, day, property, value).
 COMPONENTS = ROLLUP_COLUMNS[4:]
+_REVENUE = COMPONENTS.index("revenue")
 ROLLUP_METRICS = frozenset(
     {
         "visitors",
@@ -43,6 +45,33 @@ ROLLUP_METRICS = frozenset(
         "scroll_depth",
     }
 )
+
+
+# The components each metric is computed from (final_metrics); a question sums only these.
+_NEEDS = {
+    "visitors": ("visitors",),
+    "pageviews": ("pageviews",),
+    "events": ("events",),
+    "clicks": ("events",),
+    "custom_events": ("custom_events",),
+    "revenue": ("revenue",),
+    "visits": ("visits",),
+    "entries": ("visits",),
+    "exits": ("visits",),
+    "bounce_rate": ("visits", "bounces"),
+    "visit_duration": ("visits", "duration"),
+    "views_per_visit": ("visits", "session_pageviews"),
+    "time_on_page": ("engaged_ms", "engaged_visitors"),
+    "scroll_depth": ("scroll_sum", "scroll_count"),
+}
+
+
+def _sums_sql(metrics: Iterable[str], prop: str) -> str:
+    """The stored sums a question needs, 0 for the others (each sum of ~100k rows costs)."""
+    needed = {c for m in metrics for c in _NEEDS[m]}
+    if prop:
+        needed.add("events")  # a value with no events is not a row (see _result)
+    return ", ".join(ROLLUP_SUMS[c] if c in needed else "0" for c in COMPONENTS)
 
 
 def _implicit_filters(prop: str) -> tuple[Filter, ...]:
@@ -165,18 +194,31 @@ def answer(store: EventStore, q: Query) -> Result | None:
     # ~200k (day, page) rows), or per day and value when a time bucket is asked.
     by_day = "day" if q.interval else "NULL::DATE"
     stored = store.query(
-        f"SELECT {by_day} AS d, value, {', '.join(f'sum({c})' for c in COMPONENTS)}"
-        " FROM daily_stats WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ?"
+        f"SELECT {by_day} AS d, value, {_sums_sql(q.metrics, prop)}"
+        " FROM daily_rollups WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ?"
         " GROUP BY d, value",
         [q.site_id, prop, first, last],
     )
     for day, value, *components in stored:
-        _add(sums[(_bucket(day, q.interval) if day else None, value)], components)
+        # DuckDB sums DECIMAL revenue as Decimal; the raw path hands floats: add as floats.
+        components[_REVENUE] = float(components[_REVENUE])
+        key = (_bucket(day, q.interval) if day else None, value)
+        if key in sums:
+            _add(sums[key], components)
+        else:
+            sums[key] = components  # one stored row a key unless days fold into weeks/months
     zone = ZoneInfo(q.period.timezone)
     # The rest: days that have raw events but no rollup (today, late or not yet built).
-    raw_days = store.query(
-        "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?",
-        [q.site_id, first, last],
+    # Only the days without a rollup are looked up (usually just today): never a scan of
+    # the raw events of the whole period.
+    unrolled = _unrolled_span(first, last, rolled)
+    raw_days = (
+        store.query(
+            "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?",
+            [q.site_id, *unrolled],
+        )
+        if unrolled
+        else []
     )
     for run_first, run_last in runs(d for (d,) in raw_days if d not in rolled):
         raw = run_query_sync(store, _component_query(q.site_id, zone, run_first, run_last, prop))
@@ -185,6 +227,18 @@ def answer(store: EventStore, q: Query) -> Result | None:
                 key = (_bucket(row["time"].date(), q.interval), row.get(prop) if prop else None)
                 _add(sums[key], [row[c] for c in COMPONENTS])
     return _result(q, prop, sums)
+
+
+def _unrolled_span(first: date, last: date, rolled: set[date]) -> tuple[date, date] | None:
+    """The first and last day of first..last without a rollup (None: every day has one),
+    in at most len(rolled) steps whatever the length of the range."""
+    one = timedelta(days=1)
+    lo, hi = first, last
+    while lo <= hi and lo in rolled:
+        lo += one
+    while hi >= lo and hi in rolled:
+        hi -= one
+    return (lo, hi) if lo <= hi else None
 
 
 def _bucket(day: date, interval: str | None) -> datetime | None:
@@ -242,11 +296,33 @@ def _result(q: Query, prop: str, sums: dict[tuple[Any, Any], list[Any]]) -> Resu
     if q.interval and not prop:
         # total_rows counts buckets with data, as the raw path does; zeros fill the rest.
         return Result(rows=zero_fill(q, rows), total_rows=len(rows), from_rollups=True)
-    rows = _sorted(rows, q, prop)
     total = len(rows)
+    top = _top(rows, q, prop)
+    if top is not None:
+        return Result(rows=top, total_rows=total, from_rollups=True)
+    rows = _sorted(rows, q, prop)
     if q.limit is not None:
         rows = rows[q.offset : q.offset + q.limit]
     return Result(rows=rows, total_rows=total, from_rollups=True)
+
+
+def _top(rows: list[dict[str, Any]], q: Query, prop: str) -> list[dict[str, Any]] | None:
+    """_sorted's order and the page in one pass when every order key is a (numeric) metric:
+    a page of a long breakdown without sorting all of it; None = use _sorted."""
+    orders = q.order_by or (Order(q.metrics[0], True),)
+    if q.limit is None or not prop or any(o.key not in q.metrics for o in orders):
+        return None
+    signs = [(o.key, -1 if o.descending else 1) for o in orders]
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for k, sign in signs:
+            v = r[k]
+            parts += (True, 0) if v is None else (False, sign * v)
+        v = r[prop]
+        return (*parts, v is None, v or "")
+
+    return heapq.nsmallest(q.offset + q.limit, rows, key=key)[q.offset :]
 
 
 def _sorted(rows: list[dict[str, Any]], q: Query, prop: str) -> list[dict[str, Any]]:
