@@ -16,7 +16,7 @@ from app.query.parse import check_raw_window
 from app.query.plausible import METRICS, V2Request, date_range, decode_v2, time_label, v2_query
 from app.query.render import metric_value
 from app.query.rollup import with_site_timezone
-from app.query.run import Result, bot_hits, bucket_starts, first_event_day
+from app.query.run import Result, bucket_starts, first_event_day
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -37,17 +37,13 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     period = date_range(req.date_range, zone, now, first)
     q = v2_query(req, site.id, period, site_goals(svc, site, "event:goal" in str(req.filters)))
     check_raw_window(q, now.astimezone(zone).date(), svc.settings.raw_retention_days)
-    result = await run_query(svc.events, with_site_timezone(q, site.timezone))
-    period = q.period
-    bots = await anyio.to_thread.run_sync(
-        bot_hits, svc.events, site.id, period.first_day, period.last_day
-    )
+    result = await run_query(svc.events, with_site_timezone(q, site.timezone), bots=True)
     body = render(req, q, result)
     body["meta"].update(
-        timezone=period.timezone,
+        timezone=q.period.timezone,
         from_rollups=result.from_rollups,
         sampled=False,
-        filtered_bot_traffic=bots,
+        filtered_bot_traffic=result.bot_hits,
     )
     return body
 

@@ -67,16 +67,20 @@ async def context(request: AnyRequest, site_id: str | None) -> Ctx:
     return Ctx(svc, site, params, period, comparison_of(params, period))
 
 
-async def run(ctx: Ctx, q: Query) -> Result:
+async def run(ctx: Ctx, q: Query, *, bots: bool = False) -> Result:
+    """bots: the answer that meta() reports on also counts the bot hits of its days (in the
+    same worker-thread hop and, on raw events, the same statement)."""
     today = ctx.svc.clock().astimezone(ZoneInfo(q.period.timezone)).date()
     check_raw_window(q, today, ctx.svc.settings.raw_retention_days)
-    return await run_query(ctx.svc.events, with_site_timezone(q, ctx.site.timezone))
+    return await run_query(ctx.svc.events, with_site_timezone(q, ctx.site.timezone), bots=bots)
 
 
 async def meta(ctx: Ctx, result: Result) -> dict[str, Any]:
-    bots = await anyio.to_thread.run_sync(
-        bot_hits, ctx.svc.events, ctx.site.id, ctx.period.first_day, ctx.period.last_day
-    )
+    """Every response's meta; result should come from run(..., bots=True) over ctx.period."""
+    bots = result.bot_hits
+    if bots is None:
+        q = Query(site_id=ctx.site.id, period=ctx.period, metrics=())
+        bots = await anyio.to_thread.run_sync(bot_hits, ctx.svc.events, q)
     return {
         "timezone": ctx.period.timezone,
         "from_rollups": result.from_rollups,
@@ -109,7 +113,7 @@ async def aggregate(
     q = aggregate_query(
         ctx.site.id, ctx.period, ctx.params, site_goals(ctx.svc, ctx.site, "goal" in ctx.params)
     )
-    result = await run(ctx, q)
+    result = await run(ctx, q, bots=True)
     values = metrics_of(result.rows[0], q.metrics)
     body: dict[str, Any] = {"period": period_of(ctx.period), "metrics": values}
     if ctx.comparison is not None:
@@ -146,7 +150,7 @@ async def timeseries(
     q = timeseries_query(
         ctx.site.id, ctx.period, ctx.params, site_goals(ctx.svc, ctx.site, "goal" in ctx.params)
     )
-    result = await run(ctx, q)
+    result = await run(ctx, q, bots=True)
     body: dict[str, Any] = {
         "period": period_of(ctx.period),
         "interval": q.interval,
@@ -184,7 +188,7 @@ async def breakdown(
     q = breakdown_query(
         ctx.site.id, ctx.period, ctx.params, site_goals(ctx.svc, ctx.site, "goal" in ctx.params)
     )
-    result = await run(ctx, q)
+    result = await run(ctx, q, bots=True)
     prop = q.properties[0]
     size = q.limit or 1
     return {

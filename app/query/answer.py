@@ -7,15 +7,22 @@ import anyio.to_thread
 
 from app.query import rollup
 from app.query.model import Query
-from app.query.run import Result, run_query_sync
+from app.query.run import Result, bot_hits, run_query_sync
 from app.storage.events import EventStore
 
 
-def answer_sync(store: EventStore, q: Query) -> Result:
-    """Blocking: run it on a worker thread (run_query does)."""
-    return rollup.answer(store, q) or run_query_sync(store, q)
+def answer_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result:
+    """Blocking: run it on a worker thread (run_query does). bots: also count the bot hits
+    of the period's days (Result.bot_hits), on the same thread."""
+    result = rollup.answer(store, q)
+    if result is None:
+        return run_query_sync(store, q, bots=bots)
+    if bots:
+        result.bot_hits = bot_hits(store, q)
+    return result
 
 
-async def run_query(store: EventStore, q: Query) -> Result:
-    """Answer a query without blocking the event loop (DuckDB releases the GIL)."""
-    return await anyio.to_thread.run_sync(answer_sync, store, q)
+async def run_query(store: EventStore, q: Query, *, bots: bool = False) -> Result:
+    """Answer a query without blocking the event loop (DuckDB releases the GIL): one hop
+    to a worker thread for everything the answer needs."""
+    return await anyio.to_thread.run_sync(lambda: answer_sync(store, q, bots=bots))

@@ -3,6 +3,7 @@ names come only from the allow-lists in model.py."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import NamedTuple
@@ -127,6 +128,29 @@ def _leaf_sql(sql: _Sql, leaf: Filter) -> str:
     return f"NOT coalesce({test}, false)" if leaf.op.endswith("_not") else test
 
 
+def uses_day_column(q: Query) -> bool:
+    """Whether the time buckets can be read from the stored `day` column: the site-local
+    day of ts, written at ingest. Only for whole-day intervals asked in the site's own zone
+    (a `timezone` override is bucketed from ts); a week or a month is a union of days."""
+    return (
+        q.interval in ("day", "week", "month")
+        and q.site_timezone is not None
+        and q.site_timezone == q.period.timezone
+    )
+
+
+def bucket_expr(sql: _Sql, q: Query, zone: ZoneInfo) -> str:
+    """The local bucket start of each event: from `day` when it applies (a DATE for days,
+    cast to TIMESTAMP only on output), else from ts shifted by the zone's offsets."""
+    interval = q.interval
+    if interval not in INTERVALS:
+        raise InvalidRequest(f"unknown interval {interval!r}")
+    if uses_day_column(q):
+        return "day" if interval == "day" else f"date_trunc('{interval}', day)"
+    local = local_ts(sql, zone, q.period.start, q.period.end)
+    return f"date_trunc('{interval}', {local})"
+
+
 class _Plan(NamedTuple):
     keys: tuple[str, ...]
     key_exprs: tuple[str, ...]
@@ -138,14 +162,15 @@ def _plan(sql: _Sql, q: Query, zone: ZoneInfo) -> _Plan:
     for i, dim in enumerate(q.properties):
         keys.append(f"d{i}")
         exprs.append(f"{dimension_expr(sql, dim)} AS d{i}")
-    interval = q.interval
-    if interval is not None:
-        if interval not in INTERVALS:
-            raise InvalidRequest(f"unknown interval {interval!r}")
-        local = local_ts(sql, zone, q.period.start, q.period.end)
+    if q.interval is not None:
         keys.append("bucket")
-        exprs.append(f"date_trunc('{interval}', {local}) AS bucket")
+        exprs.append(f"{bucket_expr(sql, q, zone)} AS bucket")
     return _Plan(tuple(keys), tuple(exprs))
+
+
+def _key_out(key: str) -> str:
+    # A day bucket read from `day` is a DATE: the same instant as a TIMESTAMP on output.
+    return "ev.bucket::TIMESTAMP AS bucket" if key == "bucket" else f"ev.{key}"
 
 
 def _range(sql: _Sql, q: Query) -> str:
@@ -153,6 +178,15 @@ def _range(sql: _Sql, q: Query) -> str:
         f"site_id = {sql.bind(q.site_id)} AND ts >= {sql.bind(q.period.start)}"
         f" AND ts < {sql.bind(q.period.end)}"
     )
+
+
+def _where(sql: _Sql, q: Query) -> str:
+    """The events a question counts: its range and filters, without engagement pings when
+    nothing asked needs them."""
+    where = [_range(sql, q), *(_filter_sql(sql, t) for t in q.filters)]
+    if "event" in q.properties or _skips_pings(q):
+        where.append(NON_EVENT)  # engagement pings are not events of their own
+    return " AND ".join(where)
 
 
 def _on(left: str, right: str, keys: tuple[str, ...]) -> str:
@@ -181,18 +215,61 @@ def _needs(q: Query) -> tuple[bool, bool]:
     return needs_exit or bool(session_metrics & set(q.metrics)), needs_exit
 
 
-# Event aggregates, computed only for the metrics asked (each count(DISTINCT) is a hash set).
+# Event aggregates (ev's columns), computed only for the metrics asked (each
+# count(DISTINCT) is a hash set).
 _EVENT_AGGREGATES = {
-    "visitors": f"count(DISTINCT visitor_id) FILTER (WHERE {NON_EVENT}) AS visitors",
-    "pageviews": "count(*) FILTER (WHERE name = 'pageview') AS pageviews",
-    "events": f"count(*) FILTER (WHERE {NON_EVENT}) AS events",
-    "revenue": "sum(revenue) AS revenue",
-    "custom_events": "count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement'))"
-    " AS custom_events",
-    "engaged_ms": "sum(engagement_ms) FILTER (WHERE name = 'engagement') AS engaged_ms",
-    "engaged_visitors": "count(DISTINCT visitor_id) FILTER (WHERE name = 'engagement')"
-    " AS engaged_visitors",
+    "visitors": f"count(DISTINCT visitor_id) FILTER (WHERE {NON_EVENT})",
+    "pageviews": "count(*) FILTER (WHERE name = 'pageview')",
+    "events": f"count(*) FILTER (WHERE {NON_EVENT})",
+    "revenue": "sum(revenue)",
+    "custom_events": "count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement'))",
+    "engaged_ms": "sum(engagement_ms) FILTER (WHERE name = 'engagement')",
+    "engaged_visitors": "count(DISTINCT visitor_id) FILTER (WHERE name = 'engagement')",
 }
+# Without engagement pings in the scan, the two aggregates that skip them need no FILTER.
+_EVENT_AGGREGATES_NO_PINGS = {
+    **_EVENT_AGGREGATES,
+    "visitors": "count(DISTINCT visitor_id)",
+    "events": "count(*)",
+}
+# Metrics that read engagement pings (revenue: not known to be NULL on them).
+_READS_PINGS = frozenset(
+    {
+        "revenue",
+        "time_on_page",
+        "engaged_ms",
+        "engaged_visitors",
+        "scroll_depth",
+        "scroll_sum",
+        "scroll_count",
+    }
+)
+
+
+def _skips_pings(q: Query) -> bool:
+    """Whether engagement pings can be left out of the scan (as a hand-written query
+    would): every event aggregate asked skips them and the rows stay the same. One row
+    for an aggregate; a breakdown drops values without events anyway (HAVING); a site-day
+    never has pings without an event (a ping needs a session, a session ends at the site's
+    midnight). Else (hours, another zone, filters) buckets of pings alone would go."""
+    if _READS_PINGS & set(q.metrics):
+        return False
+    return q.interval is None or bool(q.properties) or (uses_day_column(q) and not q.filters)
+
+
+def _bot_hits_sql(sql: _Sql, q: Query) -> str:
+    """Bot hits dropped on the period's local days (meta.filtered_bot_traffic)."""
+    return (
+        "SELECT coalesce(sum(hits), 0) FROM bot_counts"
+        f" WHERE site_id = {sql.bind(q.site_id)} AND day BETWEEN"
+        f" {sql.bind(q.period.first_day)} AND {sql.bind(q.period.last_day)}"
+    )
+
+
+def compile_bot_hits(q: Query) -> Compiled:
+    """The bot hits alone (compile_query(bots=True) adds them to the answer instead)."""
+    sql = _Sql()
+    return Compiled(_bot_hits_sql(sql, q), sql.params, ())
 
 
 def _event_needs(metrics: tuple[str, ...]) -> set[str]:
@@ -233,16 +310,19 @@ _METRIC_SQL = {
 }
 
 
-def compile_query(q: Query) -> Compiled:
-    """The whole question as one statement; CTEs only for the metric families it asks."""
+def compile_query(q: Query, *, bots: bool = False) -> Compiled:
+    """The whole question as one statement; CTEs only for the metric families it asks.
+    bots: add the column bot_hits (the same value on every row) after total_rows."""
     for metric in q.metrics:
         if metric not in _METRIC_SQL:
             raise InvalidRequest(f"unknown metric {metric!r}")
     if compile_sessions.applies(q):
-        return _compile_by_session(q)
+        return _compile_by_session(q, bots)
+    needs_sessions, needs_exit = _needs(q)
+    if not needs_sessions and _EVENT_ONLY.issuperset(q.metrics):
+        return _compile_flat(q, bots)
     sql = _Sql()
     zone = ZoneInfo(q.period.timezone)
-    needs_sessions, needs_exit = _needs(q)
     ctes = []
     if needs_sessions:
         ctes.append(
@@ -254,9 +334,7 @@ def compile_query(q: Query) -> Compiled:
         )
     plan = _plan(sql, q, zone)
     keys = plan.keys
-    where = [_range(sql, q), *(_filter_sql(sql, t) for t in q.filters)]
-    if "event" in q.properties:
-        where.append(NON_EVENT)  # engagement pings are not events of their own
+    where = _where(sql, q)
     source = "events LEFT JOIN sess USING (session_id)" if needs_exit else "events"
     select = ", ".join(
         [
@@ -271,11 +349,14 @@ def compile_query(q: Query) -> Compiled:
             "pathname",
         ]
     )
-    ctes.append(f"hits AS (SELECT {select} FROM {source} WHERE {' AND '.join(where)})")
+    ctes.append(f"hits AS (SELECT {select} FROM {source} WHERE {where})")
     key_list = "".join(f"{k}, " for k in keys)
     having = f" HAVING count(*) FILTER (WHERE {NON_EVENT}) > 0" if q.properties else ""
+    chosen = _EVENT_AGGREGATES_NO_PINGS if _skips_pings(q) else _EVENT_AGGREGATES
     aggregates = ", ".join(
-        sql_ for metric, sql_ in _EVENT_AGGREGATES.items() if metric in _event_needs(q.metrics)
+        f"{sql_} AS {metric}"
+        for metric, sql_ in chosen.items()
+        if metric in _event_needs(q.metrics)
     )
     ctes.append(
         f"ev AS (SELECT {key_list}{aggregates or 'count(*) AS n'} FROM hits GROUP BY ALL{having})"
@@ -305,16 +386,63 @@ def compile_query(q: Query) -> Compiled:
         joins.append(f"LEFT JOIN tot ON {_on('ev', 'tot', tot_keys)}")
     metrics = ", ".join(f"{_METRIC_SQL[m]} AS {m}" for m in q.metrics)
     order = _order_sql(q, keys)
+    outputs = "".join(f"{_key_out(k)}, " for k in keys)
+    extra = f", ({_bot_hits_sql(sql, q)}) AS bot_hits" if bots else ""
     text = (
-        f"WITH {', '.join(ctes)} SELECT {''.join(f'ev.{k}, ' for k in keys)}{metrics},"
-        f" count(*) OVER () AS total_rows FROM ev {' '.join(joins)} ORDER BY {order}"
+        f"WITH {', '.join(ctes)} SELECT {outputs}{metrics}, count(*) OVER () AS total_rows"
+        f"{extra} FROM ev {' '.join(joins)} ORDER BY {order}"
     )
     if q.limit is not None:
         text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
     return Compiled(text, sql.params, keys)
 
 
-def _compile_by_session(q: Query) -> Compiled:
+# Metrics computed from event aggregates alone (ev.<aggregate>), with no session, scroll
+# or totals CTE to join: what the one-SELECT plan answers.
+_EVENT_ONLY = frozenset(
+    metric
+    for metric, expr in _METRIC_SQL.items()
+    if set(re.findall(r"\b([a-z]+)\.[a-z_]+", expr)) == {"ev"}
+)
+
+
+def _compile_flat(q: Query, bots: bool) -> Compiled:
+    """Event metrics alone: one SELECT ... GROUP BY over events, the aggregates written in
+    place of ev's columns (the CTE plan's layers cost ~1 ms of planning, which is most of a
+    small site's answer). The same rows as the CTE plan, in the same order."""
+    sql = _Sql()
+    zone = ZoneInfo(q.period.timezone)
+    keys = tuple(f"d{i}" for i in range(len(q.properties)))
+    outputs, groups = [], list(keys)
+    for i, dim in enumerate(q.properties):  # text order: the select list's values first
+        outputs.append(f"{dimension_expr(sql, dim)} AS d{i}")
+    if q.interval is not None:
+        keys += ("bucket",)
+        bucket = bucket_expr(sql, q, zone)
+        if bucket == "day":  # group by the DATE, cast the ~30 results, not every event
+            outputs.append("day::TIMESTAMP AS bucket")
+            groups.append("day")
+        else:
+            outputs.append(f"{bucket} AS bucket")
+            groups.append("bucket")
+    chosen = _EVENT_AGGREGATES_NO_PINGS if _skips_pings(q) else _EVENT_AGGREGATES
+    for metric in q.metrics:
+        expr = re.sub(r"\bev\.(\w+)", lambda m: f"({chosen[m.group(1)]})", _METRIC_SQL[metric])
+        outputs.append(f"{expr} AS {metric}")
+    outputs.append("count(*) OVER () AS total_rows")
+    if bots:
+        outputs.append(f"({_bot_hits_sql(sql, q)}) AS bot_hits")
+    text = f"SELECT {', '.join(outputs)} FROM events WHERE {_where(sql, q)}"
+    text += f" GROUP BY {', '.join(groups)}" if groups else ""
+    if q.properties:
+        text += f" HAVING count(*) FILTER (WHERE {NON_EVENT}) > 0"
+    text += f" ORDER BY {_order_sql(q, keys, prefix='')}"
+    if q.limit is not None:
+        text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
+    return Compiled(text, sql.params, keys)
+
+
+def _compile_by_session(q: Query, bots: bool) -> Compiled:
     """Visit-only questions in one pass: events -> sessions -> rows (compile_sessions.py)."""
     sql = _Sql()
     keys = tuple(f"d{i}" for i in range(len(q.properties)))
@@ -326,9 +454,10 @@ def _compile_by_session(q: Query) -> Compiled:
         dims, _range(sql, q), [_filter_sql(sql, t) for t in q.filters], NON_EVENT, INTERACTIVE
     )
     metrics = ", ".join(f"{compile_sessions.SESSION_METRICS[m]} AS {m}" for m in q.metrics)
+    extra = f", ({_bot_hits_sql(sql, q)}) AS bot_hits" if bots else ""
     text = (
         f"WITH {cte} SELECT {''.join(f'{k}, ' for k in keys)}{metrics},"
-        f" count(*) OVER () AS total_rows FROM s GROUP BY ALL"
+        f" count(*) OVER () AS total_rows{extra} FROM s GROUP BY ALL"
         f" ORDER BY {_order_sql(q, keys, prefix='')}"
     )
     if q.limit is not None:
@@ -354,8 +483,7 @@ def _totals_cte(sql: _Sql, q: Query, plan: _Plan, zone: ZoneInfo) -> str:
         if f"d{i}" in keys:
             exprs.append(f"{dimension_expr(sql, dim)} AS d{i}")
     if "bucket" in keys:
-        local = local_ts(sql, zone, q.period.start, q.period.end)
-        exprs.append(f"date_trunc('{q.interval}', {local}) AS bucket")
+        exprs.append(f"{bucket_expr(sql, q, zone)} AS bucket")
     goal_free = [
         t
         for t in q.filters

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +16,7 @@ import duckdb
 import msgspec
 
 from app.errors import AppError
-from app.query.compile import compile_query
+from app.query.compile import compile_bot_hits, compile_query
 from app.query.model import Query
 from app.query.periods import Period, local_midnight_utc
 from app.storage.events import EventStore
@@ -31,18 +35,68 @@ class Result(msgspec.Struct, kw_only=True):
     rows: list[dict[str, Any]]
     total_rows: int
     from_rollups: bool = False
+    # Bot hits dropped on the period's local days (meta.filtered_bot_traffic), when asked.
+    bot_hits: int | None = None
+
+
+class _Watchdog:
+    """Interrupts cursors that run past their deadline: one thread for all queries (a
+    threading.Timer per query would start a thread per query)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._active: dict[int, duckdb.DuckDBPyConnection] = {}
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, cur: duckdb.DuckDBPyConnection, seconds: float) -> int:
+        with self._cond:
+            token = next(self._ids)
+            self._active[token] = cur
+            heapq.heappush(self._heap, (time.monotonic() + seconds, token))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="query-watchdog")
+                self._thread.daemon = True
+                self._thread.start()
+            elif self._heap[0][1] == token:
+                self._cond.notify()  # the new deadline is the nearest
+            return token
+
+    def done(self, token: int) -> None:
+        """After this returns, the cursor is never interrupted (it may be closed)."""
+        with self._cond:
+            self._active.pop(token, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][1] not in self._active:
+                    heapq.heappop(self._heap)  # finished in time
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                deadline, token = self._heap[0]
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                self._active.pop(token).interrupt()
+
+
+_watchdog = _Watchdog()
 
 
 def _execute(store: EventStore, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
     cur = store.cursor()
-    timer = threading.Timer(QUERY_TIMEOUT_S, cur.interrupt)
-    timer.start()
+    token = _watchdog.watch(cur, QUERY_TIMEOUT_S)
     try:
         return cur.execute(sql, params).fetchall()
     except duckdb.InterruptException as exc:
         raise QueryTimeout(f"the query took longer than {QUERY_TIMEOUT_S:.0f} s") from exc
     finally:
-        timer.cancel()
+        _watchdog.done(token)
         cur.close()
 
 
@@ -52,25 +106,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def run_query_sync(store: EventStore, q: Query) -> Result:
-    """Blocking: compile, execute, map key columns back to dimension names."""
-    compiled = compile_query(q)
+def run_query_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result:
+    """Blocking: compile, execute, map key columns back to dimension names. bots: also
+    count the bot hits of the period's days (in the same statement)."""
+    compiled = compile_query(q, bots=bots)
     raw = _execute(store, compiled.sql, compiled.params)
     names = [*q.properties, *(["time"] if q.interval else [])]
+    first_metric, total_at = len(names), len(names) + len(q.metrics)
     rows = []
     total = 0
     for record in raw:
-        keys, values, total = record[: len(names)], record[len(names) : -1], record[-1]
+        keys, values, total = record[:first_metric], record[first_metric:total_at], record[total_at]
         row = dict(zip(names, keys, strict=True))
         row.update((m, _plain(v)) for m, v in zip(q.metrics, values, strict=True))
         rows.append(row)
+    bot_count = None
+    if bots:
+        # Every row carries it; no row (nothing in range, or a page past the end): ask.
+        bot_count = int(raw[0][-1]) if raw else bot_hits(store, q)
     if not raw and q.offset and q.limit is not None:
         # A page past the end has no row to carry the count: ask for the first one.
         first = run_query_sync(store, msgspec.structs.replace(q, limit=1, offset=0))
         total = first.total_rows
     if q.interval:
         rows = zero_fill(q, rows)
-    return Result(rows=rows, total_rows=int(total))
+    return Result(rows=rows, total_rows=int(total), bot_hits=bot_count)
 
 
 def bucket_starts(period: Period, interval: str) -> list[datetime]:
@@ -113,10 +173,15 @@ def _next(day: date, interval: str) -> date:
 def bucket_label(local_start: datetime, zone: ZoneInfo) -> str:
     """A local bucket start as the UTC instant, ISO-8601 with milliseconds: ...T08:00:00.000Z."""
     if local_start.hour == 0 and local_start.minute == 0:
-        utc = local_midnight_utc(local_start.date(), zone)
-    else:
-        utc = local_start.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+        return _midnight_label(local_start.date(), zone)
+    utc = local_start.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
     return utc.isoformat(timespec="milliseconds") + "Z"
+
+
+@lru_cache(maxsize=16384)
+def _midnight_label(day: date, zone: ZoneInfo) -> str:
+    # Daily series repeat the same days request after request: convert each day once.
+    return local_midnight_utc(day, zone).isoformat(timespec="milliseconds") + "Z"
 
 
 def zero_fill(q: Query, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -138,10 +203,8 @@ def first_event_day(store: EventStore, site_id: str) -> date | None:
     return rows[0][0] if rows else None
 
 
-def bot_hits(store: EventStore, site_id: str, first: date, last: date) -> int:
-    """Bot hits dropped for the site on these local days (meta.filtered_bot_traffic)."""
-    rows = store.query(
-        "SELECT coalesce(sum(hits), 0) FROM bot_counts WHERE site_id = ? AND day BETWEEN ? AND ?",
-        [site_id, first, last],
-    )
-    return int(rows[0][0])
+def bot_hits(store: EventStore, q: Query) -> int:
+    """Bot hits dropped for the site on the period's local days (meta.filtered_bot_traffic),
+    as a statement of its own (run_query_sync(bots=True) folds it into the answer's)."""
+    compiled = compile_bot_hits(q)
+    return int(_execute(store, compiled.sql, compiled.params)[0][0])

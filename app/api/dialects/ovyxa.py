@@ -41,9 +41,11 @@ Compare = Annotated[
 Metrics = Annotated[str | None, _param(f"comma-separated native metrics ({DEFAULT_METRICS})")]
 
 
-async def _answer(ctx: Ctx, q: Query, period: Period) -> tuple[dict[str, Any], list[Any], Result]:
-    """Totals and the daily series of one period."""
-    total = await run(ctx, msgspec.structs.replace(q, period=period))
+async def _answer(
+    ctx: Ctx, q: Query, period: Period, bots: bool = False
+) -> tuple[dict[str, Any], list[Any], Result]:
+    """Totals and the daily series of one period (bots: the totals count bot hits too)."""
+    total = await run(ctx, msgspec.structs.replace(q, period=period), bots=bots)
     daily = msgspec.structs.replace(
         q, period=period, dimensions=("time:day",), order_by=(Order("time", False),)
     )
@@ -81,7 +83,7 @@ async def stats(
         raise InvalidRequest(f"Missing required parameter: {missing[0]}")
     ctx = context(request, site_id, params)
     q = aggregate_query(ctx.site.id, ctx.period, {"metrics": metrics or DEFAULT_METRICS})
-    values, series, result = await _answer(ctx, q, ctx.period)
+    values, series, result = await _answer(ctx, q, ctx.period, bots=True)
     data: dict[str, Any] = {"metrics": values, "timeseries": series}
     if ctx.comparison is not None:
         before, before_series, _ = await _answer(ctx, q, ctx.comparison)
