@@ -128,7 +128,13 @@ def direct(data: Path, sites: list[str]) -> dict[str, float]:
 
 
 def api(data: Path, sites: list[str], port: int) -> dict[str, float]:
-    env = {**os.environ, "AVOCET_OPEN_STATS_ON_LOOPBACK": "true", "AVOCET_LOG_LEVEL": "warning"}
+    # No jobs: a rollup catch-up must not start building (and writing) mid-benchmark.
+    env = {
+        **os.environ,
+        "AVOCET_OPEN_STATS_ON_LOOPBACK": "true",
+        "AVOCET_LOG_LEVEL": "warning",
+        "AVOCET_RUN_JOBS": "false",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "--data-dir", str(data), "serve", "--port", str(port)],
         cwd=ROOT,
