@@ -110,3 +110,22 @@ def test_unrolled_span_finds_the_days_without_rollups_in_any_range() -> None:
         date(1900, 1, 1),
         date(9000, 12, 31),
     )
+
+
+def test_rolled_days_cache_follows_every_rollup_change(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.duckdb")
+    try:
+        one, two = date(2025, 1, 1), date(2025, 1, 2)
+        assert store.rolled_days("s1") == frozenset()
+        store.replace_rollups("s1", [one], [], [(one, 5)])
+        assert store.rolled_days("s1") == {one}
+        store.replace_rollups("s1", [two], [], [(two, 7)])
+        assert store.rolled_days("s1") == {one, two}
+        store.replace_rollups("s1", [one], [], [])  # a day's rollup removed
+        assert store.rolled_days("s1") == {two}
+        assert store.rolled_days("s2") == frozenset()  # per site
+        # What the cache says is what the table says.
+        rows = store.query("SELECT day FROM rollup_days WHERE site_id = 's1'")
+        assert {r[0] for r in rows} == store.rolled_days("s1")
+    finally:
+        store.close()

@@ -180,13 +180,7 @@ def answer(store: EventStore, q: Query) -> Result | None:
         return None
     prop = q.properties[0] if q.properties else TOTALS
     first, last = q.period.first_day, q.period.last_day
-    rolled = {
-        r[0]
-        for r in store.query(
-            "SELECT day FROM rollup_days WHERE site_id = ? AND day BETWEEN ? AND ?",
-            [q.site_id, first, last],
-        )
-    }
+    rolled = {d for d in store.rolled_days(q.site_id) if first <= d <= last}
     if not rolled:
         return None
     sums: dict[tuple[Any, Any], list[Any]] = defaultdict(lambda: [0] * len(COMPONENTS))

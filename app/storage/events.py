@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,9 @@ class EventStore:
         self._migrate()
         self._writer = self._con.cursor()
         self._lock = threading.Lock()
+        # rolled_days(): the days each site has rollups for, read once, dropped on change.
+        self._rolled: dict[str, frozenset[date]] = {}
+        self._rolled_generation = 0
 
     def _migrate(self) -> None:
         con = self._con
@@ -180,6 +184,21 @@ class EventStore:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+
+    def rolled_days(self, site_id: str) -> frozenset[date]:
+        """The site's days that have rollups. Cached: every rollup question needs it, and
+        rollup_days only changes here (replace_rollups), ~0.5-1 ms a question otherwise."""
+        cached = self._rolled.get(site_id)
+        if cached is not None:
+            return cached
+        generation = self._rolled_generation
+        days = frozenset(
+            r[0] for r in self.query("SELECT day FROM rollup_days WHERE site_id = ?", [site_id])
+        )
+        with self._lock:  # a change committed meanwhile: don't cache what it replaced
+            if generation == self._rolled_generation:
+                self._rolled[site_id] = days
+        return days
 
     def replace_rollups(
         self,
@@ -220,6 +239,9 @@ class EventStore:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            finally:
+                self._rolled_generation += 1
+                self._rolled.pop(site_id, None)
 
     def delete_rolled_up_raw(self, site_id: str, before: object) -> None:
         """Delete raw events of rolled-up days before `before`, in one transaction."""
