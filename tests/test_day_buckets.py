@@ -15,7 +15,8 @@ import pytest
 from app.ingest.hit import Hit
 from app.ingest.pipeline import Client, Drop
 from app.query import rollup, run
-from app.query.compile import compile_query, uses_day_column
+from app.query.compile import compile_query
+from app.query.compile_terms import uses_day_column
 from app.query.model import Filter, Order, Query
 from app.query.periods import day_range
 from app.query.run import QueryTimeout, run_query_sync

@@ -1,28 +1,17 @@
-"""The one place stats SQL is written: Query -> (sql, params). Every value is a bound `?`;
-names come only from the allow-lists in model.py."""
+"""The one place stats SQL is written: Query -> (sql, params), composed of the terms in
+compile_terms.py. Every value is a bound `?`; names come only from the allow-lists in
+model.py."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from app.errors import InvalidRequest
 from app.query import compile_sessions
-from app.query.model import (
-    COLUMNS,
-    INTERVALS,
-    OUTBOUND,
-    And,
-    Filter,
-    FilterTree,
-    Not,
-    Or,
-    Query,
-    filter_dimensions,
-)
+from app.query.compile_terms import Sql, bucket_expr, dimension_expr, filter_sql, uses_day_column
+from app.query.model import Query, filter_dimensions
 
 NON_EVENT = "name <> 'engagement'"
 # A custom event that proves the visitor interacted (a bounce has none of these).
@@ -35,128 +24,12 @@ class Compiled(NamedTuple):
     keys: tuple[str, ...]  # output key columns: d0.. for properties, "bucket" for time
 
 
-class _Sql:
-    """Collects parameters in the order their `?` appear in the text."""
-
-    def __init__(self) -> None:
-        self.params: list[object] = []
-
-    def bind(self, value: object) -> str:
-        self.params.append(value)
-        return "?"
-
-
-def utc_offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
-    """[(from_utc, offset_seconds)] covering [start, end): the zone's DST transitions."""
-
-    def offset(at: datetime) -> int:
-        delta = at.replace(tzinfo=UTC).astimezone(zone).utcoffset()
-        return int(delta.total_seconds()) if delta else 0
-
-    spans = [(start, offset(start))]
-    day = start
-    while day < end:
-        nxt = min(day + timedelta(days=1), end)
-        if offset(nxt) != spans[-1][1]:
-            low, high = day, nxt  # binary search the transition to the second
-            while (high - low) > timedelta(seconds=1):
-                mid = low + (high - low) / 2
-                if offset(mid) == spans[-1][1]:
-                    low = mid
-                else:
-                    high = mid
-            spans.append((high.replace(microsecond=0), offset(nxt)))
-        day = nxt
-    return spans
-
-
-def local_ts(sql: _Sql, zone: ZoneInfo, start: datetime, end: datetime) -> str:
-    """ts shifted to local wall-clock time: a CASE over the transitions in the range (about
-    5x faster than DuckDB's timezone() per row, and identical to it)."""
-    spans = utc_offsets(zone, start, end)
-    if len(spans) == 1:
-        return f"(ts + to_seconds({sql.bind(spans[0][1])}))"
-    cases = " ".join(
-        f"WHEN ts < {sql.bind(until)} THEN {sql.bind(seconds)}"
-        for (_, seconds), (until, _) in pairwise(spans)
-    )
-    return f"(ts + to_seconds(CASE {cases} ELSE {sql.bind(spans[-1][1])} END))"
-
-
-def dimension_expr(sql: _Sql, dimension: str) -> str:
-    """SQL for a property over the scope (columns are allow-listed, prop keys bound)."""
-    if dimension.startswith("prop:"):
-        return f"map_extract_value(props, {sql.bind(dimension[5:])})"
-    if dimension == "exit_link":
-        name = sql.bind(OUTBOUND)  # text order: the name's ? comes before the url's
-        url = sql.bind("url")
-        return f"CASE WHEN name = {name} THEN map_extract_value(props, {url}) END"
-    column = COLUMNS.get(dimension)
-    if column is None:
-        raise InvalidRequest(f"unknown property {dimension!r}")
-    return column
-
-
-def _like(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%")
-
-
-def _filter_sql(sql: _Sql, tree: FilterTree) -> str:
-    if isinstance(tree, Not):
-        return f"NOT coalesce({_filter_sql(sql, tree.clause)}, false)"
-    if isinstance(tree, And | Or):
-        joiner = " AND " if isinstance(tree, And) else " OR "
-        return "(" + joiner.join(_filter_sql(sql, c) for c in tree.clauses) + ")"
-    return _leaf_sql(sql, tree)
-
-
-def _leaf_sql(sql: _Sql, leaf: Filter) -> str:
-    expr = dimension_expr(sql, leaf.dimension)
-    positive = leaf.op.removesuffix("_not")
-    parts = []
-    if positive == "is":
-        exact = [v for v in leaf.values if "*" not in v]
-        if exact:
-            parts.append(f"{expr} IN ({', '.join(sql.bind(v) for v in exact)})")
-        parts += [f"{expr} LIKE {sql.bind(_like(v))} ESCAPE '\\'" for v in leaf.values if "*" in v]
-    elif positive == "contains":
-        parts += [f"contains({expr}, {sql.bind(v)})" for v in leaf.values]
-    else:
-        parts += [f"regexp_matches({expr}, {sql.bind(v)})" for v in leaf.values]
-    test = "(" + " OR ".join(parts or ["false"]) + ")"
-    return f"NOT coalesce({test}, false)" if leaf.op.endswith("_not") else test
-
-
-def uses_day_column(q: Query) -> bool:
-    """Whether the time buckets can be read from the stored `day` column: the site-local
-    day of ts, written at ingest. Only for whole-day intervals asked in the site's own zone
-    (a `timezone` override is bucketed from ts); a week or a month is a union of days."""
-    return (
-        q.interval in ("day", "week", "month")
-        and q.site_timezone is not None
-        and q.site_timezone == q.period.timezone
-    )
-
-
-def bucket_expr(sql: _Sql, q: Query, zone: ZoneInfo) -> str:
-    """The local bucket start of each event: from `day` when it applies (a DATE for days,
-    cast to TIMESTAMP only on output), else from ts shifted by the zone's offsets."""
-    interval = q.interval
-    if interval not in INTERVALS:
-        raise InvalidRequest(f"unknown interval {interval!r}")
-    if uses_day_column(q):
-        return "day" if interval == "day" else f"date_trunc('{interval}', day)"
-    local = local_ts(sql, zone, q.period.start, q.period.end)
-    return f"date_trunc('{interval}', {local})"
-
-
 class _Plan(NamedTuple):
     keys: tuple[str, ...]
     key_exprs: tuple[str, ...]
 
 
-def _plan(sql: _Sql, q: Query, zone: ZoneInfo) -> _Plan:
+def _plan(sql: Sql, q: Query, zone: ZoneInfo) -> _Plan:
     keys: list[str] = []
     exprs: list[str] = []
     for i, dim in enumerate(q.properties):
@@ -173,17 +46,17 @@ def _key_out(key: str) -> str:
     return "ev.bucket::TIMESTAMP AS bucket" if key == "bucket" else f"ev.{key}"
 
 
-def _range(sql: _Sql, q: Query) -> str:
+def _range(sql: Sql, q: Query) -> str:
     return (
         f"site_id = {sql.bind(q.site_id)} AND ts >= {sql.bind(q.period.start)}"
         f" AND ts < {sql.bind(q.period.end)}"
     )
 
 
-def _where(sql: _Sql, q: Query) -> str:
+def _where(sql: Sql, q: Query) -> str:
     """The events a question counts: its range and filters, without engagement pings when
     nothing asked needs them."""
-    where = [_range(sql, q), *(_filter_sql(sql, t) for t in q.filters)]
+    where = [_range(sql, q), *(filter_sql(sql, t) for t in q.filters)]
     if "event" in q.properties or _skips_pings(q):
         where.append(NON_EVENT)  # engagement pings are not events of their own
     return " AND ".join(where)
@@ -257,7 +130,7 @@ def _skips_pings(q: Query) -> bool:
     return q.interval is None or bool(q.properties) or (uses_day_column(q) and not q.filters)
 
 
-def _bot_hits_sql(sql: _Sql, q: Query) -> str:
+def _bot_hits_sql(sql: Sql, q: Query) -> str:
     """Bot hits dropped on the period's local days (meta.filtered_bot_traffic)."""
     return (
         "SELECT coalesce(sum(hits), 0) FROM bot_counts"
@@ -268,7 +141,7 @@ def _bot_hits_sql(sql: _Sql, q: Query) -> str:
 
 def compile_bot_hits(q: Query) -> Compiled:
     """The bot hits alone (compile_query(bots=True) adds them to the answer instead)."""
-    sql = _Sql()
+    sql = Sql()
     return Compiled(_bot_hits_sql(sql, q), sql.params, ())
 
 
@@ -321,7 +194,7 @@ def compile_query(q: Query, *, bots: bool = False) -> Compiled:
     needs_sessions, needs_exit = _needs(q)
     if not needs_sessions and _EVENT_ONLY.issuperset(q.metrics):
         return _compile_flat(q, bots)
-    sql = _Sql()
+    sql = Sql()
     zone = ZoneInfo(q.period.timezone)
     ctes = []
     if needs_sessions:
@@ -410,7 +283,7 @@ def _compile_flat(q: Query, bots: bool) -> Compiled:
     """Event metrics alone: one SELECT ... GROUP BY over events, the aggregates written in
     place of ev's columns (the CTE plan's layers cost ~1 ms of planning, which is most of a
     small site's answer). The same rows as the CTE plan, in the same order."""
-    sql = _Sql()
+    sql = Sql()
     zone = ZoneInfo(q.period.timezone)
     keys = tuple(f"d{i}" for i in range(len(q.properties)))
     outputs, groups = [], list(keys)
@@ -444,14 +317,14 @@ def _compile_flat(q: Query, bots: bool) -> Compiled:
 
 def _compile_by_session(q: Query, bots: bool) -> Compiled:
     """Visit-only questions in one pass: events -> sessions -> rows (compile_sessions.py)."""
-    sql = _Sql()
+    sql = Sql()
     keys = tuple(f"d{i}" for i in range(len(q.properties)))
     # Text order: the select list (dimensions) comes before the WHERE clause's values.
     dims = "".join(
         f", any_value({dimension_expr(sql, d)}) AS d{i}" for i, d in enumerate(q.properties)
     )
     cte = compile_sessions.session_cte(
-        dims, _range(sql, q), [_filter_sql(sql, t) for t in q.filters], NON_EVENT, INTERACTIVE
+        dims, _range(sql, q), [filter_sql(sql, t) for t in q.filters], NON_EVENT, INTERACTIVE
     )
     metrics = ", ".join(f"{compile_sessions.SESSION_METRICS[m]} AS {m}" for m in q.metrics)
     extra = f", ({_bot_hits_sql(sql, q)}) AS bot_hits" if bots else ""
@@ -476,7 +349,7 @@ def _totals_keys(q: Query, plan: _Plan) -> tuple[str, ...]:
     return (*kept, *(k for k in plan.keys if k == "bucket"))
 
 
-def _totals_cte(sql: _Sql, q: Query, plan: _Plan, zone: ZoneInfo) -> str:
+def _totals_cte(sql: Sql, q: Query, plan: _Plan, zone: ZoneInfo) -> str:
     keys = _totals_keys(q, plan)
     exprs = []
     for i, dim in enumerate(q.properties):
@@ -490,7 +363,7 @@ def _totals_cte(sql: _Sql, q: Query, plan: _Plan, zone: ZoneInfo) -> str:
         if not ({"event", "page", "exit_link"} & filter_dimensions(t))
         and not any(d.startswith("prop:") for d in filter_dimensions(t))
     ]
-    where = [_range(sql, q), NON_EVENT, *(_filter_sql(sql, t) for t in goal_free)]
+    where = [_range(sql, q), NON_EVENT, *(filter_sql(sql, t) for t in goal_free)]
     select = "".join(f"{e}, " for e in exprs)
     return (
         f"tot AS (SELECT {select}count(DISTINCT visitor_id) AS visitors FROM events"

@@ -74,10 +74,6 @@ def _sums(metrics: Iterable[str], prop: str) -> list[str]:
     return [ROLLUP_SUMS[c] if c in needed else "0" for c in COMPONENTS]
 
 
-def _sums_sql(metrics: Iterable[str], prop: str) -> str:
-    return ", ".join(_sums(metrics, prop))
-
-
 # Metrics whose order is the order of one summed component: a breakdown ordered by these
 # is ordered and paged by DuckDB (_page_in_sql), not in Python over every value.
 _ORDER_COMPONENT = {
@@ -231,7 +227,7 @@ def answer(store: EventStore, q: Query) -> Result | None:
     # ~200k (day, page) rows), or per day and value when a time bucket is asked.
     by_day = "day" if q.interval else "NULL::DATE"
     stored = store.query(
-        f"SELECT {by_day} AS d, value, {_sums_sql(q.metrics, prop)}"
+        f"SELECT {by_day} AS d, value, {', '.join(_sums(q.metrics, prop))}"
         " FROM daily_rollups WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ?"
         " GROUP BY d, value",
         [q.site_id, prop, first, last],
@@ -274,13 +270,15 @@ def _page_in_sql(
         f"c{COMPONENTS.index(_ORDER_COMPONENT[o.key])} {'DESC' if o.descending else 'ASC'}"
         for o in orders
     )
-    sql = (
+    merged = (
         f"WITH parts AS (SELECT value, {stored} FROM daily_rollups"
         " WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ? GROUP BY value"
         f" UNION ALL SELECT unnest(?::VARCHAR[]) AS value, {raw}),"
         f" merged AS (SELECT value, {', '.join(f'sum({c}) AS {c}' for c in columns)}"
         f" FROM parts GROUP BY value HAVING sum(c{_EVENTS}) > 0)"
-        f" SELECT *, (SELECT count(*) FROM merged) FROM merged"
+    )
+    sql = (
+        f"{merged} SELECT *, (SELECT count(*) FROM merged) FROM merged"
         f" ORDER BY {order}, value ASC NULLS LAST LIMIT ? OFFSET ?"
     )
     params: list[Any] = [q.site_id, prop, q.period.first_day, q.period.last_day]
@@ -293,8 +291,7 @@ def _page_in_sql(
     if found:
         total = int(found[0][-1])
     else:  # a page past the end: count alone
-        count_sql = sql.split(" SELECT *,")[0] + " SELECT count(*) FROM merged"
-        total = int(store.query(count_sql, params)[0][0])
+        total = int(store.query(f"{merged} SELECT count(*) FROM merged", params)[0][0])
     rows = []
     for value, *sums, _total in found:
         values = final_metrics(dict(zip(COMPONENTS, sums, strict=True)))
