@@ -130,21 +130,6 @@ def _skips_pings(q: Query) -> bool:
     return q.interval is None or bool(q.properties) or (uses_day_column(q) and not q.filters)
 
 
-def _bot_hits_sql(sql: Sql, q: Query) -> str:
-    """Bot hits dropped on the period's local days (meta.filtered_bot_traffic)."""
-    return (
-        "SELECT coalesce(sum(hits), 0) FROM bot_counts"
-        f" WHERE site_id = {sql.bind(q.site_id)} AND day BETWEEN"
-        f" {sql.bind(q.period.first_day)} AND {sql.bind(q.period.last_day)}"
-    )
-
-
-def compile_bot_hits(q: Query) -> Compiled:
-    """The bot hits alone (compile_query(bots=True) adds them to the answer instead)."""
-    sql = Sql()
-    return Compiled(_bot_hits_sql(sql, q), sql.params, ())
-
-
 def _event_needs(metrics: tuple[str, ...]) -> set[str]:
     needs = set(metrics)
     if "clicks" in needs:
@@ -183,17 +168,16 @@ _METRIC_SQL = {
 }
 
 
-def compile_query(q: Query, *, bots: bool = False) -> Compiled:
-    """The whole question as one statement; CTEs only for the metric families it asks.
-    bots: add the column bot_hits (the same value on every row) after total_rows."""
+def compile_query(q: Query) -> Compiled:
+    """The whole question as one statement; CTEs only for the metric families it asks."""
     for metric in q.metrics:
         if metric not in _METRIC_SQL:
             raise InvalidRequest(f"unknown metric {metric!r}")
     if compile_sessions.applies(q):
-        return _compile_by_session(q, bots)
+        return _compile_by_session(q)
     needs_sessions, needs_exit = _needs(q)
     if not needs_sessions and _EVENT_ONLY.issuperset(q.metrics):
-        return _compile_flat(q, bots)
+        return _compile_flat(q)
     sql = Sql()
     zone = ZoneInfo(q.period.timezone)
     ctes = []
@@ -260,10 +244,9 @@ def compile_query(q: Query, *, bots: bool = False) -> Compiled:
     metrics = ", ".join(f"{_METRIC_SQL[m]} AS {m}" for m in q.metrics)
     order = _order_sql(q, keys)
     outputs = "".join(f"{_key_out(k)}, " for k in keys)
-    extra = f", ({_bot_hits_sql(sql, q)}) AS bot_hits" if bots else ""
     text = (
         f"WITH {', '.join(ctes)} SELECT {outputs}{metrics}, count(*) OVER () AS total_rows"
-        f"{extra} FROM ev {' '.join(joins)} ORDER BY {order}"
+        f" FROM ev {' '.join(joins)} ORDER BY {order}"
     )
     if q.limit is not None:
         text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
@@ -279,7 +262,7 @@ _EVENT_ONLY = frozenset(
 )
 
 
-def _compile_flat(q: Query, bots: bool) -> Compiled:
+def _compile_flat(q: Query) -> Compiled:
     """Event metrics alone: one SELECT ... GROUP BY over events, the aggregates written in
     place of ev's columns (the CTE plan's layers cost ~1 ms of planning, which is most of a
     small site's answer). The same rows as the CTE plan, in the same order."""
@@ -302,11 +285,16 @@ def _compile_flat(q: Query, bots: bool) -> Compiled:
     for metric in q.metrics:
         expr = re.sub(r"\bev\.(\w+)", lambda m: f"({chosen[m.group(1)]})", _METRIC_SQL[metric])
         outputs.append(f"{expr} AS {metric}")
+    if not keys:
+        # One row, always: no window, no grouping, no order to plan (~1 ms of a small
+        # site's answer).
+        outputs.append("1 AS total_rows")
+        return Compiled(
+            f"SELECT {', '.join(outputs)} FROM events WHERE {_where(sql, q)}", sql.params, keys
+        )
     outputs.append("count(*) OVER () AS total_rows")
-    if bots:
-        outputs.append(f"({_bot_hits_sql(sql, q)}) AS bot_hits")
     text = f"SELECT {', '.join(outputs)} FROM events WHERE {_where(sql, q)}"
-    text += f" GROUP BY {', '.join(groups)}" if groups else ""
+    text += f" GROUP BY {', '.join(groups)}"
     if q.properties:
         text += f" HAVING count(*) FILTER (WHERE {NON_EVENT}) > 0"
     text += f" ORDER BY {_order_sql(q, keys, prefix='')}"
@@ -315,7 +303,7 @@ def _compile_flat(q: Query, bots: bool) -> Compiled:
     return Compiled(text, sql.params, keys)
 
 
-def _compile_by_session(q: Query, bots: bool) -> Compiled:
+def _compile_by_session(q: Query) -> Compiled:
     """Visit-only questions in one pass: events -> sessions -> rows (compile_sessions.py)."""
     sql = Sql()
     keys = tuple(f"d{i}" for i in range(len(q.properties)))
@@ -324,13 +312,21 @@ def _compile_by_session(q: Query, bots: bool) -> Compiled:
         f", any_value({dimension_expr(sql, d)}) AS d{i}" for i, d in enumerate(q.properties)
     )
     cte = compile_sessions.session_cte(
-        dims, _range(sql, q), [filter_sql(sql, t) for t in q.filters], NON_EVENT, INTERACTIVE
+        q.metrics,
+        dims,
+        _range(sql, q),
+        [filter_sql(sql, t) for t in q.filters],
+        NON_EVENT,
+        INTERACTIVE,
     )
     metrics = ", ".join(f"{compile_sessions.SESSION_METRICS[m]} AS {m}" for m in q.metrics)
-    extra = f", ({_bot_hits_sql(sql, q)}) AS bot_hits" if bots else ""
+    if not keys:
+        # One row, always (an aggregate over no sessions is zeros): no window, no
+        # grouping, no order to plan (~1 ms of a small site's answer).
+        return Compiled(f"WITH {cte} SELECT {metrics}, 1 AS total_rows FROM s", sql.params, keys)
     text = (
         f"WITH {cte} SELECT {''.join(f'{k}, ' for k in keys)}{metrics},"
-        f" count(*) OVER () AS total_rows{extra} FROM s GROUP BY ALL"
+        f" count(*) OVER () AS total_rows FROM s GROUP BY ALL"
         f" ORDER BY {_order_sql(q, keys, prefix='')}"
     )
     if q.limit is not None:

@@ -8,6 +8,8 @@ compare every metric with an independent answer key)."""
 
 from __future__ import annotations
 
+import re
+
 from app.query.model import COLUMNS, EVENT_PROPERTIES, Query, filter_dimensions
 
 # Visit attributes: equal on every event of a session, so any_value() per session is exact.
@@ -37,17 +39,52 @@ def applies(q: Query) -> bool:
     return dims <= SESSION_DIMENSIONS
 
 
+# Each per-session column and its aggregate; a question computes only those its metrics read.
+_SESSION_COLUMNS = {
+    "v": "any_value(visitor_id)",
+    "pv": "count(*) FILTER (WHERE name = 'pageview')",
+    "evs": "count(*) FILTER (WHERE {non_event})",
+    "ce": "count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement'))",
+    "rev": "sum(revenue)",
+    "ic": "count(*) FILTER (WHERE {interactive})",
+    "dur": "epoch(max(ts)) - epoch(min(ts))",
+}
+# Columns that engagement pings change: duration (a ping extends the visit) and revenue
+# (not known to be NULL on pings). Without them the scan may leave pings out.
+_READ_PINGS = frozenset({"dur", "rev"})
+
+
+def columns_of(metrics: tuple[str, ...]) -> list[str]:
+    """The per-session columns these metrics read, in _SESSION_COLUMNS' order."""
+    used = set()
+    for metric in metrics:
+        used |= set(re.findall(r"\b[a-z]+\b", SESSION_METRICS[metric]))
+    return [c for c in _SESSION_COLUMNS if c in used]
+
+
 def session_cte(
-    dims_sql: str, range_sql: str, filters_sql: list[str], non_event: str, interactive: str
+    metrics: tuple[str, ...],
+    dims_sql: str,
+    range_sql: str,
+    filters_sql: list[str],
+    non_event: str,
+    interactive: str,
 ) -> str:
-    """Each session of the range once, with what the metrics need."""
+    """Each session of the range once, with what the metrics need. A session of
+    engagement pings alone is no visit: left out of the scan when no column reads pings
+    (as a hand-written query would), else dropped by HAVING."""
+    columns = columns_of(metrics)
+    aggregates = "".join(
+        f", {_SESSION_COLUMNS[c].format(non_event=non_event, interactive=interactive)} AS {c}"
+        for c in columns
+    )
+    where = [range_sql, *filters_sql]
+    having = ""
+    if _READ_PINGS & set(columns):
+        having = f" HAVING count(*) FILTER (WHERE {non_event}) > 0"
+    else:
+        where.append(non_event)
     return (
-        "s AS (SELECT session_id, any_value(visitor_id) AS v,"
-        " count(*) FILTER (WHERE name = 'pageview') AS pv,"
-        f" count(*) FILTER (WHERE {non_event}) AS evs,"
-        " count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement')) AS ce,"
-        f" sum(revenue) AS rev, count(*) FILTER (WHERE {interactive}) AS ic,"
-        f" epoch(max(ts)) - epoch(min(ts)) AS dur{dims_sql}"
-        f" FROM events WHERE {' AND '.join([range_sql, *filters_sql])}"
-        f" GROUP BY session_id HAVING count(*) FILTER (WHERE {non_event}) > 0)"
+        f"s AS (SELECT session_id{aggregates}{dims_sql}"
+        f" FROM events WHERE {' AND '.join(where)} GROUP BY session_id{having})"
     )

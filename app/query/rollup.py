@@ -66,11 +66,17 @@ _NEEDS = {
 }
 
 
-def _sums(metrics: Iterable[str], prop: str) -> list[str]:
-    """The stored sums a question needs, 0 for the others (each sum of ~100k rows costs)."""
+def _needed(metrics: Iterable[str], prop: str) -> set[str]:
+    """The components a question reads."""
     needed = {c for m in metrics for c in _NEEDS[m]}
     if prop:
         needed.add("events")  # a value with no events is not a row (see _result)
+    return needed
+
+
+def _sums(metrics: Iterable[str], prop: str) -> list[str]:
+    """The stored sums a question needs, 0 for the others (each sum of ~100k rows costs)."""
+    needed = _needed(metrics, prop)
     return [ROLLUP_SUMS[c] if c in needed else "0" for c in COMPONENTS]
 
 
@@ -96,13 +102,18 @@ def _implicit_filters(prop: str) -> tuple[Filter, ...]:
 
 
 def _component_query(
-    site_id: str, zone: ZoneInfo, first: date, last: date, prop: str, interval: str | None = "day"
+    site_id: str,
+    zone: ZoneInfo,
+    first: date,
+    last: date,
+    prop: str,
+    components: tuple[str, ...] = COMPONENTS,
 ) -> Query:
-    dims = (*((prop,) if prop else ()), *((f"time:{interval}",) if interval else ()))
+    dims = (*((prop,) if prop else ()), "time:day")
     return Query(
         site_id=site_id,
         period=day_range("custom", zone, first, last),
-        metrics=COMPONENTS,
+        metrics=components,
         dimensions=dims,
         filters=_implicit_filters(prop),
     )
@@ -203,21 +214,17 @@ def answer(store: EventStore, q: Query) -> Result | None:
     # Days without a rollup (today, late or not yet built) come from raw events. Only those
     # days are looked up (usually just today): never a scan of the whole period's raw.
     unrolled = _unrolled_span(first, last, rolled)
-    raw_days = (
-        store.query(
-            "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?",
-            [q.site_id, *unrolled],
-        )
-        if unrolled
-        else []
-    )
-    raw_rows = [
-        row
-        for run_first, run_last in runs(d for (d,) in raw_days if d not in rolled)
+    # Only the components the metrics read: today's raw part is most of a rollup answer's
+    # time, and a question of visitors needs no session, scroll or engagement work.
+    wanted = _needed(q.metrics, prop) | {"events"}
+    needed = tuple(c for c in COMPONENTS if c in wanted)
+    raw_rows: list[dict[str, Any]] = [
+        {c: row.get(c) or 0 for c in COMPONENTS} | {"time": row["time"], prop: row.get(prop)}
+        for run_first, run_last in _raw_runs(store, q.site_id, unrolled, rolled)
         for row in run_query_sync(
-            store, _component_query(q.site_id, zone, run_first, run_last, prop)
+            store, _component_query(q.site_id, zone, run_first, run_last, prop, needed)
         ).rows
-        if row["events"] or row["engaged_ms"]
+        if any(row[c] for c in needed)
     ]
     paged = _page_in_sql(store, q, prop, raw_rows)
     if paged is not None:
@@ -297,6 +304,23 @@ def _page_in_sql(
         values = final_metrics(dict(zip(COMPONENTS, sums, strict=True)))
         rows.append({**{m: values[m] for m in q.metrics}, prop: value})
     return Result(rows=rows, total_rows=total, from_rollups=True)
+
+
+def _raw_runs(
+    store: EventStore, site_id: str, span: tuple[date, date] | None, rolled: set[date]
+) -> list[tuple[date, date]]:
+    """The runs of days in span that raw events answer: the span itself when no rolled day
+    is inside it (usually today alone: no look-up), else its days with events."""
+    if span is None:
+        return []
+    first, last = span
+    if not any(first <= d <= last for d in rolled):
+        return [span]
+    days = store.query(
+        "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?",
+        [site_id, first, last],
+    )
+    return runs(d for (d,) in days if d not in rolled)
 
 
 def _unrolled_span(first: date, last: date, rolled: set[date]) -> tuple[date, date] | None:

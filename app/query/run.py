@@ -16,7 +16,7 @@ import duckdb
 import msgspec
 
 from app.errors import AppError
-from app.query.compile import compile_bot_hits, compile_query
+from app.query.compile import compile_query
 from app.query.model import Query
 from app.query.periods import Period, local_midnight_utc
 from app.storage.events import EventStore
@@ -108,8 +108,8 @@ def _plain(value: Any) -> Any:
 
 def run_query_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result:
     """Blocking: compile, execute, map key columns back to dimension names. bots: also
-    count the bot hits of the period's days (in the same statement)."""
-    compiled = compile_query(q, bots=bots)
+    count the bot hits of the period's days."""
+    compiled = compile_query(q)
     raw = _execute(store, compiled.sql, compiled.params)
     names = [*q.properties, *(["time"] if q.interval else [])]
     first_metric, total_at = len(names), len(names) + len(q.metrics)
@@ -120,10 +120,7 @@ def run_query_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result
         row = dict(zip(names, keys, strict=True))
         row.update((m, _plain(v)) for m, v in zip(q.metrics, values, strict=True))
         rows.append(row)
-    bot_count = None
-    if bots:
-        # Every row carries it; no row (nothing in range, or a page past the end): ask.
-        bot_count = int(raw[0][-1]) if raw else bot_hits(store, q)
+    bot_count = bot_hits(store, q) if bots else None
     if not raw and q.offset and q.limit is not None:
         # A page past the end has no row to carry the count: ask for the first one.
         first = run_query_sync(store, msgspec.structs.replace(q, limit=1, offset=0))
@@ -204,7 +201,5 @@ def first_event_day(store: EventStore, site_id: str) -> date | None:
 
 
 def bot_hits(store: EventStore, q: Query) -> int:
-    """Bot hits dropped for the site on the period's local days (meta.filtered_bot_traffic),
-    as a statement of its own (run_query_sync(bots=True) folds it into the answer's)."""
-    compiled = compile_bot_hits(q)
-    return int(_execute(store, compiled.sql, compiled.params)[0][0])
+    """Bot hits dropped for the site on the period's local days (meta.filtered_bot_traffic)."""
+    return store.bot_hits(q.site_id, q.period.first_day, q.period.last_day)

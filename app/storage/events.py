@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ EVENT_SCHEMA = pa.schema(
 COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
 
 Row = tuple[Any, ...]
+_EPOCH = date(1970, 1, 1)
 # The logical rollup row (the daily_stats view's columns); stored compactly in daily_rollups
 # (migration 003), converted by _ENCODE_ROLLUPS.
 ROLLUP_COLUMNS = (
@@ -149,6 +150,10 @@ class EventStore:
         # rolled_days(): the days each site has rollups for, read once, dropped on change.
         self._rolled: dict[str, frozenset[date]] = {}
         self._rolled_generation = 0
+        # bot_counts as {site: {day: hits}}, read on first use and kept current by append()
+        # (this process is the table's only writer): no statement per stats answer.
+        self._bots: dict[str, dict[date, int]] | None = None
+        self._bots_lock = threading.Lock()
 
     def _migrate(self) -> None:
         con = self._con
@@ -184,6 +189,25 @@ class EventStore:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            if bots and self._bots is not None:
+                with self._bots_lock:
+                    for site_id, day, hits in bots:
+                        days = self._bots.setdefault(site_id, {})
+                        at = _EPOCH + timedelta(days=day)
+                        days[at] = days.get(at, 0) + hits
+
+    def bot_hits(self, site_id: str, first: date, last: date) -> int:
+        """Bot hits dropped for the site on its local days first..last (from memory)."""
+        if self._bots is None:
+            with self._lock:  # no commit between reading the table and keeping it
+                if self._bots is None:
+                    loaded: dict[str, dict[date, int]] = {}
+                    for site, day, hits in self.query("SELECT site_id, day, hits FROM bot_counts"):
+                        loaded.setdefault(site, {})[day] = int(hits)
+                    self._bots = loaded
+        with self._bots_lock:
+            days = self._bots.get(site_id)
+            return sum(h for d, h in days.items() if first <= d <= last) if days else 0
 
     def rolled_days(self, site_id: str) -> frozenset[date]:
         """The site's days that have rollups. Cached: every rollup question needs it, and
