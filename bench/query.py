@@ -1,8 +1,9 @@
 """Query benchmark: each stats question through the API vs the best hand-written DuckDB SQL
 for the same answer, in one run, on the dataset of bench/dataset.py (10M events, 20 sites,
-400 days by default). Medians of 5 warm runs.
+400 days by default). Medians of 5 warm runs; the two phases alternate --rounds times (default 3) and each
+figure is the median of its rounds.
 
-    .venv/bin/python bench/query.py [--data DIR] [--events 10000000]
+    .venv/bin/python bench/query.py [--data DIR] [--events 10000000] [--rounds 3]
 
 The data dir is generated when missing (minutes). Direct SQL runs first in this process
 (read-only), then `avocet serve` is started on the same files (DuckDB locks the file to one
@@ -12,12 +13,14 @@ process) and the API is timed over HTTP from this process.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,6 +82,27 @@ CASES: dict[str, tuple[str, dict[str, str], str]] = {
 PERIODS = {"30d": 30, "12m": 365}
 # Filtered questions beyond the 90-day raw window are refused with 422 by design.
 RAW_ONLY = {"aggregate+filter"}
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection (stdlib): the client's own cost per request is
+    ~0.1 ms, where httpx's is 0.6-2 ms, which would be billed to the API."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._conn = http.client.HTTPConnection(host, port, timeout=60)
+
+    def get(self, path: str, query: dict[str, str]) -> bytes:
+        self._conn.request("GET", f"{path}?{urllib.parse.urlencode(query)}")
+        response = self._conn.getresponse()
+        body = response.read()
+        assert response.status == 200, body
+        return body
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.close()
 
 
 def median_ms(fn: Callable[[], Any]) -> float:
@@ -149,7 +173,7 @@ def api(data: Path, sites: list[str], port: int) -> dict[str, float]:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=60) as http:
+        with Client("127.0.0.1", port) as http:
             for site in sites:
                 for period in PERIODS:
                     for name, (path, params, _) in CASES.items():
@@ -158,12 +182,11 @@ def api(data: Path, sites: list[str], port: int) -> dict[str, float]:
                         query = {"site_id": site, "period": period, **params}
 
                         def call(path: str = path, query: dict[str, str] = query) -> None:
-                            r = http.get(f"/api/v1/stats/{path}", params=query)
-                            assert r.status_code == 200, r.text
+                            http.get(f"/api/v1/stats/{path}", query)
 
                         out[f"{site}|{period}|{name}"] = median_ms(call)
                 out[f"{site}|realtime"] = median_ms(
-                    lambda site=site: http.get("/api/v1/stats/realtime", params={"site_id": site})
+                    lambda site=site: http.get("/api/v1/stats/realtime", {"site_id": site})
                 )
     finally:
         proc.terminate()
@@ -175,6 +198,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "bench" / "data-10m")
     parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate direct SQL and API phases this many times (the machine drifts)",
+    )
     args = parser.parse_args()
     if not (args.data / "events.duckdb").exists():
         subprocess.run(
@@ -194,21 +223,29 @@ def main() -> None:
     ranked = sites_by_size(args.data)
     picked = [ranked[0], ranked[-1]]
     sites = [s for s, _ in picked]
-    sql = direct(args.data, sites)
-    via_api = api(args.data, sites, 18090)
+    # DuckDB locks the file to one process, so SQL and API can't be timed side by side:
+    # alternate the two phases and take, for each, the median of its rounds' medians.
+    sql_rounds, api_rounds = [], []
+    for _ in range(args.rounds):
+        sql_rounds.append(direct(args.data, sites))
+        api_rounds.append(api(args.data, sites, 18090))
     rows = []
-    for key, api_ms in via_api.items():
-        sql_ms = sql.get(key)
+    for key in api_rounds[0]:
+        api_ms = statistics.median(r[key] for r in api_rounds)
+        sql_ms = statistics.median(r[key] for r in sql_rounds) if key in sql_rounds[0] else None
         rows.append(
             {
                 "case": key,
                 "api_ms": round(api_ms, 1),
                 "sql_ms": round(sql_ms, 1) if sql_ms else None,
                 "ratio": round(api_ms / sql_ms, 2) if sql_ms else None,
+                "api_rounds": [round(r[key], 1) for r in api_rounds],
+                "sql_rounds": [round(r[key], 1) for r in sql_rounds] if sql_ms else None,
             }
         )
     report = {
         "cores": os.cpu_count(),
+        "rounds": args.rounds,
         "sites": {s: n for s, n in picked},
         "total_events": sum(n for _, n in ranked),
         "rows": rows,
