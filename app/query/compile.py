@@ -173,11 +173,11 @@ def compile_query(q: Query) -> Compiled:
     for metric in q.metrics:
         if metric not in _METRIC_SQL:
             raise InvalidRequest(f"unknown metric {metric!r}")
-    if compile_sessions.applies(q):
-        return _compile_by_session(q)
     needs_sessions, needs_exit = _needs(q)
     if not needs_sessions and _EVENT_ONLY.issuperset(q.metrics):
-        return _compile_flat(q)
+        return _compile_flat(q)  # no session is looked at: one GROUP BY over events
+    if compile_sessions.applies(q):
+        return _compile_by_session(q)
     sql = Sql()
     zone = ZoneInfo(q.period.timezone)
     ctes = []

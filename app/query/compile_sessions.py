@@ -26,6 +26,10 @@ SESSION_METRICS = {
     " / nullif(count(*), 0), 0)",
     "visit_duration": "coalesce(avg(dur), 0)",
     "views_per_visit": "coalesce(sum(pv) / nullif(count(*), 0), 0)",
+    # Components (rollup.py sums them per day).
+    "bounces": "count(*) FILTER (WHERE pv <= 1 AND ic = 0)",
+    "duration": "coalesce(sum(dur), 0)",
+    "session_pageviews": "coalesce(sum(pv), 0)",
 }
 
 

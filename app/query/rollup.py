@@ -7,6 +7,7 @@ the sum of daily rows equals the raw answer over the same days, exactly."""
 from __future__ import annotations
 
 import heapq
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -108,15 +109,41 @@ def _component_query(
     last: date,
     prop: str,
     components: tuple[str, ...] = COMPONENTS,
+    by_day: bool = True,
 ) -> Query:
-    dims = (*((prop,) if prop else ()), "time:day")
+    """The components per day (or, by_day=False, over the days first..last) and value, in
+    the site's zone (so days come from the stored `day` column)."""
+    dims = (*((prop,) if prop else ()), *(("time:day",) if by_day else ()))
     return Query(
         site_id=site_id,
         period=day_range("custom", zone, first, last),
         metrics=components,
         dimensions=dims,
         filters=_implicit_filters(prop),
+        site_timezone=zone.key,
     )
+
+
+def _raw_components(
+    store: EventStore,
+    site_id: str,
+    zone: ZoneInfo,
+    run: tuple[date, date],
+    prop: str,
+    components: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """Rows of components per day and value for a run of days; a run of one day (usually
+    today) is asked without a time bucket, a cheaper plan, and its rows labelled after."""
+    first, last = run
+    if first == last:
+        rows = run_query_sync(
+            store, _component_query(site_id, zone, first, last, prop, components, by_day=False)
+        ).rows
+        label = datetime(first.year, first.month, first.day)
+        return [{**row, "time": label} for row in rows]
+    return run_query_sync(
+        store, _component_query(site_id, zone, first, last, prop, components)
+    ).rows
 
 
 def runs(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -220,35 +247,43 @@ def answer(store: EventStore, q: Query) -> Result | None:
     needed = tuple(c for c in COMPONENTS if c in wanted)
     raw_rows: list[dict[str, Any]] = [
         {c: row.get(c) or 0 for c in COMPONENTS} | {"time": row["time"], prop: row.get(prop)}
-        for run_first, run_last in _raw_runs(store, q.site_id, unrolled, rolled)
-        for row in run_query_sync(
-            store, _component_query(q.site_id, zone, run_first, run_last, prop, needed)
-        ).rows
+        for run in _raw_runs(store, q.site_id, unrolled, rolled)
+        for row in _raw_components(store, q.site_id, zone, run, prop, needed)
         if any(row[c] for c in needed)
     ]
     paged = _page_in_sql(store, q, prop, raw_rows)
     if paged is not None:
         return paged
     sums: dict[tuple[Any, Any], list[Any]] = defaultdict(lambda: [0] * len(COMPONENTS))
-    # DuckDB sums the stored days: per value (a breakdown over a year is ~1k rows, not the
-    # ~200k (day, page) rows), or per day and value when a time bucket is asked.
-    by_day = "day" if q.interval else "NULL::DATE"
+    interval = q.interval
+    if interval:
+        # A stored row is one (day, value) already: read the rows, no grouping to plan.
+        select = "SELECT day, value, " + ", ".join(
+            re.sub(r"\bsum\((\w+)\)", r"\1", e) for e in _sums(q.metrics, prop)
+        )
+        group = ""
+    else:
+        # DuckDB sums the stored days per value: a breakdown over a year is ~1k rows, not
+        # the ~200k (day, page) rows.
+        select, group = (
+            f"SELECT NULL::DATE, value, {', '.join(_sums(q.metrics, prop))}",
+            (" GROUP BY value"),
+        )
     stored = store.query(
-        f"SELECT {by_day} AS d, value, {', '.join(_sums(q.metrics, prop))}"
-        " FROM daily_rollups WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ?"
-        " GROUP BY d, value",
+        f"{select} FROM daily_rollups WHERE site_id = ? AND property = ?"
+        f" AND day BETWEEN ? AND ?{group}",
         [q.site_id, prop, first, last],
     )
     for day, value, *components in stored:
         # DuckDB sums DECIMAL revenue as Decimal; the raw path hands floats: add as floats.
         components[_REVENUE] = float(components[_REVENUE])
-        key = (_bucket(day, q.interval) if day else None, value)
+        key = (_bucket(day, interval) if day else None, value)
         if key in sums:
             _add(sums[key], components)
         else:
             sums[key] = components  # one stored row a key unless days fold into weeks/months
     for row in raw_rows:
-        key = (_bucket(row["time"].date(), q.interval), row.get(prop) if prop else None)
+        key = (_bucket(row["time"].date(), interval), row.get(prop) if prop else None)
         _add(sums[key], [row[c] for c in COMPONENTS])
     return _result(q, prop, sums)
 
@@ -376,18 +411,19 @@ def final_metrics(c: dict[str, Any]) -> dict[str, Any]:
 
 def _result(q: Query, prop: str, sums: dict[tuple[Any, Any], list[Any]]) -> Result:
     rows = []
+    interval, metrics = q.interval, q.metrics
     for (bucket, value), totals in sums.items():
         components = dict(zip(COMPONENTS, totals, strict=True))
         if prop and not components["events"]:
             continue  # a value seen only on engagement pings is not a row (as in raw)
         values = final_metrics(components)
-        row: dict[str, Any] = {m: values[m] for m in q.metrics}
+        row: dict[str, Any] = {m: values[m] for m in metrics}
         if prop:
             row[prop] = value
-        if q.interval:
+        if interval:
             row["time"] = bucket
         rows.append(row)
-    if q.interval and not prop:
+    if interval and not prop:
         # total_rows counts buckets with data, as the raw path does; zeros fill the rest.
         return Result(rows=zero_fill(q, rows), total_rows=len(rows), from_rollups=True)
     total = len(rows)
