@@ -8,6 +8,7 @@ IPs, referrers, UTM tags, custom events with props and revenue). Then:
 - bytes per event for a larger table built by the same pipeline code without HTTP.
 
     .venv/bin/python bench/ingest.py [--seconds 30] [--connections 64] [--storage-events 1000000]
+                                     [--repeat N] [--hits-per-visitor 4]
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def wait_up(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+HITS_PER_VISITOR = "4"  # set by --hits-per-visitor; the Lua script reads it
+
+
 def run_wrk(port: int, seconds: int, connections: int, sites: list[str]) -> dict[str, float]:
     cmd = [
         "taskset",
@@ -62,7 +66,7 @@ def run_wrk(port: int, seconds: int, connections: int, sites: list[str]) -> dict
         cmd,
         capture_output=True,
         text=True,
-        env={**os.environ, "SITES": ",".join(sites)},
+        env={**os.environ, "SITES": ",".join(sites), "HITS_PER_VISITOR": HITS_PER_VISITOR},
         check=True,
     ).stdout
     return parse_wrk(out)
@@ -197,7 +201,15 @@ def main() -> None:
         default=1,
         help="run Avocet and bare this many times each, alternating; report medians",
     )
+    parser.add_argument(
+        "--hits-per-visitor",
+        type=int,
+        default=4,
+        help="hits each simulated visitor sends (1: every hit a new visitor, the worst case)",
+    )
     args = parser.parse_args()
+    global HITS_PER_VISITOR
+    HITS_PER_VISITOR = str(args.hits_per_visitor)
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="avocet-bench-"))
@@ -214,6 +226,7 @@ def main() -> None:
         "cores": os.cpu_count(),
         "seconds": args.seconds,
         "connections": args.connections,
+        "hits_per_visitor": args.hits_per_visitor,
         "bare": bare,
         "avocet": {k: v for k, v in avocet.items() if k != "sites"},
         "ratio_rps": avocet["rps"] / bare["rps"],

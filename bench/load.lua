@@ -30,22 +30,32 @@ local utms = {"", "", "", "", "?utm_source=newsletter&utm_medium=email&utm_campa
 local names = {"pageview", "pageview", "pageview", "pageview", "pageview", "pageview",
                "Signup", "Outbound Link: Click", "File Download"}
 
+-- Visitors: each is one site, one IP and one user agent, and sends about HITS_PER_VISITOR
+-- hits (default 4, like a real visit of a few pages) while new visitors keep arriving: hit n
+-- goes to a visitor drawn from the 256 newest of floor(n / HITS_PER_VISITOR). With 1, every
+-- hit is (nearly) a new visitor, which opens a session and a limiter key per hit.
+local per_visitor = tonumber(os.getenv("HITS_PER_VISITOR") or "4")
+local n = 0
+
 math.randomseed(42)
 
 request = function()
-  local site = sites[math.random(#sites)]
+  n = n + 1
+  local v = math.floor(n / per_visitor) + math.random(0, 255)
+  local site = sites[(v % #sites) + 1]
   local path = "/" .. sections[math.random(#sections)] .. "/" .. math.random(2000)
   local name = names[math.random(#names)]
   local ref = referrers[math.random(#referrers)]
   local body = string.format(
     '{"n":"%s","u":"https://example.com%s%s","s":"%s","r":"%s","w":%d%s}',
-    name, path, utms[math.random(#utms)], site, ref, 320 + math.random(2200),
+    name, path, utms[math.random(#utms)], site, ref, 320 + (v % 2200),
     name == "Signup" and ',"p":{"plan":"pro"},"$":{"amount":"9.99","currency":"EUR"}' or "")
   local headers = {
     ["Content-Type"] = "text/plain",
-    ["User-Agent"] = agents[math.random(#agents)],
-    ["X-Forwarded-For"] = string.format("%d.%d.%d.%d", 1 + math.random(220), math.random(255),
-                                        math.random(255), 1 + math.random(253)),
+    ["User-Agent"] = agents[(v % #agents) + 1],
+    ["X-Forwarded-For"] = string.format("%d.%d.%d.%d", 1 + math.floor(v / 16777216) % 220,
+                                        math.floor(v / 65536) % 256, math.floor(v / 256) % 256,
+                                        1 + v % 253),
   }
   return wrk.format("POST", "/collect", headers, body)
 end
