@@ -245,7 +245,7 @@ def compile_query(q: Query) -> Compiled:
     order = _order_sql(q, keys)
     outputs = "".join(f"{_key_out(k)}, " for k in keys)
     text = (
-        f"WITH {', '.join(ctes)} SELECT {outputs}{metrics}, count(*) OVER () AS total_rows"
+        f"WITH {', '.join(ctes)} SELECT {outputs}{metrics}, {_total_rows(q)}"
         f" FROM ev {' '.join(joins)} ORDER BY {order}"
     )
     if q.limit is not None:
@@ -292,7 +292,7 @@ def _compile_flat(q: Query) -> Compiled:
         return Compiled(
             f"SELECT {', '.join(outputs)} FROM events WHERE {_where(sql, q)}", sql.params, keys
         )
-    outputs.append("count(*) OVER () AS total_rows")
+    outputs.append(_total_rows(q))
     text = f"SELECT {', '.join(outputs)} FROM events WHERE {_where(sql, q)}"
     text += f" GROUP BY {', '.join(groups)}"
     if q.properties:
@@ -326,12 +326,18 @@ def _compile_by_session(q: Query) -> Compiled:
         return Compiled(f"WITH {cte} SELECT {metrics}, 1 AS total_rows FROM s", sql.params, keys)
     text = (
         f"WITH {cte} SELECT {''.join(f'{k}, ' for k in keys)}{metrics},"
-        f" count(*) OVER () AS total_rows FROM s GROUP BY ALL"
+        f" {_total_rows(q)} FROM s GROUP BY ALL"
         f" ORDER BY {_order_sql(q, keys, prefix='')}"
     )
     if q.limit is not None:
         text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
     return Compiled(text, sql.params, keys)
+
+
+def _total_rows(q: Query) -> str:
+    """The rows the question has before paging: a window over the result when a page is
+    cut from it; without LIMIT every row comes back and run.py counts them (no window)."""
+    return "count(*) OVER () AS total_rows" if q.limit is not None else "0 AS total_rows"
 
 
 def _totals_keys(q: Query, plan: _Plan) -> tuple[str, ...]:

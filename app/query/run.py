@@ -114,9 +114,12 @@ def run_query_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result
     names = [*q.properties, *(["time"] if q.interval else [])]
     first_metric, total_at = len(names), len(names) + len(q.metrics)
     rows = []
-    total = 0
+    # Without a page every row came back (no window counted them: compile.py); with one,
+    # every row carries the count before paging.
+    paged = q.limit is not None
+    total = raw[0][total_at] if paged and raw else len(raw)
     for record in raw:
-        keys, values, total = record[:first_metric], record[first_metric:total_at], record[total_at]
+        keys, values = record[:first_metric], record[first_metric:total_at]
         row = dict(zip(names, keys, strict=True))
         row.update((m, _plain(v)) for m, v in zip(q.metrics, values, strict=True))
         rows.append(row)
