@@ -118,6 +118,30 @@ def test_breakdown_from_rollups_equals_raw(rolled: Env, domain: str, prop: str) 
     assert both(rolled, paged)[0] == b[2:5]
 
 
+@pytest.mark.parametrize("domain", ["utc.example", "ny.example"])
+def test_days_without_rollups_inside_the_range_come_from_raw(rolled: Env, domain: str) -> None:
+    """Rolled days on both sides of unrolled ones (a rebuild pending, or one run apart):
+    the raw part is exactly those days, one of them alone, two in a run."""
+    svc, tz = rolled.live.services, dict(ref.SITES)[domain]
+    site = rolled.ids[domain]
+    today = ref.NOW.astimezone(ZoneInfo(tz)).date()
+    gaps = [today - timedelta(days=d) for d in (3, 5, 6)]
+    svc.events.replace_rollups(site, gaps, [], [])
+    try:
+        shapes: list[dict[str, Any]] = [
+            {"metrics": METRICS},
+            {"metrics": METRICS, "dimensions": ("time:day",), "order_by": (Order("time", False),)},
+            {"metrics": BREAKDOWN, "dimensions": ("source",), "limit": 1000},
+            {"metrics": BREAKDOWN, "dimensions": ("page",), "limit": 1000},
+        ]
+        for shape in shapes:
+            a, b = both(rolled, query(rolled, domain, "30d", **shape))
+            assert a == b, shape
+    finally:
+        rollup.build_rollups(svc.events, site, tz, gaps)
+    assert rollup.days_to_build(svc.events, site, today) == []
+
+
 def test_filtered_queries_never_come_from_rollups(rolled: Env) -> None:
     q = query(
         rolled,
