@@ -13,6 +13,7 @@ import anyio.to_thread
 
 from app.auth.principal import Authenticator
 from app.config import Settings
+from app.ingest.enrich import warm_agent_parsers
 from app.ingest.identity import Salts
 from app.ingest.pipeline import Ingestor, now_us
 from app.ingest.sites import SiteDirectory
@@ -55,6 +56,8 @@ class Services:
 
     async def start(self) -> None:
         await anyio.to_thread.run_sync(self.ingest.restore_sessions, self.events, now_us())
+        # Before the first request: the first hit would otherwise stall the loop ~0.5 s.
+        await anyio.to_thread.run_sync(warm_agent_parsers)
         self.writer.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
