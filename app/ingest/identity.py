@@ -53,6 +53,7 @@ class Salts:
         self._cache: dict[tuple[str, date], bytes] = {}
         # Salts for days whose real salt is gone: kept in memory only, a bounded number.
         self._late: dict[tuple[str, date], bytes] = {}
+        self._destroyed: dict[str, date] = {}  # site -> the `today` of its last destroy
 
     def get(self, site_id: str, day: date, today: date) -> bytes:
         key = (site_id, day)
@@ -68,11 +69,17 @@ class Salts:
         return salt
 
     def destroy_before(self, site_id: str, today: date) -> None:
-        """Destroy the site's salts older than yesterday, on disk and in memory."""
+        """Destroy the site's salts older than yesterday, on disk and in memory. Once per
+        site and day: get() never stores a salt older than yesterday, so nothing is left
+        to destroy until the site's day changes (the minute sweep calls this for every
+        site, on the event loop: one SQLite write per site per minute otherwise)."""
+        if self._destroyed.get(site_id) == today:
+            return
         yesterday = today - timedelta(days=1)
         self._meta.destroy_salts_before(site_id, yesterday.isoformat())
         for old in [k for k in self._cache if k[0] == site_id and k[1] < yesterday]:
             del self._cache[old]
+        self._destroyed[site_id] = today
 
     def _late_salt(self, key: tuple[str, date]) -> bytes:
         salt = self._late.get(key)
