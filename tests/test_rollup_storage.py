@@ -92,7 +92,7 @@ def test_written_rollups_read_back_as_written(tmp_path: Path) -> None:
 def test_unrolled_span_finds_the_days_without_rollups_in_any_range() -> None:
     from datetime import timedelta
 
-    from app.query.rollup import _unrolled_span
+    from app.query.rollup_answer import _unrolled_span
 
     d = date(2026, 3, 1)
     rolled = {d + timedelta(days=i) for i in range(10)}  # Mar 1..10

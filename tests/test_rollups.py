@@ -13,7 +13,7 @@ import pytest
 
 from app.ingest.hit import Hit
 from app.ingest.pipeline import Client
-from app.query import rollup
+from app.query import rollup, rollup_answer
 from app.query.answer import answer_sync
 from app.query.model import Filter, Order, Query
 from app.query.periods import day_range
@@ -150,7 +150,7 @@ def test_filtered_queries_never_come_from_rollups(rolled: Env) -> None:
         metrics=("visitors",),
         filters=(Filter("is", "page", ("/docs",)),),
     )
-    assert not rollup.eligible(q)
+    assert not rollup_answer.eligible(q)
     assert not answer_sync(rolled.live.services.events, q).from_rollups
 
 

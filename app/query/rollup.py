@@ -1,4 +1,4 @@
-"""Daily rollups: build them from raw events, and answer from them (plus raw for the rest).
+"""Daily rollups: build them from raw events (answering from them: rollup_answer.py).
 
 Rows are additive components per site, site-local day, property and value, computed by the
 same compiler as every raw answer. A visitor and a session never span two site-days, so
@@ -6,103 +6,31 @@ the sum of daily rows equals the raw answer over the same days, exactly."""
 
 from __future__ import annotations
 
-import heapq
-import re
-from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 
-from app.query.model import COLUMNS, OUTBOUND, Filter, Order, Query
+from app.query.model import COLUMNS, OUTBOUND, Filter, Query
 from app.query.periods import day_range
-from app.query.run import Result, run_query_sync, zero_fill
-from app.storage.events import ROLLUP_COLUMNS, ROLLUP_SUMS, EventStore
+from app.query.run import run_query_sync
+from app.storage.events import ROLLUP_COLUMNS, EventStore
 
 TOTALS = ""  # the property of a day's totals row
 # Every breakdown property but prop:<key> (keys are open-ended): model.COLUMNS.
 ROLLUP_PROPERTIES = tuple(COLUMNS)
 # The stored components: daily_stats' columns after (site_id, day, property, value).
 COMPONENTS = ROLLUP_COLUMNS[4:]
-_REVENUE = COMPONENTS.index("revenue")
-ROLLUP_METRICS = frozenset(
-    {
-        "visitors",
-        "visits",
-        "pageviews",
-        "events",
-        "custom_events",
-        "revenue",
-        "entries",
-        "exits",
-        "clicks",
-        "bounce_rate",
-        "visit_duration",
-        "views_per_visit",
-        "time_on_page",
-        "scroll_depth",
-    }
-)
 
 
-# The components each metric is computed from (final_metrics); a question sums only these.
-_NEEDS = {
-    "visitors": ("visitors",),
-    "pageviews": ("pageviews",),
-    "events": ("events",),
-    "clicks": ("events",),
-    "custom_events": ("custom_events",),
-    "revenue": ("revenue",),
-    "visits": ("visits",),
-    "entries": ("visits",),
-    "exits": ("visits",),
-    "bounce_rate": ("visits", "bounces"),
-    "visit_duration": ("visits", "duration"),
-    "views_per_visit": ("visits", "session_pageviews"),
-    "time_on_page": ("engaged_ms", "engaged_visitors"),
-    "scroll_depth": ("scroll_sum", "scroll_count"),
-}
-
-
-def _needed(metrics: Iterable[str], prop: str) -> set[str]:
-    """The components a question reads."""
-    needed = {c for m in metrics for c in _NEEDS[m]}
-    if prop:
-        needed.add("events")  # a value with no events is not a row (see _result)
-    return needed
-
-
-def _sums(metrics: Iterable[str], prop: str) -> list[str]:
-    """The stored sums a question needs, 0 for the others (each sum of ~100k rows costs)."""
-    needed = _needed(metrics, prop)
-    return [ROLLUP_SUMS[c] if c in needed else "0" for c in COMPONENTS]
-
-
-# Metrics whose order is the order of one summed component: a breakdown ordered by these
-# is ordered and paged by DuckDB (_page_in_sql), not in Python over every value.
-_ORDER_COMPONENT = {
-    "visitors": "visitors",
-    "visits": "visits",
-    "entries": "visits",
-    "exits": "visits",
-    "pageviews": "pageviews",
-    "events": "events",
-    "clicks": "events",
-    "custom_events": "custom_events",
-}
-_EVENTS = COMPONENTS.index("events")
-_FLOAT_COMPONENTS = frozenset({"duration", "revenue"})
-
-
-def _implicit_filters(prop: str) -> tuple[Filter, ...]:
+def implicit_filters(prop: str) -> tuple[Filter, ...]:
     # exit_link rows count outbound clicks: the breakdown's own filter, not the caller's.
     return (Filter("is", "event", (OUTBOUND,)),) if prop == "exit_link" else ()
 
 
-def _component_query(
+def component_query(
     site_id: str,
     zone: ZoneInfo,
     first: date,
@@ -119,31 +47,9 @@ def _component_query(
         period=day_range("custom", zone, first, last),
         metrics=components,
         dimensions=dims,
-        filters=_implicit_filters(prop),
+        filters=implicit_filters(prop),
         site_timezone=zone.key,
     )
-
-
-def _raw_components(
-    store: EventStore,
-    site_id: str,
-    zone: ZoneInfo,
-    run: tuple[date, date],
-    prop: str,
-    components: tuple[str, ...],
-) -> list[dict[str, Any]]:
-    """Rows of components per day and value for a run of days; a run of one day (usually
-    today) is asked without a time bucket, a cheaper plan, and its rows labelled after."""
-    first, last = run
-    if first == last:
-        rows = run_query_sync(
-            store, _component_query(site_id, zone, first, last, prop, components, by_day=False)
-        ).rows
-        label = datetime(first.year, first.month, first.day)
-        return [{**row, "time": label} for row in rows]
-    return run_query_sync(
-        store, _component_query(site_id, zone, first, last, prop, components)
-    ).rows
 
 
 def runs(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -155,9 +61,6 @@ def runs(days: Iterable[date]) -> list[tuple[date, date]]:
         else:
             out.append((day, day))
     return out
-
-
-# building
 
 
 def days_to_build(store: EventStore, site_id: str, today: date) -> list[date]:
@@ -186,7 +89,7 @@ def build_rollups(store: EventStore, site_id: str, timezone: str, days: list[dat
     rows: list[tuple[Any, ...]] = []
     for first, last in runs(days):
         for prop in (TOTALS, *ROLLUP_PROPERTIES):
-            result = run_query_sync(store, _component_query(site_id, zone, first, last, prop))
+            result = run_query_sync(store, component_query(site_id, zone, first, last, prop))
             for row in result.rows:
                 day = row["time"].date()
                 if day in wanted and (row["events"] or row["engaged_ms"]):
@@ -210,262 +113,6 @@ def build_rollups(store: EventStore, site_id: str, timezone: str, days: list[dat
     )
     store.replace_rollups(site_id, days, rows, [(d, n) for d, n in counts if d in wanted])
     return len(rows)
-
-
-# answering
-
-
-def eligible(q: Query) -> bool:
-    """Whether rollups can answer this question (the rest of it comes from raw events)."""
-    if q.site_timezone is None or q.site_timezone != q.period.timezone or q.period.rolling:
-        return False
-    if q.interval not in (None, "day", "week", "month") or len(q.properties) > 1:
-        return False
-    prop = q.properties[0] if q.properties else TOTALS
-    if prop and prop not in ROLLUP_PROPERTIES:
-        return False
-    return q.filters == _implicit_filters(prop) and set(q.metrics) <= ROLLUP_METRICS
-
-
-def answer(store: EventStore, q: Query) -> Result | None:
-    """The answer from rollups where they exist and raw events elsewhere; None = no rollups
-    cover any day of the period (then the raw path answers alone)."""
-    if not eligible(q):
-        return None
-    prop = q.properties[0] if q.properties else TOTALS
-    first, last = q.period.first_day, q.period.last_day
-    rolled = {d for d in store.rolled_days(q.site_id) if first <= d <= last}
-    if not rolled:
-        return None
-    zone = ZoneInfo(q.period.timezone)
-    # Days without a rollup (today, late or not yet built) come from raw events. Only those
-    # days are looked up (usually just today): never a scan of the whole period's raw.
-    unrolled = _unrolled_span(first, last, rolled)
-    # Only the components the metrics read: today's raw part is most of a rollup answer's
-    # time, and a question of visitors needs no session, scroll or engagement work.
-    wanted = _needed(q.metrics, prop) | {"events"}
-    needed = tuple(c for c in COMPONENTS if c in wanted)
-    raw_rows: list[dict[str, Any]] = [
-        {c: row.get(c) or 0 for c in COMPONENTS} | {"time": row["time"], prop: row.get(prop)}
-        for run in _raw_runs(store, q.site_id, unrolled, rolled)
-        for row in _raw_components(store, q.site_id, zone, run, prop, needed)
-        if any(row[c] for c in needed)
-    ]
-    paged = _page_in_sql(store, q, prop, raw_rows)
-    if paged is not None:
-        return paged
-    sums: dict[tuple[Any, Any], list[Any]] = defaultdict(lambda: [0] * len(COMPONENTS))
-    interval = q.interval
-    if interval:
-        # A stored row is one (day, value) already: read the rows, no grouping to plan.
-        select = "SELECT day, value, " + ", ".join(
-            re.sub(r"\bsum\((\w+)\)", r"\1", e) for e in _sums(q.metrics, prop)
-        )
-        group = ""
-    else:
-        # DuckDB sums the stored days per value: a breakdown over a year is ~1k rows, not
-        # the ~200k (day, page) rows.
-        select, group = (
-            f"SELECT NULL::DATE, value, {', '.join(_sums(q.metrics, prop))}",
-            (" GROUP BY value"),
-        )
-    stored = store.query(
-        f"{select} FROM daily_rollups WHERE site_id = ? AND property = ?"
-        f" AND day BETWEEN ? AND ?{group}",
-        [q.site_id, prop, first, last],
-    )
-    for day, value, *components in stored:
-        # DuckDB sums DECIMAL revenue as Decimal; the raw path hands floats: add as floats.
-        components[_REVENUE] = float(components[_REVENUE])
-        key = (_bucket(day, interval) if day else None, value)
-        if key in sums:
-            _add(sums[key], components)
-        else:
-            sums[key] = components  # one stored row a key unless days fold into weeks/months
-    for row in raw_rows:
-        key = (_bucket(row["time"].date(), interval), row.get(prop) if prop else None)
-        _add(sums[key], [row[c] for c in COMPONENTS])
-    return _result(q, prop, sums)
-
-
-def _page_in_sql(
-    store: EventStore, q: Query, prop: str, raw_rows: list[dict[str, Any]]
-) -> Result | None:
-    """One page of a breakdown ordered by plain sums, merged, ordered and paged in DuckDB:
-    a year of pages is ~3k values, and building, scoring and sorting them all in Python
-    was most of the answer's time. Same order as _sorted (the keys, then the value
-    ascending, NULL last), same rows (values with events), same total. None = not such a
-    question (the Python path answers)."""
-    orders = q.order_by or (Order(q.metrics[0], True),)
-    if q.interval or not prop or q.limit is None:
-        return None
-    if any(o.key not in q.metrics or o.key not in _ORDER_COMPONENT for o in orders):
-        return None
-    columns = [f"c{i}" for i in range(len(COMPONENTS))]
-    stored = ", ".join(f"{e} AS {c}" for e, c in zip(_sums(q.metrics, prop), columns, strict=True))
-    # Raw days' rows (usually today's) join as parallel arrays, one per component.
-    raw = ", ".join(
-        f"unnest(?::{'DOUBLE' if name in _FLOAT_COMPONENTS else 'BIGINT'}[]) AS {c}"
-        for name, c in zip(COMPONENTS, columns, strict=True)
-    )
-    order = ", ".join(
-        f"c{COMPONENTS.index(_ORDER_COMPONENT[o.key])} {'DESC' if o.descending else 'ASC'}"
-        for o in orders
-    )
-    merged = (
-        f"WITH parts AS (SELECT value, {stored} FROM daily_rollups"
-        " WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ? GROUP BY value"
-        f" UNION ALL SELECT unnest(?::VARCHAR[]) AS value, {raw}),"
-        f" merged AS (SELECT value, {', '.join(f'sum({c}) AS {c}' for c in columns)}"
-        f" FROM parts GROUP BY value HAVING sum(c{_EVENTS}) > 0)"
-    )
-    sql = (
-        f"{merged} SELECT *, (SELECT count(*) FROM merged) FROM merged"
-        f" ORDER BY {order}, value ASC NULLS LAST LIMIT ? OFFSET ?"
-    )
-    params: list[Any] = [q.site_id, prop, q.period.first_day, q.period.last_day]
-    params.append([r.get(prop) for r in raw_rows])
-    params += [
-        [float(r[name] or 0) if name in _FLOAT_COMPONENTS else r[name] or 0 for r in raw_rows]
-        for name in COMPONENTS
-    ]
-    found = store.query(sql, [*params, q.limit, q.offset])
-    if found:
-        total = int(found[0][-1])
-    else:  # a page past the end: count alone
-        total = int(store.query(f"{merged} SELECT count(*) FROM merged", params)[0][0])
-    rows = []
-    for value, *sums, _total in found:
-        values = final_metrics(dict(zip(COMPONENTS, sums, strict=True)))
-        rows.append({**{m: values[m] for m in q.metrics}, prop: value})
-    return Result(rows=rows, total_rows=total, from_rollups=True)
-
-
-def _raw_runs(
-    store: EventStore, site_id: str, span: tuple[date, date] | None, rolled: set[date]
-) -> list[tuple[date, date]]:
-    """The runs of days in span that raw events answer: the span itself when no rolled day
-    is inside it (usually today alone: no look-up), else its days with events."""
-    if span is None:
-        return []
-    first, last = span
-    if not any(first <= d <= last for d in rolled):
-        return [span]
-    days = store.query(
-        "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?",
-        [site_id, first, last],
-    )
-    return runs(d for (d,) in days if d not in rolled)
-
-
-def _unrolled_span(first: date, last: date, rolled: set[date]) -> tuple[date, date] | None:
-    """The first and last day of first..last without a rollup (None: every day has one),
-    in at most len(rolled) steps whatever the length of the range."""
-    one = timedelta(days=1)
-    lo, hi = first, last
-    while lo <= hi and lo in rolled:
-        lo += one
-    while hi >= lo and hi in rolled:
-        hi -= one
-    return (lo, hi) if lo <= hi else None
-
-
-def _bucket(day: date, interval: str | None) -> datetime | None:
-    if interval is None:
-        return None
-    if interval == "week":
-        day -= timedelta(days=day.weekday())
-    elif interval == "month":
-        day = day.replace(day=1)
-    return datetime(day.year, day.month, day.day)
-
-
-def _add(total: list[Any], components: Iterable[Any]) -> None:
-    for i, value in enumerate(components):
-        # DuckDB sums DECIMAL revenue as Decimal; the raw path hands floats: add as floats.
-        total[i] += float(value) if isinstance(value, Decimal) else (value or 0)
-
-
-def final_metrics(c: dict[str, Any]) -> dict[str, Any]:
-    """Metric values from summed components (the same formulas as the raw compiler)."""
-    visits = c["visits"]
-    return {
-        "visitors": c["visitors"],
-        "pageviews": c["pageviews"],
-        "events": c["events"],
-        "custom_events": c["custom_events"],
-        "clicks": c["events"],
-        "revenue": float(c["revenue"]) if isinstance(c["revenue"], Decimal) else c["revenue"],
-        "visits": visits,
-        "entries": visits,
-        "exits": visits,
-        "bounce_rate": 100.0 * c["bounces"] / visits if visits else 0,
-        "visit_duration": c["duration"] / visits if visits else 0,
-        "views_per_visit": c["session_pageviews"] / visits if visits else 0,
-        "time_on_page": c["engaged_ms"] / 1000.0 / c["engaged_visitors"]
-        if c["engaged_visitors"]
-        else 0,
-        "scroll_depth": c["scroll_sum"] / c["scroll_count"] if c["scroll_count"] else None,
-    }
-
-
-def _result(q: Query, prop: str, sums: dict[tuple[Any, Any], list[Any]]) -> Result:
-    rows = []
-    interval, metrics = q.interval, q.metrics
-    for (bucket, value), totals in sums.items():
-        components = dict(zip(COMPONENTS, totals, strict=True))
-        if prop and not components["events"]:
-            continue  # a value seen only on engagement pings is not a row (as in raw)
-        values = final_metrics(components)
-        row: dict[str, Any] = {m: values[m] for m in metrics}
-        if prop:
-            row[prop] = value
-        if interval:
-            row["time"] = bucket
-        rows.append(row)
-    if interval and not prop:
-        # total_rows counts buckets with data, as the raw path does; zeros fill the rest.
-        return Result(rows=zero_fill(q, rows), total_rows=len(rows), from_rollups=True)
-    total = len(rows)
-    top = _top(rows, q, prop)
-    if top is not None:
-        return Result(rows=top, total_rows=total, from_rollups=True)
-    rows = _sorted(rows, q, prop)
-    if q.limit is not None:
-        rows = rows[q.offset : q.offset + q.limit]
-    return Result(rows=rows, total_rows=total, from_rollups=True)
-
-
-def _top(rows: list[dict[str, Any]], q: Query, prop: str) -> list[dict[str, Any]] | None:
-    """_sorted's order and the page in one pass when every order key is a (numeric) metric:
-    a page of a long breakdown without sorting all of it; None = use _sorted."""
-    orders = q.order_by or (Order(q.metrics[0], True),)
-    if q.limit is None or not prop or any(o.key not in q.metrics for o in orders):
-        return None
-    signs = [(o.key, -1 if o.descending else 1) for o in orders]
-
-    def key(r: dict[str, Any]) -> tuple[Any, ...]:
-        parts: list[Any] = []
-        for k, sign in signs:
-            v = r[k]
-            parts += (True, 0) if v is None else (False, sign * v)
-        v = r[prop]
-        return (*parts, v is None, v or "")
-
-    return heapq.nsmallest(q.offset + q.limit, rows, key=key)[q.offset :]
-
-
-def _sorted(rows: list[dict[str, Any]], q: Query, prop: str) -> list[dict[str, Any]]:
-    """The raw compiler's order: the order_by keys, then the value ascending, nulls last."""
-    orders = q.order_by or (Order(q.metrics[0], True),)
-    rows.sort(key=lambda r: (r.get(prop) is None, r.get(prop) or "") if prop else 0)
-    for order in reversed(orders):
-        key = order.key if order.key in q.metrics else prop
-        present = [r for r in rows if r.get(key) is not None]
-        absent = [r for r in rows if r.get(key) is None]
-        present.sort(key=lambda r: r[key], reverse=order.descending)
-        rows = present + absent
-    return rows
 
 
 def with_site_timezone(q: Query, timezone: str) -> Query:
