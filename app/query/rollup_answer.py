@@ -25,26 +25,6 @@ from app.query.run import Result, run_query_sync, zero_fill
 from app.storage.events import ROLLUP_SUMS, EventStore
 
 _REVENUE = COMPONENTS.index("revenue")
-ROLLUP_METRICS = frozenset(
-    {
-        "visitors",
-        "visits",
-        "pageviews",
-        "events",
-        "custom_events",
-        "revenue",
-        "entries",
-        "exits",
-        "clicks",
-        "bounce_rate",
-        "visit_duration",
-        "views_per_visit",
-        "time_on_page",
-        "scroll_depth",
-    }
-)
-
-
 # The components each metric is computed from (final_metrics); a question sums only these.
 _NEEDS = {
     "visitors": ("visitors",),
@@ -62,6 +42,10 @@ _NEEDS = {
     "time_on_page": ("engaged_ms", "engaged_visitors"),
     "scroll_depth": ("scroll_sum", "scroll_count"),
 }
+
+
+# The metrics rollups answer: every one computed from summed components.
+ROLLUP_METRICS = frozenset(_NEEDS)
 
 
 def _needed(metrics: Iterable[str], prop: str) -> set[str]:
