@@ -97,6 +97,29 @@ def test_v2_logical_filters_contains_matches_and_not(env: Env) -> None:
     assert expected["visitors"] > 0
 
 
+def test_v2_is_matches_exactly_while_native_filters_take_wildcards(env: Env) -> None:
+    first, last = preset_days("30d", ref.NOW.date())
+    events = scope(env, UTC_SITE, first, last)
+    page = next(e.path for e in events if e.path.startswith("/blog"))
+    pattern = page[:-1] + "*"
+
+    def visitors(filters: list[Any]) -> int:
+        query = {"site_id": UTC_SITE, "metrics": ["visitors"], "date_range": "30d"}
+        return int(v2(env, {**query, "filters": filters}).json()["results"][0]["metrics"][0])
+
+    def expected(pred: Any) -> int:
+        return int(ref.metrics(events, pred, ["visitors"], lambda e: True)["visitors"])
+
+    assert visitors([["is", "event:page", [pattern]]]) == 0
+    exact = expected(lambda e: e.path == page)
+    assert exact > 0
+    assert visitors([["is", "event:page", [page]]]) == exact
+    assert visitors([["is_not", "event:page", [pattern]]]) == expected(lambda e: True)
+    native = env.ok("aggregate", site_id=env.ids[UTC_SITE], metrics="visitors", page=pattern)
+    wildcard = expected(lambda e: e.path.startswith(page[:-1]))
+    assert native["metrics"]["visitors"] == wildcard > exact
+
+
 def test_v2_time_dimension_lists_buckets_with_data_and_all_time_labels(env: Env) -> None:
     body = v2(
         env,

@@ -102,7 +102,9 @@ def _leaf_sql(sql: Sql, leaf: Filter) -> str:
     expr = dimension_expr(sql, leaf.dimension)
     positive = leaf.op.removesuffix("_not")
     parts = []
-    if positive == "is":
+    if positive == "equals":
+        parts.append(f"{expr} IN ({', '.join(sql.bind(v) for v in leaf.values)})")
+    elif positive == "is":
         exact = [v for v in leaf.values if "*" not in v]
         if exact:
             parts.append(f"{expr} IN ({', '.join(sql.bind(v) for v in exact)})")

@@ -57,11 +57,14 @@ OUTBOUND = "Outbound Link: Click"
 EVENT_PROPERTIES = frozenset({"page", "event", "exit_link"})
 INTERVALS = ("hour", "day", "week", "month")
 
-Op = Literal["is", "is_not", "contains", "contains_not", "matches", "matches_not"]
+Op = Literal[
+    "is", "is_not", "equals", "equals_not", "contains", "contains_not", "matches", "matches_not"
+]
 
 
 class Filter(msgspec.Struct, frozen=True):
-    """dimension op values: "is" with "*" wildcards; "|" alternatives are separate values."""
+    """dimension op values: "is" with "*" wildcards (the native API's filters), "equals"
+    exactly (Plausible v2's "is"); "|" alternatives are separate values."""
 
     op: Op
     dimension: str  # a COLUMNS key or "prop:<key>"

@@ -123,7 +123,9 @@ def _filter(raw: Any, goals: Goals) -> FilterTree:
         dim = dimension(raw[1])
         if dim.startswith("time"):
             raise InvalidRequest(f"Invalid filter '{raw}': time dimensions can't be filtered")
-        return Filter(op, dim, tuple(str(v) for v in values))  # type: ignore[arg-type]
+        # Plausible's "is" is exact ("*" is no wildcard there, unlike the native filters).
+        exact = {"is": "equals", "is_not": "equals_not"}.get(op, op)
+        return Filter(exact, dim, tuple(str(v) for v in values))  # type: ignore[arg-type]
     raise InvalidRequest(f"Invalid filter '{raw}'")
 
 
