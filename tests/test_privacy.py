@@ -117,6 +117,26 @@ def test_export_is_sanitized_and_finds_only_that_user(world: World) -> None:
     assert nobody.json()["count"] == 0
 
 
+def test_user_ids_with_slashes_are_found_sent_as_is_or_encoded(world: World) -> None:
+    owner = world.user("owner@example.com")
+    site = world.site("slash.test", owner)
+    http = world.bearer(world.key(owner, site, ("events:write", "privacy:write")))
+    for user in ("tenant/alice", "tenant/bob", "tenant"):
+        _send(http, {"name": "pageview", "url": "https://slash.test/a", "user_id": user})
+    for path in ("tenant/alice", "tenant%2Falice"):
+        for prefix in (f"/api/v1/sites/{site}", f"/v1/projects/{site}"):
+            response = http.get(f"{prefix}/privacy/user/{path}")
+            assert response.status_code == 200, response.text
+            assert response.json()["count"] == 1, path
+    deleted = http.delete(f"/api/v1/sites/{site}/privacy/user/tenant%2Fbob")
+    assert deleted.status_code == 202, deleted.text
+    status = f"/api/v1/sites/{site}/privacy/requests/{deleted.json()['request_id']}"
+    assert _wait_done(http, status)["status"] == "done"
+    left = world.live.rows("SELECT count(*) AS n FROM events WHERE site_id = ?", [site])
+    assert left == [{"n": 2}]
+    assert http.get(f"/api/v1/sites/{site}/privacy/user/tenant").json()["count"] == 1
+
+
 def test_delete_removes_raw_events_and_rebuilds_rollups(world: World) -> None:
     site, past, http = _setup(world)
     store = world.live.services.events

@@ -80,6 +80,12 @@ def _event(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _user(path_value: str) -> str:
+    """The user id of a {user_id:path} parameter: ids may hold '/' (sent as is or as %2F),
+    the parameter comes with the path's leading '/'."""
+    return path_value.removeprefix("/")
+
+
 async def _export(request: AnyRequest, site_id: str, user_id: str) -> dict[str, Any]:
     site = _readable_site(request, site_id)
     svc = services(request)
@@ -120,20 +126,20 @@ async def _status(request: AnyRequest, site_id: str, request_id: str) -> dict[st
     return found.public()
 
 
-@get("/api/v1/sites/{site_id:str}/privacy/user/{user_id:str}", cache_control=NO_STORE)
+@get("/api/v1/sites/{site_id:str}/privacy/user/{user_id:path}", cache_control=NO_STORE)
 async def export_user(
     request: AnyRequest, site_id: FromPath[str], user_id: FromPath[str]
 ) -> dict[str, Any]:
     """A sanitized export of one server-side user's events (last 90 days, ≤ 10,000)."""
-    return await _export(request, site_id, user_id)
+    return await _export(request, site_id, _user(user_id))
 
 
-@delete("/api/v1/sites/{site_id:str}/privacy/user/{user_id:str}", status_code=202)
+@delete("/api/v1/sites/{site_id:str}/privacy/user/{user_id:path}", status_code=202)
 async def delete_user(
     request: AnyRequest, site_id: FromPath[str], user_id: FromPath[str]
 ) -> Response[dict[str, str]]:
     """Queue the deletion of one server-side user's events (raw and rollups)."""
-    return await _delete(request, site_id, user_id)
+    return await _delete(request, site_id, _user(user_id))
 
 
 @get("/api/v1/sites/{site_id:str}/privacy/requests/{request_id:str}", cache_control=NO_STORE)
@@ -144,20 +150,20 @@ async def request_status(
     return await _status(request, site_id, request_id)
 
 
-@get("/v1/projects/{project_id:str}/privacy/user/{user_id:str}", cache_control=NO_STORE)
+@get("/v1/projects/{project_id:str}/privacy/user/{user_id:path}", cache_control=NO_STORE)
 async def project_export_user(
     request: AnyRequest, project_id: FromPath[str], user_id: FromPath[str]
 ) -> dict[str, Any]:
     """OpenAnalytics: a sanitized per-user export."""
-    return await _export(request, project_id, user_id)
+    return await _export(request, project_id, _user(user_id))
 
 
-@delete("/v1/projects/{project_id:str}/privacy/user/{user_id:str}", status_code=202)
+@delete("/v1/projects/{project_id:str}/privacy/user/{user_id:path}", status_code=202)
 async def project_delete_user(
     request: AnyRequest, project_id: FromPath[str], user_id: FromPath[str]
 ) -> Response[dict[str, str]]:
     """OpenAnalytics: queue a deletion request (202; nothing is deleted inline)."""
-    return await _delete(request, project_id, user_id)
+    return await _delete(request, project_id, _user(user_id))
 
 
 @get("/v1/projects/{project_id:str}/privacy/requests/{request_id:str}", cache_control=NO_STORE)
