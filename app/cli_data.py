@@ -1,16 +1,18 @@
-"""`avocet rollup` and `avocet prune`: the lifecycle jobs, run by hand on the data dir."""
+"""`avocet rollup`, `avocet prune` and `avocet compact`: the lifecycle jobs, run by hand on
+the data dir."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from app.cli_json import print_json
 from app.config import Settings
 from app.errors import AppError
-from app.jobs.lifecycle import Report, prune_sites, rollup_sites
+from app.jobs.lifecycle import Report, compact, prune_sites, rollup_sites
 from app.storage.events import EventStore, StoreLocked
 from app.storage.meta import MetaStore, Site
 
@@ -29,7 +31,7 @@ def _open(settings: Settings) -> tuple[MetaStore, EventStore]:
         meta.close()
         raise ServerRunning(
             "the running server holds the events file and runs this job itself (rollups"
-            " hourly, pruning every 6 hours); stop it to run the job by hand"
+            " hourly, pruning and compaction every 6 hours); stop it to run the job by hand"
         ) from exc
 
 
@@ -77,6 +79,29 @@ def cmd_prune(settings: Settings, args: argparse.Namespace) -> int:
         meta.close()
 
 
+def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
+    meta, store = _open(settings)
+    try:
+        tty = (sys.stderr.isatty() or args.progress) and not args.json
+
+        def progress(day: date, i: int, n: int) -> None:
+            if tty:
+                print(f"compacting {day} ({i}/{n})", file=sys.stderr, flush=True)
+
+        report = compact(store, progress=progress)
+        if args.json:
+            print_json({"done": report.done, "failed": report.failed})
+        else:
+            total = sum(report.done.values())
+            print(f"{len(report.done)} days compacted ({total} events)")
+            for day, error in report.failed.items():
+                print(f"{day}: FAILED: {error}", file=sys.stderr)
+        return 1 if report.failed else 0
+    finally:
+        store.close()
+        meta.close()
+
+
 def register(sub: Any) -> None:
     rollup = sub.add_parser("rollup", help="build daily rollups for finished days")
     rollup.add_argument("--json", action="store_true", help="print one JSON object")
@@ -90,3 +115,11 @@ def register(sub: Any) -> None:
     prune.add_argument("--dry-run", action="store_true", help="only count what would go")
     prune.add_argument("--json", action="store_true", help="print one JSON object")
     prune.set_defaults(func=cmd_prune)
+    compact_cmd = sub.add_parser(
+        "compact", help="rewrite finished days' raw events in site/session order (smaller)"
+    )
+    compact_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    compact_cmd.add_argument(
+        "--progress", action="store_true", help="report progress even when not on a terminal"
+    )
+    compact_cmd.set_defaults(func=cmd_compact)

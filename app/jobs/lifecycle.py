@@ -1,6 +1,6 @@
 """Data lifecycle jobs: build daily rollups for finished site-days, prune raw days past the
-retention window once they are rolled up. Each runs one instance at a time, each write is
-one transaction, and a failure is logged and retried on the next run."""
+retention window once they are rolled up, compact finished days. Each runs one instance at
+a time, each write is one transaction, and a failure is logged and retried on the next run."""
 
 from __future__ import annotations
 
@@ -70,4 +70,40 @@ def prune_sites(
         except Exception as exc:
             log.exception("prune of %s failed; retried on the next run", site.domain)
             report.failed[site.id] = str(exc)
+    return report
+
+
+def days_to_compact(store: EventStore, now: datetime | None = None) -> list[date]:
+    """Days with raw events, finished in every zone (two UTC days back: a site-local day
+    ends by the next UTC day's noon at the latest) and not compacted yet."""
+    now = now or datetime.now(UTC)
+    last = now.astimezone(UTC).date() - timedelta(days=2)
+    rows = store.query(
+        "SELECT DISTINCT day FROM events WHERE day <= ?"
+        " AND day NOT IN (SELECT day FROM compacted_days) ORDER BY day",
+        [last],
+    )
+    return [r[0] for r in rows]
+
+
+def compact(
+    store: EventStore,
+    now: datetime | None = None,
+    progress: Callable[[date, int, int], None] | None = None,
+) -> Report:
+    """Rewrite each finished day's raw events in (site, session, time) order, one day per
+    transaction (ingestion goes on between days); Report.done is keyed by ISO day.
+    progress(day, i, n) is called before each day."""
+    report = Report()
+    days = days_to_compact(store, now)
+    for i, day in enumerate(days, 1):
+        if progress:
+            progress(day, i, len(days))
+        try:
+            report.done[day.isoformat()] = store.compact_day(day)
+        except Exception as exc:
+            log.exception("compaction of %s failed; retried on the next run", day)
+            report.failed[day.isoformat()] = str(exc)
+    if days:
+        log.info("compacted %d days", len(report.done))
     return report

@@ -8,7 +8,7 @@ import anyio.to_thread
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.ingest.sites import SiteDirectory
-from app.jobs.lifecycle import Report, prune_sites, rollup_sites
+from app.jobs.lifecycle import Report, compact, prune_sites, rollup_sites
 from app.storage.events import EventStore
 
 ROLLUP_EVERY = timedelta(hours=1)
@@ -53,8 +53,11 @@ class Jobs:
         return await anyio.to_thread.run_sync(rollup_sites, self._events, self._sites.all())
 
     async def prune(self) -> Report:
-        # Rolled up first, so a day is never pruned before its rollup exists.
+        # Rolled up first, so a day is never pruned before its rollup exists; then what
+        # is left of finished days is compacted.
         await self.rollup()
-        return await anyio.to_thread.run_sync(
+        report = await anyio.to_thread.run_sync(
             prune_sites, self._events, self._sites.all(), self._raw_days
         )
+        await anyio.to_thread.run_sync(compact, self._events)
+        return report

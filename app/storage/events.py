@@ -287,6 +287,34 @@ class EventStore:
                 cur.execute("ROLLBACK")
                 raise
 
+    def compact_day(self, day: date) -> int:
+        """Rewrite one day's raw events (every site's: `day` is site-local, the caller picks
+        a day every zone has finished) sorted by site, session and time, in one transaction,
+        and record it in compacted_days; returns how many rows. Ingestion waits meanwhile
+        (~0.4 s for 25k events)."""
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                cur.execute(
+                    "CREATE TEMP TABLE compacting AS SELECT * FROM events WHERE day = ?"
+                    " ORDER BY site_id, session_id, ts",
+                    [day],
+                )
+                cur.execute("DELETE FROM events WHERE day = ?", [day])
+                cur.execute("INSERT INTO events SELECT * FROM compacting")
+                row = cur.execute("SELECT count(*) FROM compacting").fetchone()
+                count = int(row[0]) if row else 0
+                cur.execute("DROP TABLE compacting")
+                cur.execute(
+                    "INSERT INTO compacted_days VALUES (?, ?, now()::TIMESTAMP)", [day, count]
+                )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return count
+
     def delete_user_events(self, site_id: str, user_key: int) -> int:
         """Delete every raw event of one server-side user (by user_key) of a site, in one
         transaction; returns how many went."""
