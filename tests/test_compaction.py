@@ -4,9 +4,8 @@ row and every answer, make the day's rows sit by site and session, and run by ha
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,20 @@ from app.query.model import Query
 from app.query.periods import day_range
 from app.query.run import run_query_sync
 from app.services import Services
-from tests.conftest import ROOT
-from tests.test_lifecycle_cli import cli, make_data
+from tests.test_lifecycle_cli import cli, kill_after, make_data
 
 METRICS = ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration", "revenue")
 SHAPES: list[tuple[str, ...]] = [(), ("time:day",), ("source",), ("page",), ("country",)]
+
+
+@contextmanager
+def opened(data: Path) -> Iterator[Services]:
+    svc = Services(Settings(data_dir=str(data), run_jobs=False))
+    try:
+        yield svc
+    finally:
+        svc.events.close()
+        svc.meta.close()
 
 
 def _answers(svc: Services) -> list[Any]:
@@ -44,8 +52,7 @@ def _rows(svc: Services) -> list[tuple[Any, ...]]:
 def test_compaction_keeps_rows_and_answers_and_orders_each_day(tmp_path: Path) -> None:
     data = tmp_path / "data"
     make_data(data, 6_000)
-    svc = Services(Settings(data_dir=str(data), run_jobs=False))
-    try:
+    with opened(data) as svc:
         before_rows, before = _rows(svc), _answers(svc)
         now = datetime.now(UTC)
         pending = days_to_compact(svc.events, now)
@@ -68,11 +75,8 @@ def test_compaction_keeps_rows_and_answers_and_orders_each_day(tmp_path: Path) -
         assert stored == sorted(stored) and len(stored) == counts[day]
         # The two days before today (UTC) are not finished everywhere: left as they are.
         assert not {now.date(), now.date() - timedelta(days=1)} & set(pending)
-        # A second run finds nothing; late events for a compacted day stay where they land.
+        # A second run finds nothing to do.
         assert compact(svc.events, now).done == {}
-    finally:
-        svc.events.close()
-        svc.meta.close()
 
 
 def test_compact_command_by_hand(tmp_path: Path) -> None:
@@ -90,43 +94,20 @@ def test_compact_command_by_hand(tmp_path: Path) -> None:
 def test_kill_9_during_compaction_loses_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
     make_data(data, 20_000)
-    svc = Services(Settings(data_dir=str(data), run_jobs=False))
-    try:
+    with opened(data) as svc:
         before_rows, before = _rows(svc), _answers(svc)
         total = len(days_to_compact(svc.events))
-    finally:
-        svc.events.close()
-        svc.meta.close()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "--data-dir", str(data), "compact", "--progress"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
     # A line is printed before each day: at the fourth, three days are committed.
-    for _ in range(4):
-        assert proc.stderr.readline().startswith("compacting")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    svc = Services(Settings(data_dir=str(data), run_jobs=False))
-    try:
+    kill_after(data, "compact", lines=4)
+    with opened(data) as svc:
         left = len(days_to_compact(svc.events))
         assert 0 < left <= total - 3  # killed mid-way
         assert _rows(svc) == before_rows
         assert _answers(svc) == before
-    finally:
-        svc.events.close()
-        svc.meta.close()
     again = cli(data, "compact", "--json")
     assert again.returncode == 0, again.stderr
     assert len(json.loads(again.stdout)["done"]) == left
-    svc = Services(Settings(data_dir=str(data), run_jobs=False))
-    try:
+    with opened(data) as svc:
         assert days_to_compact(svc.events) == []
         assert _rows(svc) == before_rows
         assert _answers(svc) == before
-    finally:
-        svc.events.close()
-        svc.meta.close()

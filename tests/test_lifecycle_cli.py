@@ -45,6 +45,23 @@ def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def kill_after(data: Path, command: str, lines: int) -> None:
+    """Run `avocet COMMAND --progress` and kill -9 it once it has printed `lines` lines of
+    progress (each printed before a unit of work: the ones before it are committed)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "--data-dir", str(data), command, "--progress"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for _ in range(lines):
+        assert proc.stderr.readline().strip(), f"{command} ended before {lines} lines"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 def answers_agree(data: Path) -> None:
     """For each site: the 30-day aggregate and daily series from rollups equal raw."""
     svc = Services(Settings(data_dir=str(data), run_jobs=False))
@@ -129,20 +146,9 @@ def test_rollup_is_refused_with_a_message_while_the_server_runs(
 def test_kill_9_during_rollup_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:
     data = tmp_path / "data"
     make_data(data, 60_000)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "--data-dir", str(data), "rollup", "--progress"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
+    kill_after(data, "rollup", lines=2)
     # Progress is printed before each site: the second line means the first site's rollup
-    # is committed and the second one's is being built. Kill it there.
-    assert proc.stderr.readline().startswith("rolling up")
-    assert proc.stderr.readline().startswith("rolling up")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # is committed and the second one's is being built; killed there.
     svc = Services(Settings(data_dir=str(data), run_jobs=False))
     try:
         today = datetime.now(UTC).date()
