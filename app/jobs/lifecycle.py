@@ -19,7 +19,8 @@ log = logging.getLogger("avocet.jobs")
 
 @dataclass
 class Report:
-    """What a job did, per site id (for logs, the CLI and tests)."""
+    """What a job did, per site id (per ISO day for compaction), for logs, the CLI and
+    tests."""
 
     done: dict[str, int] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)

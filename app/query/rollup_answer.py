@@ -89,13 +89,13 @@ def _raw_components(
     """Rows of components per day and value for a run of days; a run of one day (usually
     today) is asked without a time bucket, a cheaper plan, and its rows labelled after."""
     first, last = run
-    if first == last:
-        rows = run_query_sync(
-            store, component_query(site_id, zone, first, last, prop, components, by_day=False)
-        ).rows
-        label = datetime(first.year, first.month, first.day)
-        return [{**row, "time": label} for row in rows]
-    return run_query_sync(store, component_query(site_id, zone, first, last, prop, components)).rows
+    one_day = first == last
+    q = component_query(site_id, zone, first, last, prop, components, by_day=not one_day)
+    rows = run_query_sync(store, q).rows
+    if not one_day:
+        return rows
+    label = datetime(first.year, first.month, first.day)
+    return [{**row, "time": label} for row in rows]
 
 
 def eligible(q: Query) -> bool:
@@ -139,25 +139,7 @@ def answer(store: EventStore, q: Query) -> Result | None:
         return paged
     sums: dict[tuple[Any, Any], list[Any]] = defaultdict(lambda: [0] * len(COMPONENTS))
     interval = q.interval
-    if interval:
-        # A stored row is one (day, value) already: read the rows, no grouping to plan.
-        select = "SELECT day, value, " + ", ".join(
-            re.sub(r"\bsum\((\w+)\)", r"\1", e) for e in _sums(q.metrics, prop)
-        )
-        group = ""
-    else:
-        # DuckDB sums the stored days per value: a breakdown over a year is ~1k rows, not
-        # the ~200k (day, page) rows.
-        select, group = (
-            f"SELECT NULL::DATE, value, {', '.join(_sums(q.metrics, prop))}",
-            (" GROUP BY value"),
-        )
-    stored = store.query(
-        f"{select} FROM daily_rollups WHERE site_id = ? AND property = ?"
-        f" AND day BETWEEN ? AND ?{group}",
-        [q.site_id, prop, first, last],
-    )
-    for day, value, *components in stored:
+    for day, value, *components in _stored(store, q, prop):
         # DuckDB sums DECIMAL revenue as Decimal; the raw path hands floats: add as floats.
         components[_REVENUE] = float(components[_REVENUE])
         key = (_bucket(day, interval) if day else None, value)
@@ -169,6 +151,24 @@ def answer(store: EventStore, q: Query) -> Result | None:
         key = (_bucket(row["time"].date(), interval), row.get(prop) if prop else None)
         _add(sums[key], [row[c] for c in COMPONENTS])
     return _result(q, prop, sums)
+
+
+def _stored(store: EventStore, q: Query, prop: str) -> list[tuple[Any, ...]]:
+    """(day or None, value, components...) from daily_rollups for the period: a series
+    reads its (day, value) rows as they are, one stored row each (the per-row form of
+    ROLLUP_SUMS, no grouping to plan); a breakdown or total has DuckDB sum the days per
+    value (a year of pages is ~1k rows, not the ~200k (day, page) rows)."""
+    sums = _sums(q.metrics, prop)
+    if q.interval:
+        columns = ", ".join(re.sub(r"\bsum\((\w+)\)", r"\1", e) for e in sums)
+        select, group = f"SELECT day, value, {columns}", ""
+    else:
+        select, group = f"SELECT NULL::DATE, value, {', '.join(sums)}", " GROUP BY value"
+    return store.query(
+        f"{select} FROM daily_rollups WHERE site_id = ? AND property = ?"
+        f" AND day BETWEEN ? AND ?{group}",
+        [q.site_id, prop, q.period.first_day, q.period.last_day],
+    )
 
 
 def _page_in_sql(
