@@ -94,7 +94,7 @@ class Writer:
         requests that were waiting at the end of the previous commit (the clients it just
         answered are likely to send again), short waits, each ended by a quiet gap with no
         new row, and never beyond MAX_WAIT. Without that second part two half-size batches
-        alternate under steady load: twice the commits, each costing ~2 ms of CPU."""
+        alternate under steady load: twice the commits, each costing ~5 ms of CPU."""
         batch = self._batches[0]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + MAX_WAIT
