@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from app.api.client import TrustedProxies
 from app.auth.principal import Authenticator
 from app.config import Settings
 from app.ingest.enrich import warm_agent_parsers
@@ -39,9 +39,7 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.trusted_proxies = tuple(
-            ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies
-        )
+        self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
         self.meta = open_meta(settings)
         self.events = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
         self.sites = SiteDirectory(self.meta)

@@ -14,14 +14,15 @@ import httpx
 from tests.conftest import CHROME_UA, ServeProcess
 
 WORKERS = 32
+ACKED_BEFORE_KILL = 300  # then kill -9 mid-stream (a count, not a time: fsync speed varies)
 
 
-async def fire(url: str, site: str, acked: list[str], stop_at: float) -> None:
+async def fire(url: str, site: str, acked: list[str], give_up_at: float) -> None:
     """Many concurrent clients, each posting unique paths until the server dies."""
     counter = iter(range(10**9))
 
     async def worker(n: int, http: httpx.AsyncClient) -> None:
-        while time.monotonic() < stop_at + 5:
+        while time.monotonic() < give_up_at:
             i = next(counter)
             path = f"/crash/{i}"
             ip = f"10.{n}.{i % 250}.{i % 200 + 1}"
@@ -72,17 +73,18 @@ def test_every_acknowledged_event_is_stored_exactly_once_after_kill_9(
     serve_process.start()
 
     acked: list[str] = []
-    kill_at = time.monotonic() + 2.0
+    give_up_at = time.monotonic() + 60
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        firing = asyncio.create_task(fire(serve_process.url, site, acked, kill_at))
-        await asyncio.sleep(kill_at - time.monotonic())
+        firing = asyncio.create_task(fire(serve_process.url, site, acked, give_up_at))
+        while len(acked) < ACKED_BEFORE_KILL and time.monotonic() < give_up_at:
+            await asyncio.sleep(0.01)
         await loop.run_in_executor(None, serve_process.kill, signal.SIGKILL)
         await firing
 
     asyncio.run(scenario())
-    assert len(acked) > 200, "the server should have acknowledged a real stream first"
+    assert len(acked) >= ACKED_BEFORE_KILL, "the server should have acknowledged a real stream"
 
     serve_process.start()  # recovery replays DuckDB's WAL
     serve_process.kill(signal.SIGTERM)  # a clean stop, so this process can open the file

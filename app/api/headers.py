@@ -1,11 +1,12 @@
 """Pure ASGI wrapper around the whole app: X-Request-ID on every response (404s and CORS
 preflights included), plus the rate-limit / usage headers that authentication left in the
-scope state. Per request it costs one header scan and, without an incoming id, a uuid4."""
+scope state. Per request it costs one header scan and, without an incoming id, 32 hex
+digits of os.urandom (a uuid4's length; building the UUID object costs 5x as much)."""
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -19,8 +20,8 @@ _VALID_ID = re.compile(rb"^[A-Za-z0-9._:/+=@-]{1,128}$")
 def _request_id(scope: Scope) -> bytes:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            return value if _VALID_ID.match(value) else uuid.uuid4().hex.encode()
-    return uuid.uuid4().hex.encode()
+            return value if _VALID_ID.match(value) else os.urandom(16).hex().encode()
+    return os.urandom(16).hex().encode()
 
 
 class ResponseHeaders:

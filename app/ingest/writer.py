@@ -21,18 +21,23 @@ QUIET_GAP = 0.002
 
 
 class _Batch:
-    __slots__ = ("bots", "future", "rows")
+    """Rows for one commit, and the future of each request waiting on it. One future each,
+    not one shared future behind asyncio.shield, which costs a request two more futures and
+    two Python callbacks (~5 µs, measured): a client hanging up cancels its own future,
+    which the writer then skips, never the batch."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = ("bots", "rows", "waiters")
+
+    def __init__(self) -> None:
         self.rows: list[Row] = []
         self.bots: dict[tuple[str, int], int] = {}
-        self.future: asyncio.Future[None] = loop.create_future()
+        self.waiters: list[asyncio.Future[None]] = []
 
 
 class Writer:
     """No timer: the next commit starts the moment the previous one ends, so an idle server
     acknowledges within one commit and a busy one puts more rows in each. Every request of
-    a batch awaits the batch's one future, resolved only after its transaction committed."""
+    a batch awaits its own future, resolved only after the batch's transaction committed."""
 
     def __init__(self, store: EventStore, max_batch_rows: int = 10_000) -> None:
         self._store = store
@@ -66,7 +71,7 @@ class Writer:
 
     def _open_batch(self) -> _Batch:
         if not self._batches or len(self._batches[-1].rows) >= self._max:
-            self._batches.append(_Batch(asyncio.get_running_loop()))
+            self._batches.append(_Batch())
         return self._batches[-1]
 
     async def write(self, row: Row) -> None:
@@ -75,9 +80,10 @@ class Writer:
             raise RuntimeError("writer is stopping")
         batch = self._open_batch()
         batch.rows.append(row)
+        waiter = asyncio.get_running_loop().create_future()
+        batch.waiters.append(waiter)
         self._wake.set()
-        # shield: a client hanging up cancels its own wait, never the batch others share.
-        await asyncio.shield(batch.future)
+        await waiter
 
     def count_bot(self, site_id: str, day: int) -> None:
         """Count a dropped bot hit; it is committed with the next batch (nobody waits)."""
@@ -126,13 +132,16 @@ class Writer:
                 await loop.run_in_executor(self._executor, self._store.append, batch.rows, bots)
             except Exception as exc:
                 log.exception("commit of %d rows failed", len(batch.rows))
-                batch.future.set_exception(exc)
-                batch.future.exception()  # mark retrieved: waiters may all have gone
+                for waiter in batch.waiters:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
             else:
                 took = time.perf_counter() - started
                 self.commit_seconds += took
                 self.slowest_commit = max(self.slowest_commit, took)
                 self.commits += 1
                 self.committed_rows += len(batch.rows)
-                batch.future.set_result(None)
+                for waiter in batch.waiters:
+                    if not waiter.done():  # done = cancelled: its client hung up
+                        waiter.set_result(None)
             self._expect = len(batch.rows) + self.pending_rows
