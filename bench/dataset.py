@@ -14,7 +14,7 @@ import argparse
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -142,9 +142,17 @@ def plan_events(
 
 
 def load(
-    svc: Services, events: int, sites: int, days: int, seed: int, end: datetime | None = None
+    svc: Services,
+    events: int,
+    sites: int,
+    days: int,
+    seed: int,
+    end: datetime | None = None,
+    after_day: Callable[[datetime], None] | None = None,
 ) -> int:
-    """Create `sites` sites and push about `events` planned hits through the pipeline."""
+    """Create `sites` sites and push about `events` planned hits through the pipeline.
+    after_day(t): called once each day's hits are stored, t just after that UTC day (what
+    a server's jobs would see as "now" then)."""
     end = end or datetime.now(UTC)
     created = [svc.meta.add_site(f"site{i}.example") for i in range(sites)]
     ids = [s.id for s in created]
@@ -159,11 +167,14 @@ def load(
                 rows.append(row)
         rows.sort(key=lambda r: r[1])  # stored in time order, as live ingestion stores them
         batch.extend(rows)
-        if len(batch) >= 50_000:
+        if len(batch) >= 50_000 or (after_day and batch):
             svc.events.append(batch)
             stored += len(batch)
             batch = []
         svc.ingest.sessions.sweep(int(end.timestamp() * 1e6))
+        if after_day and day:
+            last = max(p.ts_us for p in day)
+            after_day(datetime.fromtimestamp(last // 1_000_000 // 86_400 * 86_400 + 86_400, UTC))
     if batch:
         svc.events.append(batch)
         stored += len(batch)
