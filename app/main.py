@@ -87,8 +87,10 @@ def create_app(settings: Settings) -> Litestar:
         request_max_body_size=settings.ingest.max_body_bytes,
         debug=False,
     )
-    # Tracking hits skip Litestar's request machinery (collect.TrackingFront). Outside
-    # Litestar's router, so 404s, 405s and CORS preflights get X-Request-ID too.
-    front = collect.TrackingFront(app.asgi_handler, CORS, settings.ingest.max_body_bytes)
-    app.asgi_handler = ResponseHeaders(front)
+    # Tracking hits skip Litestar's request machinery (collect.TrackingFront, which adds its
+    # own X-Request-ID). ResponseHeaders sits outside Litestar's router, so 404s, 405s and
+    # CORS preflights get X-Request-ID too.
+    app.asgi_handler = collect.TrackingFront(
+        ResponseHeaders(app.asgi_handler), CORS, settings.ingest.max_body_bytes
+    )
     return app

@@ -25,6 +25,7 @@ from litestar.types import (
 
 from app.api.access import services
 from app.api.client import client_ip, resolve_ip
+from app.api.headers import request_id
 from app.errors import EventInvalid, RateLimited, Unavailable
 from app.ingest.hit import Hit, decode_hit
 from app.ingest.pipeline import Client, Drop
@@ -110,7 +111,8 @@ class TrackingFront:
     Litestar's middleware, routing and Request objects, which cost about as much CPU per
     hit as the whole ingest pipeline does (bench/ingest.py: ~45 % more hits per second).
     Same answer as the handlers above: 204, the CORS simple-response headers, and
-    X-Request-ID (added by app.api.headers around this). Everything else goes to Litestar."""
+    X-Request-ID (itself: it sits outside app.api.headers, which adds it to everything
+    else). Everything else goes to the app it wraps."""
 
     def __init__(self, app: ASGIApp, cors: CORSConfig, max_body_bytes: int) -> None:
         self.app = app
@@ -153,15 +155,15 @@ class TrackingFront:
             return  # the client went away before sending its body: nobody to answer
         ip = resolve_ip(peer, forwarded, svc.trusted_proxies)
         await track(svc, body, Client(ip, user_agent or ""), *route)
-        headers: list[tuple[bytes, bytes]] = []
+        headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id(scope))]
         if origin is not None:
             if (has_cookie and self._all_origins) or (  # echo the origin instead of "*"
                 not self._all_origins and self._config.is_origin_allowed(origin.decode("latin-1"))
             ):
-                headers = [h for h in self._cors if h[0] != b"access-control-allow-origin"]
+                headers += [h for h in self._cors if h[0] != b"access-control-allow-origin"]
                 headers += [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
             else:
-                headers = self._cors.copy()
+                headers += self._cors
         start: HTTPResponseStartEvent = {
             "type": "http.response.start",
             "status": 204,

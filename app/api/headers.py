@@ -17,7 +17,8 @@ from app.api.access import EXTRA_HEADERS
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:/+=@-]{1,128}$")
 
 
-def _request_id(scope: Scope) -> bytes:
+def request_id(scope: Scope) -> bytes:
+    """The client's X-Request-ID when it is sane, else a new random one."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             return value if _VALID_ID.match(value) else os.urandom(16).hex().encode()
@@ -34,12 +35,12 @@ class ResponseHeaders:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope)
+        rid = request_id(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers: list[Any] = list(message.get("headers", ()))
-                headers.append((b"x-request-id", request_id))
+                headers.append((b"x-request-id", rid))
                 headers.extend(scope.get("state", {}).get(EXTRA_HEADERS, ()))
                 message["headers"] = headers
             await send(message)
