@@ -10,6 +10,7 @@ from litestar import Request
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _CACHED = 4096  # addresses remembered by each cache below; emptied when full
+_LONGEST = 64  # longer strings (no address is) are answered but never cached
 
 
 class TrustedProxies:
@@ -30,9 +31,11 @@ class TrustedProxies:
         """Whether ip is an address inside one of the networks."""
         answer = self._trusted.get(ip)
         if answer is None:
-            if len(self._trusted) >= _CACHED:
-                self._trusted.clear()
-            answer = self._trusted[ip] = _in_networks(ip, self.networks)
+            answer = _in_networks(ip, self.networks)
+            if len(ip) <= _LONGEST:
+                if len(self._trusted) >= _CACHED:
+                    self._trusted.clear()
+                self._trusted[ip] = answer
         return answer
 
     def client_address(self, hop: str) -> str | None:
@@ -40,9 +43,11 @@ class TrustedProxies:
         None when it is not an address."""
         if hop in self._clients:
             return self._clients[hop]
-        if len(self._clients) >= _CACHED:
-            self._clients.clear()
-        address = self._clients[hop] = _valid_ip(hop)
+        address = _valid_ip(hop)
+        if len(hop) <= _LONGEST:
+            if len(self._clients) >= _CACHED:
+                self._clients.clear()
+            self._clients[hop] = address
         return address
 
 
