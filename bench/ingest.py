@@ -8,6 +8,7 @@ IPs, referrers, UTM tags, custom events with props and revenue). Then:
 - bytes per event for a larger table built by the same pipeline code without HTTP.
 
     .venv/bin/python bench/ingest.py [--seconds 30] [--connections 64] [--storage-events 1000000]
+                                     [--storage-days 30]
                                      [--repeat N] [--hits-per-visitor 4] [--warmup 3]
 """
 
@@ -169,8 +170,8 @@ def bench_avocet(data: Path, port: int, seconds: int, connections: int) -> dict[
     return result
 
 
-def bench_storage(data: Path, events: int) -> dict[str, float]:
-    """Bytes per event for a bigger table (30 days), built by the real pipeline code (no
+def bench_storage(data: Path, events: int, days: int) -> dict[str, float]:
+    """Bytes per event for a bigger table (`days` days), built by the real pipeline code (no
     HTTP), twice: as ingested, and with the server's compaction job run after each day the
     way a running server runs it (finished days compacted, the last two days not yet), so
     its file size is a long-running server's, freed blocks reused by later appends."""
@@ -188,7 +189,7 @@ def bench_storage(data: Path, events: int) -> dict[str, float]:
             svc,
             events,
             sites=20,
-            days=30,
+            days=days,
             seed=1,
             after_day=(lambda now, store=svc.events: compact(store, now)) if compacting else None,
         )
@@ -216,6 +217,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--storage-events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--storage-days",
+        type=int,
+        default=30,
+        help="days the storage events span (the compaction job's freed blocks stay ~9 MB:"
+        " the longer the span, the closer file size comes to used blocks)",
+    )
     parser.add_argument(
         "--repeat",
         type=int,
@@ -247,7 +255,11 @@ def main() -> None:
             avocets.append(bench_avocet(tmp / f"live{i}", 18081, args.seconds, args.connections))
             bares.append(bench_bare(18082, args.seconds, args.connections, avocets[-1]["sites"]))  # type: ignore[arg-type]
         avocet, bare = median_run(avocets), median_run(bares)
-        storage = bench_storage(tmp / "bulk", args.storage_events) if args.storage_events else {}
+        storage = (
+            bench_storage(tmp / "bulk", args.storage_events, args.storage_days)
+            if args.storage_events
+            else {}
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report = {
