@@ -10,7 +10,6 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from app.api.client import TrustedProxies
 from app.auth.principal import Authenticator
 from app.config import Settings
 from app.ingest.enrich import warm_agent_parsers
@@ -19,6 +18,7 @@ from app.ingest.pipeline import Ingestor, now_us
 from app.ingest.sites import SiteDirectory
 from app.ingest.writer import Writer
 from app.jobs.scheduler import Jobs
+from app.proxies import TrustedProxies
 from app.storage.events import EventStore
 from app.storage.meta import MetaStore
 

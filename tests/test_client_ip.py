@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.api import client
-from app.api.client import TrustedProxies, resolve_ip
+import app.proxies
+from app.api.client import resolve_ip
+from app.proxies import TrustedProxies
 
 
 def test_the_rightmost_untrusted_hop_is_the_client_and_answers_stay_right_when_cached() -> None:
@@ -24,7 +25,7 @@ def test_the_rightmost_untrusted_hop_is_the_client_and_answers_stay_right_when_c
 def test_caches_are_bounded_and_skip_strings_longer_than_any_address(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(client, "_CACHED", 8)
+    monkeypatch.setattr(app.proxies, "_CACHED", 8)
     proxies = TrustedProxies(["127.0.0.0/8"])
     for i in range(50):
         assert resolve_ip("127.0.0.1", f"198.51.100.{i}", proxies) == f"198.51.100.{i}"
