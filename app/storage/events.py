@@ -197,7 +197,7 @@ class EventStore:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-            if bots and self._bots is not None:
+            if self._bots is not None:  # bot hits were committed (none: returned above)
                 with self._bots_lock:
                     for site_id, day, hits in bots:
                         days = self._bots.setdefault(site_id, {})
