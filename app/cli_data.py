@@ -12,7 +12,7 @@ from typing import Any
 from app.cli_json import print_json
 from app.config import Settings
 from app.errors import AppError
-from app.jobs.lifecycle import Report, compact, prune_sites, rollup_sites
+from app.jobs.lifecycle import Report, align_zones, compact, prune_sites, rollup_sites
 from app.storage.events import EventStore, StoreLocked
 from app.storage.meta import MetaStore, Site
 
@@ -48,10 +48,16 @@ def _print(report: Report, sites: list[Site], what: str, as_json: bool) -> int:
     return 1 if report.failed else 0
 
 
+def _aligned_sites(meta: MetaStore, store: EventStore) -> list[Site]:
+    """The sites, after re-dating the events of any whose timezone changed."""
+    align_zones(store, meta, meta.sites())
+    return meta.sites()
+
+
 def cmd_rollup(settings: Settings, args: argparse.Namespace) -> int:
     meta, store = _open(settings)
     try:
-        sites = meta.sites()
+        sites = _aligned_sites(meta, store)
         tty = (sys.stderr.isatty() or args.progress) and not args.json
 
         def progress(site: Site, days: int) -> None:
@@ -68,7 +74,7 @@ def cmd_rollup(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_prune(settings: Settings, args: argparse.Namespace) -> int:
     meta, store = _open(settings)
     try:
-        sites = meta.sites()
+        sites = meta.sites() if args.dry_run else _aligned_sites(meta, store)
         if not args.dry_run:
             rollup_sites(store, sites)  # never prune a day before its rollup exists
         report = prune_sites(store, sites, settings.raw_retention_days, dry_run=args.dry_run)

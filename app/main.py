@@ -50,7 +50,9 @@ def create_app(settings: Settings) -> Litestar:
         app.state.services = svc
         await svc.start()
         # Privacy deletions: queued or interrupted requests resume now.
-        privacy_jobs = app.state.privacy = PrivacyJobs(svc.events, svc.meta, svc.sites)
+        privacy_jobs = app.state.privacy = PrivacyJobs(
+            svc.events, svc.meta, svc.sites, svc.jobs.lock
+        )
         privacy_jobs.resume()
         log.info("avocet ready, data in %s", settings.data_dir)
         try:

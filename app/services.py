@@ -20,7 +20,7 @@ from app.ingest.writer import Writer
 from app.jobs.scheduler import Jobs
 from app.proxies import TrustedProxies
 from app.storage.events import EventStore
-from app.storage.meta import MetaStore
+from app.storage.meta import MetaStore, Site
 
 log = logging.getLogger("avocet")
 
@@ -46,13 +46,17 @@ class Services:
         self.writer = Writer(self.events, settings.ingest.max_batch_rows)
         self.ingest = Ingestor(settings, self.sites, Salts(self.meta), self.writer)
         self.auth = Authenticator(settings, self.meta)
-        self.jobs = Jobs(self.events, self.sites, settings.raw_retention_days)
+        self.jobs = Jobs(
+            self.events, self.meta, self.sites, settings.raw_retention_days, self.writer.drain
+        )
         self._sweeper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         # What "now" is for the stats APIs (periods, raw window); tests pin it.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def start(self) -> None:
+        # A timezone changed but its events not re-dated (a crash in between): do it now.
+        await self.jobs.align_zones()
         await anyio.to_thread.run_sync(self.ingest.restore_sessions, self.events, now_us())
         # Before the first request: the first hit would otherwise stall the loop ~0.5 s.
         await anyio.to_thread.run_sync(warm_agent_parsers)
@@ -61,6 +65,12 @@ class Services:
         self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
         if self.settings.run_jobs:
             self.jobs.start()
+
+    def realign(self, site: Site) -> None:
+        """Call after changing a site: if its timezone changed, its stored events are
+        re-dated to the new zone's days in the background (Jobs.realign_soon)."""
+        if site.day_zone != site.timezone:
+            self.jobs.realign_soon()
 
     async def _sweep(self) -> None:
         while True:

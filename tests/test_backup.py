@@ -215,7 +215,7 @@ def test_export_writes_events_and_daily_stats_csv(
     data = serve_process.data_dir
     store = EventStore(data / "events.duckdb")
     try:  # "tomorrow" today is a finished day: roll it up
-        sites = [Site(site, "example.com", "example.com", "UTC", "", b"")]
+        sites = [Site(site, "example.com", "example.com", "UTC", "", b"", "UTC")]
         report = rollup_sites(store, sites, now=datetime.now(UTC) + timedelta(days=1))
         assert report.done == {site: 1}
         stats_rows = store.query("SELECT count(*) FROM daily_stats WHERE site_id = ?", [site])

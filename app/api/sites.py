@@ -101,6 +101,7 @@ async def update_site(
     svc.sites.reload()
     if updated is None:
         raise NotFound("site not found")
+    svc.realign(updated)
     return {"site": updated.public()}
 
 

@@ -50,9 +50,10 @@ class Client(NamedTuple):
 class _LocalDay:
     """UTC bounds of a site's current local day, so most hits skip the zone conversion."""
 
-    __slots__ = ("day", "end_us", "start_us")
+    __slots__ = ("day", "end_us", "start_us", "zone")
 
     def __init__(self, zone: ZoneInfo, ts_us: int) -> None:
+        self.zone = zone.key
         local = datetime.fromtimestamp(ts_us / 1e6, UTC).astimezone(zone)
         self.day = local.date()
         start = datetime(self.day.year, self.day.month, self.day.day, tzinfo=zone)
@@ -103,7 +104,11 @@ class Ingestor:
         """The site-local day of ts; two caches so backdated events don't evict today."""
         cache = self._today if now else self._days
         cached = cache.get(site.id)
-        if cached is None or not cached.start_us <= ts_us < cached.end_us:
+        if (
+            cached is None
+            or not cached.start_us <= ts_us < cached.end_us
+            or cached.zone != site.timezone  # the site's timezone changed
+        ):
             cached = cache[site.id] = _LocalDay(site.zone, ts_us)
         return cached.day
 

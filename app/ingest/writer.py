@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -53,6 +54,7 @@ class Writer:
         self.commit_seconds = 0.0  # wall time inside commits, and the slowest one
         self.slowest_commit = 0.0
         self._expect = 1  # rows waiting on the writer when the last commit finished
+        self._committing: _Batch | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="avocet-writer")
@@ -84,6 +86,20 @@ class Writer:
         batch.waiters.append(waiter)
         self._wake.set()
         await waiter
+
+    async def drain(self) -> None:
+        """Return once every row handed to write() so far is committed (or its commit
+        failed). Writes started together by asyncio.gather join their batch one loop pass
+        later: that pass is let run first."""
+        await asyncio.sleep(0)
+        last = self._batches[-1] if self._batches else self._committing
+        if last is None:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        last.waiters.append(waiter)  # batches commit in order: the last one ends last
+        self._wake.set()
+        with contextlib.suppress(Exception):
+            await waiter
 
     def count_bot(self, site_id: str, day: int) -> None:
         """Count a dropped bot hit; it is committed with the next batch (nobody waits)."""
@@ -125,7 +141,7 @@ class Writer:
                 self._wake.clear()
                 continue
             await self._settle()
-            batch = self._batches.popleft()
+            batch = self._committing = self._batches.popleft()
             bots = [(site, day, hits) for (site, day), hits in batch.bots.items()]
             started = time.perf_counter()
             try:
@@ -144,4 +160,5 @@ class Writer:
                 for waiter in batch.waiters:
                     if not waiter.done():  # done = cancelled: its client hung up
                         waiter.set_result(None)
+            self._committing = None
             self._expect = len(batch.rows) + self.pending_rows

@@ -1,5 +1,6 @@
 """Data lifecycle jobs: build daily rollups for finished site-days, prune raw days past the
-retention window once they are rolled up, compact finished days. Each runs one instance at
+retention window once they are rolled up, compact finished days, re-date the events of a
+site whose timezone changed. Each runs one instance at
 a time, each write is one transaction, and a failure is logged and retried on the next run."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from app.query import rollup
 from app.storage.events import EventStore
-from app.storage.meta import Site
+from app.storage.meta import MetaStore, Site
 
 log = logging.getLogger("avocet.jobs")
 
@@ -30,6 +31,40 @@ def local_today(site: Site, now: datetime) -> date:
     return now.astimezone(ZoneInfo(site.timezone)).date()
 
 
+def align_zones(store: EventStore, meta: MetaStore, sites: list[Site]) -> Report:
+    """Re-date the stored events of each site whose timezone changed since they were
+    written (Site.day_zone != Site.timezone), then record the new zone (blocking). Re-dating
+    is idempotent, so a crash between the two steps only repeats it on the next run."""
+    report = Report()
+    for site in sites:
+        if site.day_zone == site.timezone:
+            continue
+        try:
+            moved = rollup.redate(store, site.id, site.timezone)
+            meta.set_day_zone(site.id, site.timezone)
+            log.info(
+                "%s: timezone %s -> %s, %d events moved to another day",
+                site.domain,
+                site.day_zone,
+                site.timezone,
+                moved,
+            )
+            report.done[site.id] = moved
+        except Exception as exc:
+            log.exception("re-dating %s failed; retried on the next run", site.domain)
+            report.failed[site.id] = str(exc)
+    return report
+
+
+def _aligned(site: Site, report: Report) -> bool:
+    """Whether the site's stored days are in its timezone (else align_zones hasn't re-dated
+    them yet, and its failure was logged): rollups and pruning wait for it."""
+    if site.day_zone == site.timezone:
+        return True
+    report.failed[site.id] = "its events are not re-dated to its new timezone yet"
+    return False
+
+
 def rollup_sites(
     store: EventStore,
     sites: list[Site],
@@ -40,12 +75,14 @@ def rollup_sites(
     now = now or datetime.now(UTC)
     report = Report()
     for site in sites:
+        if not _aligned(site, report):
+            continue
         try:
             days = rollup.days_to_build(store, site.id, local_today(site, now))
             if progress:
                 progress(site, len(days))
             if days:
-                rollup.build_rollups(store, site.id, site.timezone, days)
+                rollup.build_rollups(store, site.id, site.day_zone, days)
                 log.info("rolled up %d days of %s", len(days), site.domain)
             report.done[site.id] = len(days)
         except Exception as exc:  # one site's failure must not stop the others
@@ -65,6 +102,8 @@ def prune_sites(
     now = now or datetime.now(UTC)
     report = Report()
     for site in sites:
+        if not _aligned(site, report):
+            continue
         before = local_today(site, now) - timedelta(days=raw_days - 1)
         try:
             report.done[site.id] = rollup.prune(store, site.id, before, dry_run=dry_run)

@@ -82,7 +82,7 @@ def run_request(
         for _ in range(REBUILD_ATTEMPTS):
             if not pending:
                 break
-            build_rollups(store, site.id, site.timezone, pending)
+            build_rollups(store, site.id, site.day_zone, pending)
             pending = _stale(store, site.id, rebuild)
         privacy.mark_done(meta, request.id, len(rebuild), not_rebuilt)
     except Exception as exc:
@@ -94,11 +94,18 @@ def run_request(
 class PrivacyJobs:
     """Runs deletion requests in the event loop's thread pool, one at a time."""
 
-    def __init__(self, store: EventStore, meta: MetaStore, sites: SiteDirectory) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        meta: MetaStore,
+        sites: SiteDirectory,
+        lock: asyncio.Lock | None = None,
+    ) -> None:
+        """lock: held while a request runs (the server shares its data jobs' lock)."""
         self._store = store
         self._meta = meta
         self._sites = sites
-        self._lock = asyncio.Lock()
+        self._lock = lock or asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, request_id: str) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.ingest.sites import SiteDirectory
-from app.jobs.lifecycle import Report, compact, prune_sites, rollup_sites
+from app.jobs.lifecycle import Report, align_zones, compact, prune_sites, rollup_sites
 from app.storage.events import EventStore
+from app.storage.meta import MetaStore
 
 ROLLUP_EVERY = timedelta(hours=1)
 PRUNE_EVERY = timedelta(hours=6)
@@ -18,11 +21,25 @@ FIRST_RUN_DELAY = timedelta(seconds=20)
 
 
 class Jobs:
-    def __init__(self, events: EventStore, sites: SiteDirectory, raw_days: int) -> None:
+    def __init__(
+        self,
+        events: EventStore,
+        meta: MetaStore,
+        sites: SiteDirectory,
+        raw_days: int,
+        drain: Callable[[], Awaitable[None]],
+    ) -> None:
+        """drain: returns once every event handed to the writer so far is committed."""
         self._events = events
+        self._meta = meta
         self._sites = sites
         self._raw_days = raw_days
+        self._drain = drain
         self._scheduler = AsyncIOScheduler(timezone=UTC)
+        # One data job at a time (re-dating, rollups, pruning, privacy deletions): each
+        # reads what the one before wrote.
+        self.lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         first = datetime.now(UTC) + FIRST_RUN_DELAY
@@ -48,16 +65,54 @@ class Jobs:
     def stop(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            task.cancel()
+
+    async def align_zones(self) -> Report:
+        """Re-date the events of sites whose timezone changed (see _align_zones)."""
+        async with self.lock:
+            return await self._align_zones()
+
+    async def _align_zones(self) -> Report:
+        # Events built before a change (in the old zone) may still be on their way to a
+        # commit: they are let in first, so none is left on an old-zone day.
+        await self._drain()
+        sites = await anyio.to_thread.run_sync(self._meta.sites)
+        report = await anyio.to_thread.run_sync(align_zones, self._events, self._meta, sites)
+        if report.done:
+            self._sites.reload()
+        return report
+
+    def realign_soon(self) -> None:
+        """After a timezone change: re-date in the background, once no other data job runs
+        (a catch-up can take minutes; the request that changed it doesn't wait), then run
+        the rollup job, which rebuilds the dropped rollups in the new zone."""
+        task = asyncio.get_running_loop().create_task(self._realign())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _realign(self) -> None:
+        try:
+            await self.align_zones()  # failures are logged and retried by the rollup job
+        finally:
+            if self._scheduler.running and self._scheduler.get_job("rollup") is not None:
+                self._scheduler.modify_job("rollup", next_run_time=datetime.now(UTC))
 
     async def rollup(self) -> Report:
+        async with self.lock:
+            return await self._rollup()
+
+    async def _rollup(self) -> Report:
+        await self._align_zones()
         return await anyio.to_thread.run_sync(rollup_sites, self._events, self._sites.all())
 
     async def prune(self) -> Report:
         # Rolled up first, so a day is never pruned before its rollup exists; then what
         # is left of finished days is compacted.
-        await self.rollup()
-        report = await anyio.to_thread.run_sync(
-            prune_sites, self._events, self._sites.all(), self._raw_days
-        )
-        await anyio.to_thread.run_sync(compact, self._events)
+        async with self.lock:
+            await self._rollup()
+            report = await anyio.to_thread.run_sync(
+                prune_sites, self._events, self._sites.all(), self._raw_days
+            )
+            await anyio.to_thread.run_sync(compact, self._events)
         return report

@@ -100,8 +100,9 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     order_by: tuple[Order, ...] = ()
     limit: int | None = None
     offset: int = 0
-    # The site's own zone: daily rollups are per site-local day, so they can answer only
-    # questions asked in that zone (None: never from rollups).
+    # The zone of the site's stored days (Site.day_zone: its own zone, but briefly after a
+    # change): the `day` column and daily rollups answer only questions asked in that zone
+    # (None: never from them).
     site_timezone: str | None = None
 
     @property

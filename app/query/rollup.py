@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from app.query.compile_terms import Sql, local_ts
 from app.query.model import COLUMNS, OUTBOUND, Filter, Query
 from app.query.periods import day_range
 from app.query.run import run_query_sync
@@ -82,26 +83,36 @@ def days_to_build(store: EventStore, site_id: str, today: date) -> list[date]:
     )
 
 
-def build_rollups(store: EventStore, site_id: str, timezone: str, days: list[date]) -> int:
-    """Rebuild the rollups of these site-days from raw events; returns rows written."""
-    zone = ZoneInfo(timezone)
+def component_rows(
+    store: EventStore,
+    site_id: str,
+    zone: ZoneInfo,
+    days: Iterable[date],
+    *,
+    stored_days: bool = True,
+) -> list[tuple[Any, ...]]:
+    """Rollup rows (ROLLUP_COLUMNS) of these site-days, computed from raw events: per day,
+    property and value. stored_days=False: the days of ts in `zone`, not the stored `day`
+    column (which is in another zone while a site's events are re-dated)."""
     wanted = set(days)
     rows: list[tuple[Any, ...]] = []
-    for first, last in runs(days):
+    for first, last in runs(wanted):
         for prop in (TOTALS, *ROLLUP_PROPERTIES):
-            result = run_query_sync(store, component_query(site_id, zone, first, last, prop))
-            for row in result.rows:
+            q = component_query(site_id, zone, first, last, prop)
+            if not stored_days:
+                q = msgspec.structs.replace(q, site_timezone=None)
+            for row in run_query_sync(store, q).rows:
                 day = row["time"].date()
                 if day in wanted and (row["events"] or row["engaged_ms"]):
-                    rows.append(
-                        (
-                            site_id,
-                            day,
-                            prop,
-                            row.get(prop) if prop else None,
-                            *(row[c] for c in COMPONENTS),
-                        )
-                    )
+                    value = row.get(prop) if prop else None
+                    rows.append((site_id, day, prop, value, *(row[c] for c in COMPONENTS)))
+    return rows
+
+
+def build_rollups(store: EventStore, site_id: str, timezone: str, days: list[date]) -> int:
+    """Rebuild the rollups of these site-days from raw events; returns rows written."""
+    rows = component_rows(store, site_id, ZoneInfo(timezone), days)
+    wanted = set(days)
     counts = (
         store.query(
             "SELECT day, count(*) FROM events"
@@ -117,6 +128,33 @@ def build_rollups(store: EventStore, site_id: str, timezone: str, days: list[dat
 
 def with_site_timezone(q: Query, timezone: str) -> Query:
     return msgspec.structs.replace(q, site_timezone=timezone)
+
+
+def redate(store: EventStore, site_id: str, timezone: str) -> int:
+    """Put a site's raw events on their local days in `timezone` (after the site's timezone
+    changed) and drop the rollups that will be rebuilt in it; returns how many events
+    changed day. The same local day as the ingest pipeline gives (the zone's offsets from
+    zoneinfo, as the query compiler applies them), whatever DuckDB's own tz data says.
+
+    A pruned day keeps its rollup (its raw events are gone, it can't be rebuilt). Events
+    that move onto one (a zone behind the old one moves the first raw day's early hours
+    onto the last pruned day) are added to its rollup and leave the raw table: they come
+    from the old zone's next day, whose salt differs, so every count just adds up."""
+    first, last = store.query("SELECT min(ts), max(ts) FROM events WHERE site_id = ?", [site_id])[0]
+    if first is None:  # no raw events: only the rollups to drop
+        return store.redate_site(site_id, "day", [], [])
+    zone = ZoneInfo(timezone)
+    sql = Sql()
+    local = local_ts(sql, zone, first, last + timedelta(microseconds=1))
+    pruned = [
+        d
+        for (d,) in store.query(
+            "SELECT day FROM rollup_days WHERE site_id = ? AND pruned AND day >= ?",
+            [site_id, first.date() - timedelta(days=1)],  # days raw events can move onto
+        )
+    ]
+    arrivals = component_rows(store, site_id, zone, pruned, stored_days=False)
+    return store.redate_site(site_id, f"{local}::DATE", sql.params, arrivals)
 
 
 def prune(store: EventStore, site_id: str, before: date, dry_run: bool = False) -> int:

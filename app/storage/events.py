@@ -111,6 +111,21 @@ ROLLUP_SUMS = {
 }
 
 
+def _rollup_table(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
+    """Logical rollup rows (ROLLUP_COLUMNS tuples) as an Arrow table."""
+    columns = list(zip(*rows, strict=True))
+    return pa.table(
+        {name: pa.array(col) for name, col in zip(ROLLUP_COLUMNS, columns, strict=True)}
+    )
+
+
+def _insert_rollups(cur: duckdb.DuckDBPyConnection, logical: duckdb.DuckDBPyRelation) -> None:
+    """Insert logical rollup rows (a relation with ROLLUP_COLUMNS) into daily_rollups."""
+    encoded = logical.query("new_rows", _ENCODE_ROLLUPS)
+    assert encoded is not None  # a SELECT always gives a relation
+    encoded.insert_into("daily_rollups")
+
+
 class StoreLocked(Exception):
     """Another process (normally the running server) holds the events file."""
 
@@ -252,16 +267,7 @@ class EventStore:
                         [site_id, list(days)],
                     )
                 if rows:
-                    columns = list(zip(*rows, strict=True))
-                    table = pa.table(
-                        {
-                            name: pa.array(col)
-                            for name, col in zip(ROLLUP_COLUMNS, columns, strict=True)
-                        }
-                    )
-                    encoded = cur.from_arrow(table).query("new_rows", _ENCODE_ROLLUPS)
-                    assert encoded is not None  # a SELECT always gives a relation
-                    encoded.insert_into("daily_rollups")
+                    _insert_rollups(cur, cur.from_arrow(_rollup_table(rows)))
                 if counts:
                     cur.executemany(
                         "INSERT INTO rollup_days VALUES (?, ?, ?, now()::TIMESTAMP, false)",
@@ -294,6 +300,83 @@ class EventStore:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+
+    def redate_site(
+        self,
+        site_id: str,
+        local_day: str,
+        params: Sequence[object],
+        arrivals: Sequence[tuple[Any, ...]] = (),
+    ) -> int:
+        """Set the `day` of a site's raw events to `local_day` (an SQL DATE expression of
+        ts, with its parameters) and drop the rollups that can be rebuilt from them (the
+        days with raw events), in one transaction; returns how many events changed day.
+        A pruned day keeps its rollup, plus `arrivals` (rollup rows of the events that move
+        onto it), and those events leave the raw table, as pruning would have done.
+        Ingestion waits meanwhile (~0.6 s for 2.3M events, 0.4M of them moved)."""
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                cur.execute(
+                    f"UPDATE events SET day = {local_day} WHERE site_id = ? AND day <> {local_day}",
+                    [*params, site_id, *params],
+                )
+                row = cur.fetchone()
+                moved = int(row[0]) if row else 0
+                cur.execute(
+                    "DELETE FROM daily_rollups WHERE site_id = ? AND day IN"
+                    " (SELECT day FROM rollup_days WHERE site_id = ? AND NOT pruned)",
+                    [site_id, site_id],
+                )
+                cur.execute("DELETE FROM rollup_days WHERE site_id = ? AND NOT pruned", [site_id])
+                if arrivals:
+                    self._add_to_pruned_days(cur, site_id, arrivals)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                self._rolled_generation += 1
+                self._rolled.pop(site_id, None)
+        return moved
+
+    @staticmethod
+    def _add_to_pruned_days(
+        cur: duckdb.DuckDBPyConnection, site_id: str, arrivals: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Inside redate_site's transaction: sum the arrivals into their pruned days' rows,
+        count their events there, and delete them from the raw table."""
+        arrived = _rollup_table(arrivals)  # noqa: F841 (read by DuckDB's replacement scan)
+        components = ", ".join(f"sum({c}) AS {c}" for c in ROLLUP_COLUMNS[4:])
+        columns = ", ".join(ROLLUP_COLUMNS)
+        cur.execute(
+            "CREATE TEMP TABLE merged_rollups AS"
+            f" SELECT site_id, day, property, value, {components} FROM"
+            f" (SELECT {columns} FROM daily_stats WHERE site_id = ?"
+            "   AND day IN (SELECT day FROM arrived)"
+            f"  UNION ALL SELECT {columns} FROM arrived)"
+            " GROUP BY site_id, day, property, value",
+            [site_id],
+        )
+        cur.execute(
+            "DELETE FROM daily_rollups WHERE site_id = ?"
+            " AND day IN (SELECT day FROM merged_rollups)",
+            [site_id],
+        )
+        _insert_rollups(cur, cur.table("merged_rollups"))
+        cur.execute("DROP TABLE merged_rollups")
+        pruned = "SELECT day FROM rollup_days WHERE site_id = ? AND pruned"
+        cur.execute(
+            "UPDATE rollup_days SET events = events + moved.n FROM"
+            f" (SELECT day, count(*) AS n FROM events WHERE site_id = ? AND day IN ({pruned})"
+            "  GROUP BY day) AS moved"
+            " WHERE rollup_days.site_id = ? AND rollup_days.day = moved.day",
+            [site_id, site_id, site_id],
+        )
+        cur.execute(
+            f"DELETE FROM events WHERE site_id = ? AND day IN ({pruned})", [site_id, site_id]
+        )
 
     def compact_day(self, day: date) -> int:
         """Rewrite one day's raw events (every site's: `day` is site-local, the caller picks

@@ -22,6 +22,9 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # URL-safe, no look-alikes, n
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
 
 
+_SITE_COLUMNS = "id, domain, name, timezone, created_at, secret, day_zone"
+
+
 class Site(msgspec.Struct, frozen=True):
     id: str
     domain: str
@@ -29,6 +32,9 @@ class Site(msgspec.Struct, frozen=True):
     timezone: str
     created_at: str
     secret: bytes
+    # The zone the site's stored days are in (migration meta/005); == timezone but briefly
+    # after a timezone change.
+    day_zone: str
 
     @property
     def zone(self) -> ZoneInfo:
@@ -136,20 +142,30 @@ class MetaStore:
     def add_site(self, domain: str, name: str | None = None, timezone: str = "UTC") -> Site:
         """Create a site with a fresh public id and secret."""
         domain = normalize_domain(domain)
+        zone = check_timezone(timezone)
         site = Site(
             id=new_site_id(),
             domain=domain,
             name=(name or domain).strip()[:200] or domain,
-            timezone=check_timezone(timezone),
+            timezone=zone,
             created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             secret=secrets.token_bytes(32),
+            day_zone=zone,
         )
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT INTO sites (id, domain, name, timezone, secret, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (site.id, site.domain, site.name, site.timezone, site.secret, site.created_at),
+                    "INSERT INTO sites (id, domain, name, timezone, secret, created_at, day_zone)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        site.id,
+                        site.domain,
+                        site.name,
+                        site.timezone,
+                        site.secret,
+                        site.created_at,
+                        site.timezone,
+                    ),
                 )
             except sqlite3.IntegrityError as exc:
                 raise InvalidRequest(f"a site with domain {domain!r} already exists") from exc
@@ -158,8 +174,7 @@ class MetaStore:
     def sites(self) -> list[Site]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, domain, name, timezone, created_at, secret FROM sites"
-                " ORDER BY created_at, id"
+                f"SELECT {_SITE_COLUMNS} FROM sites ORDER BY created_at, id"
             ).fetchall()
         return [Site(*row) for row in rows]
 
@@ -190,10 +205,15 @@ class MetaStore:
                 except sqlite3.IntegrityError as exc:
                     raise InvalidRequest(f"a site with domain {domain!r} already exists") from exc
             row = self._db.execute(
-                "SELECT id, domain, name, timezone, created_at, secret FROM sites WHERE id = ?",
+                f"SELECT {_SITE_COLUMNS} FROM sites WHERE id = ?",
                 (site_id,),
             ).fetchone()
         return None if row is None else Site(*row)
+
+    def set_day_zone(self, site_id: str, zone: str) -> None:
+        """Record the zone the site's stored days are now in (after re-daying them)."""
+        with self._lock:
+            self._db.execute("UPDATE sites SET day_zone = ? WHERE id = ?", (zone, site_id))
 
     def delete_site(self, site_id: str) -> bool:
         """Remove a site and (by cascade) its salts, roles, keys and goals."""

@@ -87,6 +87,7 @@ async def edit_site(request: AnyRequest, site_id: FromPath[str]) -> Template | R
         return _site_form(
             request, viewer, site=site, role=role, errors=errors, values=form.values()
         )
+    services(request).realign(updated)
     return redirect(f"/ui/sites/{site.id}?done=saved")
 
 
