@@ -62,6 +62,16 @@ def ingest(svc: Services, site_id: str, when: list[datetime], first_ip: int = 1)
     svc.events.append(rows)
 
 
+def site_with_events(world: World, domain: str) -> tuple[Services, str, list[datetime]]:
+    """A UTC site owned by owner@example.com, with a page view at each of stamps()."""
+    owner = world.user("owner@example.com")
+    site_id = world.site(domain, owner)
+    svc = world.live.services
+    when = stamps()
+    ingest(svc, site_id, when)
+    return svc, site_id, when
+
+
 def wait_aligned(svc: Services, site_id: str, timeout: float = 15.0) -> None:
     """Re-dating runs in the background after the change: wait until it recorded the zone."""
     deadline = time.monotonic() + timeout
@@ -109,11 +119,7 @@ def utc_label(day: date, offset: timedelta) -> str:
 
 
 def test_timezone_change_moves_days_and_rollups_over_http(world: World) -> None:
-    owner = world.user("owner@example.com")
-    site_id = world.site("zones.test", owner)
-    svc = world.live.services
-    when = stamps()
-    ingest(svc, site_id, when)
+    svc, site_id, when = site_with_events(world, "zones.test")
     assert rollup_sites(svc.events, svc.sites.all()).done == {site_id: 5}
     with world.bearer(world.jwt("owner@example.com")) as http:
         before, rolled = series(http, site_id, FIRST, UTC_DAYS[-1])
@@ -160,11 +166,7 @@ def test_events_after_the_change_get_the_new_zones_day(world: World) -> None:
 
 
 def test_a_change_in_the_ui_form_moves_the_days_too(world: World) -> None:
-    owner = world.user("owner@example.com")
-    site_id = world.site("form.test", owner)
-    svc = world.live.services
-    when = stamps()
-    ingest(svc, site_id, when)
+    svc, site_id, when = site_with_events(world, "form.test")
     http, csrf = sign_in_ui(world, "owner@example.com")
     saved = http.post(
         f"/ui/sites/{site_id}",
@@ -183,11 +185,7 @@ def test_a_change_in_the_ui_form_moves_the_days_too(world: World) -> None:
 def test_pruned_days_keep_their_rollups_and_no_event_is_lost(world: World) -> None:
     """New York is behind UTC: the 01:00 UTC event of the first raw day moves onto the last
     pruned day, whose rollup can't be rebuilt from raw: it is added to it instead."""
-    owner = world.user("owner@example.com")
-    site_id = world.site("pruned.test", owner)
-    svc = world.live.services
-    when = stamps()
-    ingest(svc, site_id, when)
+    svc, site_id, when = site_with_events(world, "pruned.test")
     assert rollup_sites(svc.events, svc.sites.all()).done == {site_id: 5}
     # Prune the first two UTC days (raw_days counts back from today, today included).
     now = datetime.now(UTC)
