@@ -2,9 +2,9 @@
 
 A backup is a directory laid out like a data dir (events.duckdb, meta.sqlite3, jwt.secret
 when present, backup.json), so `avocet serve --data-dir BACKUP` or `avocet restore BACKUP`
-use it as is. The DuckDB copy is taken in one read transaction while the store's write lock
-is held (a committed state; ingestion waits only for the copy); SQLite is copied with its
-online backup API (consistent even while the server writes)."""
+use it as is. The DuckDB copy is taken in one read transaction: a snapshot of the committed
+state when it began, while ingestion goes on committing (DuckDB's MVCC); SQLite is copied
+with its online backup API (consistent even while the server writes)."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def _write_manifest(dest: Path, counts: dict[str, int]) -> dict[str, Any]:
 def backup_store(
     store: EventStore, data_dir: Path, dest: Path, progress: Progress = _quiet
 ) -> dict[str, Any]:
-    """Backup through an open EventStore (the running server's): writes pause meanwhile."""
+    """Backup through an open EventStore (the running server's, which goes on writing)."""
     dest = dest.resolve()
     source = data_dir.resolve()
     if dest == source or source in dest.parents or dest in source.parents:
@@ -166,12 +166,13 @@ def backup_store(
     check_destination(dest)
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        with store._lock:  # no commit lands while the copy runs: a committed state
-            cur = store.cursor()
-            try:
-                counts = copy_events(cur, dest / EVENTS_FILE, progress)
-            finally:
-                cur.close()
+        # A cursor of its own: the copy reads one snapshot (its transaction's), so commits
+        # that land meanwhile are left out whole and ingestion never waits for it.
+        cur = store.cursor()
+        try:
+            counts = copy_events(cur, dest / EVENTS_FILE, progress)
+        finally:
+            cur.close()
         progress("copying meta.sqlite3...")
         copy_meta(data_dir / META_FILE, dest / META_FILE)
         _copy_secret(data_dir, dest)

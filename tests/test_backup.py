@@ -19,13 +19,14 @@ from zoneinfo import ZoneInfo
 import duckdb
 import httpx
 
+from app.backup import backup_store
 from app.jobs.lifecycle import rollup_sites
 from app.query.model import Query
 from app.query.periods import day_range
 from app.query.run import run_query_sync
 from app.storage.events import EventStore
 from app.storage.meta import Site
-from tests.conftest import CHROME_UA, ROOT, ServeProcess
+from tests.conftest import CHROME_UA, ROOT, LiveServer, ServeProcess
 
 PASSWORD = "a long enough test password 42"
 
@@ -204,6 +205,31 @@ def test_backup_through_running_server_keeps_every_acked_event(
     assert set(acked_before) <= in_backup
     assert in_backup <= set(acked_before) | {f"/during/{i}" for i in range(100_000)}
     assert set(acked_before) | set(acked_during) <= paths(data)
+    assert cli(backup, "doctor").returncode == 0
+
+
+def test_ingestion_goes_on_while_the_backup_copies(live_server: LiveServer, tmp_path: Path) -> None:
+    """The copy reads one snapshot instead of holding the writer: an event posted while it
+    runs is acknowledged at once, and left out of the backup whole (it came after)."""
+    site = live_server.add_site("example.com")
+    with live_server.client() as http:
+        assert all(post_event(http, site, f"/before/{i}", i) for i in range(50))
+        during: list[tuple[str, float]] = []
+
+        def progress(message: str) -> None:
+            if message == "copying events...":  # inside the copy's transaction
+                started = time.monotonic()
+                acked = post_event(http, site, "/during", 999)
+                during.append((message, time.monotonic() - started))
+                assert acked
+
+        backup = tmp_path / "backup"
+        data = Path(live_server.settings.data_dir)
+        result = backup_store(live_server.services.events, data, backup, progress)
+    assert len(during) == 1 and during[0][1] < 5  # with the writer held: never acked
+    assert result["rows"]["events"] == 50
+    assert paths(backup) == {f"/before/{i}" for i in range(50)}
+    assert live_server.rows("SELECT count(*) AS n FROM events") == [{"n": 51}]
     assert cli(backup, "doctor").returncode == 0
 
 
