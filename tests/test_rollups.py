@@ -116,6 +116,8 @@ def test_breakdown_from_rollups_equals_raw(rolled: Env, domain: str, prop: str) 
     assert a == b
     paged = msgspec.structs.replace(q, limit=3, offset=2)
     assert both(rolled, paged)[0] == b[2:5]
+    past = msgspec.structs.replace(q, limit=3, offset=len(b) + 5)  # total_rows still right
+    assert both(rolled, past) == ([], [])
 
 
 @pytest.mark.parametrize("domain", ["utc.example", "ny.example"])
