@@ -16,11 +16,6 @@ from app.config import ConfigError, Settings, load_settings
 from app.errors import AppError
 
 
-def public_url(settings: Settings) -> str:
-    host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    return f"http://{host}:{settings.port}"
-
-
 def snippet(site_id: str, base_url: str) -> str:
     return f'<script defer data-site="{site_id}" src="{base_url}/script.js"></script>'
 
@@ -75,7 +70,7 @@ def cmd_site_add(settings: Settings, args: argparse.Namespace) -> int:
             set_role(meta, site.id, owner.id, "owner")
     finally:
         meta.close()
-    code = snippet(site.id, public_url(settings))
+    code = snippet(site.id, settings.local_url)
     if args.json:
         print_json({**site.public(), "owner": owner.email if owner else None, "snippet": code})
     else:

@@ -33,9 +33,7 @@ def _progress(args: argparse.Namespace) -> Callable[[str], None]:
 
 
 def _server_url(settings: Settings, args: argparse.Namespace) -> str:
-    from app.cli import public_url
-
-    return str(args.url or public_url(settings)).rstrip("/")
+    return str(args.url or settings.local_url).rstrip("/")
 
 
 def _backup_via_server(settings: Settings, args: argparse.Namespace, dest: Path) -> dict[str, Any]:

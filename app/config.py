@@ -89,6 +89,12 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def data_path(self) -> Path:
         return Path(self.data_dir)
 
+    @property
+    def local_url(self) -> str:
+        """Where a client on this machine reaches the server (a wildcard host as loopback)."""
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
 
 class ConfigError(Exception):
     """The configuration file or an AVOCET_* variable is invalid."""
