@@ -4,6 +4,9 @@ losing or double-counting an event, even next to days whose raw events were prun
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -17,8 +20,10 @@ from app.ingest.hit import Hit
 from app.ingest.pipeline import Client, Drop
 from app.jobs.lifecycle import prune_sites, rollup_sites
 from app.services import Services
+from app.storage.events import EventStore
+from app.storage.meta import MetaStore
 from tests.accounts_fixtures import World, auth_settings
-from tests.conftest import CHROME_UA, start_live_server, stop_live_server
+from tests.conftest import CHROME_UA, ROOT, start_live_server, stop_live_server
 from tests.test_ui_forms import sign_in_ui
 
 TODAY = datetime.now(UTC).date()
@@ -300,3 +305,39 @@ def test_rollups_are_rebuilt_soon_after_the_change(tmp_path: Path) -> None:
         for client in world.clients:
             client.close()
         stop_live_server(live)
+
+
+def test_avocet_rollup_by_hand_applies_a_pending_change_first(tmp_path: Path) -> None:
+    """Server stopped with a change saved but not applied: `avocet rollup` re-dates the
+    events, then builds the rollups in the new zone."""
+    settings = auth_settings(tmp_path, run_jobs=False)
+    live = start_live_server(settings)
+    svc = live.services
+    site_id = svc.meta.add_site("cli.test").id
+    svc.sites.reload()
+    when = stamps()
+    ingest(svc, site_id, when)
+    stop_live_server(live)
+    meta = MetaStore(Path(settings.data_dir) / "meta.sqlite3")
+    meta.update_site(site_id, timezone="Asia/Kathmandu")
+    meta.close()
+
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--data-dir", settings.data_dir, "rollup", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"done": {site_id: 6}, "failed": {}}
+    store = EventStore(Path(settings.data_dir) / "events.duckdb")
+    try:
+        found = store.query("SELECT ts, day FROM events ORDER BY ts")
+        assert [(ts.replace(tzinfo=UTC), day) for ts, day in found] == [
+            (ts, kathmandu_day(ts)) for ts in when
+        ]
+        days = [d for (d,) in store.query("SELECT day FROM rollup_days ORDER BY day")]
+        assert days == [*UTC_DAYS, UTC_DAYS[-1] + timedelta(days=1)]
+    finally:
+        store.close()
