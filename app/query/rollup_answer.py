@@ -175,17 +175,13 @@ def _stored(store: EventStore, q: Query, prop: str) -> list[tuple[Any, ...]]:
 
 
 def _stored_totals(store: EventStore, q: Query) -> list[tuple[Any, ...]]:
-    """_stored() for the totals: a series' day rows, or their sum (revenue summed as the
-    exact Decimal it is stored as, like DuckDB's sum)."""
+    """_stored() for the totals: a series' day rows, or their sum (revenue an exact
+    Decimal, like DuckDB's sum of the stored DECIMAL)."""
+    totals = store.rollup_totals(q.site_id)
     first, last = q.period.first_day, q.period.last_day
-    days = [(day, c) for day, c in store.rollup_totals(q.site_id).items() if first <= day <= last]
     if q.interval:
-        return [(day, None, *c) for day, c in days]
-    total = [0] * len(COMPONENTS)
-    for _, components in days:
-        for i, value in enumerate(components):
-            total[i] += value
-    return [(None, None, *total)]
+        return [(day, None, *c) for day, *c in totals.rows(first, last)]
+    return [(None, None, *totals.sums(first, last))]
 
 
 def _page_in_sql(
@@ -247,8 +243,7 @@ def _page_in_sql(
         components = dict.fromkeys(COMPONENTS, 0) | {
             c: v for (_, c), v in zip(wanted, values, strict=True)
         }
-        metrics = final_metrics(components)
-        rows.append({**{m: metrics[m] for m in q.metrics}, prop: value})
+        rows.append({**final_metrics(components, q.metrics), prop: value})
     return Result(rows=rows, total_rows=total, from_rollups=True)
 
 
@@ -297,27 +292,39 @@ def _add(total: list[Any], components: Iterable[Any]) -> None:
         total[i] += float(value) if isinstance(value, Decimal) else (value or 0)
 
 
-def final_metrics(c: dict[str, Any]) -> dict[str, Any]:
-    """Metric values from summed components (the same formulas as the raw compiler)."""
-    visits = c["visits"]
-    return {
-        "visitors": c["visitors"],
-        "pageviews": c["pageviews"],
-        "events": c["events"],
-        "custom_events": c["custom_events"],
-        "clicks": c["events"],
-        "revenue": float(c["revenue"]) if isinstance(c["revenue"], Decimal) else c["revenue"],
-        "visits": visits,
-        "entries": visits,
-        "exits": visits,
-        "bounce_rate": 100.0 * c["bounces"] / visits if visits else 0,
-        "visit_duration": c["duration"] / visits if visits else 0,
-        "views_per_visit": c["session_pageviews"] / visits if visits else 0,
-        "time_on_page": c["engaged_ms"] / 1000.0 / c["engaged_visitors"]
-        if c["engaged_visitors"]
-        else 0,
-        "scroll_depth": c["scroll_sum"] / c["scroll_count"] if c["scroll_count"] else None,
-    }
+def _ratio(numerator: str, denominator: str, scale: float = 1.0) -> Any:
+    def metric(c: dict[str, Any]) -> Any:
+        d = c[denominator]
+        return scale * c[numerator] / d if d else 0
+
+    return metric
+
+
+# Each metric from summed components (the same formulas as the raw compiler).
+_METRIC = {
+    "visitors": lambda c: c["visitors"],
+    "pageviews": lambda c: c["pageviews"],
+    "events": lambda c: c["events"],
+    "custom_events": lambda c: c["custom_events"],
+    "clicks": lambda c: c["events"],
+    "revenue": lambda c: float(c["revenue"]) if isinstance(c["revenue"], Decimal) else c["revenue"],
+    "visits": lambda c: c["visits"],
+    "entries": lambda c: c["visits"],
+    "exits": lambda c: c["visits"],
+    "bounce_rate": _ratio("bounces", "visits", 100.0),
+    "visit_duration": _ratio("duration", "visits"),
+    "views_per_visit": _ratio("session_pageviews", "visits"),
+    "time_on_page": lambda c: (
+        c["engaged_ms"] / 1000.0 / c["engaged_visitors"] if c["engaged_visitors"] else 0
+    ),
+    "scroll_depth": lambda c: c["scroll_sum"] / c["scroll_count"] if c["scroll_count"] else None,
+}
+
+
+def final_metrics(c: dict[str, Any], metrics: Iterable[str]) -> dict[str, Any]:
+    """These metrics' values from summed components (only those: a year's series computes
+    them for every day)."""
+    return {m: _METRIC[m](c) for m in metrics}
 
 
 def _result(q: Query, prop: str, sums: dict[tuple[Any, Any], list[Any]]) -> Result:
@@ -327,8 +334,7 @@ def _result(q: Query, prop: str, sums: dict[tuple[Any, Any], list[Any]]) -> Resu
         components = dict(zip(COMPONENTS, totals, strict=True))
         if prop and not components["events"]:
             continue  # a value seen only on engagement pings is not a row (as in raw)
-        values = final_metrics(components)
-        row: dict[str, Any] = {m: values[m] for m in metrics}
+        row = final_metrics(components, metrics)
         if prop:
             row[prop] = value
         if interval:
