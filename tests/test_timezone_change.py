@@ -254,6 +254,35 @@ def test_pruned_days_keep_their_rollups_and_no_event_is_lost(world: World) -> No
     assert body["metrics"] == {"visitors": 25, "pageviews": 25}
 
 
+def test_until_applied_no_zone_trusts_the_stored_days(world: World) -> None:
+    """Between a change and its re-dating, new events get the new zone's day and older ones
+    keep the old one's: answers in either zone bucket `ts`, never the mixed `day` column."""
+    svc, site_id, when = site_with_events(world, "pending.test")
+    svc.meta.update_site(site_id, timezone="Asia/Kathmandu")  # saved, not yet applied
+    svc.sites.reload()
+    evening = datetime(FIRST.year, FIRST.month, FIRST.day, 20, 0, tzinfo=UTC)
+    ingest(svc, site_id, [evening], first_ip=100)
+    days = dict(stored_days(svc, site_id))
+    assert days[evening] == FIRST + timedelta(days=1)  # the new zone's day already
+    assert days[when[4]] == FIRST  # 23:00 UTC, stored before the change: the old zone's
+    with world.bearer(world.jwt("owner@example.com")) as http:
+        response = http.get(
+            "/api/v1/stats/timeseries",
+            params={
+                "site_id": site_id,
+                "from": str(FIRST),
+                "to": str(FIRST + timedelta(days=1)),
+                "timezone": "UTC",
+                "metrics": "pageviews",
+                "interval": "day",
+            },
+        )
+    assert response.status_code == 200, response.text
+    points = {p["date"]: p["pageviews"] for p in response.json()["results"]}
+    utc = timedelta(0)
+    assert points == {utc_label(FIRST, utc): 6, utc_label(FIRST + timedelta(days=1), utc): 5}
+
+
 def test_a_change_not_yet_applied_is_applied_on_start(tmp_path: Path) -> None:
     """The timezone was saved but the server stopped before re-dating: the next start does
     it before taking events."""

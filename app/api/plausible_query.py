@@ -37,7 +37,7 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     period = date_range(req.date_range, zone, now, first)
     q = v2_query(req, site.id, period, site_goals(svc, site, "event:goal" in str(req.filters)))
     check_raw_window(q, now.astimezone(zone).date(), svc.settings.raw_retention_days)
-    result = await run_query(svc.events, with_site_timezone(q, site.day_zone), bots=True)
+    result = await run_query(svc.events, with_site_timezone(q, site.settled_day_zone), bots=True)
     body = render(req, q, result)
     body["meta"].update(
         timezone=q.period.timezone,

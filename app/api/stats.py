@@ -72,7 +72,9 @@ async def run(ctx: Ctx, q: Query, *, bots: bool = False) -> Result:
     same worker-thread hop and, on raw events, the same statement)."""
     today = ctx.svc.clock().astimezone(ZoneInfo(q.period.timezone)).date()
     check_raw_window(q, today, ctx.svc.settings.raw_retention_days)
-    return await run_query(ctx.svc.events, with_site_timezone(q, ctx.site.day_zone), bots=bots)
+    return await run_query(
+        ctx.svc.events, with_site_timezone(q, ctx.site.settled_day_zone), bots=bots
+    )
 
 
 async def meta(ctx: Ctx, result: Result) -> dict[str, Any]:

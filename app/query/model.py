@@ -100,9 +100,8 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     order_by: tuple[Order, ...] = ()
     limit: int | None = None
     offset: int = 0
-    # The zone of the site's stored days (Site.day_zone: its own zone, but briefly after a
-    # change): the `day` column and daily rollups answer only questions asked in that zone
-    # (None: never from them).
+    # The zone of the site's stored days (Site.settled_day_zone): the `day` column and daily
+    # rollups answer only questions asked in that zone (None: never from them).
     site_timezone: str | None = None
 
     @property

@@ -126,7 +126,7 @@ def build_rollups(store: EventStore, site_id: str, timezone: str, days: list[dat
     return len(rows)
 
 
-def with_site_timezone(q: Query, timezone: str) -> Query:
+def with_site_timezone(q: Query, timezone: str | None) -> Query:
     return msgspec.structs.replace(q, site_timezone=timezone)
 
 

@@ -40,6 +40,12 @@ class Site(msgspec.Struct, frozen=True):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def settled_day_zone(self) -> str | None:
+        """The zone all of the site's stored days are in; None while a timezone change is
+        being applied (new events already get the new zone's days, older ones not yet)."""
+        return self.day_zone if self.day_zone == self.timezone else None
+
     def public(self) -> dict[str, str]:
         """The site as shown to its owner (never the secret)."""
         return {
