@@ -181,6 +181,41 @@ def load(
     return stored
 
 
+def load_today(svc: Services, seed: int, now: datetime | None = None) -> int:
+    """Top up a generated data dir, once a day, with today's hits up to `now` (the usual
+    volume of a day, UTC): a period ending today then holds a partial today, as on a live
+    server, whose answers read today's raw events. Returns the events stored."""
+    now = now or datetime.now(UTC)
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    store = svc.events
+    since = midnight.replace(tzinfo=None)
+    if store.query("SELECT count(*) FROM events WHERE ts >= ?", [since])[0][0]:
+        return 0
+    total, days = store.query("SELECT count(*), count(DISTINCT day) FROM events")[0]
+    # In creation order (site0, site1, ...): the same sizes as the generated days.
+    sites = sorted(svc.meta.sites(), key=lambda s: int(s.domain.removeprefix("site").split(".")[0]))
+    ids = [s.id for s in sites]
+    limit = int(now.timestamp() * 1_000_000)
+    rows = []
+    for day in plan_events(
+        ids,
+        [s.domain for s in sites],
+        total // max(days, 1),
+        1,
+        seed + midnight.toordinal(),
+        midnight + timedelta(days=1),
+    ):
+        for p in day:
+            if p.ts_us <= limit:
+                row = svc.ingest.build(p.hit, sites[p.site_index], p.client, p.ts_us)
+                if not isinstance(row, Drop):
+                    rows.append(row)
+    rows.sort(key=lambda r: r[1])
+    if rows:
+        svc.events.append(rows)
+    return len(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="generate events through the ingest pipeline")
     parser.add_argument("data_dir", type=Path)
@@ -188,8 +223,18 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=20)
     parser.add_argument("--days", type=int, default=400)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--today",
+        action="store_true",
+        help="only top up an existing data dir with today's events so far (once a day)",
+    )
     args = parser.parse_args()
     svc = Services(Settings(data_dir=str(args.data_dir)))
+    if args.today:
+        print(f"{load_today(svc, args.seed)} events added for today")
+        svc.events.checkpoint()
+        svc.events.close()
+        return
     t0 = time.perf_counter()
     n = load(svc, args.events, args.sites, args.days, args.seed)
     svc.events.checkpoint()

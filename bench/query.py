@@ -5,7 +5,9 @@ figure is the median of its rounds.
 
     .venv/bin/python bench/query.py [--data DIR] [--events 10000000] [--rounds 3]
 
-The data dir is generated when missing (minutes). Direct SQL runs first in this process
+The data dir is generated when missing (minutes), and topped up with today's events up to
+now (`dataset.py --today`, once a day): a period ends today, so its answers read a partial
+today from raw events, as on a live server. Direct SQL runs first in this process
 (read-only), then `avocet serve` is started on the same files (DuckDB locks the file to one
 process) and the API is timed over HTTP from this process.
 """
@@ -220,6 +222,11 @@ def main() -> None:
             ],
             check=True,
         )
+    # Today's events so far, as a live server has them (the generated days end yesterday).
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "dataset.py"), str(args.data), "--today"],
+        check=True,
+    )
     ranked = sites_by_size(args.data)
     picked = [ranked[0], ranked[-1]]
     sites = [s for s, _ in picked]
