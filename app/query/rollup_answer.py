@@ -180,7 +180,9 @@ def _stored_totals(store: EventStore, q: Query) -> list[tuple[Any, ...]]:
     totals = store.rollup_totals(q.site_id)
     first, last = q.period.first_day, q.period.last_day
     if q.interval:
-        return [(day, None, *c) for day, *c in totals.rows(first, last)]
+        needed = _needed(q.metrics, "")
+        wanted = {i for i, c in enumerate(COMPONENTS) if c in needed}
+        return [(day, None, *c) for day, *c in totals.rows(first, last, wanted)]
     return [(None, None, *totals.sums(first, last))]
 
 
@@ -240,9 +242,9 @@ def _page_in_sql(
         total = int(store.query(f"SELECT count(*) FROM ({merged})", params)[0][0])
     rows = []
     for value, *values, _total in found:
-        components = dict.fromkeys(COMPONENTS, 0) | {
-            c: v for (_, c), v in zip(wanted, values, strict=True)
-        }
+        components: list[Any] = [0] * len(COMPONENTS)
+        for (i, _), v in zip(wanted, values, strict=True):
+            components[i] = v
         rows.append({**final_metrics(components, q.metrics), prop: value})
     return Result(rows=rows, total_rows=total, from_rollups=True)
 
@@ -292,38 +294,57 @@ def _add(total: list[Any], components: Iterable[Any]) -> None:
         total[i] += float(value) if isinstance(value, Decimal) else (value or 0)
 
 
+_AT = {c: i for i, c in enumerate(COMPONENTS)}
+
+
+def _value(component: str) -> Any:
+    at = _AT[component]
+    return lambda c: c[at]
+
+
 def _ratio(numerator: str, denominator: str, scale: float = 1.0) -> Any:
-    def metric(c: dict[str, Any]) -> Any:
-        d = c[denominator]
-        return scale * c[numerator] / d if d else 0
-
-    return metric
+    n, d = _AT[numerator], _AT[denominator]
+    return lambda c: scale * c[n] / c[d] if c[d] else 0
 
 
-# Each metric from summed components (the same formulas as the raw compiler).
+def _revenue(c: list[Any]) -> Any:
+    value = c[_REVENUE]
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _time_on_page(c: list[Any]) -> Any:
+    engaged = c[_AT["engaged_visitors"]]
+    return c[_AT["engaged_ms"]] / 1000.0 / engaged if engaged else 0
+
+
+def _scroll_depth(c: list[Any]) -> Any:
+    count = c[_AT["scroll_count"]]
+    return c[_AT["scroll_sum"]] / count if count else None
+
+
+# Each metric from summed components, a list in COMPONENTS order (the same formulas as the
+# raw compiler).
 _METRIC = {
-    "visitors": lambda c: c["visitors"],
-    "pageviews": lambda c: c["pageviews"],
-    "events": lambda c: c["events"],
-    "custom_events": lambda c: c["custom_events"],
-    "clicks": lambda c: c["events"],
-    "revenue": lambda c: float(c["revenue"]) if isinstance(c["revenue"], Decimal) else c["revenue"],
-    "visits": lambda c: c["visits"],
-    "entries": lambda c: c["visits"],
-    "exits": lambda c: c["visits"],
+    "visitors": _value("visitors"),
+    "pageviews": _value("pageviews"),
+    "events": _value("events"),
+    "custom_events": _value("custom_events"),
+    "clicks": _value("events"),
+    "revenue": _revenue,
+    "visits": _value("visits"),
+    "entries": _value("visits"),
+    "exits": _value("visits"),
     "bounce_rate": _ratio("bounces", "visits", 100.0),
     "visit_duration": _ratio("duration", "visits"),
     "views_per_visit": _ratio("session_pageviews", "visits"),
-    "time_on_page": lambda c: (
-        c["engaged_ms"] / 1000.0 / c["engaged_visitors"] if c["engaged_visitors"] else 0
-    ),
-    "scroll_depth": lambda c: c["scroll_sum"] / c["scroll_count"] if c["scroll_count"] else None,
+    "time_on_page": _time_on_page,
+    "scroll_depth": _scroll_depth,
 }
 
 
-def final_metrics(c: dict[str, Any], metrics: Iterable[str]) -> dict[str, Any]:
-    """These metrics' values from summed components (only those: a year's series computes
-    them for every day)."""
+def final_metrics(c: list[Any], metrics: Iterable[str]) -> dict[str, Any]:
+    """These metrics' values from summed components in COMPONENTS order (only these: a
+    year's series computes them for every day)."""
     return {m: _METRIC[m](c) for m in metrics}
 
 
@@ -331,10 +352,9 @@ def _result(q: Query, prop: str, sums: dict[tuple[Any, Any], list[Any]]) -> Resu
     rows = []
     interval, metrics = q.interval, q.metrics
     for (bucket, value), totals in sums.items():
-        components = dict(zip(COMPONENTS, totals, strict=True))
-        if prop and not components["events"]:
+        if prop and not totals[_EVENTS]:
             continue  # a value seen only on engagement pings is not a row (as in raw)
-        row = final_metrics(components, metrics)
+        row = final_metrics(totals, metrics)
         if prop:
             row[prop] = value
         if interval:

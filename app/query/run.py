@@ -151,6 +151,9 @@ def bucket_starts(period: Period, interval: str) -> list[datetime]:
                 seen.append(label)
         return seen
     day = period.first_day
+    if interval == "day":  # a year's series: one datetime a day, no calendar steps
+        first = datetime(day.year, day.month, day.day)
+        return [first + timedelta(days=i) for i in range((period.last_day - day).days + 1)]
     if interval == "week":
         day -= timedelta(days=day.weekday())
     elif interval == "month":

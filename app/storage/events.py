@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import threading
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
@@ -165,14 +165,18 @@ class DailyTotals:
         out[_REVENUE_AT] = Decimal(out[_REVENUE_AT]).scaleb(-6)
         return tuple(out)
 
-    def rows(self, first: date, last: date) -> list[tuple[Any, ...]]:
-        """(day, components...) of each day first..last that has a row."""
-        out = []
-        for i in self._span(first, last):
-            values: list[Any] = [col[i] for col in self._columns]
-            values[_REVENUE_AT] = Decimal(values[_REVENUE_AT]).scaleb(-6)
-            out.append((date.fromordinal(self._days[i]), *values))
-        return out
+    def rows(self, first: date, last: date, wanted: Collection[int]) -> list[tuple[Any, ...]]:
+        """(day, components...) of each day first..last that has a row; only the components
+        at the `wanted` positions are read, the others are 0 (a year of days in Python)."""
+        span = self._span(first, last)
+        days = [date.fromordinal(d) for d in self._days[span.start : span.stop]]
+        columns: list[Any] = [
+            col[span.start : span.stop] if i in wanted else [0] * len(span)
+            for i, col in enumerate(self._columns)
+        ]
+        if _REVENUE_AT in wanted:
+            columns[_REVENUE_AT] = [Decimal(v).scaleb(-6) for v in columns[_REVENUE_AT]]
+        return list(zip(days, *columns, strict=True))
 
 
 class StoreLocked(Exception):
