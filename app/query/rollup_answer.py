@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.query.compile import compile_query
 from app.query.model import Order, Query
 from app.query.rollup import (
     COMPONENTS,
@@ -75,7 +76,6 @@ _ORDER_COMPONENT = {
     "custom_events": "custom_events",
 }
 _EVENTS = COMPONENTS.index("events")
-_FLOAT_COMPONENTS = frozenset({"duration", "revenue"})
 
 
 def _raw_components(
@@ -126,17 +126,17 @@ def answer(store: EventStore, q: Query) -> Result | None:
     unrolled = _unrolled_span(first, last, rolled)
     # Only the components the metrics read: today's raw part is most of a rollup answer's
     # time, and a question of visitors needs no session, scroll or engagement work.
+    raw_runs = _raw_runs(store, q.site_id, unrolled, rolled)
+    if _pageable(q, prop):
+        return _page_in_sql(store, q, prop, raw_runs)
     wanted = _needed(q.metrics, prop) | {"events"}
     needed = tuple(c for c in COMPONENTS if c in wanted)
     raw_rows: list[dict[str, Any]] = [
         {c: row.get(c) or 0 for c in COMPONENTS} | {"time": row["time"], prop: row.get(prop)}
-        for run in _raw_runs(store, q.site_id, unrolled, rolled)
+        for run in raw_runs
         for row in _raw_components(store, q.site_id, zone, run, prop, needed)
         if any(row[c] for c in needed)
     ]
-    paged = _page_in_sql(store, q, prop, raw_rows)
-    if paged is not None:
-        return paged
     sums: dict[tuple[Any, Any], list[Any]] = defaultdict(lambda: [0] * len(COMPONENTS))
     interval = q.interval
     for day, value, *components in _stored(store, q, prop):
@@ -186,47 +186,49 @@ def _stored_totals(store: EventStore, q: Query) -> list[tuple[Any, ...]]:
     return [(None, None, *totals.sums(first, last))]
 
 
-def _page_in_sql(
-    store: EventStore, q: Query, prop: str, raw_rows: list[dict[str, Any]]
-) -> Result | None:
-    """One page of a breakdown ordered by plain sums, merged, ordered and paged in DuckDB:
-    a year of pages is ~3k values, and building, scoring and sorting them all in Python
-    was most of the answer's time. Same order as _sorted (the keys, then the value
-    ascending, NULL last), same rows (values with events), same total. None = not such a
-    question (the Python path answers). Only the components the metrics read are summed,
-    and raw days' rows are merged in only when there are some: each costs the statement
-    (12 -> 5 ms for a month of pages here)."""
+def _pageable(q: Query, prop: str) -> bool:
+    """Whether _page_in_sql answers: a page of a breakdown ordered by plain sums."""
     orders = q.order_by or (Order(q.metrics[0], True),)
     if q.interval or not prop or q.limit is None:
-        return None
-    if any(o.key not in q.metrics or o.key not in _ORDER_COMPONENT for o in orders):
-        return None
+        return False
+    return all(o.key in q.metrics and o.key in _ORDER_COMPONENT for o in orders)
+
+
+def _page_in_sql(
+    store: EventStore, q: Query, prop: str, raw_runs: list[tuple[date, date]]
+) -> Result:
+    """One page of a breakdown ordered by plain sums, in one statement: the rollups' sums
+    per value, plus the raw days' components (usually today's, compiled into the same
+    statement: a second statement costs its own planning, ~5 ms here), merged, ordered and
+    paged in DuckDB. A year of pages is ~3k values: building, scoring and sorting them in
+    Python was most of the answer's time. Same order as _sorted (the keys, then the value
+    ascending, NULL last), same rows (values with events), same total. Only the components
+    the metrics read are summed."""
+    orders = q.order_by or (Order(q.metrics[0], True),)
     needed = _needed(q.metrics, prop) | {"events"}  # HAVING: values with events
     wanted = [(i, c) for i, c in enumerate(COMPONENTS) if c in needed]
     sums = _sums(q.metrics, prop)
     stored = ", ".join(f"{sums[i]} AS c{i}" for i, _ in wanted)
     params: list[Any] = [q.site_id, prop, q.period.first_day, q.period.last_day]
-    rollups = (
+    parts = [
         f"SELECT value, {stored} FROM daily_rollups"
         " WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ? GROUP BY value"
-    )
-    if raw_rows:  # raw days' rows (usually today's) join as parallel arrays
-        raw = ", ".join(
-            f"unnest(?::{'DOUBLE' if name in _FLOAT_COMPONENTS else 'BIGINT'}[]) AS c{i}"
-            for i, name in wanted
-        )
+    ]
+    zone = ZoneInfo(q.period.timezone)
+    components = tuple(c for _, c in wanted)
+    for first, last in raw_runs:  # summed over the run's days: components add up per day
+        raw = compile_query(component_query(q.site_id, zone, first, last, prop, components))
+        columns = ", ".join(f"{c} AS c{i}" for i, c in wanted)
+        parts.append(f"SELECT d0 AS value, {columns} FROM ({raw.sql})")
+        params += raw.params
+    if len(parts) > 1:
         merged_sums = ", ".join(f"sum(c{i}) AS c{i}" for i, _ in wanted)
         merged = (
-            f"WITH parts AS ({rollups} UNION ALL SELECT unnest(?::VARCHAR[]) AS value, {raw})"
-            f" SELECT value, {merged_sums} FROM parts GROUP BY value HAVING sum(c{_EVENTS}) > 0"
+            f"SELECT value, {merged_sums} FROM ({' UNION ALL '.join(parts)})"
+            f" GROUP BY value HAVING sum(c{_EVENTS}) > 0"
         )
-        params.append([r.get(prop) for r in raw_rows])
-        params += [
-            [float(r[name] or 0) if name in _FLOAT_COMPONENTS else r[name] or 0 for r in raw_rows]
-            for _, name in wanted
-        ]
     else:
-        merged = f"{rollups} HAVING {sums[_EVENTS]} > 0"
+        merged = f"{parts[0]} HAVING {sums[_EVENTS]} > 0"
     order = ", ".join(
         f"c{COMPONENTS.index(_ORDER_COMPONENT[o.key])} {'DESC' if o.descending else 'ASC'}"
         for o in orders
@@ -242,10 +244,10 @@ def _page_in_sql(
         total = int(store.query(f"SELECT count(*) FROM ({merged})", params)[0][0])
     rows = []
     for value, *values, _total in found:
-        components: list[Any] = [0] * len(COMPONENTS)
+        summed: list[Any] = [0] * len(COMPONENTS)
         for (i, _), v in zip(wanted, values, strict=True):
-            components[i] = v
-        rows.append({**final_metrics(components, q.metrics), prop: value})
+            summed[i] = v
+        rows.append({**final_metrics(summed, q.metrics), prop: value})
     return Result(rows=rows, total_rows=total, from_rollups=True)
 
 
