@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
+from app.config import Settings
 from app.ingest.hit import Hit
 from app.ingest.pipeline import Client, Drop
 from app.jobs.lifecycle import prune_sites, rollup_sites
 from app.services import Services
 from app.storage.events import EventStore
-from app.storage.meta import MetaStore
 from tests.accounts_fixtures import World, auth_settings
 from tests.conftest import CHROME_UA, ROOT, start_live_server, stop_live_server
 from tests.test_ui_forms import sign_in_ui
@@ -283,20 +283,27 @@ def test_until_applied_no_zone_trusts_the_stored_days(world: World) -> None:
     assert points == {utc_label(FIRST, utc): 6, utc_label(FIRST + timedelta(days=1), utc): 5}
 
 
-def test_a_change_not_yet_applied_is_applied_on_start(tmp_path: Path) -> None:
-    """The timezone was saved but the server stopped before re-dating: the next start does
-    it before taking events."""
+def pending_change(tmp_path: Path, domain: str) -> tuple[Settings, str, list[datetime]]:
+    """A stopped data dir whose site's new zone (Kathmandu) was saved but not applied (the
+    server stopped, or crashed, in between)."""
     settings = auth_settings(tmp_path, run_jobs=False)
     live = start_live_server(settings)
-    svc = live.services
-    site_id = svc.meta.add_site("restart.test").id
-    svc.sites.reload()
-    when = stamps()
-    ingest(svc, site_id, when)
-    svc.meta.update_site(site_id, timezone="Asia/Kathmandu")  # no re-dating
-    assert {day for _, day in stored_days(svc, site_id)} == set(UTC_DAYS)
-    stop_live_server(live)
+    try:
+        svc = live.services
+        site_id = svc.meta.add_site(domain).id
+        svc.sites.reload()
+        when = stamps()
+        ingest(svc, site_id, when)
+        svc.meta.update_site(site_id, timezone="Asia/Kathmandu")  # no re-dating
+        assert {day for _, day in stored_days(svc, site_id)} == set(UTC_DAYS)
+    finally:
+        stop_live_server(live)
+    return settings, site_id, when
 
+
+def test_a_change_not_yet_applied_is_applied_on_start(tmp_path: Path) -> None:
+    """The next start re-dates the events before taking new ones."""
+    settings, site_id, when = pending_change(tmp_path, "restart.test")
     live = start_live_server(settings)
     try:
         svc = live.services
@@ -339,17 +346,7 @@ def test_rollups_are_rebuilt_soon_after_the_change(tmp_path: Path) -> None:
 def test_avocet_rollup_by_hand_applies_a_pending_change_first(tmp_path: Path) -> None:
     """Server stopped with a change saved but not applied: `avocet rollup` re-dates the
     events, then builds the rollups in the new zone."""
-    settings = auth_settings(tmp_path, run_jobs=False)
-    live = start_live_server(settings)
-    svc = live.services
-    site_id = svc.meta.add_site("cli.test").id
-    svc.sites.reload()
-    when = stamps()
-    ingest(svc, site_id, when)
-    stop_live_server(live)
-    meta = MetaStore(Path(settings.data_dir) / "meta.sqlite3")
-    meta.update_site(site_id, timezone="Asia/Kathmandu")
-    meta.close()
+    settings, site_id, when = pending_change(tmp_path, "cli.test")
 
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "--data-dir", settings.data_dir, "rollup", "--json"],
