@@ -1,7 +1,7 @@
 """Data lifecycle jobs: build daily rollups for finished site-days, prune raw days past the
 retention window once they are rolled up, compact finished days, re-date the events of a
-site whose timezone changed. Each runs one instance at
-a time, each write is one transaction, and a failure is logged and retried on the next run."""
+site whose timezone changed. Each runs one instance at a time, each write is one
+transaction, and a failure is logged and retried on the next run."""
 
 from __future__ import annotations
 
