@@ -11,8 +11,9 @@ from typing import Any
 
 import duckdb
 
-from app.storage.events import ROLLUP_COLUMNS, EventStore
+from app.storage.events import EventStore
 from app.storage.migrate import migrations
+from app.storage.rollups import ROLLUP_COLUMNS
 
 # (site_id, day, property, value, visitors, visits, pageviews, events, custom_events,
 #  bounces, duration, session_pageviews, revenue, engaged_ms, engaged_visitors,

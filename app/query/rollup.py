@@ -17,7 +17,8 @@ from app.query.compile_terms import Sql, local_ts
 from app.query.model import COLUMNS, OUTBOUND, Filter, Query
 from app.query.periods import day_range
 from app.query.run import run_query_sync
-from app.storage.events import ROLLUP_COLUMNS, EventStore
+from app.storage.events import EventStore
+from app.storage.rollups import ROLLUP_COLUMNS
 
 TOTALS = ""  # the property of a day's totals row
 # Every breakdown property but prop:<key> (keys are open-ended): model.COLUMNS.

@@ -23,7 +23,8 @@ from app.query.rollup import (
     runs,
 )
 from app.query.run import Result, run_query_sync, zero_fill
-from app.storage.events import ROLLUP_SUMS, EventStore
+from app.storage.events import EventStore
+from app.storage.rollups import ROLLUP_SUMS
 
 _REVENUE = COMPONENTS.index("revenue")
 # The components each metric is computed from (final_metrics); a question sums only these.

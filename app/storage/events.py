@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import bisect
 import threading
-from array import array
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,13 @@ import pyarrow as pa
 
 from app.config import DuckDBSettings
 from app.storage.migrate import migrations
+from app.storage.rollups import (
+    ROLLUP_COLUMNS,
+    TOTALS_ROWS,
+    DailyTotals,
+    insert_rollups,
+    rollup_table,
+)
 
 # The events table, in column order. An ingested row is a tuple in exactly this order;
 # ts is microseconds since the Unix epoch (UTC), day is days since the epoch (site-local).
@@ -61,122 +65,6 @@ COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
 
 Row = tuple[Any, ...]
 _EPOCH = date(1970, 1, 1)
-# The logical rollup row (the daily_stats view's columns); stored compactly in daily_rollups
-# (migration 003), converted by _ENCODE_ROLLUPS.
-ROLLUP_COLUMNS = (
-    "site_id",
-    "day",
-    "property",
-    "value",
-    "visitors",
-    "visits",
-    "pageviews",
-    "events",
-    "custom_events",
-    "bounces",
-    "duration",
-    "session_pageviews",
-    "revenue",
-    "engaged_ms",
-    "engaged_visitors",
-    "scroll_sum",
-    "scroll_count",
-)
-
-# Logical rollup rows (the view `new_rows`, ROLLUP_COLUMNS) as daily_rollups rows, in the
-# order that compresses and scans best (the same conversion as migration 003).
-_ENCODE_ROLLUPS = (
-    "SELECT property, site_id, day, value::VARCHAR, visitors, visits - visitors,"
-    " pageviews - visitors, custom_events, bounces, duration::DOUBLE,"
-    " session_pageviews - pageviews, floor(rev)::BIGINT,"
-    " ((rev - floor(rev)) * 1000000)::INTEGER,"
-    " engaged_ms, engaged_visitors, scroll_sum, scroll_count"
-    " FROM (SELECT *, revenue::DECIMAL(38, 6) AS rev FROM new_rows)"
-    " ORDER BY property, site_id, day, value"
-)
-
-# Each logical component summed over daily_rollups rows (sums first, then the arithmetic:
-# what a question over many days reads, without the view's per-row work).
-ROLLUP_SUMS = {
-    "visitors": "sum(visitors)",
-    "visits": "sum(visitors) + sum(extra_visits)",
-    "pageviews": "sum(visitors) + sum(extra_pageviews)",
-    "events": "sum(visitors) + sum(extra_pageviews) + sum(custom_events)",
-    "custom_events": "sum(custom_events)",
-    "bounces": "sum(bounces)",
-    "duration": "sum(duration)",
-    "session_pageviews": "sum(visitors) + sum(extra_pageviews) + sum(extra_session_pageviews)",
-    "revenue": "sum(revenue_units)::DECIMAL(38, 6)"
-    " + sum(revenue_micros)::DECIMAL(38, 6) * 0.000001::DECIMAL(38, 6)",
-    "engaged_ms": "sum(engaged_ms)",
-    "engaged_visitors": "sum(engaged_visitors)",
-    "scroll_sum": "sum(scroll_sum)",
-    "scroll_count": "sum(scroll_count)",
-}
-
-
-def _rollup_table(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
-    """Logical rollup rows (ROLLUP_COLUMNS tuples) as an Arrow table."""
-    columns = list(zip(*rows, strict=True))
-    return pa.table(
-        {name: pa.array(col) for name, col in zip(ROLLUP_COLUMNS, columns, strict=True)}
-    )
-
-
-def _insert_rollups(cur: duckdb.DuckDBPyConnection, logical: duckdb.DuckDBPyRelation) -> None:
-    """Insert logical rollup rows (a relation with ROLLUP_COLUMNS) into daily_rollups."""
-    encoded = logical.query("new_rows", _ENCODE_ROLLUPS)
-    assert encoded is not None  # a SELECT always gives a relation
-    encoded.insert_into("daily_rollups")
-
-
-# A site's daily totals rows, components in ROLLUP_COLUMNS order, revenue in millionths.
-_TOTALS_ROWS = (
-    "SELECT day, visitors, visitors + extra_visits, visitors + extra_pageviews,"
-    " visitors + extra_pageviews + custom_events, custom_events, bounces, duration,"
-    " visitors + extra_pageviews + extra_session_pageviews,"
-    " revenue_units * 1000000 + revenue_micros, engaged_ms, engaged_visitors, scroll_sum,"
-    " scroll_count FROM daily_rollups WHERE site_id = ? AND property = '' ORDER BY day"
-)
-_REVENUE_AT = ROLLUP_COLUMNS.index("revenue") - 4
-
-
-class DailyTotals:
-    """One site's daily totals rows as columns (~110 bytes a site-day): a range's sums are
-    slices summed in C, revenue exact (in millionths, as daily_rollups keeps it)."""
-
-    __slots__ = ("_columns", "_days")
-
-    def __init__(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self._days = array("l", (row[0].toordinal() for row in rows))
-        self._columns = [
-            array("d" if name == "duration" else "q", (row[i] for row in rows))
-            for i, name in enumerate(ROLLUP_COLUMNS[4:], 1)
-        ]
-
-    def _span(self, first: date, last: date) -> range:
-        lo = bisect.bisect_left(self._days, first.toordinal())
-        return range(lo, bisect.bisect_right(self._days, last.toordinal(), lo))
-
-    def sums(self, first: date, last: date) -> tuple[Any, ...]:
-        """The components summed over the days first..last (revenue a Decimal)."""
-        span = self._span(first, last)
-        out: list[Any] = [sum(col[span.start : span.stop]) for col in self._columns]
-        out[_REVENUE_AT] = Decimal(out[_REVENUE_AT]).scaleb(-6)
-        return tuple(out)
-
-    def rows(self, first: date, last: date, wanted: Collection[int]) -> list[tuple[Any, ...]]:
-        """(day, components...) of each day first..last that has a row; only the components
-        at the `wanted` positions are read, the others are 0 (a year of days in Python)."""
-        span = self._span(first, last)
-        days = [date.fromordinal(d) for d in self._days[span.start : span.stop]]
-        columns: list[Any] = [
-            col[span.start : span.stop] if i in wanted else [0] * len(span)
-            for i, col in enumerate(self._columns)
-        ]
-        if _REVENUE_AT in wanted:
-            columns[_REVENUE_AT] = [Decimal(v).scaleb(-6) for v in columns[_REVENUE_AT]]
-        return list(zip(days, *columns, strict=True))
 
 
 class StoreLocked(Exception):
@@ -330,7 +218,7 @@ class EventStore:
         if cached is not None:
             return cached
         generation = self._rolled_generation
-        totals = DailyTotals(self.query(_TOTALS_ROWS, [site_id]))
+        totals = DailyTotals(self.query(TOTALS_ROWS, [site_id]))
         with self._lock:  # a change committed meanwhile: don't cache what it replaced
             if generation == self._rolled_generation:
                 self._totals[site_id] = totals
@@ -352,7 +240,7 @@ class EventStore:
                     [site_id, list(days)],
                 )
             if rows:
-                _insert_rollups(cur, cur.from_arrow(_rollup_table(rows)))
+                insert_rollups(cur, cur.from_arrow(rollup_table(rows)))
             if counts:
                 cur.executemany(
                     "INSERT INTO rollup_days VALUES (?, ?, ?, now()::TIMESTAMP, false)",
@@ -408,7 +296,7 @@ class EventStore:
     ) -> None:
         """Inside redate_site's transaction: sum the arrivals into their pruned days' rows,
         count their events there, and delete them from the raw table."""
-        arrived = _rollup_table(arrivals)  # noqa: F841 (read by DuckDB's replacement scan)
+        arrived = rollup_table(arrivals)  # noqa: F841 (read by DuckDB's replacement scan)
         components = ", ".join(f"sum({c}) AS {c}" for c in ROLLUP_COLUMNS[4:])
         columns = ", ".join(ROLLUP_COLUMNS)
         cur.execute(
@@ -425,7 +313,7 @@ class EventStore:
             " AND day IN (SELECT day FROM merged_rollups)",
             [site_id],
         )
-        _insert_rollups(cur, cur.table("merged_rollups"))
+        insert_rollups(cur, cur.table("merged_rollups"))
         cur.execute("DROP TABLE merged_rollups")
         pruned = "SELECT day FROM rollup_days WHERE site_id = ? AND pruned"
         cur.execute(
