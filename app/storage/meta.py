@@ -170,7 +170,7 @@ class MetaStore:
                         site.timezone,
                         site.secret,
                         site.created_at,
-                        site.timezone,
+                        site.day_zone,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
