@@ -53,13 +53,26 @@ def _range(sql: Sql, q: Query) -> str:
     )
 
 
+def _drops_pings(q: Query) -> bool:
+    return "event" in q.properties or _skips_pings(q)
+
+
 def _where(sql: Sql, q: Query) -> str:
     """The events a question counts: its range and filters, without engagement pings when
     nothing asked needs them."""
     where = [_range(sql, q), *(filter_sql(sql, t) for t in q.filters)]
-    if "event" in q.properties or _skips_pings(q):
+    if _drops_pings(q):
         where.append(NON_EVENT)  # engagement pings are not events of their own
     return " AND ".join(where)
+
+
+def _having_events(q: Query) -> str:
+    """A breakdown's values are those with events: pings alone make no row. Nothing to
+    drop when the scan left pings out (a redundant HAVING costs ~1-3 ms); bool_or is
+    ~1 ms cheaper than count(*) FILTER (...) > 0 on a small site's month."""
+    if not q.properties or _drops_pings(q):
+        return ""
+    return f" HAVING bool_or({NON_EVENT})"
 
 
 def _on(left: str, right: str, keys: tuple[str, ...]) -> str:
@@ -208,7 +221,7 @@ def compile_query(q: Query) -> Compiled:
     )
     ctes.append(f"hits AS (SELECT {select} FROM {source} WHERE {where})")
     key_list = "".join(f"{k}, " for k in keys)
-    having = f" HAVING count(*) FILTER (WHERE {NON_EVENT}) > 0" if q.properties else ""
+    having = _having_events(q)
     chosen = _EVENT_AGGREGATES_NO_PINGS if _skips_pings(q) else _EVENT_AGGREGATES
     aggregates = ", ".join(
         f"{sql_} AS {metric}"
@@ -294,9 +307,7 @@ def _compile_flat(q: Query) -> Compiled:
         )
     outputs.append(_total_rows(q))
     text = f"SELECT {', '.join(outputs)} FROM events WHERE {_where(sql, q)}"
-    text += f" GROUP BY {', '.join(groups)}"
-    if q.properties:
-        text += f" HAVING count(*) FILTER (WHERE {NON_EVENT}) > 0"
+    text += f" GROUP BY {', '.join(groups)}{_having_events(q)}"
     text += f" ORDER BY {_order_sql(q, keys, prefix='')}"
     if q.limit is not None:
         text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
@@ -390,5 +401,8 @@ def _order_sql(q: Query, keys: tuple[str, ...], prefix: str = "ev.") -> str:
         terms.append(f"{column} {'DESC' if order.descending else 'ASC'} NULLS LAST")
     if not q.order_by and q.metrics and "bucket" not in keys:
         terms.append(f"{q.metrics[0]} DESC")
-    terms += [f"{prefix}{k} ASC NULLS LAST" for k in keys]
+    for key in keys:  # tie-breaks, unless already ordered by
+        column = f"{prefix}{key}"
+        if not any(term.startswith(f"{column} ") for term in terms):
+            terms.append(f"{column} ASC NULLS LAST")
     return ", ".join(terms) or "1"
