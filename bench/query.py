@@ -1,15 +1,17 @@
 """Query benchmark: each stats question through the API vs the best hand-written DuckDB SQL
 for the same answer, in one run, on the dataset of bench/dataset.py (10M events, 20 sites,
-400 days by default). Medians of 5 warm runs; the two phases alternate --rounds times (default 3) and each
-figure is the median of its rounds.
+400 days by default).
 
     .venv/bin/python bench/query.py [--data DIR] [--events 10000000] [--rounds 3]
 
 The data dir is generated when missing (minutes), and topped up with today's events up to
 now (`dataset.py --today`, once a day): a period ends today, so its answers read a partial
-today from raw events, as on a live server. Direct SQL runs first in this process
-(read-only), then `avocet serve` is started on the same files (DuckDB locks the file to one
-process) and the API is timed over HTTP from this process.
+today from raw events, as on a live server. `avocet serve` runs on the data dir; the direct
+SQL runs in this process, read-only, on a byte-for-byte copy of the events file (DuckDB
+locks a file to one process). Each question is asked in pairs, the API over HTTP and then
+its SQL twin, so both see the same moments of a noisy machine: one warm pair, then 5 timed
+pairs; the median of each side. --rounds repeats the whole set; each figure is the median
+of the rounds' medians.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -107,14 +110,10 @@ class Client:
         self._conn.close()
 
 
-def median_ms(fn: Callable[[], Any]) -> float:
-    fn()  # warm
-    times = []
-    for _ in range(RUNS):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+def timed_ms(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
 
 
 def sites_by_size(data: Path) -> list[tuple[str, int]]:
@@ -134,26 +133,20 @@ def utc_bounds(days: int) -> tuple[datetime, datetime]:
     return today - timedelta(days=days - 1), today + timedelta(days=1)
 
 
-def direct(data: Path, sites: list[str]) -> dict[str, float]:
-    con = duckdb.connect(str(data / "events.duckdb"), read_only=True)
-    out = {}
-    try:
-        for site in sites:
-            for period, days in PERIODS.items():
-                start, end = utc_bounds(days)
-                for name, (_, _, sql) in CASES.items():
-                    if period == "12m" and name in RAW_ONLY:
-                        continue
-                    params = {"site": site, "start": start, "end": end}
-                    out[f"{site}|{period}|{name}"] = median_ms(
-                        lambda sql=sql, params=params: con.execute(sql, params).fetchall()
-                    )
-    finally:
-        con.close()
-    return out
+def sql_copy(data: Path) -> Path:
+    """A byte-for-byte copy of the events file for the direct SQL: DuckDB locks a file to
+    one process, and with a copy each API call and its SQL twin run side by side, in the
+    same seconds of a noisy machine, instead of in phases minutes apart."""
+    path = data / "events.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CHECKPOINT")  # everything in the main file, no WAL to carry over
+    con.close()
+    copy = data.parent / f"{data.name}-sql-copy.duckdb"
+    shutil.copyfile(path, copy)
+    return copy
 
 
-def api(data: Path, sites: list[str], port: int) -> dict[str, float]:
+def start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
     # No jobs: a rollup catch-up must not start building (and writing) mid-benchmark.
     env = {
         **os.environ,
@@ -166,33 +159,50 @@ def api(data: Path, sites: list[str], port: int) -> dict[str, float]:
         cwd=ROOT,
         env=env,
     )
-    out = {}
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/api/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        with Client("127.0.0.1", port) as http:
-            for site in sites:
-                for period in PERIODS:
-                    for name, (path, params, _) in CASES.items():
-                        if period == "12m" and name in RAW_ONLY:
-                            continue
-                        query = {"site_id": site, "period": period, **params}
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit("the server did not start")
 
-                        def call(path: str = path, query: dict[str, str] = query) -> None:
-                            http.get(f"/api/v1/stats/{path}", query)
 
-                        out[f"{site}|{period}|{name}"] = median_ms(call)
-                out[f"{site}|realtime"] = median_ms(
-                    lambda site=site: http.get("/api/v1/stats/realtime", {"site_id": site})
+def one_round(
+    http: Client, con: duckdb.DuckDBPyConnection, sites: list[str]
+) -> dict[str, tuple[float, float | None]]:
+    """Each question: one warm call of each, then RUNS pairs (API call, then the same
+    question in direct SQL); the medians of the API times and of the SQL times."""
+    out: dict[str, tuple[float, float | None]] = {}
+    for site in sites:
+        for period, days in PERIODS.items():
+            start, end = utc_bounds(days)
+            for name, (path, params, sql) in CASES.items():
+                if period == "12m" and name in RAW_ONLY:
+                    continue
+                query = {"site_id": site, "period": period, **params}
+                bound = {"site": site, "start": start, "end": end}
+
+                def call(path: str = path, query: dict[str, str] = query) -> None:
+                    http.get(f"/api/v1/stats/{path}", query)
+
+                def direct(sql: str = sql, bound: dict[str, object] = bound) -> None:
+                    con.execute(sql, bound).fetchall()
+
+                call()
+                direct()
+                pairs = [(timed_ms(call), timed_ms(direct)) for _ in range(RUNS)]
+                out[f"{site}|{period}|{name}"] = (
+                    statistics.median(a for a, _ in pairs),
+                    statistics.median(s for _, s in pairs),
                 )
-    finally:
-        proc.terminate()
-        proc.wait()
+
+        def now(site: str = site) -> None:
+            http.get("/api/v1/stats/realtime", {"site_id": site})
+
+        now()
+        out[f"{site}|realtime"] = (statistics.median(timed_ms(now) for _ in range(RUNS)), None)
     return out
 
 
@@ -204,7 +214,7 @@ def main() -> None:
         "--rounds",
         type=int,
         default=3,
-        help="alternate direct SQL and API phases this many times (the machine drifts)",
+        help="ask the whole set of questions this many times (the machine drifts)",
     )
     args = parser.parse_args()
     if not (args.data / "events.duckdb").exists():
@@ -230,24 +240,33 @@ def main() -> None:
     ranked = sites_by_size(args.data)
     picked = [ranked[0], ranked[-1]]
     sites = [s for s, _ in picked]
-    # DuckDB locks the file to one process, so SQL and API can't be timed side by side:
-    # alternate the two phases and take, for each, the median of its rounds' medians.
-    sql_rounds, api_rounds = [], []
-    for _ in range(args.rounds):
-        sql_rounds.append(direct(args.data, sites))
-        api_rounds.append(api(args.data, sites, 18090))
+    copy = sql_copy(args.data)
+    port = 18090
+    proc = start_server(args.data, port)
+    con = duckdb.connect(str(copy), read_only=True)
+    rounds = []
+    try:
+        with Client("127.0.0.1", port) as http:
+            for _ in range(args.rounds):
+                rounds.append(one_round(http, con, sites))
+    finally:
+        con.close()
+        proc.terminate()
+        proc.wait()
+        copy.unlink()
     rows = []
-    for key in api_rounds[0]:
-        api_ms = statistics.median(r[key] for r in api_rounds)
-        sql_ms = statistics.median(r[key] for r in sql_rounds) if key in sql_rounds[0] else None
+    for key in rounds[0]:
+        api_ms = statistics.median(r[key][0] for r in rounds)
+        sqls = [v for r in rounds if (v := r[key][1]) is not None]
+        sql_ms = statistics.median(sqls) if sqls else None
         rows.append(
             {
                 "case": key,
                 "api_ms": round(api_ms, 1),
                 "sql_ms": round(sql_ms, 1) if sql_ms else None,
                 "ratio": round(api_ms / sql_ms, 2) if sql_ms else None,
-                "api_rounds": [round(r[key], 1) for r in api_rounds],
-                "sql_rounds": [round(r[key], 1) for r in sql_rounds] if sql_ms else None,
+                "api_rounds": [round(r[key][0], 1) for r in rounds],
+                "sql_rounds": [round(v, 1) for v in sqls] or None,
             }
         )
     report = {
