@@ -120,6 +120,71 @@ def test_v2_is_matches_exactly_while_native_filters_take_wildcards(env: Env) -> 
     assert native["metrics"]["visitors"] == wildcard > exact
 
 
+def test_v2_case_sensitive_false_modifier(env: Env) -> None:
+    first, last = preset_days("30d", ref.NOW.date())
+    events = scope(env, UTC_SITE, first, last)
+
+    def visitors(*filters: list[Any]) -> int:
+        query = {"site_id": UTC_SITE, "metrics": ["visitors"], "date_range": "30d"}
+        response = v2(env, {**query, "filters": list(filters)})
+        assert response.status_code == 200, response.text
+        return int(response.json()["results"][0]["metrics"][0])
+
+    def expected(pred: Any) -> int:
+        return int(ref.metrics(events, pred, ["visitors"], lambda e: True)["visitors"])
+
+    loose = {"case_sensitive": False}
+    blog = expected(lambda e: "blog" in e.path)
+    assert blog > 0
+    assert visitors(["contains", "event:page", ["BLOG"]]) == 0  # case-sensitive by default
+    assert visitors(["contains", "event:page", ["BLOG"], {"case_sensitive": True}]) == 0
+    assert visitors(["contains", "event:page", ["BLOG"], loose]) == blog
+    assert visitors(["contains_not", "event:page", ["BLOG"], loose]) == expected(
+        lambda e: "blog" not in e.path
+    )
+    gb_us = expected(lambda e: e.attrs["country"] in ("GB", "US"))
+    assert visitors(["is", "visit:country", ["gb", "Us"], loose]) == gb_us > 0
+    assert visitors(["is", "visit:country", ["gb", "Us"]]) == 0
+    assert visitors(["is_not", "event:page", ["/DOCS"], loose]) == expected(
+        lambda e: e.path != "/docs"
+    )
+    signup = expected(lambda e: e.name == "Signup")
+    assert visitors(["is", "event:goal", ["signup"], loose]) == signup > 0
+    assert visitors(["is", "event:goal", ["signup"]]) == 0
+
+
+def test_filters_with_several_values_on_a_custom_property(env: Env) -> None:
+    """A property's key is a bound value too: each alternative binds it again."""
+    first, last = preset_days("30d", ref.NOW.date())
+    events = scope(env, UTC_SITE, first, last)
+    paying = int(
+        ref.metrics(events, lambda e: e.props.get("plan") in ("free", "pro"), ["visitors"], bool)[
+            "visitors"
+        ]
+    )
+    pro = int(
+        ref.metrics(events, lambda e: e.props.get("plan") == "pro", ["visitors"], bool)["visitors"]
+    )
+    assert paying > pro > 0
+    query = {"site_id": UTC_SITE, "metrics": ["visitors"], "date_range": "30d"}
+    for tree in (
+        ["contains", "event:props:plan", ["fre", "pr"]],
+        ["matches", "event:props:plan", ["^fr", "o$"]],
+        ["is", "event:props:plan", ["free", "pro"]],
+    ):
+        response = v2(env, {**query, "filters": [tree]})
+        assert response.status_code == 200, (tree, response.text)
+        assert response.json()["results"][0]["metrics"] == [paying], tree
+    native = env.ok(
+        "aggregate", site_id=env.ids[UTC_SITE], metrics="visitors", **{"prop:plan": "pro|fr*"}
+    )
+    assert native["metrics"]["visitors"] == paying
+    native = env.ok(
+        "aggregate", site_id=env.ids[UTC_SITE], metrics="visitors", **{"prop:plan": "pr*|x"}
+    )
+    assert native["metrics"]["visitors"] == pro
+
+
 def test_v2_time_dimension_lists_buckets_with_data_and_all_time_labels(env: Env) -> None:
     body = v2(
         env,
@@ -190,6 +255,33 @@ def test_v2_goal_conversion_rate_by_event_props(env: Env) -> None:
             "Invalid filter",
         ),
         ({"site_id": UTC_SITE, "metrics": ["conversion_rate"], "date_range": "7d"}, "event:goal"),
+        (
+            {
+                "site_id": UTC_SITE,
+                "metrics": ["visitors"],
+                "date_range": "7d",
+                "filters": [["matches", "event:page", ["^/"], {"case_sensitive": False}]],
+            },
+            "modifiers are not valid here",
+        ),
+        (
+            {
+                "site_id": UTC_SITE,
+                "metrics": ["visitors"],
+                "date_range": "7d",
+                "filters": [["is", "event:page", ["/"], {"case_sensitive": "no"}]],
+            },
+            "the only modifier is case_sensitive",
+        ),
+        (
+            {
+                "site_id": UTC_SITE,
+                "metrics": ["visitors"],
+                "date_range": "7d",
+                "filters": [["contains", "event:page", ["/"], {"exact": True}]],
+            },
+            "the only modifier is case_sensitive",
+        ),
         ({"site_id": UTC_SITE, "metrics": ["visitors"], "date_range": "7d", "bogus": 1}, "bogus"),
     ],
 )

@@ -99,20 +99,30 @@ def filter_sql(sql: Sql, tree: FilterTree) -> str:
 
 
 def _leaf_sql(sql: Sql, leaf: Filter) -> str:
-    expr = dimension_expr(sql, leaf.dimension)
     positive = leaf.op.removesuffix("_not")
+    # Case-insensitive: both sides through DuckDB's lower() (one Unicode case mapping).
+    fold = (lambda e: e) if leaf.case_sensitive else (lambda e: f"lower({e})")
+    like = "LIKE" if leaf.case_sensitive else "ILIKE"
+
+    def subject() -> str:
+        # Written (and its values bound) again at each use: `?`s bind in text order.
+        return dimension_expr(sql, leaf.dimension)
+
     parts = []
-    if positive == "equals":
-        parts.append(f"{expr} IN ({', '.join(sql.bind(v) for v in leaf.values)})")
-    elif positive == "is":
-        exact = [v for v in leaf.values if "*" not in v]
-        if exact:
-            parts.append(f"{expr} IN ({', '.join(sql.bind(v) for v in exact)})")
-        parts += [f"{expr} LIKE {sql.bind(_like(v))} ESCAPE '\\'" for v in leaf.values if "*" in v]
-    elif positive == "contains":
-        parts += [f"contains({expr}, {sql.bind(v)})" for v in leaf.values]
-    else:
-        parts += [f"regexp_matches({expr}, {sql.bind(v)})" for v in leaf.values]
+    exact = [v for v in leaf.values if positive == "equals" or (positive == "is" and "*" not in v)]
+    if exact:
+        term = fold(subject())
+        parts.append(f"{term} IN ({', '.join(fold(sql.bind(v)) for v in exact)})")
+    for value in leaf.values:
+        if positive == "is" and "*" in value:
+            term = subject()
+            parts.append(f"{term} {like} {sql.bind(_like(value))} ESCAPE '\\'")
+        elif positive == "contains":
+            term = fold(subject())
+            parts.append(f"contains({term}, {fold(sql.bind(value))})")
+        elif positive == "matches":
+            term = subject()
+            parts.append(f"regexp_matches({term}, {sql.bind(value)})")
     test = "(" + " OR ".join(parts or ["false"]) + ")"
     return f"NOT coalesce({test}, false)" if leaf.op.endswith("_not") else test
 

@@ -13,13 +13,17 @@ from app.query.model import And, Filter, FilterTree, Or
 Goals = Mapping[str, tuple[str, str]]
 
 
-def goal_filter(names: Iterable[str], goals: Goals, *, strict: bool) -> FilterTree:
+def goal_filter(
+    names: Iterable[str], goals: Goals, *, strict: bool, case: bool = True
+) -> FilterTree:
     """Any of the named goals. Unknown names are an error when strict, else event names
-    (Plausible's v2 also accepts a bare event name as a goal)."""
+    (Plausible's v2 also accepts a bare event name as a goal). case=False: names match
+    goals and event names whatever their case (v2's case_sensitive: false)."""
     events: list[str] = []
     pages: list[str] = []
+    folded = {n.lower(): g for n, g in goals.items()} if not case else {}
     for name in names:
-        goal = goals.get(name)
+        goal = goals.get(name) if case else goals.get(name, folded.get(name.lower()))
         if goal is None:
             if strict:
                 raise InvalidRequest(f"unknown goal {name!r}: add it to the site's goals first")
@@ -30,7 +34,7 @@ def goal_filter(names: Iterable[str], goals: Goals, *, strict: bool) -> FilterTr
             events.append(goal[1])
     clauses: list[FilterTree] = []
     if events:
-        clauses.append(Filter("is", "event", tuple(events)))
+        clauses.append(Filter("is", "event", tuple(events), case_sensitive=case))
     if pages:
         clauses.append(
             And((Filter("is", "event", ("pageview",)), Filter("is", "page", tuple(pages))))

@@ -64,11 +64,13 @@ Op = Literal[
 
 class Filter(msgspec.Struct, frozen=True):
     """dimension op values: "is" with "*" wildcards (the native API's filters), "equals"
-    exactly (Plausible v2's "is"); "|" alternatives are separate values."""
+    exactly (Plausible v2's "is"); "|" alternatives are separate values. case_sensitive
+    false: Plausible v2's modifier, for every op but the regular expressions."""
 
     op: Op
     dimension: str  # a COLUMNS key or "prop:<key>"
     values: tuple[str, ...]
+    case_sensitive: bool = True
 
 
 class Not(msgspec.Struct, frozen=True, tag="not"):

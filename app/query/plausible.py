@@ -118,15 +118,32 @@ def _filter(raw: Any, goals: Goals) -> FilterTree:
         values = raw[2]
         if not values or not all(isinstance(v, str | int) for v in values):
             raise InvalidRequest(f"Invalid filter '{raw}': values must be a non-empty list")
+        case_sensitive = _case_sensitive(raw, op)
         if raw[1] == "event:goal" and op == "is":
-            return goal_filter((str(v) for v in values), goals, strict=False)
+            return goal_filter((str(v) for v in values), goals, strict=False, case=case_sensitive)
         dim = dimension(raw[1])
         if dim.startswith("time"):
             raise InvalidRequest(f"Invalid filter '{raw}': time dimensions can't be filtered")
         # Plausible's "is" is exact ("*" is no wildcard there, unlike the native filters).
         exact = {"is": "equals", "is_not": "equals_not"}.get(op, op)
-        return Filter(exact, dim, tuple(str(v) for v in values))  # type: ignore[arg-type]
+        return Filter(exact, dim, tuple(str(v) for v in values), case_sensitive)  # type: ignore[arg-type]
     raise InvalidRequest(f"Invalid filter '{raw}'")
+
+
+def _case_sensitive(raw: list[Any], op: str) -> bool:
+    """A filter's modifiers (its 4th item): {"case_sensitive": bool}, default true; the
+    regular expressions take none (a pattern says its own case rules)."""
+    if len(raw) == 3:
+        return True
+    modifiers = raw[3]
+    if op.startswith("matches") or not isinstance(modifiers, dict):
+        raise InvalidRequest(f"Invalid filter '{raw}': modifiers are not valid here")
+    unknown = set(modifiers) - {"case_sensitive"}
+    if unknown or not isinstance(modifiers.get("case_sensitive", True), bool):
+        raise InvalidRequest(
+            f"Invalid filter '{raw}': the only modifier is case_sensitive (true or false)"
+        )
+    return bool(modifiers.get("case_sensitive", True))
 
 
 def date_range(
