@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections import defaultdict
+from datetime import UTC, date, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -183,6 +185,74 @@ def test_filters_with_several_values_on_a_custom_property(env: Env) -> None:
         "aggregate", site_id=env.ids[UTC_SITE], metrics="visitors", **{"prop:plan": "pr*|x"}
     )
     assert native["metrics"]["visitors"] == pro
+
+
+def test_v2_date_time_range_counts_events_between_the_instants(env: Env) -> None:
+    """Both ends included to the second, offsets honoured; without an offset the site's
+    zone. Only events inside count (not the whole days the range touches)."""
+    metrics = ["visitors", "visits", "pageviews"]
+    days = scope(env, "ny.example", date(2026, 3, 10), date(2026, 3, 14))
+    views = [e for e in days if e.name == "pageview"]
+    # From just after the days' first page view to just before their last one.
+    start = views[0].ts.replace(microsecond=0) + timedelta(seconds=1)
+    last = views[-1].ts.replace(microsecond=0) - timedelta(seconds=1)
+    inside = ref.in_range(env.events, "ny.example", start, last + timedelta(seconds=1))
+    expected = ref.metrics(inside, lambda e: True, metrics, lambda e: True)
+    assert 0 < expected["pageviews"] <= len(views) - 2
+    ny, plus2 = ZoneInfo("America/New_York"), timezone(timedelta(hours=2))
+    for date_range in (
+        [t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for t in (start, last)],
+        [t.astimezone(plus2).isoformat() for t in (start, last)],
+        [t.astimezone(ny).replace(tzinfo=None).isoformat() for t in (start, last)],  # site-local
+    ):
+        body = v2(env, {"site_id": "ny.example", "metrics": metrics, "date_range": date_range})
+        assert body.status_code == 200, body.text
+        assert body.json()["results"][0]["metrics"] == [expected[m] for m in metrics], date_range
+        assert body.json()["meta"]["from_rollups"] is False
+    # Three hours that start at a page view's hour (UTC site): a series by hour, every
+    # hour labelled, only those with data listed.
+    first = next(
+        e.ts for e in env.events if e.site == UTC_SITE and e.ts.date() == date(2026, 3, 19)
+    )
+    hour = first.replace(minute=0, second=0, microsecond=0)
+    hours = [hour + timedelta(hours=i) for i in range(3)]
+    hourly = v2(
+        env,
+        {
+            "site_id": UTC_SITE,
+            "metrics": ["pageviews"],
+            "date_range": [f"{hours[0]:%Y-%m-%dT%H:%M:%S}Z", f"{hours[2]:%Y-%m-%dT%H}:59:59Z"],
+            "dimensions": ["time:hour"],
+            "include": {"time_labels": True},
+        },
+    ).json()
+    labels = [f"{h:%Y-%m-%d %H:%M:%S}" for h in hours]
+    assert hourly["meta"]["time_labels"] == labels
+    per_hour: dict[str, int] = defaultdict(int)
+    for e in env.events:
+        label = f"{e.ts:%Y-%m-%d %H}:00:00"
+        if e.site == UTC_SITE and e.name == "pageview" and label in labels:
+            per_hour[label] += 1
+    assert per_hour
+    assert hourly["results"] == [
+        {"metrics": [n], "dimensions": [h]} for h, n in sorted(per_hour.items())
+    ]
+
+
+@pytest.mark.parametrize(
+    "date_range",
+    [
+        ["2026-03-10T11:00:00Z", "2026-03-10"],
+        ["2026-03-10T11:00:00Z", "2026-03-10T10:59:59Z"],
+        ["2026-03-10T11:00:00Z", "not a time"],
+        ["2000-01-01", "2026-03-10"],
+    ],
+)
+def test_v2_bad_date_time_ranges_get_400(env: Env, date_range: list[str]) -> None:
+    body = {"site_id": UTC_SITE, "metrics": ["visitors"], "date_range": date_range}
+    response = v2(env, body)
+    assert response.status_code == 400, response.text
+    assert "date_range" in response.json()["error"]
 
 
 def test_v2_time_dimension_lists_buckets_with_data_and_all_time_labels(env: Env) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,14 @@ from app.query.model import (
     Query,
     filter_dimensions,
 )
-from app.query.periods import Period, day_range, parse_day, resolve_period
+from app.query.periods import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    Period,
+    day_range,
+    parse_day,
+    resolve_period,
+)
 
 # Plausible's metric names -> ours.
 METRICS = {
@@ -153,11 +160,13 @@ def date_range(
     if isinstance(value, list):
         if len(value) != 2:
             raise InvalidRequest("Invalid date_range: a custom range is [from, to]")
-        first = parse_day(value[0][:10], "date_range")
-        last = parse_day(value[1][:10], "date_range")
+        if any("T" in v for v in value):
+            return _instants(value, zone)
+        first = parse_day(value[0], "date_range")
+        last = parse_day(value[1], "date_range")
         if last < first:
             raise InvalidRequest("Invalid date_range: to is before from")
-        return day_range("custom", zone, first, last)
+        return _within_ten_years(day_range("custom", zone, first, last))
     today = now.astimezone(zone).date()
     shorthand = {
         "day": "today",
@@ -178,6 +187,47 @@ def date_range(
         start = (today.replace(day=1) - timedelta(days=150)).replace(day=1)
         return day_range("6mo", zone, start, today)
     raise InvalidRequest(f"Invalid date_range '{value}'")
+
+
+def _instants(value: list[str], zone: ZoneInfo) -> Period:
+    """[from, to] as ISO date-times, both ends included to the second (Plausible's
+    "2024-01-01T12:00:00+02:00" .. "2024-01-01T15:59:59+02:00"); without an offset, in the
+    site's zone. The days it touches are its local days (bot counts, labels), but only
+    events in the instants count: never rollups, as for the rolling 24 hours."""
+    bounds = []
+    for item in value:
+        try:
+            at = datetime.fromisoformat(item)
+        except ValueError as exc:
+            raise InvalidRequest(
+                f"Invalid date_range '{value}': from and to must both be ISO8601 date-times"
+            ) from exc
+        if "T" not in item or not FIRST_YEAR <= at.year <= LAST_YEAR:
+            raise InvalidRequest(
+                f"Invalid date_range '{value}': from and to must both be ISO8601 date-times"
+            )
+        local = at if at.tzinfo is not None else at.replace(tzinfo=zone)
+        bounds.append(local.astimezone(UTC).replace(tzinfo=None, microsecond=0))
+    start, end = bounds[0], bounds[1] + timedelta(seconds=1)
+    if end <= start:
+        raise InvalidRequest("Invalid date_range: to is before from")
+    return _within_ten_years(
+        Period(
+            preset="custom",
+            timezone=zone.key,
+            first_day=start.replace(tzinfo=UTC).astimezone(zone).date(),
+            last_day=(end - timedelta(microseconds=1)).replace(tzinfo=UTC).astimezone(zone).date(),
+            start=start,
+            end=end,
+            rolling=True,
+        )
+    )
+
+
+def _within_ten_years(period: Period) -> Period:
+    if period.days > 3661:  # as the native API's custom ranges
+        raise InvalidRequest("Invalid date_range: a range may span at most 10 years")
+    return period
 
 
 def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | None = None) -> Query:
