@@ -44,6 +44,7 @@ FILTERS = [
     [("browser", ["Safari"]), ("entry_page", ["/blog/*"])],
     [("exit_page", ["/pricing"])],
     [("utm_campaign", ["launch"])],
+    [("event", ["Signup"]), ("exit_page", ["/pricing", "/docs"])],
 ]
 
 
@@ -104,6 +105,25 @@ def test_breakdown_matches_reference_for_every_property(env: Env, prop: str) -> 
         "total_rows": len(expected),
         "total_pages": 1,
     }
+
+
+@pytest.mark.parametrize("prop", ["exit_page", "entry_page", "source", "page", "prop:plan"])
+def test_conversion_rate_breakdown_matches_reference(env: Env, prop: str) -> None:
+    domain = "ktm.example"
+    first, last = preset_days("30d", ref.NOW.astimezone(ZoneInfo("Asia/Kathmandu")).date())
+    wanted = ["visitors", "conversion_rate", "events"]
+    body = env.ok(
+        "breakdown",
+        site_id=env.ids[domain],
+        property=prop,
+        metrics=",".join(wanted),
+        event="Signup",
+        limit="1000",
+    )
+    filters = [("event", ["Signup"])]
+    expected = ref.breakdown(scope(env, domain, first, last), prop, filters, wanted)
+    assert expected
+    assert body["results"] == expected
 
 
 def test_breakdown_paginates_and_sorts_when_asked(env: Env) -> None:

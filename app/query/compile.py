@@ -251,7 +251,7 @@ def compile_query(q: Query) -> Compiled:
         )
         joins.append(f"LEFT JOIN sd ON {_on('ev', 'sd', keys)}")
     if "conversion_rate" in q.metrics:
-        ctes.append(_totals_cte(sql, q, plan, zone))
+        ctes.append(_totals_cte(sql, q, plan, zone, source))
         tot_keys = _totals_keys(q, plan)
         joins.append(f"LEFT JOIN tot ON {_on('ev', 'tot', tot_keys)}")
     metrics = ", ".join(f"{_METRIC_SQL[m]} AS {m}" for m in q.metrics)
@@ -362,7 +362,9 @@ def _totals_keys(q: Query, plan: _Plan) -> tuple[str, ...]:
     return (*kept, *(k for k in plan.keys if k == "bucket"))
 
 
-def _totals_cte(sql: Sql, q: Query, plan: _Plan, zone: ZoneInfo) -> str:
+def _totals_cte(sql: Sql, q: Query, plan: _Plan, zone: ZoneInfo, source: str) -> str:
+    """Visitors per kept key for a conversion rate's denominator, over `source` (events,
+    joined to the sessions when an exit page is grouped or filtered by)."""
     keys = _totals_keys(q, plan)
     exprs = []
     for i, dim in enumerate(q.properties):
@@ -379,7 +381,7 @@ def _totals_cte(sql: Sql, q: Query, plan: _Plan, zone: ZoneInfo) -> str:
     where = [_range(sql, q), NON_EVENT, *(filter_sql(sql, t) for t in goal_free)]
     select = "".join(f"{e}, " for e in exprs)
     return (
-        f"tot AS (SELECT {select}count(DISTINCT visitor_id) AS visitors FROM events"
+        f"tot AS (SELECT {select}count(DISTINCT visitor_id) AS visitors FROM {source}"
         f" WHERE {' AND '.join(where)} GROUP BY ALL)"
     )
 
