@@ -255,6 +255,18 @@ def test_v2_bad_date_time_ranges_get_400(env: Env, date_range: list[str]) -> Non
     assert "date_range" in response.json()["error"]
 
 
+@pytest.mark.parametrize("pattern", ["(", "*", "^/(?=blog)", "a{2,1}"])
+def test_v2_bad_regular_expression_gets_400_naming_it(env: Env, pattern: str) -> None:
+    for tree in (
+        ["matches", "event:page", ["^/", pattern]],
+        ["not", ["matches_not", "event:props:plan", [pattern]]],
+    ):
+        body = {"site_id": UTC_SITE, "metrics": ["visitors"], "date_range": "7d"}
+        response = v2(env, {**body, "filters": [tree]})
+        assert response.status_code == 400, response.text
+        assert f"invalid regular expression {pattern!r}" in response.json()["error"]
+
+
 def test_v2_time_dimension_lists_buckets_with_data_and_all_time_labels(env: Env) -> None:
     body = v2(
         env,

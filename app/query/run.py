@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 import msgspec
 
-from app.errors import AppError
+from app.errors import AppError, InvalidRequest
 from app.query.compile import compile_query
-from app.query.model import Query
+from app.query.model import Filter, FilterTree, Not, Query
 from app.query.periods import Period, local_midnight_utc
 from app.storage.events import EventStore
 
@@ -110,7 +110,11 @@ def run_query_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result
     """Blocking: compile, execute, map key columns back to dimension names. bots: also
     count the bot hits of the period's days."""
     compiled = compile_query(q)
-    raw = _execute(store, compiled.sql, compiled.params)
+    try:
+        raw = _execute(store, compiled.sql, compiled.params)
+    except duckdb.InvalidInputException:
+        _check_patterns(store, q.filters)  # a bad pattern is the asker's error: a 400
+        raise
     names = [*q.properties, *(["time"] if q.interval else [])]
     first_metric, total_at = len(names), len(names) + len(q.metrics)
     rows = []
@@ -131,6 +135,28 @@ def run_query_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result
     if q.interval:
         rows = zero_fill(q, rows)
     return Result(rows=rows, total_rows=int(total), bot_hits=bot_count)
+
+
+def _patterns(tree: FilterTree) -> list[str]:
+    if isinstance(tree, Filter):
+        return list(tree.values) if tree.op.startswith("matches") else []
+    if isinstance(tree, Not):
+        return _patterns(tree.clause)
+    return [p for clause in tree.clauses for p in _patterns(clause)]
+
+
+def _check_patterns(store: EventStore, filters: tuple[FilterTree, ...]) -> None:
+    """Raise InvalidRequest naming the first regular expression DuckDB's RE2 refuses
+    (only after a statement failed: valid patterns cost nothing)."""
+    for pattern in dict.fromkeys(p for tree in filters for p in _patterns(tree)):
+        cur = store.cursor()
+        try:
+            cur.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+        except duckdb.InvalidInputException as exc:
+            reason = str(exc).removeprefix("Invalid Input Error: ")
+            raise InvalidRequest(f"invalid regular expression {pattern!r}: {reason}") from exc
+        finally:
+            cur.close()
 
 
 def bucket_starts(period: Period, interval: str) -> list[datetime]:
