@@ -267,6 +267,42 @@ def test_v2_bad_regular_expression_gets_400_naming_it(env: Env, pattern: str) ->
         assert f"invalid regular expression {pattern!r}" in response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "filters", [[], [["is", "visit:device", ["desktop"]]]], ids=["unfiltered", "desktop"]
+)
+def test_v2_percentage_is_the_share_of_the_questions_visitors(env: Env, filters: list[Any]) -> None:
+    first, last = preset_days("30d", ref.NOW.date())
+    events = scope(env, UTC_SITE, first, last)
+    wanted = [("device", ["desktop"])] if filters else []
+    total = ref.aggregate(events, wanted, ["visitors"])["visitors"]
+    rows = ref.breakdown(events, "source", wanted, ["visitors", "pageviews"])
+    body = v2(
+        env,
+        {
+            "site_id": UTC_SITE,
+            "metrics": ["percentage", "pageviews"],
+            "date_range": "30d",
+            "dimensions": ["visit:source"],
+            "filters": filters,
+            "order_by": [["percentage", "desc"]],
+            "pagination": {"limit": 3, "offset": 1},
+        },
+    )
+    assert body.status_code == 200, body.text
+    assert len(rows) > 4 and total > 0
+    assert body.json()["results"] == [
+        {
+            "metrics": [round(r["visitors"] / total * 100, 1), r["pageviews"]],
+            "dimensions": [r["value"]],
+        }
+        for r in rows[1:4]
+    ]
+    no_dimension = {"site_id": UTC_SITE, "metrics": ["percentage"], "date_range": "30d"}
+    response = v2(env, no_dimension)
+    assert response.status_code == 400
+    assert "percentage" in response.json()["error"]
+
+
 def test_v2_time_dimension_lists_buckets_with_data_and_all_time_labels(env: Env) -> None:
     body = v2(
         env,

@@ -6,6 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import anyio.to_thread
+import msgspec
 from litestar import Request, post
 
 from app.api.access import services, stats_site
@@ -37,8 +38,15 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     period = date_range(req.date_range, zone, now, first)
     q = v2_query(req, site.id, period, site_goals(svc, site, "event:goal" in str(req.filters)))
     check_raw_window(q, now.astimezone(zone).date(), svc.settings.raw_retention_days)
-    result = await run_query(svc.events, with_site_timezone(q, site.settled_day_zone), bots=True)
-    body = render(req, q, result)
+    q = with_site_timezone(q, site.settled_day_zone)
+    result = await run_query(svc.events, q, bots=True)
+    total = None
+    if "percentage" in req.metrics:  # the visitors of the question without its dimensions
+        whole = msgspec.structs.replace(
+            q, dimensions=(), metrics=("visitors",), order_by=(), limit=None, offset=0
+        )
+        total = int((await run_query(svc.events, whole)).rows[0]["visitors"])
+    body = render(req, q, result, total)
     body["meta"].update(
         timezone=q.period.timezone,
         from_rollups=result.from_rollups,
@@ -48,13 +56,13 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     return body
 
 
-def render(req: V2Request, q: Query, result: Result) -> dict[str, Any]:
-    """Rows, meta (total_rows, time_labels when asked) and the query as understood."""
-    names = [METRICS[m] for m in req.metrics]
+def render(req: V2Request, q: Query, result: Result, total: int | None = None) -> dict[str, Any]:
+    """Rows, meta (total_rows, time_labels when asked) and the query as understood. total:
+    the visitors the percentage metric is a share of."""
     keys = [*q.properties, *(["time"] if q.interval else [])]
     results = []
     for row in result.rows:
-        values = [metric_value(n, row[n]) for n in names]
+        values = [_value(m, row, total) for m in req.metrics]
         if q.interval and not any(values):
             continue  # v2 lists buckets with data; include.time_labels lists them all
         dims = [
@@ -79,6 +87,12 @@ def render(req: V2Request, q: Query, result: Result) -> dict[str, Any]:
         "pagination": {"limit": req.pagination.limit, "offset": req.pagination.offset},
     }
     return {"results": results, "meta": meta, "query": query}
+
+
+def _value(metric: str, row: dict[str, Any], total: int | None) -> Any:
+    if metric == "percentage":  # as Plausible: one decimal, null when there is no total
+        return round(row["visitors"] / total * 100, 1) if total else None
+    return metric_value(METRICS[metric], row[METRICS[metric]])
 
 
 ROUTES = [query_v2]

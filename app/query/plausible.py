@@ -43,6 +43,9 @@ METRICS = {
     "scroll_depth": "scroll_depth",
     "time_on_page": "time_on_page",
     "total_revenue": "revenue",
+    # The share of the query's visitors (dimensions dropped): computed from the row's
+    # visitors and one more question (app/api/plausible_query.py).
+    "percentage": "visitors",
 }
 EVENT_DIMS = {
     "event:name": "event",
@@ -233,12 +236,15 @@ def _within_ten_years(period: Period) -> Period:
 def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | None = None) -> Query:
     if not request.metrics:
         raise InvalidRequest("#/metrics: Expected a minimum of 1 items")
-    metrics = []
+    metrics: list[str] = []
     for name in request.metrics:
         if name not in METRICS:
             raise InvalidRequest(f"Unknown metric '{name}'")
-        metrics.append(METRICS[name])
+        if METRICS[name] not in metrics:
+            metrics.append(METRICS[name])
     dims = tuple(dimension(d) for d in request.dimensions)
+    if "percentage" in request.metrics and not dims:
+        raise InvalidRequest("Metric `percentage` can only be queried with a dimension")
     if sum(d.startswith("time:") for d in dims) > 1:
         raise InvalidRequest("Only one time dimension is allowed")
     filters = tuple(_filter(f, goals or {}) for f in request.filters)
