@@ -325,6 +325,70 @@ def test_v2_time_dimension_lists_buckets_with_data_and_all_time_labels(env: Env)
     assert 0 in counts.values()
 
 
+@pytest.mark.parametrize(
+    ("date_range", "labels"),
+    [
+        # Whole units to the last second: 2 days (47:59:59) are hours, 3 days days, 41 days
+        # (40 days 23:59:59) still days, 42 days weeks, 53 weeks months
+        (
+            ["2026-03-18", "2026-03-19"],
+            [f"2026-03-{d} {h:02}:00:00" for d in (18, 19) for h in range(24)],
+        ),
+        (["2026-03-17", "2026-03-19"], ["2026-03-17", "2026-03-18", "2026-03-19"]),
+        # 2026-02-04 is a Wednesday: its week is labelled with it, the next ones by Monday
+        (
+            ["2026-02-08", "2026-03-20"],
+            [f"2026-02-{d:02}" for d in range(8, 29)] + [f"2026-03-{d:02}" for d in range(1, 21)],
+        ),
+        (
+            ["2026-02-04", "2026-03-17"],
+            [
+                "2026-02-04",
+                "2026-02-09",
+                "2026-02-16",
+                "2026-02-23",
+                "2026-03-02",
+                "2026-03-09",
+                "2026-03-16",
+            ],
+        ),
+        (
+            ["2025-03-10", "2026-03-20"],
+            [f"2025-{m:02}-01" for m in range(3, 13)] + ["2026-01-01", "2026-02-01", "2026-03-01"],
+        ),
+    ],
+    ids=["2 days", "3 days", "41 days", "42 days", "53 weeks"],
+)
+def test_v2_time_picks_its_granularity_from_the_range(
+    env: Env, date_range: list[str], labels: list[str]
+) -> None:
+    body = v2(
+        env,
+        {
+            "site_id": UTC_SITE,
+            "metrics": ["pageviews"],
+            "date_range": date_range,
+            "dimensions": ["time"],
+            "include": {"time_labels": True},
+        },
+    )
+    assert body.status_code == 200, body.text
+    assert body.json()["meta"]["time_labels"] == labels
+    first, last = date.fromisoformat(date_range[0]), date.fromisoformat(date_range[1])
+    events = [e for e in scope(env, UTC_SITE, first, last) if e.name == "pageview"]
+
+    def label(e: ref.Event) -> str:  # the last label at or before the event's time
+        stamp = f"{e.ts:%Y-%m-%d %H}:00:00" if " " in labels[0] else e.ts.date().isoformat()
+        return max(lab for lab in labels if lab <= stamp)
+
+    counts: dict[str, int] = defaultdict(int)
+    for e in events:
+        counts[label(e)] += 1
+    assert body.json()["results"] == [
+        {"metrics": [counts[lab]], "dimensions": [lab]} for lab in labels if counts[lab]
+    ]
+
+
 def test_v2_goal_conversion_rate_by_event_props(env: Env) -> None:
     body = v2(
         env,

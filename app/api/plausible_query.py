@@ -66,7 +66,8 @@ def render(req: V2Request, q: Query, result: Result, total: int | None = None) -
         if q.interval and not any(values):
             continue  # v2 lists buckets with data; include.time_labels lists them all
         dims = [
-            time_label(row[k], q.interval) if k == "time" and q.interval else row[k] for k in keys
+            time_label(row[k], q.interval, q.period) if k == "time" and q.interval else row[k]
+            for k in keys
         ]
         results.append({"metrics": values, "dimensions": dims})
     meta: dict[str, Any] = {}
@@ -74,7 +75,7 @@ def render(req: V2Request, q: Query, result: Result, total: int | None = None) -
         meta["total_rows"] = len(results) if q.interval else result.total_rows
     if req.include.time_labels and q.interval:
         meta["time_labels"] = [
-            time_label(s, q.interval) for s in bucket_starts(q.period, q.interval)
+            time_label(s, q.interval, q.period) for s in bucket_starts(q.period, q.interval)
         ]
     query = {
         "site_id": req.site_id,

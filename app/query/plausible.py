@@ -59,7 +59,7 @@ VISIT_DIMS = {
     if name not in ("page", "event", "hostname", "exit_link")
 }
 TIME_DIMS = {
-    "time": "day",
+    "time": "auto",  # by the range's length, as Plausible: see _time_granularity
     "time:hour": "hour",
     "time:day": "day",
     "time:week": "week",
@@ -242,7 +242,10 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
             raise InvalidRequest(f"Unknown metric '{name}'")
         if METRICS[name] not in metrics:
             metrics.append(METRICS[name])
-    dims = tuple(dimension(d) for d in request.dimensions)
+    dims = tuple(
+        _time_granularity(period) if d == "time:auto" else d
+        for d in (dimension(d) for d in request.dimensions)
+    )
     if "percentage" in request.metrics and not dims:
         raise InvalidRequest("Metric `percentage` can only be queried with a dimension")
     if sum(d.startswith("time:") for d in dims) > 1:
@@ -284,6 +287,23 @@ def _order(
     return tuple(found)
 
 
-def time_label(value: datetime, interval: str) -> str:
-    """Plausible's time dimension values: dates, or "YYYY-MM-DD HH:MM:SS" for hours."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if interval == "hour" else value.date().isoformat()
+def time_label(value: datetime, interval: str, period: Period) -> str:
+    """Plausible's time dimension values: dates, or "YYYY-MM-DD HH:MM:SS" for hours; a week
+    that starts before the range is labelled with the range's first day."""
+    if interval == "hour":
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    day = value.date()
+    return max(day, period.first_day).isoformat() if interval == "week" else day.isoformat()
+
+
+def _time_granularity(period: Period) -> str:
+    """Plausible's "time": hours up to 48 hours, days up to 40 days, weeks up to 52 weeks,
+    else months (spans measured to the range's last second, whole units)."""
+    span = period.end - period.start - timedelta(seconds=1)
+    if span < timedelta(hours=49):
+        return "time:hour"
+    if span < timedelta(days=41):
+        return "time:day"
+    if span < timedelta(weeks=53):
+        return "time:week"
+    return "time:month"
