@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import msgspec
@@ -122,13 +123,17 @@ def is_property(name: str) -> bool:
     return name in COLUMNS or (name.startswith("prop:") and len(name) > 5)
 
 
+def filter_leaves(tree: FilterTree) -> Iterator[Filter]:
+    """Every Filter of a tree, in order."""
+    if isinstance(tree, Filter):
+        yield tree
+    elif isinstance(tree, Not):
+        yield from filter_leaves(tree.clause)
+    else:
+        for clause in tree.clauses:
+            yield from filter_leaves(clause)
+
+
 def filter_dimensions(tree: FilterTree) -> set[str]:
     """Every dimension a filter tree mentions."""
-    if isinstance(tree, Filter):
-        return {tree.dimension}
-    if isinstance(tree, Not):
-        return filter_dimensions(tree.clause)
-    found: set[str] = set()
-    for clause in tree.clauses:
-        found |= filter_dimensions(clause)
-    return found
+    return {leaf.dimension for leaf in filter_leaves(tree)}

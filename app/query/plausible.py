@@ -201,11 +201,9 @@ def _instants(value: list[str], zone: ZoneInfo) -> Period:
     for item in value:
         try:
             at = datetime.fromisoformat(item)
-        except ValueError as exc:
-            raise InvalidRequest(
-                f"Invalid date_range '{value}': from and to must both be ISO8601 date-times"
-            ) from exc
-        if "T" not in item or not FIRST_YEAR <= at.year <= LAST_YEAR:
+        except ValueError:
+            at = None
+        if at is None or "T" not in item or not FIRST_YEAR <= at.year <= LAST_YEAR:
             raise InvalidRequest(
                 f"Invalid date_range '{value}': from and to must both be ISO8601 date-times"
             )

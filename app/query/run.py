@@ -17,7 +17,7 @@ import msgspec
 
 from app.errors import AppError, InvalidRequest
 from app.query.compile import compile_query
-from app.query.model import Filter, FilterTree, Not, Query
+from app.query.model import FilterTree, Query, filter_leaves
 from app.query.periods import Period, local_midnight_utc
 from app.storage.events import EventStore
 
@@ -137,18 +137,17 @@ def run_query_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result
     return Result(rows=rows, total_rows=int(total), bot_hits=bot_count)
 
 
-def _patterns(tree: FilterTree) -> list[str]:
-    if isinstance(tree, Filter):
-        return list(tree.values) if tree.op.startswith("matches") else []
-    if isinstance(tree, Not):
-        return _patterns(tree.clause)
-    return [p for clause in tree.clauses for p in _patterns(clause)]
-
-
 def _check_patterns(store: EventStore, filters: tuple[FilterTree, ...]) -> None:
     """Raise InvalidRequest naming the first regular expression DuckDB's RE2 refuses
     (only after a statement failed: valid patterns cost nothing)."""
-    for pattern in dict.fromkeys(p for tree in filters for p in _patterns(tree)):
+    patterns = (
+        value
+        for tree in filters
+        for leaf in filter_leaves(tree)
+        if leaf.op.startswith("matches")
+        for value in leaf.values
+    )
+    for pattern in dict.fromkeys(patterns):
         cur = store.cursor()
         try:
             cur.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
