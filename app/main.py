@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from app.api import admin, auth, collect, docs, events, keys, plausible_query, script, sites, stats
 from app.api import privacy as privacy_api
@@ -84,7 +85,13 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers={Exception: handle_error},
         cors_config=CORS,
         openapi_config=OpenAPIConfig(
-            title="Avocet", version="0.1.0", path="/api/docs", create_examples=False
+            title="Avocet",
+            version="0.1.0",
+            path="/api/docs",
+            create_examples=False,
+            # No documentation UI: Litestar's load unpinned scripts from CDNs. The document
+            # itself is served at /openapi.json (app/api/docs.py).
+            render_plugins=[JsonRenderPlugin()],
         ),
         request_max_body_size=settings.ingest.max_body_bytes,
         debug=False,

@@ -1,7 +1,8 @@
 """Pure ASGI wrapper around the whole app: X-Request-ID on every response (404s and CORS
-preflights included), plus the rate-limit / usage headers that authentication left in the
-scope state. Per request it costs one header scan and, without an incoming id, 32 hex
-digits of os.urandom (a uuid4's length; building the UUID object costs 5x as much)."""
+preflights included), the rate-limit / usage headers that authentication left in the
+scope state, and a strict CSP + anti-framing headers on every HTML page. Per request it
+costs one header scan and, without an incoming id, 32 hex digits of os.urandom (a uuid4's
+length; building the UUID object costs 5x as much)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,35 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.access import EXTRA_HEADERS
 
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:/+=@-]{1,128}$")
+
+# Every HTML page: scripts and styles only from our own files (no inline script), never framed.
+# A page that must be framed (the dashboard's embed) sends its own CSP, which wins.
+PAGE_CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    b"form-action 'self'; frame-ancestors 'none'"
+)
+_PAGE_HEADERS = (
+    (b"content-security-policy", PAGE_CSP),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+def page_headers(headers: list[Any]) -> None:
+    """Adds the page security headers to an HTML response that set no CSP of its own."""
+    is_html = own_csp = False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-type":
+            is_html = value.startswith(b"text/html")
+        elif lowered == b"content-security-policy":
+            own_csp = True
+    if is_html and not own_csp:
+        headers.extend(_PAGE_HEADERS)
+    elif is_html:
+        headers.extend(_PAGE_HEADERS[2:])
 
 
 def request_id(scope: Scope) -> bytes:
@@ -42,6 +72,7 @@ class ResponseHeaders:
                 headers: list[Any] = list(message.get("headers", ()))
                 headers.append((b"x-request-id", rid))
                 headers.extend(scope.get("state", {}).get(EXTRA_HEADERS, ()))
+                page_headers(headers)
                 message["headers"] = headers
             await send(message)
 
