@@ -1,4 +1,8 @@
-"""Sign-in routes: first-run setup, login / logout (session cookie + CSRF token), JWTs."""
+"""Sign-in routes: first-run setup, login / logout (session cookie + CSRF token), JWTs.
+
+Login and token are one path (app.auth.signin): with two-factor sign-in on, the password
+alone answers `{"two_factor_required": true, "pending_token": …}` and the sign-in completes
+by posting `{"pending_token", "code"}` (or `{"email", "password", "code"}` in one go)."""
 
 from __future__ import annotations
 
@@ -13,10 +17,10 @@ from litestar.params import JSONBody
 from app.api.access import authenticate, services
 from app.api.client import client_ip, is_https
 from app.auth.principal import SESSION_COOKIE
-from app.auth.signin import set_up_first_user, sign_in
-from app.errors import Forbidden
+from app.auth.signin import CodeNeeded, complete_sign_in, set_up_first_user, sign_in
+from app.errors import Forbidden, InvalidRequest
 from app.services import Services
-from app.storage.accounts import create_session, delete_session
+from app.storage.accounts import User, bump_token_version, create_session, delete_session
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -24,6 +28,50 @@ AnyRequest = Request[Any, Any, Any]
 class Credentials(msgspec.Struct, frozen=True):
     email: str
     password: str
+
+
+class SignIn(msgspec.Struct, frozen=True):
+    """Email + password (+ code), or the second step: pending_token + code."""
+
+    email: str | None = None
+    password: str | None = None
+    code: str | None = None
+    pending_token: str | None = None
+
+
+def same_origin_json(request: AnyRequest) -> None:
+    """Sign-in forms can't be posted cross-site (login CSRF): the body must be JSON (which a
+    cross-site form can't send without a CORS preflight), and a browser's Origin /
+    Sec-Fetch-Site must say the request came from this site."""
+    if request.content_type[0] != "application/json":
+        raise InvalidRequest("the body must be JSON (Content-Type: application/json)")
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise Forbidden("cross-site sign-in requests are refused")
+    origin = request.headers.get("origin")
+    if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+        raise Forbidden("cross-site sign-in requests are refused")
+
+
+async def _signed_in(request: AnyRequest, data: SignIn) -> User | CodeNeeded:
+    svc = services(request)
+    if data.pending_token is not None:
+        if not data.code:
+            raise InvalidRequest("code: required with pending_token")
+        return await anyio.to_thread.run_sync(
+            complete_sign_in, svc.auth, data.pending_token, data.code
+        )
+    if data.email is None or data.password is None:
+        raise InvalidRequest("email and password are required")
+    ip = client_ip(request, svc.trusted_proxies)
+    return await sign_in(svc.auth, ip, data.email, data.password, data.code)
+
+
+def _code_needed(step: CodeNeeded) -> dict[str, object]:
+    return {
+        "two_factor_required": True,
+        "pending_token": step.pending_token,
+        "expires_in": step.expires_in,
+    }
 
 
 def _secure(request: AnyRequest, svc: Services) -> bool:
@@ -48,17 +96,19 @@ def _session_cookie(request: AnyRequest, svc: Services, value: str, max_age: int
 @post("/api/v1/auth/setup", status_code=201)
 async def setup(request: AnyRequest, data: JSONBody[Credentials]) -> dict[str, object]:
     """First run only: the first user becomes the instance admin."""
+    same_origin_json(request)
     user = await set_up_first_user(services(request).auth, data.email, data.password)
     return {"user": user.public()}
 
 
 @post("/api/v1/auth/login", status_code=200)
-async def login(request: AnyRequest, data: JSONBody[Credentials]) -> Response[dict[str, object]]:
-    """Email + password -> session cookie; the body carries the CSRF token for writes."""
+async def login(request: AnyRequest, data: JSONBody[SignIn]) -> Response[dict[str, object]]:
+    """Email + password (+ code) -> session cookie; the body carries the CSRF token."""
+    same_origin_json(request)
     svc = services(request)
-    user = await sign_in(
-        svc.auth, client_ip(request, svc.trusted_proxies), data.email, data.password
-    )
+    user = await _signed_in(request, data)
+    if isinstance(user, CodeNeeded):
+        return Response(_code_needed(user))
     ttl = svc.settings.auth.session_ttl_hours * 3600
     token, session = await anyio.to_thread.run_sync(create_session, svc.meta, user.id, ttl)
     return Response(
@@ -79,17 +129,28 @@ async def logout(request: AnyRequest) -> Response[dict[str, bool]]:
 
 
 @post("/api/v1/auth/token", status_code=200)
-async def token(request: AnyRequest, data: JSONBody[Credentials]) -> dict[str, object]:
-    """Ovyxa's JWT flow: email + password -> a short-lived Bearer token."""
+async def token(request: AnyRequest, data: JSONBody[SignIn]) -> dict[str, object]:
+    """Ovyxa's JWT flow: email + password (+ code) -> a short-lived Bearer token."""
+    same_origin_json(request)
     svc = services(request)
-    user = await sign_in(
-        svc.auth, client_ip(request, svc.trusted_proxies), data.email, data.password
-    )
+    user = await _signed_in(request, data)
+    if isinstance(user, CodeNeeded):
+        return _code_needed(user)
     return {
-        "access_token": svc.auth.jwts.issue(user.id),
+        "access_token": svc.auth.jwts.issue(user.id, user.token_version),
         "token_type": "Bearer",
         "expires_in": svc.auth.jwts.ttl,
     }
+
+
+@post("/api/v1/auth/token/revoke", status_code=200)
+async def revoke_tokens(request: AnyRequest) -> dict[str, bool]:
+    """Revokes every JWT of the caller issued so far (sign-in sessions and keys stay)."""
+    principal = authenticate(request)
+    if principal.key is not None:
+        raise Forbidden("an API key can't revoke its owner's tokens; revoke the key instead")
+    await anyio.to_thread.run_sync(bump_token_version, services(request).meta, principal.user.id)
+    return {"ok": True}
 
 
 @get("/api/v1/auth/me")
@@ -104,4 +165,4 @@ async def me(request: AnyRequest) -> dict[str, object]:
     }
 
 
-ROUTES = [setup, login, logout, token, me]
+ROUTES = [setup, login, logout, token, revoke_tokens, me]

@@ -13,9 +13,19 @@ from app.auth.limits import RateLimits, Usage
 from app.auth.passwords import Passwords
 from app.auth.tokens import Jwts, load_jwt_secret, looks_like_jwt, split_api_token
 from app.auth.tokens import digest as token_digest
+from app.auth.twofactor import is_secret, load_secret_box, pending_key
 from app.config import Settings
 from app.errors import Forbidden, Unauthorized
-from app.storage.accounts import Role, User, role_of, session_by_token, user_by_id
+from app.storage.accounts import (
+    Role,
+    User,
+    effective_role,
+    reseal_totp_secret,
+    role_of,
+    session_by_token,
+    totp_secrets,
+    user_by_id,
+)
 from app.storage.keys import ApiKey, key_by_prefix
 from app.storage.meta import MetaStore
 
@@ -47,8 +57,18 @@ class Authenticator:
         self.passwords = Passwords(settings.auth)
         secret = load_jwt_secret(settings.auth, Path(settings.data_dir))
         self.jwts = Jwts(secret, settings.auth.jwt_ttl_seconds)
+        # Signs the short-lived "password right, code next" token of a two-step sign-in.
+        self.pending_key = pending_key(secret)
+        self.totp_box = load_secret_box(Path(settings.data_dir))
+        self._seal_legacy_secrets()
         self.limits = RateLimits(settings.limits, settings.auth)
         self.usage = Usage(meta, settings.limits.monthly_requests)
+
+    def _seal_legacy_secrets(self) -> None:
+        """Older versions stored TOTP secrets in clear: seal them (once, at start)."""
+        for user_id, stored in totp_secrets(self.meta):
+            if is_secret(stored):
+                reseal_totp_secret(self.meta, user_id, self.totp_box.seal(stored))
 
     def from_bearer(self, token: str) -> Principal:
         """An API key or a JWT, or Unauthorized naming what is wrong."""
@@ -59,10 +79,10 @@ class Authenticator:
         if prefix is not None:
             return self._from_key(prefix, token)
         if looks_like_jwt(token):
-            user_id = self.jwts.subject(token)
-            user = user_by_id(self.meta, user_id) if user_id else None
-            if user is None:
-                raise Unauthorized("invalid or expired token")
+            subject = self.jwts.subject(token)
+            user = user_by_id(self.meta, subject[0]) if subject else None
+            if user is None or subject is None or subject[1] != user.token_version:
+                raise Unauthorized("invalid, expired or revoked token")
             return Principal(kind="jwt", user=user)
         raise Unauthorized("malformed token")
 
@@ -88,10 +108,7 @@ class Authenticator:
 
     def role(self, principal: Principal, site_id: str) -> Role | None:
         """The caller's role on a site; instance admins act as admins on every site."""
-        role = role_of(self.meta, site_id, principal.user.id)
-        if role is None and principal.user.is_admin:
-            return "admin"
-        return role
+        return effective_role(role_of(self.meta, site_id, principal.user.id), principal.user)
 
     def check_key_covers(self, principal: Principal, site_id: str, role: Role) -> None:
         """Forbidden when the caller can see the site but its key doesn't cover it: a key is

@@ -8,6 +8,7 @@ import re
 import secrets
 import string
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jwt
@@ -44,13 +45,17 @@ def load_jwt_secret(settings: AuthSettings, data_dir: Path) -> bytes:
     """The configured secret, else data_dir/jwt.secret, created (0600) on first use."""
     if settings.jwt_secret:
         return settings.jwt_secret.encode()
-    path = data_dir / "jwt.secret"
+    return load_key_file(data_dir / "jwt.secret", lambda: secrets.token_hex(32).encode())
+
+
+def load_key_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """A secret kept in a file of the data dir, created (0600) with make() on first use."""
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(32).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = make()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process won the race
@@ -67,13 +72,20 @@ class Jwts:
         self._secret = secret
         self.ttl = ttl_seconds
 
-    def issue(self, user_id: str, now: float | None = None) -> str:
+    def issue(self, user_id: str, version: int = 0, now: float | None = None) -> str:
+        """A token for the user at their current token_version (bumping it revokes this)."""
         issued = int(time.time() if now is None else now)
-        claims = {"sub": user_id, "iat": issued, "exp": issued + self.ttl, "iss": JWT_ISSUER}
+        claims = {
+            "sub": user_id,
+            "iat": issued,
+            "exp": issued + self.ttl,
+            "iss": JWT_ISSUER,
+            "ver": version,
+        }
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
-    def subject(self, token: str) -> str | None:
-        """The user id of a valid, unexpired token, else None."""
+    def subject(self, token: str) -> tuple[str, int] | None:
+        """(user id, token version) of a valid, unexpired token, else None."""
         try:
             claims = jwt.decode(
                 token,
@@ -84,5 +96,7 @@ class Jwts:
             )
         except jwt.PyJWTError:
             return None
-        sub = claims.get("sub")
-        return sub if isinstance(sub, str) else None
+        sub, version = claims.get("sub"), claims.get("ver", 0)
+        if not isinstance(sub, str) or not isinstance(version, int):
+            return None
+        return sub, version

@@ -6,9 +6,13 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from pathlib import Path
 
 import jwt
 import pyotp
+from cryptography.fernet import Fernet, InvalidToken
+
+from app.auth.tokens import load_key_file
 
 ISSUER = "Avocet"
 # Not the API's issuer ("avocet") and with an audience: the API's JWT check refuses it, so a
@@ -80,3 +84,28 @@ def pending_user(secret: bytes, token: str) -> str | None:
         return None
     sub = claims.get("sub")
     return sub if isinstance(sub, str) else None
+
+
+class SecretBox:
+    """Seals TOTP secrets at rest (Fernet: AES-128-CBC + HMAC-SHA256) with a key kept beside
+    jwt.secret as data_dir/totp.key (0600). A copy of meta.sqlite3 alone yields no secret."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    def seal(self, secret: str) -> str:
+        return self._fernet.encrypt(secret.encode()).decode()
+
+    def open(self, stored: str) -> str | None:
+        """The secret of a sealed value (a legacy clear secret passes through), or None when
+        the key can't open it (the key file was lost: two-factor sign-in is then off)."""
+        if is_secret(stored):
+            return stored
+        try:
+            return self._fernet.decrypt(stored.encode()).decode()
+        except (InvalidToken, ValueError):
+            return None
+
+
+def load_secret_box(data_dir: Path) -> SecretBox:
+    return SecretBox(load_key_file(data_dir / "totp.key", Fernet.generate_key))

@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from app.errors import Conflict, InvalidRequest
+from app.errors import Conflict, Forbidden, InvalidRequest
 from app.storage.meta import MetaStore
 
 Role = Literal["owner", "admin", "viewer"]
@@ -25,6 +25,8 @@ class User(msgspec.Struct, frozen=True):
     password_hash: str
     is_admin: bool
     created_at: int
+    # Every JWT carries it; bumping it revokes the user's JWTs issued before.
+    token_version: int = 0
 
     def public(self) -> dict[str, object]:
         return {
@@ -41,7 +43,7 @@ class WebSession(msgspec.Struct, frozen=True):
     expires_at: int
 
 
-_USER_COLUMNS = "id, email, password_hash, is_admin, created_at"
+_USER_COLUMNS = "id, email, password_hash, is_admin, created_at, token_version"
 
 
 def normalize_email(value: str) -> str:
@@ -55,7 +57,9 @@ def normalize_email(value: str) -> str:
 def _user(row: tuple[object, ...] | None) -> User | None:
     if row is None:
         return None
-    return User(str(row[0]), str(row[1]), str(row[2]), bool(row[3]), int(str(row[4])))
+    return User(
+        str(row[0]), str(row[1]), str(row[2]), bool(row[3]), int(str(row[4])), int(str(row[5]))
+    )
 
 
 def create_user(meta: MetaStore, email: str, password_hash: str, *, admin: bool = False) -> User:
@@ -67,7 +71,7 @@ def create_user(meta: MetaStore, email: str, password_hash: str, *, admin: bool 
         first = db.execute("SELECT NOT EXISTS (SELECT 1 FROM users)").fetchone()[0]
         try:
             db.execute(
-                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0)",
                 (user_id, email, password_hash, int(admin or bool(first)), now),
             )
         except sqlite3.IntegrityError as exc:
@@ -83,7 +87,7 @@ def create_first_user(meta: MetaStore, email: str, password_hash: str) -> User |
         user = User(secrets.token_hex(8), normalize_email(email), password_hash, True, 0)
         user = msgspec.structs.replace(user, created_at=int(time.time()))
         db.execute(
-            f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, 1, ?)",
+            f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, 1, ?, 0)",
             (user.id, user.email, user.password_hash, user.created_at),
         )
     return user
@@ -124,6 +128,56 @@ def set_role(meta: MetaStore, site_id: str, user_id: str, role: Role) -> None:
         " ON CONFLICT (site_id, user_id) DO UPDATE SET role = excluded.role",
         (site_id, user_id, role),
     )
+
+
+def change_role(
+    meta: MetaStore, site_id: str, actor_role: Role, user_id: str, role: Role | None
+) -> None:
+    """The one rule set for every change of a member's role (role None removes them): only
+    an owner grants owner or changes an owner's role, and a site always keeps an owner."""
+    if role is not None and role not in ROLES:
+        raise InvalidRequest(f"role: must be one of {', '.join(ROLES)}")
+    with meta.transaction() as db:
+        rows = db.execute(
+            "SELECT user_id, role FROM site_members WHERE site_id = ?", (site_id,)
+        ).fetchall()
+        current = dict((str(r[0]), str(r[1])) for r in rows)
+        if user_id not in current:
+            raise InvalidRequest("user: not a member of this site")
+        before = current[user_id]
+        if (before == "owner" or role == "owner") and actor_role != "owner":
+            raise Forbidden("Only an owner can grant the owner role or change an owner's role.")
+        owners = sum(r == "owner" for r in current.values())
+        if before == "owner" and role != "owner" and owners == 1:
+            raise Forbidden("A site keeps at least one owner: make someone else owner first.")
+        if role is None:
+            db.execute(
+                "DELETE FROM site_members WHERE site_id = ? AND user_id = ?", (site_id, user_id)
+            )
+        else:
+            db.execute(
+                "UPDATE site_members SET role = ? WHERE site_id = ? AND user_id = ?",
+                (role, site_id, user_id),
+            )
+
+
+def add_member(meta: MetaStore, site_id: str, user_id: str, role: Role) -> bool:
+    """Give a non-member a role; False (nothing changed) when they already have one."""
+    if role not in ROLES:
+        raise InvalidRequest(f"role: must be one of {', '.join(ROLES)}")
+    changed = meta.execute(
+        "INSERT INTO site_members (site_id, user_id, role) VALUES (?, ?, ?)"
+        " ON CONFLICT (site_id, user_id) DO NOTHING",
+        (site_id, user_id, role),
+    )
+    return changed > 0
+
+
+def effective_role(role: Role | None, user: User) -> Role | None:
+    """Instance admins act at least as admins on every site, whatever their membership."""
+    if user.is_admin and role in (None, "viewer"):
+        return "admin"
+    return role
 
 
 def role_of(meta: MetaStore, site_id: str, user_id: str) -> Role | None:
@@ -191,7 +245,16 @@ class Member(msgspec.Struct, frozen=True):
 
 
 def set_password_hash(meta: MetaStore, user_id: str, password_hash: str) -> None:
-    meta.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+    """A new password; every JWT issued before it stops working."""
+    meta.execute(
+        "UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE id = ?",
+        (password_hash, user_id),
+    )
+
+
+def bump_token_version(meta: MetaStore, user_id: str) -> None:
+    """Revoke every JWT of the user issued so far."""
+    meta.execute("UPDATE users SET token_version = token_version + 1 WHERE id = ?", (user_id,))
 
 
 def delete_other_sessions(meta: MetaStore, user_id: str, keep_token: str) -> None:
@@ -208,10 +271,24 @@ def totp_secret_of(meta: MetaStore, user_id: str) -> str | None:
 
 
 def set_totp_secret(meta: MetaStore, user_id: str, secret: str | None) -> None:
-    """Turn two-factor sign-in on (a base32 secret) or off (None)."""
+    """Turn two-factor sign-in on (the sealed secret) or off (None); JWTs issued before stop
+    working."""
     meta.execute(
-        "UPDATE users SET totp_secret = ?, totp_last_step = NULL WHERE id = ?", (secret, user_id)
+        "UPDATE users SET totp_secret = ?, totp_last_step = NULL,"
+        " token_version = token_version + 1 WHERE id = ?",
+        (secret, user_id),
     )
+
+
+def totp_secrets(meta: MetaStore) -> list[tuple[str, str]]:
+    """(user id, stored secret) of every user with two-factor sign-in on."""
+    rows = meta.fetchall("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL")
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def reseal_totp_secret(meta: MetaStore, user_id: str, stored: str) -> None:
+    """Replace the stored form of a secret (sealing a legacy clear one), nothing else."""
+    meta.execute("UPDATE users SET totp_secret = ? WHERE id = ?", (stored, user_id))
 
 
 def claim_totp_step(meta: MetaStore, user_id: str, step: int) -> bool:

@@ -14,7 +14,7 @@ import anyio.to_thread
 
 from app.auth.keys import create_api_key
 from app.auth.passwords import MAX_PASSWORD, MIN_PASSWORD
-from app.errors import AppError, Forbidden, NotFound
+from app.errors import AppError, Forbidden, NotFound, RateLimited
 from app.services import Services
 from app.storage.accounts import (
     ROLES,
@@ -52,8 +52,8 @@ async def attempt_async(
         return await fn(*args), {}
     except FormInvalid as exc:
         return None, exc.errors
-    except (Forbidden, NotFound):
-        raise  # not a typo in a field: the error page says it
+    except (Forbidden, NotFound, RateLimited):
+        raise  # not a typo in a field: the error page says it (429 with Retry-After)
     except AppError as exc:
         match = _FIELD.match(exc.message)
         if match and match.group(1) == default_field:

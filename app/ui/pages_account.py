@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 
 from app.api.client import client_ip
 from app.auth.principal import SESSION_COOKIE
+from app.auth.signin import CodeNeeded
 from app.auth.twofactor import is_secret, new_secret, provisioning_uri
 from app.storage.accounts import User, delete_session, first_admin, totp_secret_of
 from app.ui import signin
@@ -104,10 +105,10 @@ async def login(request: AnyRequest) -> Template | Redirect:
             values=form.values(),
             next=_next(request),
         )
-    pending = await anyio.to_thread.run_sync(signin.needs_code, svc, user)
-    if pending is not None:
+    if isinstance(user, CodeNeeded):
         to = "/ui/login/code?next=" + _next(request)
-        return redirect(to, [cookie(request, PENDING_COOKIE, pending, 300, "strict")])
+        pending = cookie(request, PENDING_COOKIE, user.pending_token, user.expires_in, "strict")
+        return redirect(to, [pending])
     return await _signed_in_redirect(request, user, _next(request))
 
 

@@ -7,7 +7,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from app.ui import pages_account, pages_keys, pages_sites
+from app.ui import pages_account, pages_keys, pages_share, pages_sharing, pages_sites
 from app.ui.web import STATIC, TEMPLATES
 
 
@@ -18,6 +18,8 @@ def ui_router() -> Router:
             *pages_account.ROUTES,
             *pages_sites.ROUTES,
             *pages_keys.ROUTES,
+            *pages_sharing.ROUTES,
+            *pages_share.ROUTES,
             create_static_files_router(path="/ui/static", directories=[STATIC], name="ui-static"),
         ],
         include_in_schema=False,

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anyio.to_thread
 
-from app.auth.limits import RateLimits
-from app.auth.signin import set_up_first_user, sign_in
-from app.auth.tokens import load_jwt_secret
-from app.auth.twofactor import (
-    is_secret,
-    issue_pending,
-    matching_step,
-    pending_key,
-    pending_user,
+from app.auth.signin import (
+    CodeNeeded,
+    complete_sign_in,
+    set_totp,
+    set_up_first_user,
+    sign_in,
 )
-from app.errors import RateLimited
+from app.auth.twofactor import is_secret, matching_step
+from app.errors import Unauthorized
 from app.services import Services
 from app.storage.accounts import (
     User,
@@ -24,16 +20,9 @@ from app.storage.accounts import (
     create_session,
     delete_other_sessions,
     set_password_hash,
-    set_totp_secret,
-    totp_secret_of,
-    user_by_id,
 )
 from app.ui.actions import check_email, check_new_password, collect
 from app.ui.web import Form, FormInvalid, Viewer
-
-
-def _pending_key(svc: Services) -> bytes:
-    return pending_key(load_jwt_secret(svc.settings.auth, Path(svc.settings.data_dir)))
 
 
 async def set_up(svc: Services, form: Form) -> User:
@@ -45,7 +34,8 @@ async def set_up(svc: Services, form: Form) -> User:
     return await set_up_first_user(svc.auth, email, password)
 
 
-async def check_password(svc: Services, ip: str, form: Form) -> User:
+async def check_password(svc: Services, ip: str, form: Form) -> User | CodeNeeded:
+    """The signed-in user, or CodeNeeded (its pending token goes into a cookie)."""
     if not form.get("email") or not form.raw("password"):
         raise FormInvalid({"password": "Enter your email and password."})
     return await sign_in(svc.auth, ip, form.get("email"), form.raw("password"))
@@ -58,33 +48,12 @@ def start_session(svc: Services, user: User) -> tuple[str, int]:
     return token, ttl
 
 
-def needs_code(svc: Services, user: User) -> str | None:
-    """A pending-sign-in token when the user has two-factor sign-in on, else None."""
-    if totp_secret_of(svc.meta, user.id) is None:
-        return None
-    return issue_pending(_pending_key(svc), user.id)
-
-
-def _throttle(limits: RateLimits, user_id: str) -> None:
-    verdict = limits.hit(limits.login_account, "login-code", user_id)
-    if not verdict.allowed:
-        raise RateLimited("Too many codes tried; try again later.", verdict.retry_after)
-
-
 def check_code(svc: Services, pending: str, form: Form) -> User:
     """The user whose pending sign-in this code completes."""
-    user_id = pending_user(_pending_key(svc), pending) if pending else None
-    user = user_by_id(svc.meta, user_id) if user_id else None
-    secret = totp_secret_of(svc.meta, user.id) if user else None
-    if user is None or secret is None:
-        raise FormInvalid({"code": "This sign-in has expired; sign in again."})
-    _throttle(svc.auth.limits, user.id)
-    step = matching_step(secret, form.get("code"))
-    if step is None:
-        raise FormInvalid({"code": "That code is not right; enter the current 6-digit code."})
-    if not claim_totp_step(svc.meta, user.id, step):
-        raise FormInvalid({"code": "That code was used already; wait for the next one."})
-    return user
+    try:
+        return complete_sign_in(svc.auth, pending, form.get("code"))
+    except Unauthorized as exc:  # the API's words, as the form's sentence
+        raise FormInvalid({"code": exc.message[:1].upper() + exc.message[1:] + "."}) from None
 
 
 async def change_password(svc: Services, viewer: Viewer, form: Form) -> None:
@@ -105,11 +74,11 @@ def enable_totp(svc: Services, viewer: Viewer, form: Form) -> None:
     step = matching_step(secret, form.get("code"))
     if step is None:
         raise FormInvalid({"code": "That code is not right; check the app's clock and key."})
-    set_totp_secret(svc.meta, viewer.user.id, secret)
+    set_totp(svc.auth, viewer.user.id, secret)
     claim_totp_step(svc.meta, viewer.user.id, step)
 
 
 async def disable_totp(svc: Services, viewer: Viewer, form: Form) -> None:
     if not await svc.auth.passwords.verify(viewer.user.password_hash, form.raw("password")):
         raise FormInvalid({"password": "Your password is not right."})
-    await anyio.to_thread.run_sync(set_totp_secret, svc.meta, viewer.user.id, None)
+    await anyio.to_thread.run_sync(set_totp, svc.auth, viewer.user.id, None)

@@ -22,7 +22,7 @@ from app.api.client import is_https
 from app.auth.principal import SESSION_COOKIE
 from app.errors import AppError, Forbidden, NotFound, Unauthorized
 from app.services import Services
-from app.storage.accounts import Role, User, role_of
+from app.storage.accounts import Role, User, effective_role, role_of
 from app.storage.meta import Site
 
 AnyRequest = Request[Any, Any, Any]
@@ -182,9 +182,7 @@ def redirect(path: str, cookies: list[Cookie] | None = None) -> Redirect:
 def site_role(svc: Services, viewer: Viewer, site_id: str) -> tuple[Site, Role]:
     """The site and the viewer's role on it; NotFound when they can't see it."""
     site = svc.sites.by_id(site_id)
-    role = role_of(svc.meta, site_id, viewer.user.id) if site else None
-    if role is None and site is not None and viewer.user.is_admin:
-        role = "admin"
+    role = effective_role(role_of(svc.meta, site_id, viewer.user.id), viewer.user)
     if site is None or role is None:
         raise NotFound("site not found")
     return site, role
