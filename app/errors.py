@@ -138,7 +138,7 @@ def _envelope(
 
 
 def _is_ui(path: str) -> bool:
-    return path == "/" or path == "/ui" or path.startswith("/ui/")
+    return path == "/" or path == "/ui" or path.startswith(("/ui/", "/share/"))
 
 
 def _html_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -9,7 +9,8 @@ import anyio.to_thread
 import msgspec
 from litestar import Request, post
 
-from app.api.access import services, stats_site
+from app.api.access import services
+from app.api.share_access import stats_grant
 from app.api.stats import site_goals
 from app.query.answer import run_query
 from app.query.model import Query
@@ -29,7 +30,8 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     svc = services(request)
     # Plausible names sites by domain; our ids work too.
     by_domain = svc.sites.by_domain(req.site_id) if "." in req.site_id else None
-    site = stats_site(request, by_domain.id if by_domain else req.site_id)
+    grant = stats_grant(request, by_domain.id if by_domain else req.site_id)
+    site = grant.site
     zone = ZoneInfo(site.timezone)
     first = None
     if req.date_range == "all":
@@ -37,6 +39,8 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     now = svc.clock()
     period = date_range(req.date_range, zone, now, first)
     q = v2_query(req, site.id, period, site_goals(svc, site, "event:goal" in str(req.filters)))
+    if grant.filters:  # a share link's fixed filter, which the body can't take away
+        q = msgspec.structs.replace(q, filters=(*q.filters, *grant.filters))
     check_raw_window(q, now.astimezone(zone).date(), svc.settings.raw_retention_days)
     q = with_site_timezone(q, site.settled_day_zone)
     result = await run_query(svc.events, q, bots=True)

@@ -13,10 +13,11 @@ from litestar.params import FromQuery, QueryParameter
 
 from app.api.access import services, stats_site
 from app.api.collect import NO_STORE
+from app.api.share_access import stats_grant
 from app.errors import InvalidRequest
 from app.query.answer import run_query
 from app.query.goals import Goals
-from app.query.model import Query
+from app.query.model import FilterTree, Query
 from app.query.parse import (
     aggregate_query,
     breakdown_query,
@@ -26,7 +27,7 @@ from app.query.parse import (
     timeseries_query,
 )
 from app.query.periods import Period
-from app.query.realtime import current_visitors
+from app.query.realtime import current_visitors, realtime_query
 from app.query.render import change, metrics_of
 from app.query.rollup import with_site_timezone
 from app.query.run import Result, bot_hits, bucket_label, first_event_day
@@ -47,6 +48,8 @@ class Ctx:
     params: dict[str, str]
     period: Period
     comparison: Period | None
+    # A share link's fixed filter: added to every query run for this request.
+    fixed: tuple[FilterTree, ...] = ()
 
 
 def site_goals(svc: Services, site: Site, wanted: bool) -> Goals:
@@ -55,21 +58,26 @@ def site_goals(svc: Services, site: Site, wanted: bool) -> Goals:
     return {g.name: (g.kind, g.value) for g in goals_of(svc.meta, site.id)} if wanted else {}
 
 
-async def context(request: AnyRequest, site_id: str | None) -> Ctx:
-    """Auth, then the parameters every stats endpoint shares."""
-    site = stats_site(request, site_id)
+async def context(request: AnyRequest, site_id: str | None, *, shared: bool = False) -> Ctx:
+    """Auth, then the parameters every stats endpoint shares. shared: a share link's token
+    may read this endpoint (with its fixed filter)."""
+    grant = stats_grant(request, site_id) if shared else None
+    site = grant.site if grant else stats_site(request, site_id)
     svc = services(request)
     params: dict[str, str] = {k: str(request.query_params.get(k)) for k in request.query_params}
     first = None
     if params.get("period") == "all":
         first = await anyio.to_thread.run_sync(first_event_day, svc.events, site.id)
     period = parse_period(params, site.timezone, svc.clock(), first)
-    return Ctx(svc, site, params, period, comparison_of(params, period))
+    fixed = grant.filters if grant else ()
+    return Ctx(svc, site, params, period, comparison_of(params, period), fixed)
 
 
 async def run(ctx: Ctx, q: Query, *, bots: bool = False) -> Result:
     """bots: the answer that meta() reports on also counts the bot hits of its days (in the
     same worker-thread hop and, on raw events, the same statement)."""
+    if ctx.fixed:
+        q = msgspec.structs.replace(q, filters=(*q.filters, *ctx.fixed))
     today = ctx.svc.clock().astimezone(ZoneInfo(q.period.timezone)).date()
     check_raw_window(q, today, ctx.svc.settings.raw_retention_days)
     return await run_query(
@@ -111,7 +119,7 @@ async def aggregate(
     metrics: Q = None,
 ) -> dict[str, Any]:
     """Top-line metrics for the period (and the comparison period)."""
-    ctx = await context(request, site_id)
+    ctx = await context(request, site_id, shared=True)
     q = aggregate_query(
         ctx.site.id, ctx.period, ctx.params, site_goals(ctx.svc, ctx.site, "goal" in ctx.params)
     )
@@ -148,7 +156,7 @@ async def timeseries(
     interval: Q = None,
 ) -> dict[str, Any]:
     """One point per bucket (UTC bucket starts), empty buckets as zeros."""
-    ctx = await context(request, site_id)
+    ctx = await context(request, site_id, shared=True)
     q = timeseries_query(
         ctx.site.id, ctx.period, ctx.params, site_goals(ctx.svc, ctx.site, "goal" in ctx.params)
     )
@@ -184,7 +192,7 @@ async def breakdown(
     page_number: Q = None,
 ) -> dict[str, Any]:
     """Rows per property value, sorted and paginated."""
-    ctx = await context(request, site_id)
+    ctx = await context(request, site_id, shared=True)
     if ctx.comparison is not None:
         raise InvalidRequest("compare is supported on aggregate and timeseries")
     q = breakdown_query(
@@ -210,14 +218,21 @@ async def breakdown(
 @get("/api/v1/stats/realtime", cache_control=NO_STORE)
 async def realtime(request: AnyRequest, site_id: Q = None, minutes: Q = None) -> dict[str, int]:
     """Visitors in the last `minutes` (default 10, clamped to 1..60)."""
-    site = stats_site(request, site_id)
+    grant = stats_grant(request, site_id)
+    site = grant.site
     try:
         window = 10 if minutes is None else int(minutes)
     except ValueError as exc:
         raise InvalidRequest("minutes must be an integer") from exc
     window = min(max(window, 1), 60)
     svc = services(request)
-    n = await anyio.to_thread.run_sync(current_visitors, svc.events, site.id, window, svc.clock())
+    if grant.filters:  # a share link's fixed filter: count only the visitors it shows
+        q = realtime_query(site.id, grant.filters, window, svc.clock())
+        n = int((await run_query(svc.events, q)).rows[0]["visitors"])
+    else:
+        n = await anyio.to_thread.run_sync(
+            current_visitors, svc.events, site.id, window, svc.clock()
+        )
     return {"current_visitors": n, "window_minutes": window}
 
 

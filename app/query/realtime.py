@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from app.query.model import FilterTree, Query
+from app.query.periods import Period
 from app.storage.events import EventStore
 
 
@@ -17,3 +19,23 @@ def current_visitors(
         [site_id, since.astimezone(UTC).replace(tzinfo=None)],
     )
     return int(rows[0][0])
+
+
+def realtime_query(
+    site_id: str, filters: tuple[FilterTree, ...], minutes: int, now: datetime
+) -> Query:
+    """Current visitors as a Query over raw events (for a share link's fixed filter, which
+    the plain count above cannot apply): the visitors metric over the last `minutes`."""
+    end = now.astimezone(UTC).replace(tzinfo=None)
+    start = end - timedelta(minutes=minutes)
+    period = Period(
+        preset="realtime",
+        timezone="UTC",
+        first_day=start.date(),
+        last_day=end.date(),
+        start=start,
+        # Exclusive: a second ahead so an event stamped this very instant still counts.
+        end=end + timedelta(seconds=1),
+        rolling=True,
+    )
+    return Query(site_id=site_id, period=period, metrics=("visitors",), filters=filters)
