@@ -13,7 +13,14 @@ from app.auth.passwords import Passwords, check_password_rules
 from app.cli_json import print_json
 from app.config import Settings
 from app.errors import InvalidRequest, NotFound
-from app.storage.accounts import User, create_user, first_admin, role_of, user_by_email
+from app.storage.accounts import (
+    User,
+    create_user,
+    first_admin,
+    role_of,
+    set_totp_secret,
+    user_by_email,
+)
 from app.storage.keys import all_keys, revoke_key
 from app.storage.meta import MetaStore
 
@@ -52,6 +59,25 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
     else:
         role = "instance admin" if user.is_admin else "user"
         print(f"{role} {user.email} created with id {user.id}")
+    return 0
+
+
+def cmd_user_reset_2fa(settings: Settings, args: argparse.Namespace) -> int:
+    """Turn a user's two-factor sign-in off (lost phone, or a lost totp.key)."""
+    from app.services import open_meta
+
+    meta = open_meta(settings)
+    try:
+        user = user_by_email(meta, args.email)
+        if user is None:
+            raise NotFound(f"no user with email {args.email!r}")
+        set_totp_secret(meta, user.id, None)
+    finally:
+        meta.close()
+    if args.json:
+        print_json({"email": user.email, "two_factor": False})
+    else:
+        print(f"two-factor sign-in is off for {user.email}; their API JWTs were revoked")
     return 0
 
 
@@ -132,6 +158,10 @@ def register(sub: Any) -> None:
     create.add_argument("--admin", action="store_true", help="make an instance admin")
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.set_defaults(func=cmd_user_create)
+    reset = user.add_parser("reset-2fa", help="turn a user's two-factor sign-in off")
+    reset.add_argument("email")
+    reset.add_argument("--json", action="store_true", help="print one JSON object")
+    reset.set_defaults(func=cmd_user_reset_2fa)
 
     key = sub.add_parser("key", help="manage API keys").add_subparsers(
         dest="key_command", required=True, metavar="ACTION"

@@ -215,3 +215,34 @@ def test_api_lock_lets_a_right_second_factor_through(world: World) -> None:
         )
     assert through.status_code == 200, through.text
     assert through.json()["token_type"] == "Bearer"
+
+
+def test_unreadable_totp_secret_fails_closed_until_reset_by_cli(world: World) -> None:
+    import subprocess
+    import sys
+
+    from cryptography.fernet import Fernet
+
+    from app.auth.twofactor import SecretBox
+    from tests.conftest import ROOT
+
+    user, _ = _two_factor(world)
+    foreign = SecretBox(Fernet.generate_key()).seal(new_secret())  # as if totp.key were lost
+    world.meta.execute("UPDATE users SET totp_secret = ? WHERE id = ?", (foreign, user.id))
+    body = {"email": EMAIL, "password": PASSWORD}
+    with world.client() as http:
+        refused = http.post("/api/v1/auth/token", json=body)
+    assert refused.status_code == 401
+    assert "totp.key" in refused.json()["error"]["message"]
+    command = [sys.executable, "-m", "app.cli", "--data-dir", world.live.settings.data_dir]
+    done = subprocess.run(
+        [*command, "user", "reset-2fa", EMAIL, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == '{"email":"owner@example.com","two_factor":false}'
+    with world.client() as http:
+        assert http.post("/api/v1/auth/token", json=body).status_code == 200

@@ -34,9 +34,20 @@ class CodeNeeded(msgspec.Struct, frozen=True):
 
 
 def totp_secret(auth: Authenticator, user_id: str) -> str | None:
-    """The user's TOTP secret (opened from its sealed form), or None when 2FA is off."""
+    """The user's TOTP secret (opened from its sealed form), or None when 2FA is off.
+
+    Fails closed: a secret the key can't open (totp.key lost) refuses the sign-in rather
+    than letting the password alone through."""
     stored = totp_secret_of(auth.meta, user_id)
-    return None if stored is None else auth.totp_box.open(stored)
+    if stored is None:
+        return None
+    secret = auth.totp_box.open(stored)
+    if secret is None:
+        raise Unauthorized(
+            "two-factor sign-in can't be checked: the data dir's totp.key is missing or"
+            " wrong; restore it from a backup, or turn two-factor sign-in off for this user"
+        )
+    return secret
 
 
 def set_totp(auth: Authenticator, user_id: str, secret: str | None) -> None:
