@@ -174,7 +174,7 @@ def test_a_change_in_the_ui_form_moves_the_days_too(world: World) -> None:
     svc, site_id, when = site_with_events(world, "form.test")
     http, csrf = sign_in_ui(world, "owner@example.com")
     saved = http.post(
-        f"/ui/sites/{site_id}",
+        f"/ui/sites/{site_id}/settings",
         data={
             "csrf_token": csrf,
             "domain": "form.test",

@@ -89,7 +89,7 @@ SIGNED_IN_FORMS = [
         },
     ),
     (
-        "/ui/sites/{site}",
+        "/ui/sites/{site}/settings",
         {"domain": "", "timezone": ""},
         {"domain": "Enter a domain such as example.com (no path)."},
     ),
@@ -349,7 +349,7 @@ def test_first_run_leads_to_setup_when_no_user_exists(world: World) -> None:
 def test_viewer_refused_when_changing_site(ui: Ui) -> None:
     http, csrf = sign_in_ui(ui.world, "viewer@example.com")
     answer = http.post(
-        ui.path("/ui/sites/{site}"), data={"csrf_token": csrf, "domain": "evil.test"}
+        ui.path("/ui/sites/{site}/settings"), data={"csrf_token": csrf, "domain": "evil.test"}
     )
     assert answer.status_code == 403
     assert "Your role on shop.test (viewer) can&#39;t do this." in answer.text

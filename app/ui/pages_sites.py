@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 
 from app.api.client import is_https
 from app.query.recent import RecentEvent, recent_events
-from app.storage.accounts import Role, members_of
+from app.storage.accounts import Role
 from app.storage.goals import delete_goal, goals_of
 from app.ui import actions
 from app.ui.actions import attempt
@@ -70,7 +70,7 @@ async def add_site(request: AnyRequest) -> Template | Redirect:
     return redirect(f"/ui/sites/{site.id}/install")
 
 
-@get("/ui/sites/{site_id:str}")
+@get("/ui/sites/{site_id:str}/settings")
 async def site_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
     viewer = await signed_in(request)
     site, role = await viewer_site(request, viewer, site_id)
@@ -78,7 +78,7 @@ async def site_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
     return _site_form(request, viewer, site=site, role=role, values=values)
 
 
-@post("/ui/sites/{site_id:str}")
+@post("/ui/sites/{site_id:str}/settings")
 async def edit_site(request: AnyRequest, site_id: FromPath[str]) -> Template | Redirect:
     viewer, form = await signed_in_form(request)
     site, role = await viewer_site(request, viewer, site_id, EDITORS)
@@ -88,7 +88,7 @@ async def edit_site(request: AnyRequest, site_id: FromPath[str]) -> Template | R
             request, viewer, site=site, role=role, errors=errors, values=form.values()
         )
     services(request).realign(updated)
-    return redirect(f"/ui/sites/{site.id}?done=saved")
+    return redirect(f"/ui/sites/{site.id}/settings?done=saved")
 
 
 @get("/ui/sites/{site_id:str}/delete")
@@ -155,39 +155,6 @@ async def remove_goal(
     return redirect(f"/ui/sites/{site.id}/goals")
 
 
-async def _members(request: AnyRequest, viewer: Viewer, site_id: str, **context: Any) -> Template:
-    site, role = await viewer_site(request, viewer, site_id)
-    members = await anyio.to_thread.run_sync(members_of, services(request).meta, site.id)
-    return page(request, "members.html", viewer, site=site, role=role, members=members, **context)
-
-
-@get("/ui/sites/{site_id:str}/members")
-async def members_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
-    return await _members(request, await signed_in(request), site_id)
-
-
-@post("/ui/sites/{site_id:str}/members")
-async def invite(request: AnyRequest, site_id: FromPath[str]) -> Template | Redirect:
-    viewer, form = await signed_in_form(request)
-    site, role = await viewer_site(request, viewer, site_id, EDITORS)
-    svc = services(request)
-    user, errors = await attempt("email", actions.invite_member, svc, site, role, form)
-    if user is None:
-        return await _members(request, viewer, site_id, errors=errors, values=form.values())
-    return redirect(f"/ui/sites/{site.id}/members")
-
-
-@post("/ui/sites/{site_id:str}/members/{user_id:str}/delete")
-async def remove_member(
-    request: AnyRequest, site_id: FromPath[str], user_id: FromPath[str]
-) -> Redirect:
-    viewer, _ = await signed_in_form(request)
-    site, role = await viewer_site(request, viewer, site_id, EDITORS)
-    svc = services(request)
-    await anyio.to_thread.run_sync(actions.remove_member, svc, site, role, user_id)
-    return redirect(f"/ui/sites/{site.id}/members")
-
-
 ROUTES = [
     sites_page,
     new_site_page,
@@ -201,7 +168,4 @@ ROUTES = [
     goals_page,
     add_goal,
     remove_goal,
-    members_page,
-    invite,
-    remove_member,
 ]

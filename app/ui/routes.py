@@ -7,7 +7,15 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from app.ui import pages_account, pages_keys, pages_share, pages_sharing, pages_sites
+from app.ui import (
+    pages_account,
+    pages_dashboard,
+    pages_keys,
+    pages_members,
+    pages_share,
+    pages_sharing,
+    pages_sites,
+)
 from app.ui.web import STATIC, TEMPLATES
 
 
@@ -16,7 +24,9 @@ def ui_router() -> Router:
         path="/",
         route_handlers=[
             *pages_account.ROUTES,
+            *pages_dashboard.ROUTES,
             *pages_sites.ROUTES,
+            *pages_members.ROUTES,
             *pages_keys.ROUTES,
             *pages_sharing.ROUTES,
             *pages_share.ROUTES,

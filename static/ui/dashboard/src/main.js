@@ -1,0 +1,254 @@
+// The dashboard: reads its state from the URL, asks the public stats API, draws. Every
+// control edits the URL (history.pushState) and the page re-renders from it; Back and
+// Forward (popstate) replay the history.
+
+import { configure, run, realtimeVisitors } from './api.js'
+import { h } from './dom.js'
+import { siteLocal, siteToday, periodDays } from './dates.js'
+import { drawGraph } from './graph.js'
+import { METRICS, metricFmt, exact } from './format.js'
+import { parseState, stateSearch } from './state.js'
+import { renderControls, bindShortcuts } from './controls.js'
+import { renderPanels, refreshPanels } from './view.js'
+
+const root = document.getElementById('dashboard')
+configure(root)
+const tz = root.dataset.timezone
+const goals = JSON.parse(root.dataset.goals || '[]')
+let state = parseState(location.search)
+let generation = 0
+
+export const app = {
+  get state () { return state },
+  tz,
+  goals,
+  root,
+  navigate (next) {
+    state = next
+    history.pushState(null, '', location.pathname + stateSearch(next))
+    render()
+  },
+  replace (next) {
+    state = next
+    history.replaceState(null, '', location.pathname + stateSearch(next))
+    render()
+  }
+}
+
+window.addEventListener('popstate', () => { state = parseState(location.search); render() })
+
+const CORE = ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration']
+const GOAL = ['visitors', 'events', 'conversion_rate']
+const GOAL_LABELS = { visitors: 'Unique conversions', events: 'Total conversions', conversion_rate: 'Conversion rate' }
+
+function topMetrics () {
+  if (state.period === 'realtime') return ['visitors', 'pageviews']
+  return state.filters.some(f => (f.key === 'goal' || f.key === 'event') && f.op === 'is') ? GOAL : CORE
+}
+
+function graphMetric () {
+  const metrics = topMetrics()
+  return metrics.includes(state.metric) ? state.metric : 'visitors'
+}
+
+function defaultInterval () {
+  const [from, to] = periodDays(state, siteToday(tz))
+  const days = (Date.parse(to) - Date.parse(from)) / 864e5 + 1
+  if (state.period === '24h' || days === 1) return 'hour'
+  return days > 190 ? 'month' : days > 60 ? 'week' : 'day'
+}
+
+export function intervalOf () {
+  const allowed = allowedIntervals()
+  return allowed.includes(state.interval) ? state.interval : defaultInterval()
+}
+
+export function allowedIntervals () {
+  if (state.period === '24h') return ['hour']
+  const [from, to] = periodDays(state, siteToday(tz))
+  const days = (Date.parse(to) - Date.parse(from)) / 864e5 + 1
+  if (days === 1) return ['hour']
+  const out = []
+  if (days <= 31) out.push('hour')
+  out.push('day')
+  if (days >= 14) out.push('week')
+  if (days >= 60) out.push('month')
+  return out
+}
+
+// --- top stats ---------------------------------------------------------------------
+
+export function aggregateRequest () {
+  const metrics = topMetrics()
+  const params = { metrics: metrics.join(',') }
+  if (state.period !== 'realtime' && state.period !== 'all') params.compare = state.compare || 'previous_period'
+  return { endpoint: 'aggregate', params }
+}
+
+async function loadTopStats (gen) {
+  const list = document.getElementById('top-stats')
+  list.setAttribute('aria-busy', 'true')
+  let body
+  try { body = await run(state, aggregateRequest()) } catch (e) {
+    if (gen !== generation) return
+    list.textContent = ''
+    list.append(h('li', { class: 'error-note' }, 'Could not load the numbers: ' + e.message))
+    return
+  }
+  if (gen !== generation) return
+  list.textContent = ''
+  const chosen = graphMetric()
+  const goal = topMetrics() === GOAL
+  if (state.period === 'realtime') list.append(currentTile())
+  for (const m of topMetrics()) {
+    const value = body.metrics[m]
+    const ch = body.change ? body.change[m] : null
+    const label = goal ? GOAL_LABELS[m] : state.period === 'realtime' ? (m === 'visitors' ? 'Unique visitors (last 30 min)' : 'Pageviews (last 30 min)') : METRICS[m].label
+    const good = ch == null || ch === 0 ? '' : (ch > 0) !== !!METRICS[m].lowerIsBetter ? 'up' : 'down'
+    const compared = state.compare && body.comparison ? body.comparison.metrics[m] : null
+    const tile = h('li', { class: 'stat' + (m === chosen ? ' active' : ''), dataset: { metric: m, value: value == null ? '' : String(value) } },
+      h('button', { type: 'button', 'aria-pressed': String(m === chosen), title: value == null ? '' : exact(value), onclick: () => app.navigate({ ...state, metric: m }) },
+        h('span', { class: 'stat-label' }, label),
+        h('span', { class: 'stat-value' }, metricFmt(m, value)),
+        ch != null ? h('span', { class: 'change ' + good },
+          h('span', { 'aria-hidden': 'true' }, ch > 0 ? '↑' : ch < 0 ? '↓' : ''),
+          m === 'bounce_rate' ? Math.abs(ch) + ' pt' : Math.abs(ch) + '%',
+          h('span', { class: 'visually-hidden' }, ch > 0 ? ' more than' : ch < 0 ? ' less than' : ' same as', ' the comparison period')) : null,
+        compared != null ? h('span', { class: 'stat-cmp', dataset: { compareValue: String(compared) } }, 'vs ', metricFmt(m, compared)) : null
+      ))
+    list.append(tile)
+  }
+  list.removeAttribute('aria-busy')
+}
+
+function currentTile () {
+  const n = root.dataset.current
+  return h('li', { class: 'stat live-stat', dataset: { metric: 'current_visitors', value: n || '' } },
+    h('div', { class: 'stat-static' },
+      h('span', { class: 'stat-label' }, 'Current visitors'),
+      h('span', { class: 'stat-value' }, n == null ? '—' : exact(Number(n)))))
+}
+
+// --- graph ---------------------------------------------------------------------------
+
+function label (point) {
+  return point.label != null ? point.label : siteLocal(tz, point.date)
+}
+
+function partialAndFuture (labels, interval) {
+  const today = siteToday(tz)
+  const nowLocal = siteLocal(tz, Date.now())
+  let partial = -1
+  let future = -1
+  labels.forEach((l, i) => {
+    const day = l.slice(0, 10)
+    let start, current
+    if (interval === 'hour') { start = l.slice(0, 13); current = nowLocal.slice(0, 13) } else if (interval === 'month') { start = day.slice(0, 7); current = today.slice(0, 7) } else { start = day; current = today }
+    if (interval === 'week') {
+      const next = labels[i + 1] ? labels[i + 1].slice(0, 10) : null
+      if (day <= today && (!next || next > today)) { if (partial < 0 && periodDays(state, today)[1] >= today) partial = i }
+      if (day > today && future < 0) future = i
+      return
+    }
+    if (start === current && partial < 0) partial = i
+    if (start > current && future < 0) future = i
+  })
+  return [partial, future]
+}
+
+export function graphRequest () {
+  const params = { metrics: graphMetric(), interval: intervalOf() }
+  if (state.compare) params.compare = state.compare
+  return { endpoint: 'timeseries', params }
+}
+
+async function loadGraph (gen) {
+  const box = document.getElementById('graph')
+  const interval = intervalOf()
+  renderIntervals(interval)
+  if (state.period === 'realtime') { box.textContent = ''; box.append(h('p', { class: 'graph-note' }, 'Realtime: the last 30 minutes, refreshed every 10 seconds.')); return }
+  let body
+  try { body = await run(state, graphRequest()) } catch (e) {
+    if (gen !== generation) return
+    box.textContent = ''
+    box.append(h('p', { class: 'error-note' }, 'Could not load the graph: ' + e.message))
+    return
+  }
+  if (gen !== generation) return
+  const metric = graphMetric()
+  const labels = body.results.map(label)
+  const [partial, future] = partialAndFuture(labels, interval)
+  drawGraph(box, {
+    labels,
+    values: body.results.map(p => p[metric]),
+    metric,
+    interval,
+    partialIndex: partial,
+    futureIndex: future,
+    compare: body.comparison ? { labels: body.comparison.results.map(label), values: body.comparison.results.map(p => p[metric]) } : null
+  })
+  document.getElementById('graph-title').textContent = (topMetrics() === GOAL ? GOAL_LABELS[metric] : METRICS[metric].label)
+}
+
+function renderIntervals (current) {
+  const box = document.getElementById('intervals')
+  box.textContent = ''
+  if (state.period === 'realtime') return
+  for (const i of allowedIntervals()) {
+    box.append(h('button', {
+      type: 'button', class: 'seg' + (i === current ? ' on' : ''), 'aria-pressed': String(i === current),
+      onclick: () => app.navigate({ ...state, interval: i })
+    }, i[0].toUpperCase() + i.slice(1)))
+  }
+}
+
+// --- realtime ------------------------------------------------------------------------
+
+let realtimeTimer = null
+async function pollRealtime () {
+  clearTimeout(realtimeTimer)
+  try {
+    const body = await realtimeVisitors(5)
+    root.dataset.current = String(body.current_visitors)
+    const el = document.getElementById('current-visitors')
+    el.dataset.value = String(body.current_visitors)
+    el.querySelector('.n').textContent = exact(body.current_visitors)
+    el.querySelector('.what').textContent = body.current_visitors === 1 ? ' current visitor' : ' current visitors'
+    const tile = document.querySelector('[data-metric="current_visitors"]')
+    if (tile) {
+      tile.dataset.value = String(body.current_visitors)
+      tile.querySelector('.stat-value').textContent = exact(body.current_visitors)
+    }
+  } catch (e) { /* keep the last figure; the next poll retries */ }
+  realtimeTimer = setTimeout(pollRealtime, document.hidden ? 30000 : 10000)
+}
+document.addEventListener('visibilitychange', () => { if (!document.hidden) pollRealtime() })
+
+let refreshTimer = null
+function scheduleRealtimeRefresh () {
+  clearTimeout(refreshTimer)
+  if (state.period !== 'realtime') return
+  refreshTimer = setTimeout(() => {
+    const gen = generation
+    loadTopStats(gen)
+    refreshPanels()
+    scheduleRealtimeRefresh()
+  }, 10000)
+}
+
+// --- the page --------------------------------------------------------------------------
+
+export function render () {
+  generation += 1
+  const gen = generation
+  renderControls()
+  loadTopStats(gen)
+  loadGraph(gen)
+  renderPanels()
+  scheduleRealtimeRefresh()
+}
+
+bindShortcuts()
+render()
+pollRealtime()
+root.classList.add('ready')

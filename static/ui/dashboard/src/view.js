@@ -1,0 +1,167 @@
+// Panels drawn from the PANELS list: tabs, rows with proportional bars (a click filters
+// by the row), and each panel's "Details" and "API" views.
+
+import { app } from './main.js'
+import { run, describe } from './api.js'
+import { h, svgIcon, ICONS } from './dom.js'
+import { exact, metricFmt, metricLabel, number } from './format.js'
+import { PANELS, rowLabel, LIST } from './panels.js'
+import { withFilter } from './state.js'
+import { openDetails, openApi } from './details.js'
+
+const store = {
+  get (k, d) { try { return localStorage.getItem('avocet.' + k) || d } catch (e) { return d } },
+  set (k, v) { try { localStorage.setItem('avocet.' + k, v) } catch (e) { /* private mode */ } }
+}
+
+function resolve (v, state, variant) { return typeof v === 'function' ? v(state, variant) : v }
+
+export function tabOf (panel) {
+  const tabs = visibleTabs(panel)
+  const id = store.get('tab.' + panel.id, tabs[0].id)
+  return tabs.find(t => t.id === id) || tabs[0]
+}
+
+function visibleTabs (panel) {
+  return panel.tabs.filter(t => !(t.goals && !app.goals.length))
+}
+
+export function variantOf (tab) {
+  if (tab.variants) return store.get('variant.' + tab.id, tab.variants[0][0])
+  if (tab.propKey) return store.get('propkey', '')
+  return null
+}
+
+export function requestOf (tab, state, variant) {
+  if (tab.goals) {
+    const name = app.goals[0]
+    return { endpoint: 'aggregate', params: { metrics: 'visitors,events,conversion_rate', goal: name } }
+  }
+  return tab.request(state, variant)
+}
+
+const mounted = new Map()
+
+export function renderPanels () {
+  const grid = document.getElementById('panels')
+  if (!grid.childElementCount) {
+    for (const panel of PANELS) {
+      const el = h('section', { class: 'panel' + (panel.wide ? ' wide' : ''), id: 'panel-' + panel.id, 'aria-labelledby': 'ph-' + panel.id })
+      grid.append(el)
+      mounted.set(panel.id, el)
+    }
+  }
+  for (const panel of PANELS) drawPanel(panel)
+}
+
+export function refreshPanels () { for (const panel of PANELS) drawPanel(panel, true) }
+
+function drawPanel (panel, quiet) {
+  const el = mounted.get(panel.id)
+  const state = app.state
+  const tab = tabOf(panel)
+  const variant = variantOf(tab)
+  const title = resolve(tab.title, state) || panel.title
+  const tabs = h('div', { class: 'tabs-row', role: 'group', 'aria-label': panel.title + ' views' })
+  for (const t of visibleTabs(panel)) {
+    tabs.append(h('button', {
+      type: 'button', class: 'tab' + (t === tab ? ' on' : ''), 'aria-pressed': String(t === tab), dataset: { tab: t.id },
+      onclick: () => { store.set('tab.' + panel.id, t.id); drawPanel(panel) }
+    }, t.short || t.label))
+  }
+  const head = h('header', { class: 'panel-head' }, h('h2', { id: 'ph-' + panel.id }, title), tabs)
+  const body = h('div', { class: 'panel-body', 'aria-busy': 'true' })
+  const foot = h('footer', { class: 'panel-foot' })
+  const extra = variantPicker(panel, tab, variant)
+  if (!quiet || !el.childElementCount) {
+    el.textContent = ''
+    el.append(...[head, extra, body, foot].filter(Boolean))
+    el.dataset.tab = tab.id
+  } else {
+    el.querySelector('.panel-body').replaceWith(body)
+    el.querySelector('.panel-foot').replaceWith(foot)
+  }
+  loadPanel(panel, tab, variant, body, foot)
+}
+
+function variantPicker (panel, tab, variant) {
+  if (tab.variants) {
+    const select = h('select', { class: 'variant', 'aria-label': 'Campaign property', onchange: () => { store.set('variant.' + tab.id, select.value); drawPanel(panel) } })
+    for (const [v, label] of tab.variants) select.append(h('option', { value: v, selected: v === variant }, label))
+    return h('div', { class: 'panel-sub' }, select)
+  }
+  if (tab.propKey) {
+    const input = h('input', { type: 'text', class: 'variant', value: variant, placeholder: 'Property key, e.g. plan', 'aria-label': 'Custom property key', autocomplete: 'off' })
+    const form = h('form', { class: 'panel-sub', onsubmit: e => { e.preventDefault(); store.set('propkey', input.value.trim()); drawPanel(panel) } },
+      input, h('button', { type: 'submit', class: 'small' }, 'Show'))
+    return form
+  }
+  return null
+}
+
+async function loadPanel (panel, tab, variant, body, foot) {
+  const state = app.state
+  const property = resolve(tab.property, state, variant)
+  const req = requestOf(tab, state, variant)
+  if (!req) {
+    body.removeAttribute('aria-busy')
+    body.append(h('p', { class: 'empty-note' }, 'Type a custom property key to see its values.'))
+    return
+  }
+  let rows
+  try {
+    rows = tab.goals ? await goalRows(state) : (await run(state, req)).results
+  } catch (e) {
+    if (!body.isConnected) return
+    body.removeAttribute('aria-busy')
+    body.append(h('p', { class: 'error-note' }, 'Could not load: ' + e.message))
+    return
+  }
+  if (!body.isConnected) return
+  body.removeAttribute('aria-busy')
+  if (tab.skip) rows = rows.filter(r => !tab.skip(r))
+  if (tab.map) {
+    body.classList.add('map-body')
+    const { drawMap } = await import('./map.js')
+    if (!body.isConnected) return
+    drawMap(body, rows, code => app.navigate(withFilter(app.state, { key: 'country', op: 'is', values: [code] })))
+  } else {
+    drawRows(body, rows.slice(0, LIST), property, tab, req)
+  }
+  foot.append(
+    h('button', { type: 'button', class: 'foot-button', onclick: () => openDetails(panel, tab, variant) }, svgIcon(ICONS.expand), 'Details'),
+    h('button', { type: 'button', class: 'foot-button', onclick: () => openApi(panel.title, describe(app.state, req)) }, svgIcon(ICONS.code), 'API'))
+}
+
+async function goalRows (state) {
+  const answers = await Promise.all(app.goals.map(g => run(state, { endpoint: 'aggregate', params: { metrics: 'visitors,events,conversion_rate', goal: g } })))
+  return answers.map((a, i) => ({ value: app.goals[i], ...a.metrics })).sort((a, b) => b.visitors - a.visitors)
+}
+
+export function drawRows (body, rows, property, tab, req, metrics) {
+  body.textContent = ''
+  if (!rows.length) { body.append(h('p', { class: 'empty-note' }, 'No data for this period')); return }
+  const shown = metrics || (req.params.metrics || 'visitors').split(',')
+  const cols = shown.slice(1)
+  const max = Math.max(...rows.map(r => r.visitors || 0), 1)
+  const filterKey = tab.filterKey || property
+  const table = h('div', { class: 'rows', role: 'table', 'aria-label': tab.label })
+  table.append(h('div', { class: 'row row-head', role: 'row' },
+    h('span', { role: 'columnheader', class: 'cell-label' }, tab.label.replace(/^Top /, '')),
+    ...cols.map(m => h('span', { role: 'columnheader', class: 'num' }, metricLabel(m))),
+    h('span', { role: 'columnheader', class: 'num' }, 'Visitors')))
+  for (const r of rows) {
+    const [glyph, text] = rowLabel(property, r.value)
+    const bar = h('span', { class: 'bar', 'aria-hidden': 'true' })
+    bar.style.width = ((r.visitors || 0) / max * 100).toFixed(1) + '%'
+    const label = h('button', {
+      type: 'button', class: 'row-label', title: 'Filter by ' + text,
+      onclick: () => app.navigate(withFilter(app.state, { key: filterKey, op: 'is', values: [r.value == null ? '' : String(r.value)] }))
+    }, glyph ? h('span', { class: 'glyph', 'aria-hidden': 'true' }, glyph) : null, h('span', { class: 'label-text' }, text))
+    table.append(h('div', { class: 'row', role: 'row', dataset: { property, value: r.value == null ? '' : String(r.value), visitors: String(r.visitors) } },
+      h('span', { role: 'cell', class: 'cell-label' }, bar, label),
+      ...cols.map(m => h('span', { role: 'cell', class: 'num muted', title: exact(r[m]) }, metricFmt(m, r[m]))),
+      h('span', { role: 'cell', class: 'num', title: exact(r.visitors) }, number(r.visitors))))
+  }
+  body.append(table)
+}
