@@ -4,7 +4,9 @@ A backup is a directory laid out like a data dir (events.duckdb, meta.sqlite3, j
 when present, backup.json), so `avocet serve --data-dir BACKUP` or `avocet restore BACKUP`
 use it as is. The DuckDB copy is taken in one read transaction: a snapshot of the committed
 state when it began, while ingestion goes on committing (DuckDB's MVCC); SQLite is copied
-with its online backup API (consistent even while the server writes)."""
+with its online backup API (consistent even while the server writes), without the daily
+salts. Backups are owner-only (folder 0700, files 0600) and never go inside the data dir
+or Avocet's own files; the server writes them only inside its backup root."""
 
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ from typing import Any
 
 import duckdb
 
-from app.errors import AppError
+from app.errors import AppError, InvalidRequest
 from app.storage.events import EventStore, StoreLocked
+from app.storage.files import private_dir, tighten
 from app.storage.meta import MetaStore
 from app.storage.migrate import migrations
 
@@ -41,6 +44,9 @@ DATA_FILES = (
     SECRET_FILE,
     MANIFEST_FILE,
 )
+# Avocet's code and the folder it serves files from: a backup there could be downloaded.
+APP_DIR = Path(__file__).resolve().parent
+STATIC_DIR = APP_DIR.parent / "static"
 # Columns never exported: pseudonymous visitor / session / user identifiers.
 PRIVATE_COLUMNS = frozenset({"visitor_id", "session_id", "user_key"})
 
@@ -52,8 +58,37 @@ class BackupError(AppError):
     code = "conflict"
 
 
+class BackupRefused(InvalidRequest):
+    """A destination a backup may not be written to."""
+
+
 def _quiet(_: str) -> None:
     pass
+
+
+def check_target(dest: Path, data_dir: Path, root: Path | None = None) -> Path:
+    """The resolved destination of a backup (symbolic links followed), refused inside the
+    data dir, Avocet's code or its static files, and, when root is given (a backup the
+    server writes on an API call), anywhere but a new folder inside root."""
+    try:
+        dest = dest.resolve()
+        zones = (
+            ("the data dir", data_dir.resolve()),
+            ("Avocet's code", APP_DIR),
+            ("Avocet's static files", STATIC_DIR.resolve()),
+        )
+        inside = root is None or root.resolve() in dest.parents
+    except (OSError, ValueError) as exc:
+        raise BackupRefused(f"{dest}: not a usable path ({exc})") from exc
+    for name, zone in zones:
+        if dest == zone or zone in dest.parents or dest in zone.parents:
+            raise BackupRefused(f"{dest}: the backup must go outside {name} ({zone})")
+    if not inside:
+        raise BackupRefused(
+            f"{dest}: the server writes backups only into a new folder inside its backup"
+            f" directory {root} (the backup_dir setting)"
+        )
+    return dest
 
 
 def check_destination(dest: Path, *, force: bool = False) -> None:
@@ -125,16 +160,26 @@ def _sql_path(path: Path) -> str:
 
 
 def copy_meta(source: Path, dest_file: Path) -> None:
-    """SQLite's online backup: a consistent copy even while another connection writes."""
-    src = sqlite3.connect(source)
+    """SQLite's online backup (a consistent copy even while another connection writes),
+    without the salts: a copy outlives the day, and with a day's salt its visitor ids could
+    be re-identified by brute force (every IPv4 address times common user agents). The
+    copy is stripped in memory and then written out whole, so no salt reaches dest_file's
+    disk; an instance started on it makes new salts (a visitor seen today before the backup
+    counts once more today after a restore)."""
+    memory = sqlite3.connect(":memory:")
     try:
-        dst = sqlite3.connect(dest_file)
+        src = sqlite3.connect(source)
         try:
-            src.backup(dst)
+            src.backup(memory)
         finally:
-            dst.close()
+            src.close()
+        memory.execute("PRAGMA secure_delete=ON")
+        memory.execute("DELETE FROM salts")
+        memory.commit()
+        # VACUUM INTO writes live rows only (no free page keeps an old one), header included.
+        memory.execute("VACUUM INTO ?", (str(dest_file),))
     finally:
-        src.close()
+        memory.close()
 
 
 def _copy_secret(source_dir: Path, dest: Path) -> None:
@@ -156,15 +201,21 @@ def _write_manifest(dest: Path, counts: dict[str, int]) -> dict[str, Any]:
 
 
 def backup_store(
-    store: EventStore, data_dir: Path, dest: Path, progress: Progress = _quiet
+    store: EventStore,
+    data_dir: Path,
+    dest: Path,
+    progress: Progress = _quiet,
+    *,
+    root: Path | None = None,
 ) -> dict[str, Any]:
-    """Backup through an open EventStore (the running server's, which goes on writing)."""
-    dest = dest.resolve()
-    source = data_dir.resolve()
-    if dest == source or source in dest.parents or dest in source.parents:
-        raise BackupError(f"{dest}: the backup must go outside the data dir")
+    """Backup through an open EventStore (the running server's, which goes on writing);
+    with root, only into a new folder inside root (see check_target)."""
+    dest = check_target(dest, data_dir, root)
     check_destination(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        private_dir(dest)
+    except OSError as exc:
+        raise BackupError(f"{dest}: cannot create the backup folder ({exc})") from exc
     try:
         # A cursor of its own: the copy reads one snapshot (its transaction's), so commits
         # that land meanwhile are left out whole and ingestion never waits for it.
@@ -177,6 +228,7 @@ def backup_store(
         copy_meta(data_dir / META_FILE, dest / META_FILE)
         _copy_secret(data_dir, dest)
         manifest = _write_manifest(dest, counts)
+        tighten(dest)
     except BaseException:
         _remove_data_files(dest)
         raise
@@ -224,7 +276,7 @@ def restore_dir(
     # leaves the data dir as it was. The backup itself is only read.
     staging = data_dir.parent / f".{data_dir.name}.restoring"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    private_dir(staging)
     try:
         progress("copying events.duckdb...")
         for name in (EVENTS_FILE, f"{EVENTS_FILE}.wal"):
@@ -240,7 +292,8 @@ def restore_dir(
         copy_meta(source / META_FILE, staging / META_FILE)
         MetaStore(staging / META_FILE).close()  # upgrades an older backup's schema
         _copy_secret(source, staging)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        tighten(staging)
+        private_dir(data_dir)
         _remove_data_files(data_dir)
         for item in staging.iterdir():
             item.replace(data_dir / item.name)
@@ -365,6 +418,8 @@ def export_csv(
     if as_zip:
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".partial")
+        partial.touch(mode=0o600)
+        partial.chmod(0o600)  # it holds a site's every event: owner-only like a backup
         try:
             with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
                 written = _export(store, site_id, archive, first, last, progress)
@@ -372,8 +427,9 @@ def export_csv(
         finally:
             partial.unlink(missing_ok=True)
         return {t: {**info, "file": f"{out}!{info['file']}"} for t, info in written.items()}
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     written = _export(store, site_id, out, first, last, progress)
+    tighten(out)
     return {t: {**info, "file": str(out / info["file"])} for t, info in written.items()}
 
 

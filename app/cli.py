@@ -14,6 +14,7 @@ from typing import Any
 from app.cli_json import print_json
 from app.config import ConfigError, Settings, load_settings
 from app.errors import AppError
+from app.storage.files import PRIVATE_UMASK
 
 
 def snippet(site_id: str, base_url: str) -> str:
@@ -24,20 +25,41 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
+    from app.services import StartupError
 
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     app = create_app(settings)
+    server = uvicorn.Server(server_config(settings, app))
+    logging.getLogger("uvicorn.error").addFilter(_OneLineStartupFailure(app))
     # Everything imported and built so far lives as long as the process: keep it out of
     # every future collection (a serving process allocates per request, rarely cycles).
     gc.freeze()
     # Requests allocate many short-lived objects that refcounting frees; collecting the young
     # generation every 700 allocations cost ~10 % of throughput under load for nothing.
     gc.set_threshold(50_000, 20, 100)
-    uvicorn.Server(server_config(settings, app)).run()
+    try:
+        server.run()
+    except SystemExit:
+        error = app.state.get("startup_error")
+        if error:
+            gc.unfreeze()  # frozen, DuckDB's objects outlive the interpreter (nanobind warns)
+            raise StartupError(error) from None
+        raise
     return 0
+
+
+class _OneLineStartupFailure(logging.Filter):
+    """uvicorn logs a failed start as Litestar's whole traceback (an exception group);
+    once the lifespan has recorded what went wrong, cmd_serve prints that one line."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__()
+        self._app = app
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR or not self._app.state.get("startup_error")
 
 
 def server_config(settings: Settings, app: Any) -> Any:
@@ -167,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever any command creates (data files, WAL files, backups, exports) is owner-only.
+    os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
     env = dict(os.environ)
     for flag, key in (("data_dir", "DATA_DIR"), ("host", "HOST"), ("port", "PORT")):

@@ -23,8 +23,10 @@ class ServerRunning(AppError):
 
 
 def _open(settings: Settings) -> tuple[MetaStore, EventStore]:
+    from app.services import open_meta  # destroys expired salts, as every command does
+
     data = Path(settings.data_dir)
-    meta = MetaStore(data / "meta.sqlite3")
+    meta = open_meta(settings)
     try:
         return meta, EventStore(data / "events.duckdb", settings.duckdb)
     except StoreLocked as exc:

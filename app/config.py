@@ -68,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     data_dir: str = "data"  # msgspec has no Path type; wrap in Path at use
+    # The only folder POST /api/v1/admin/backup writes into (each backup a new folder in
+    # it); empty = "backups" beside the data dir. Never inside the data dir or the app's
+    # code and static files: a backup holds every secret of the instance.
+    backup_dir: str = ""
     log_level: str = "info"
     # Client IPs are taken from X-Forwarded-For only when the peer is one of these.
     trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
@@ -88,6 +92,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def backup_root(self) -> Path:
+        """Where server-side backups go (absolute: the server's working dir decides)."""
+        if self.backup_dir:
+            return Path(self.backup_dir).resolve()
+        return Path(self.data_dir).resolve().parent / "backups"
 
     @property
     def local_url(self) -> str:

@@ -16,9 +16,10 @@ from app.api import privacy as privacy_api
 from app.api.dialects import openanalytics, ovyxa, zenovay
 from app.api.headers import ResponseHeaders
 from app.config import Settings
-from app.errors import handle_error
+from app.errors import AppError, handle_error
 from app.jobs.privacy import PrivacyJobs
 from app.services import Services
+from app.storage.events import StoreLocked
 from app.ui.routes import template_config, ui_router
 
 log = logging.getLogger("avocet")
@@ -42,14 +43,30 @@ CORS = CORSConfig(
 )
 
 
+def startup_message(exc: Exception) -> str:
+    """What went wrong at start, in one line (the traceback stays in a debug log)."""
+    log.debug("start-up failed", exc_info=exc)
+    if isinstance(exc, AppError):
+        return exc.message
+    if isinstance(exc, StoreLocked):
+        return str(exc)
+    text = " ".join(str(exc).split())  # one line, whatever the library's message
+    return f"cannot start: {type(exc).__name__}" + (f": {text}" if text else "")
+
+
 def create_app(settings: Settings) -> Litestar:
     """The ASGI app; its lifespan opens the data dir and drains the writer on shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        svc = Services(settings)
-        app.state.services = svc
-        await svc.start()
+        try:
+            svc = Services(settings)
+            app.state.services = svc
+            await svc.start()
+        except Exception as exc:
+            # For `avocet serve`, which prints this one line instead of the traceback.
+            app.state.startup_error = startup_message(exc)
+            raise
         # Privacy deletions: queued or interrupted requests resume now.
         privacy_jobs = app.state.privacy = PrivacyJobs(
             svc.events, svc.meta, svc.sites, svc.jobs.lock

@@ -12,14 +12,17 @@ import anyio.to_thread
 
 from app.auth.principal import Authenticator
 from app.config import Settings
+from app.errors import AppError
 from app.ingest.enrich import warm_agent_parsers
 from app.ingest.identity import Salts
 from app.ingest.pipeline import Ingestor, now_us
 from app.ingest.sites import SiteDirectory
 from app.ingest.writer import Writer
 from app.jobs.scheduler import Jobs
+from app.mail import Mailer
 from app.proxies import TrustedProxies
 from app.storage.events import EventStore
+from app.storage.files import private_dir, tighten
 from app.storage.meta import MetaStore, Site
 
 log = logging.getLogger("avocet")
@@ -27,11 +30,90 @@ log = logging.getLogger("avocet")
 SWEEP_SECONDS = 60
 
 
+META_FILE = "meta.sqlite3"
+EVENTS_FILE = "events.duckdb"
+
+
+class StartupError(AppError):
+    """The data dir can't be served as it is (the message says why and what to do)."""
+
+    status = 409
+    code = "conflict"
+
+
 def open_meta(settings: Settings) -> MetaStore:
-    """The SQLite store (works whether or not the server runs)."""
+    """The SQLite store (works whether or not the server runs). Every command that opens
+    it destroys the salts past their day first, so none outlives its promise while no
+    server runs; the data dir and its files are made owner-only (0700 / 0600)."""
+    data = private_dir(Path(settings.data_dir))
+    meta = MetaStore(data / META_FILE)
+    try:
+        meta.destroy_expired_salts(datetime.now(UTC))
+    except BaseException:
+        meta.close()
+        raise
+    tighten(data)
+    return meta
+
+
+def open_stores(settings: Settings) -> tuple[MetaStore, EventStore]:
+    """Both stores of the data dir, refusing a pair that doesn't belong together: events
+    without their meta.sqlite3 would start a new instance over them, whose first-run
+    setup is open to whoever comes first; a meta.sqlite3 whose events store was lost
+    would silently start an empty one."""
     data = Path(settings.data_dir)
-    data.mkdir(parents=True, exist_ok=True)
-    return MetaStore(data / "meta.sqlite3")
+    meta_path, events_path = data / META_FILE, data / EVENTS_FILE
+    if not _has_bytes(events_path):
+        meta = open_meta(settings)
+        try:
+            if meta.has_store("events"):
+                raise StartupError(
+                    f"{events_path} is missing or empty, but {meta_path} belongs to an instance"
+                    " that had events: refusing to start an empty one. Put the file back, or"
+                    " restore both from a backup with `avocet restore BACKUP`"
+                )
+            events = EventStore(events_path, settings.duckdb)
+            meta.record_store("events")
+        except BaseException:
+            meta.close()
+            raise
+        tighten(data)
+        return meta, events
+    events = EventStore(events_path, settings.duckdb)
+    try:
+        holds_events = _holds_events(events)
+        if holds_events and not _has_bytes(meta_path):
+            raise _orphaned_events(meta_path, events_path)
+        meta = open_meta(settings)
+        try:
+            if holds_events and meta.is_blank():
+                raise _orphaned_events(meta_path, events_path)
+            meta.record_store("events")
+        except BaseException:
+            meta.close()
+            raise
+    except BaseException:
+        events.close()
+        raise
+    tighten(data)
+    return meta, events
+
+
+def _has_bytes(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
+
+
+def _holds_events(events: EventStore) -> bool:
+    row = events.query("SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM rollup_days)")
+    return bool(row[0][0])
+
+
+def _orphaned_events(meta_path: Path, events_path: Path) -> StartupError:
+    return StartupError(
+        f"{meta_path} is missing or empty, but {events_path} holds events: refusing to start"
+        " a new instance over them (its first-run setup would be open to anyone). Put the"
+        " file back, or restore both from a backup with `avocet restore BACKUP`"
+    )
 
 
 class Services:
@@ -40,12 +122,12 @@ class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
-        self.meta = open_meta(settings)
-        self.events = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
+        self.meta, self.events = open_stores(settings)
         self.sites = SiteDirectory(self.meta)
         self.writer = Writer(self.events, settings.ingest.max_batch_rows)
         self.ingest = Ingestor(settings, self.sites, Salts(self.meta), self.writer)
         self.auth = Authenticator(settings, self.meta)
+        self.mailer = Mailer(settings.mail)
         self.jobs = Jobs(
             self.events, self.meta, self.sites, settings.raw_retention_days, self.writer.drain
         )

@@ -180,7 +180,7 @@ def test_backup_through_running_server_keeps_every_acked_event(
     try:
         time.sleep(0.3)
         url = serve_process.url
-        backup = tmp_path / "live-backup"
+        backup = tmp_path / "backups" / "live"  # inside the default backup root
         denied = cli(data, "backup", str(backup), "--url", url, "--token", weak_token)
         assert denied.returncode == 2 and "403" in denied.stderr
         no_token = cli(data, "backup", str(backup), "--url", url)

@@ -1,7 +1,12 @@
-"""Instance-admin routes: POST /api/v1/admin/backup (a backup taken inside the server)."""
+"""Instance-admin routes: POST /api/v1/admin/backup (a backup taken inside the server).
+
+The server writes a backup only into a new folder inside its backup root (the backup_dir
+setting): an admin token must not be able to drop every secret of the instance into a
+folder the server (or anything else) serves."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +18,15 @@ from litestar.params import JSONBody
 from app.api.access import authenticate, services
 from app.auth.principal import Principal
 from app.backup import backup_store
-from app.errors import Forbidden, InvalidRequest
+from app.errors import Forbidden
 
 AnyRequest = Request[Any, Any, Any]
 
 
 class BackupForm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    dest: str  # an absolute path on the server's machine; missing or an empty directory
+    # A folder inside the server's backup root, missing or empty: a name relative to the
+    # root, or an absolute path that lies inside it.
+    dest: str
 
 
 def require_instance_admin(principal: Principal) -> None:
@@ -36,12 +43,12 @@ def require_instance_admin(principal: Principal) -> None:
 async def admin_backup(request: AnyRequest, data: JSONBody[BackupForm]) -> dict[str, object]:
     principal = authenticate(request)
     require_instance_admin(principal)
-    dest = Path(data.dest)
-    if not dest.is_absolute():
-        raise InvalidRequest("dest: must be an absolute path")
     svc = services(request)
+    root = svc.settings.backup_root
+    dest = root / data.dest  # an absolute dest replaces the root; backup_store checks it
     data_dir = Path(svc.settings.data_dir)
-    result = await anyio.to_thread.run_sync(backup_store, svc.events, data_dir, dest)
+    backup = partial(backup_store, svc.events, data_dir, dest, root=root)
+    result: dict[str, object] = await anyio.to_thread.run_sync(backup)
     return result
 
 

@@ -74,6 +74,7 @@ class Salts:
         to destroy until the site's day changes (the minute sweep calls this for every
         site, on the event loop: one SQLite write per site per minute otherwise)."""
         if self._destroyed.get(site_id) == today:
+            self._meta.scrub()  # a WAL truncation that had to wait for a reader
             return
         yesterday = today - timedelta(days=1)
         self._meta.destroy_salts_before(site_id, yesterday.isoformat())

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +22,7 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # URL-safe, no look-alikes, n
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
 
 
+BUSY_TIMEOUT_MS = 5000
 _SITE_COLUMNS = "id, domain, name, timezone, created_at, secret, day_zone"
 
 
@@ -88,8 +89,12 @@ class MetaStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # A deleted row's bytes are overwritten with zeros, not left in a free slot: a
+        # destroyed salt must not stay readable in the file (see _scrub).
+        self._db.execute("PRAGMA secure_delete=ON")
         self._lock = threading.Lock()
+        self._scrub_pending = False
         self._migrate()
 
     def _migrate(self) -> None:
@@ -224,7 +229,34 @@ class MetaStore:
     def delete_site(self, site_id: str) -> bool:
         """Remove a site and (by cascade) its salts, roles, keys and goals."""
         with self._lock:
-            return self._db.execute("DELETE FROM sites WHERE id = ?", (site_id,)).rowcount > 0
+            deleted = self._db.execute("DELETE FROM sites WHERE id = ?", (site_id,)).rowcount
+            if deleted:
+                self._scrub()
+            return deleted > 0
+
+    # the stores beside this one (migration meta/008)
+
+    def record_store(self, name: str) -> None:
+        """Note that this instance has opened the store `name` (kept when already noted)."""
+        now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO stores (name, created_at) VALUES (?, ?)", (name, now)
+            )
+
+    def has_store(self, name: str) -> bool:
+        """Whether this instance has opened the store `name` before."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM stores WHERE name = ?", (name,)).fetchone()
+        return row is not None
+
+    def is_blank(self) -> bool:
+        """No site and no user: what a freshly created meta.sqlite3 holds."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM sites) OR EXISTS (SELECT 1 FROM users)"
+            ).fetchone()
+        return not row[0]
 
     # salts
 
@@ -243,12 +275,56 @@ class MetaStore:
             return salt
 
     def destroy_salts_before(self, site_id: str, day: str) -> int:
-        """Delete a site's salts of days before `day`; returns how many went."""
+        """Delete a site's salts of days before `day`, overwritten on disk; returns how
+        many went."""
         with self._lock:
             cur = self._db.execute(
                 "DELETE FROM salts WHERE site_id = ? AND day < ?", (site_id, day)
             )
+            if cur.rowcount:
+                self._scrub()
             return cur.rowcount
+
+    def destroy_expired_salts(self, now: datetime) -> int:
+        """Delete every site's salts of days before its local yesterday (a salt serves its
+        day and, for late events, the next); returns how many went. Run whenever the store
+        is opened, so salts never outlive their promise while no server runs."""
+        gone = 0
+        with self._lock:
+            rows = self._db.execute("SELECT id, timezone FROM sites").fetchall()
+            for site_id, zone in rows:
+                today = now.astimezone(ZoneInfo(zone)).date()
+                gone += self._db.execute(
+                    "DELETE FROM salts WHERE site_id = ? AND day < ?",
+                    (site_id, (today - timedelta(days=1)).isoformat()),
+                ).rowcount
+            if gone:
+                self._scrub()
+        return gone
+
+    def scrub(self) -> bool:
+        """Finish an earlier destruction whose WAL truncation had to wait for a reader;
+        True when nothing is left to do (cheap: no statement unless one is pending)."""
+        if not self._scrub_pending:
+            return True
+        with self._lock:
+            return self._scrub()
+
+    def _scrub(self) -> bool:
+        """Under the lock, after a delete: write the WAL back into the file and truncate it.
+        secure_delete zeroes the row in the new page image, but the WAL keeps the page's
+        older images, and the main file its last checkpointed one, until then. Never waits:
+        a reader in another process (a CLI command, a backup's copy) holding an older
+        snapshot makes it return False and leaves it pending for scrub()."""
+        self._db.execute("PRAGMA busy_timeout=0")
+        try:
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.OperationalError:
+            busy = 1
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._scrub_pending = bool(busy)
+        return not busy
 
 
 def _statements(script: str) -> list[str]:
