@@ -216,7 +216,7 @@ def test_password_is_asked_first_and_remembered_in_a_cookie_when_given(shop: Sho
     client = shop.anon()
     first = client.get(path)
     assert first.status_code == 200
-    assert "password-protected" in first.text
+    assert "Password required" in first.text
     assert not JWT.search(first.text)
     wrong = client.post(path, data={"password": "not it at all"})
     assert wrong.status_code == 400
@@ -291,7 +291,7 @@ def test_embed_allows_only_the_sites_and_listed_origins_to_frame_it(shop: Shop) 
 def test_embed_of_a_password_link_sets_the_csp_on_the_password_form_too(shop: Shop) -> None:
     path = shop.link(password="open sesame 42")
     embed = shop.anon().get(path, params={"embed": "true"})
-    assert "password-protected" in embed.text
+    assert "Password required" in embed.text
     assert embed.headers["content-security-policy"].endswith(
         "frame-ancestors https://shop.example http://shop.example"
     )
