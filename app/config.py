@@ -64,6 +64,20 @@ class LimitSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     usage_flush_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
 
+class MailSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Outgoing mail (invitations). Empty smtp_host = no mail: the inviter passes the link on.
+    smtp_host: str = ""
+    smtp_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 587
+    # "starttls" upgrades a plain connection (port 587), "tls" connects over TLS (port 465),
+    # "none" sends in clear (a relay on this machine only).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    # The sender address of every mail, e.g. "Avocet <analytics@example.com>".
+    from_address: str = ""
+    timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
@@ -88,6 +102,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ingest: IngestSettings = IngestSettings()
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
+    mail: MailSettings = MailSettings()
 
     @property
     def data_path(self) -> Path:

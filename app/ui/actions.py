@@ -20,15 +20,22 @@ from app.storage.accounts import (
     ROLES,
     Role,
     User,
+    add_member,
+    change_role,
     create_user,
     members_of,
     normalize_email,
-    remove_role,
     set_role,
     site_ids_of,
     user_by_email,
 )
 from app.storage.goals import Goal, add_goal
+from app.storage.invitations import (
+    Invitation,
+    claim_invitation,
+    create_invitation,
+    invitation_by_token,
+)
 from app.storage.keys import SCOPES, ApiKey, all_keys, revoke_key
 from app.storage.meta import Site, check_timezone, normalize_domain
 from app.ui.web import Form, FormInvalid
@@ -217,8 +224,13 @@ def add_site_goal(svc: Services, site: Site, form: Form) -> Goal:
 # members
 
 
-def invite_member(svc: Services, site: Site, actor_role: Role, form: Form) -> User:
-    """Give an account a role on the site, creating the account when the email is new."""
+def invite_member(
+    svc: Services, site: Site, actor_role: Role, inviter: User, form: Form
+) -> tuple[str, Invitation]:
+    """An invitation link for an email (the link's token, shown once, and the invitation).
+
+    Nobody gets a role or an account without following the link: the inviter never sets
+    a password, and the answer is the same whether the address has an account or not."""
     role = form.get("role")
     errors: dict[str, str] = {}
     if role not in ROLES:
@@ -226,27 +238,49 @@ def invite_member(svc: Services, site: Site, actor_role: Role, form: Form) -> Us
     elif role == "owner" and actor_role != "owner":
         errors["role"] = "Only an owner can add another owner."
     email = collect(errors, check_email, form.get("email"))
-    user = user_by_email(svc.meta, email) if email else None
-    password = None
-    if user is None and email is not None:
-        password = collect(errors, check_new_password, form, "password", "password2")
-    if errors:
+    if email is not None and any(m.email == email for m in members_of(svc.meta, site.id)):
+        errors["email"] = "This person has access already; change their role in the list."
+    if errors or email is None:
         raise FormInvalid(errors)
-    if user is None and email is not None and password is not None:
-        user = create_user(svc.meta, email, svc.auth.passwords.hash_sync(password))
-    if user is None:
-        raise FormInvalid({"email": "Enter an email address."})
-    set_role(svc.meta, site.id, user.id, role)  # type: ignore[arg-type]
-    return user
+    return create_invitation(svc.meta, site.id, email, role, inviter.id)  # type: ignore[arg-type]
+
+
+def change_member_role(
+    svc: Services, site: Site, actor_role: Role, user_id: str, form: Form
+) -> None:
+    role = form.get("role")
+    if role not in ROLES:
+        raise FormInvalid({"role": "Pick a role."})
+    change_role(svc.meta, site.id, actor_role, user_id, role)
 
 
 def remove_member(svc: Services, site: Site, actor_role: Role, user_id: str) -> None:
-    members = members_of(svc.meta, site.id)
-    target = next((m for m in members if m.user_id == user_id), None)
-    if target is None:
+    if not any(m.user_id == user_id for m in members_of(svc.meta, site.id)):
         raise NotFound("member not found")
-    if target.role == "owner" and actor_role != "owner":
-        raise Forbidden("Only an owner can remove an owner.")
-    if target.role == "owner" and sum(m.role == "owner" for m in members) == 1:
-        raise Forbidden("A site keeps at least one owner: add another owner first.")
-    remove_role(svc.meta, site.id, user_id)
+    change_role(svc.meta, site.id, actor_role, user_id, None)
+
+
+def accept_invitation(
+    svc: Services, token: str, viewer: User | None, form: Form
+) -> tuple[User, str]:
+    """(The user who joins, the site's id): the signed-in invitee, or a new account whose
+    password the invitee chose here. NotFound for a used, revoked or expired link."""
+    invitation = invitation_by_token(svc.meta, token)
+    if invitation is None:
+        raise NotFound("This invitation link is used, revoked or expired; ask for a new one.")
+    if viewer is not None and viewer.email != invitation.email:
+        raise Forbidden(
+            f"This invitation is for {invitation.email}; sign out, then open the link again."
+        )
+    user = viewer or user_by_email(svc.meta, invitation.email)
+    if user is None:
+        password = check_new_password(form, "password", "password2")
+        password_hash = svc.auth.passwords.hash_sync(password)
+    elif viewer is None:
+        raise Forbidden(f"Sign in as {invitation.email} to accept this invitation.")
+    if not claim_invitation(svc.meta, invitation.id):
+        raise NotFound("This invitation link is used, revoked or expired; ask for a new one.")
+    if user is None:
+        user = create_user(svc.meta, invitation.email, password_hash)
+    add_member(svc.meta, invitation.site_id, user.id, invitation.role)
+    return user, invitation.site_id

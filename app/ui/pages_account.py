@@ -67,10 +67,10 @@ async def setup(request: AnyRequest) -> Template | Redirect:
     if user is None:
         token = form.get("csrf_token")
         return page(request, "setup.html", csrf_token=token, errors=errors, values=form.values())
-    return await _signed_in_redirect(request, user, "/ui/sites/new")
+    return await signed_in_redirect(request, user, "/ui/sites/new")
 
 
-async def _signed_in_redirect(request: AnyRequest, user: User, to: str) -> Redirect:
+async def signed_in_redirect(request: AnyRequest, user: User, to: str) -> Redirect:
     svc = services(request)
     value, ttl = await anyio.to_thread.run_sync(signin.start_session, svc, user)
     return redirect(
@@ -109,7 +109,7 @@ async def login(request: AnyRequest) -> Template | Redirect:
         to = "/ui/login/code?next=" + _next(request)
         pending = cookie(request, PENDING_COOKIE, user.pending_token, user.expires_in, "strict")
         return redirect(to, [pending])
-    return await _signed_in_redirect(request, user, _next(request))
+    return await signed_in_redirect(request, user, _next(request))
 
 
 @get("/ui/login/code")
@@ -129,7 +129,7 @@ async def login_code(request: AnyRequest) -> Template | Redirect:
         return page(
             request, "login_code.html", csrf_token=token, errors=errors, next=_next(request)
         )
-    return await _signed_in_redirect(request, user, _next(request))
+    return await signed_in_redirect(request, user, _next(request))
 
 
 @post("/ui/logout")
