@@ -51,7 +51,7 @@ export function renderPanels () {
       mounted.set(panel.id, el)
     }
   }
-  for (const panel of PANELS) drawPanel(panel)
+  return Promise.all(PANELS.map(panel => drawPanel(panel)))
 }
 
 export function refreshPanels () { for (const panel of PANELS) drawPanel(panel, true) }
@@ -81,7 +81,7 @@ function drawPanel (panel, quiet) {
     el.querySelector('.panel-body').replaceWith(body)
     el.querySelector('.panel-foot').replaceWith(foot)
   }
-  loadPanel(panel, tab, variant, body, foot)
+  return loadPanel(panel, tab, variant, body, foot)
 }
 
 function variantPicker (panel, tab, variant) {
@@ -124,7 +124,7 @@ async function loadPanel (panel, tab, variant, body, foot) {
     body.classList.add('map-body')
     const { drawMap } = await import('./map.js')
     if (!body.isConnected) return
-    drawMap(body, rows, code => app.navigate(withFilter(app.state, { key: 'country', op: 'is', values: [code] })))
+    await drawMap(body, rows, code => app.navigate(withFilter(app.state, { key: 'country', op: 'is', values: [code] })))
   } else {
     drawRows(body, rows.slice(0, LIST), property, tab, req)
   }
