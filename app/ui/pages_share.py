@@ -26,11 +26,9 @@ from app.storage.meta import Site
 from app.storage.shares import ShareLink, share_by_token
 from app.ui.dashboard import dashboard_context
 from app.ui.pages_sites import base_url
-from app.ui.web import MAX_FIELD, TEMPLATES, AnyRequest, redirect, secure_cookies, services
+from app.ui.web import MAX_FIELD, AnyRequest, redirect, secure_cookies, services
 
 UNLOCK_COOKIE = "avocet_share"
-# Until the dashboard's template lands, a placeholder that carries the same data.
-DASHBOARD = "dashboard.html" if (TEMPLATES / "dashboard.html").exists() else "share_pending.html"
 
 
 def frame_ancestors(site: Site, link: ShareLink) -> str:
@@ -120,7 +118,7 @@ async def shared_dashboard(request: AnyRequest, token: FromPath[str]) -> Templat
         base=base_url(request),
     )
     return Template(
-        template_name=DASHBOARD,
+        template_name="dashboard.html",
         context={**context, "user": None, "path": request.url.path, "role": None},
         headers=_headers(site, link, embed),
     )

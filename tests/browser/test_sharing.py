@@ -157,7 +157,7 @@ def test_owner_shares_a_password_link_when_a_signed_out_browser_opens_it(
 
 
 def test_embed_shows_on_allowed_origin_when_framed_and_stays_empty_elsewhere(
-    world: World, browser: Browser, site: SiteServer
+    world: World, browser: Browser, site: SiteServer, tmp_path: Path
 ) -> None:
     base = world.live.url
     owner = world.user("owner@example.com")
@@ -172,13 +172,16 @@ def test_embed_shows_on_allowed_origin_when_framed_and_stays_empty_elsewhere(
     assert response.status_code == 303, response.text
     token = world.meta.fetchone("SELECT token FROM share_links")[0]
     frame = f'<iframe src="{base}/share/{token}?embed=true" title="Stats"></iframe>'
-    site.add("/stats.html", f"<!doctype html><title>Stats</title>{frame}")
+    style = "<style>body{margin:2rem}iframe{width:100%;height:1500px;border:0}</style>"
+    site.add("/stats.html", f"<!doctype html><title>Stats</title>{style}<h1>Our stats</h1>{frame}")
 
     context = _context(browser)
     page = context.new_page()
     page.goto(site.url("/stats.html"))
     embedded = page.frame_locator("iframe")
     expect(embedded.locator('[data-metric="visitors"]')).to_have_attribute("data-value", "3")
+    expect(embedded.get_by_role("link", name="Sites")).to_have_count(0)
+    _shoot(page, tmp_path / "shots", "embed-1280")
 
     # Same page, another origin (other.test is not listed): Chromium refuses to render it.
     blocked = context.new_page()
