@@ -14,10 +14,12 @@ RUN pip install --no-cache-dir uv && useradd --system --uid 1000 --home /app avo
 COPY pyproject.toml uv.lock README.md ./
 COPY app ./app
 COPY static ./static
-RUN uv sync --frozen --no-dev && mkdir -p /data && chown avocet /data
+# /backups: where the server writes backups (backup_dir's default beside /data), 0700.
+RUN uv sync --frozen --no-dev && mkdir -p /data /backups && chown avocet /data /backups \
+    && chmod 700 /data /backups
 
 USER avocet
-VOLUME ["/data"]
+VOLUME ["/data", "/backups"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
   CMD ["/app/.venv/bin/python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=2).status != 200)"]

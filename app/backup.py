@@ -1,12 +1,13 @@
 """Backup, restore, doctor and CSV export of a data dir (DuckDB events + SQLite meta).
 
 A backup is a directory laid out like a data dir (events.duckdb, meta.sqlite3, jwt.secret
-when present, backup.json), so `avocet serve --data-dir BACKUP` or `avocet restore BACKUP`
-use it as is. The DuckDB copy is taken in one read transaction: a snapshot of the committed
-state when it began, while ingestion goes on committing (DuckDB's MVCC); SQLite is copied
-with its online backup API (consistent even while the server writes), without the daily
-salts. Backups are owner-only (folder 0700, files 0600) and never go inside the data dir
-or Avocet's own files; the server writes them only inside its backup root."""
+and totp.key when present, backup.json), so `avocet serve --data-dir BACKUP` or `avocet
+restore BACKUP` use it as is. The DuckDB copy is taken in one read transaction: a snapshot
+of the committed state when it began, while ingestion goes on committing (DuckDB's MVCC);
+SQLite is copied with its online backup API (consistent even while the server writes),
+without the daily salts. Backups are owner-only (folder 0700, files 0600) and never go
+inside the data dir or Avocet's own files; the server writes them only inside its backup
+root."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ from app.storage.migrate import migrations
 EVENTS_FILE = "events.duckdb"
 META_FILE = "meta.sqlite3"
 SECRET_FILE = "jwt.secret"
+# The key that seals TOTP secrets in meta.sqlite3: without it, a restored instance can't
+# check any user's second factor.
+TOTP_KEY_FILE = "totp.key"
 MANIFEST_FILE = "backup.json"
 DATA_FILES = (
     EVENTS_FILE,
@@ -42,6 +46,7 @@ DATA_FILES = (
     f"{META_FILE}-wal",
     f"{META_FILE}-shm",
     SECRET_FILE,
+    TOTP_KEY_FILE,
     MANIFEST_FILE,
 )
 # Avocet's code and the folder it serves files from: a backup there could be downloaded.
@@ -183,10 +188,10 @@ def copy_meta(source: Path, dest_file: Path) -> None:
 
 
 def _copy_secret(source_dir: Path, dest: Path) -> None:
-    secret = source_dir / SECRET_FILE
-    if secret.exists():
-        shutil.copy2(secret, dest / SECRET_FILE)
-        (dest / SECRET_FILE).chmod(0o600)
+    for name in (SECRET_FILE, TOTP_KEY_FILE):
+        if (source_dir / name).exists():
+            shutil.copy2(source_dir / name, dest / name)
+            (dest / name).chmod(0o600)
 
 
 def _write_manifest(dest: Path, counts: dict[str, int]) -> dict[str, Any]:
@@ -213,6 +218,8 @@ def backup_store(
     dest = check_target(dest, data_dir, root)
     check_destination(dest)
     try:
+        if root is not None:  # created private; an existing root is the operator's to set
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
         private_dir(dest)
     except OSError as exc:
         raise BackupError(f"{dest}: cannot create the backup folder ({exc})") from exc

@@ -185,6 +185,14 @@ def test_backup_through_running_server_keeps_every_acked_event(
         assert denied.returncode == 2 and "403" in denied.stderr
         no_token = cli(data, "backup", str(backup), "--url", url)
         assert no_token.returncode == 2 and "--token" in no_token.stderr
+        elsewhere = cli(data, "backup", str(tmp_path / "out"), "--url", url, "--token", token)
+        assert elsewhere.returncode == 2 and not (tmp_path / "out").exists()
+        assert elsewhere.stderr == (
+            "avocet: the server refused the backup (400): "
+            f"{tmp_path.resolve() / 'out'}: the server writes backups only into a new folder"
+            f" inside its backup directory {tmp_path.resolve() / 'backups'} (the backup_dir"
+            " setting)\n"
+        )
         export = cli(data, "export", site)
         assert export.returncode == 2 and "server" in export.stderr
         done = cli(data, "backup", str(backup), "--url", url, "--token", token, "--json")
