@@ -44,9 +44,9 @@ def day_start(now: datetime, days_ago: int) -> datetime:
 
 def small_visits(now: datetime) -> list[Visit]:
     """Nine visits by nine visitors (UTC site): four today, two yesterday, one 8 days ago,
-    two 40 days ago (the 30-day period's previous period). Today's start 3 hours before
-    `now` (callers keep `now` at least 3 h 10 min after midnight)."""
-    today = now - timedelta(hours=3)
+    two 40 days ago (the 30-day period's previous period). Today's visits end at least
+    5 minutes before `now` when `now` is 12 minutes or more after midnight (UTC)."""
+    today = max(now - timedelta(hours=3), day_start(now, 0) + timedelta(minutes=1))
     yesterday = day_start(now, 1) + timedelta(hours=12)
     return [
         Visit(

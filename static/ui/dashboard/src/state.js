@@ -75,6 +75,7 @@ export function stateSearch (state) {
   for (const f of state.filters) q.append(f.key + SUFFIX[f.op], f.values.join('|'))
   // Keep the URL readable: "/" and ":" need no escaping in a query string.
   const text = q.toString().replace(/%2F/g, '/').replace(/%3A/g, ':').replace(/%2A/g, '*').replace(/%7C/g, '|')
+    .replace(/%21=/g, '!=').replace(/%7E=/g, '~=')
   return text ? '?' + text : ''
 }
 
