@@ -48,7 +48,7 @@ def embed_csp(site: Site, link: ShareLink) -> str:
 def _headers(site: Site, link: ShareLink, embed: bool) -> dict[str, str]:
     # Not embedded: no CSP of our own, so app/api/headers.py adds the default one
     # (frame-ancestors 'none') and X-Frame-Options: DENY.
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    headers = {"Cache-Control": "no-store"}
     if embed:
         headers["Content-Security-Policy"] = embed_csp(site, link)
     return headers

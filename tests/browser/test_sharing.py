@@ -58,8 +58,12 @@ def _seed(world: World, site_id: str) -> None:
     svc.events.append(rows)
 
 
-def _context(browser: Browser, width: int = 1280, dark: bool = False) -> BrowserContext:
+def _context(
+    browser: Browser, width: int = 1280, dark: bool = False, axe: bool = False
+) -> BrowserContext:
     return browser.new_context(
+        # axe-core's script is injected: only then the page's CSP is bypassed.
+        bypass_csp=axe,
         user_agent=DESKTOP_UA,
         viewport={"width": width, "height": 900},
         color_scheme="dark" if dark else "light",
@@ -82,6 +86,19 @@ def _shoot(page: Page, folder: Path, name: str) -> Path:
     return path
 
 
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _axe_serious(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page (the context bypasses CSP
+    so the script can be injected)."""
+    if not AXE.exists():
+        pytest.skip("LOUD SKIP: node_modules/axe-core is missing; run npm ci")
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run()).violations")
+    return [f"{v['id']}: {v['help']}" for v in found if v["impact"] in ("serious", "critical")]
+
+
 def _no_sideways_scroll(page: Page) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], width  # type: ignore[index]
@@ -96,7 +113,7 @@ def test_owner_shares_a_password_link_when_a_signed_out_browser_opens_it(
     _seed(world, site_id)
     shots = tmp_path / "shots"
 
-    context = _context(browser)
+    context = _context(browser, axe=True)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     page = context.new_page()
     _sign_in(page, base, owner.email)
@@ -115,24 +132,27 @@ def test_owner_shares_a_password_link_when_a_signed_out_browser_opens_it(
     page.locator("summary", has_text="Embed code").click()
     expect(page.locator("pre code").first).to_contain_text(f'<iframe src="{url}?embed=true"')
     light = _shoot(page, shots, "sharing-1280-light")
+    assert _axe_serious(page) == []
     context.close()
 
     for name, width, dark in (("sharing-1280-dark", 1280, True), ("sharing-375", 375, False)):
-        other = _context(browser, width, dark)
+        other = _context(browser, width, dark, axe=True)
         view = other.new_page()
         _sign_in(view, base, owner.email)
         view.goto(f"{base}/ui/sites/{site_id}/sharing")
         view.locator("summary", has_text="Embed code").click()
         _no_sideways_scroll(view)
         _shoot(view, shots, name)
+        assert _axe_serious(view) == []
         other.close()
 
     # Signed out: the password first, then the dashboard, with no settings in sight.
-    stranger = _context(browser)
+    stranger = _context(browser, axe=True)
     page = stranger.new_page()
     page.goto(url)
     expect(page.get_by_role("heading", name="Password required")).to_be_visible()
     _shoot(page, shots, "share-password")
+    assert _axe_serious(page) == []
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="View dashboard").click()
     expect(page.get_by_text("That password is not right.")).to_be_visible()
@@ -148,6 +168,7 @@ def test_owner_shares_a_password_link_when_a_signed_out_browser_opens_it(
     expect(page.locator('[data-metric="pageviews"]')).to_have_attribute("data-value", "4")
     expect(page.get_by_role("link", name="Settings")).to_have_count(0)
     _shoot(page, shots, "share-dashboard")
+    assert _axe_serious(page) == []
     stranger.close()
 
     if os.environ.get("AVOCET_UPDATE_SCREENSHOTS") == "1":
