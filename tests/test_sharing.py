@@ -27,6 +27,7 @@ from app.api.headers import PAGE_CSP
 from app.ingest.hit import Hit
 from app.ingest.pipeline import Client, Drop
 from app.storage.accounts import User
+from app.storage.shares import add_share_link
 from tests.accounts_fixtures import World, auth_settings
 from tests.conftest import CHROME_UA, start_live_server, stop_live_server
 
@@ -331,3 +332,37 @@ def test_unknown_token_answers_404_when_guessed(shop: Shop) -> None:
     response = shop.stats(forged, "aggregate", period="today", metrics="visitors")
     assert response.status_code == 200  # ... it is the owner's own credential
     assert shop.stats("a.b.c", "aggregate", period="today").status_code == 401
+
+
+def test_password_cookie_is_partitioned_when_unlocked_inside_an_https_embed(
+    tmp_path: Path,
+) -> None:
+    settings = auth_settings(tmp_path, run_jobs=False, auth={"cookie_secure": "always"})
+    live = start_live_server(settings)
+    world = World(live)
+    try:
+        owner = world.user("owner@example.com")
+        site = world.site("shop.example", owner)
+        hashed = live.services.auth.passwords.hash_sync("open sesame 42")
+        link = add_share_link(
+            live.services.meta, site_id=site, name="x", created_by=owner.id, password_hash=hashed
+        )
+        path = f"/share/{link.token}"
+        client = world.client()
+        embedded = client.post(path, params={"embed": "true"}, data={"password": "open sesame 42"})
+        assert embedded.status_code == 303
+        assert embedded.headers["location"] == f"{path}?embed=true"
+        assert embedded.headers["set-cookie"].split("=", 1)[0] == "avocet_share"
+        assert embedded.headers["set-cookie"].endswith(
+            f"; Max-Age=604800; Path={path}; HttpOnly; Secure; SameSite=None; Partitioned"
+        )
+        plain = client.post(path, data={"password": "open sesame 42"})
+        assert plain.headers["location"] == path
+        cookie = plain.headers["set-cookie"]
+        assert "SameSite=lax" in cookie or "SameSite=Lax" in cookie
+        assert "Partitioned" not in cookie
+        assert client.get(path).headers["x-robots-tag"] == "noindex, nofollow"
+    finally:
+        for client in world.clients:
+            client.close()
+        stop_live_server(live)

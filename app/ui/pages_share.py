@@ -48,7 +48,8 @@ def embed_csp(site: Site, link: ShareLink) -> str:
 def _headers(site: Site, link: ShareLink, embed: bool) -> dict[str, str]:
     # Not embedded: no CSP of our own, so app/api/headers.py adds the default one
     # (frame-ancestors 'none') and X-Frame-Options: DENY.
-    headers = {"Cache-Control": "no-store"}
+    # A share is for people who hold the link, not for search engines.
+    headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
     if embed:
         headers["Content-Security-Policy"] = embed_csp(site, link)
     return headers
@@ -154,17 +155,23 @@ async def unlock(request: AnyRequest, token: FromPath[str]) -> Template | Redire
     ok = await services(request).auth.passwords.verify(link.password_hash, password)
     if not ok:
         return _password_page(request, link, site, embed, "That password is not right.", 400)
-    secure = secure_cookies(request)
+    value = share_tokens(request).issue_unlock(link.id, link.password_hash)
+    path = f"/share/{link.token}"
+    if embed and secure_cookies(request):
+        # In a cross-site <iframe> only a SameSite=None cookie comes back (HTTPS only), and
+        # browsers that block third-party cookies still keep a Partitioned one (CHIPS):
+        # Litestar's Cookie can't say Partitioned, so the header is written out.
+        header = f"{UNLOCK_COOKIE}={value}; Max-Age={UNLOCK_TTL_SECONDS}; Path={path}"
+        header += "; HttpOnly; Secure; SameSite=None; Partitioned"
+        return Redirect(target, status_code=303, headers={"Set-Cookie": header})
     cookie = Cookie(
         key=UNLOCK_COOKIE,
-        value=share_tokens(request).issue_unlock(link.id, link.password_hash),
+        value=value,
         max_age=UNLOCK_TTL_SECONDS,
-        path=f"/share/{link.token}",
+        path=path,
         httponly=True,
-        secure=secure,
-        # In a cross-site <iframe> only a SameSite=None cookie is sent back, and browsers
-        # take those over HTTPS only.
-        samesite="none" if embed and secure else "lax",
+        secure=secure_cookies(request),
+        samesite="lax",
     )
     return redirect(target, cookies=[cookie])
 
