@@ -248,6 +248,9 @@ export function render () {
   scheduleRealtimeRefresh()
 }
 
+document.getElementById('current-visitors').addEventListener('click', () => {
+  app.navigate({ ...state, period: 'realtime', from: null, to: null, compare: null, interval: null })
+})
 bindShortcuts()
 render()
 pollRealtime()

@@ -148,19 +148,20 @@ export function drawRows (body, rows, property, tab, req, metrics) {
   const table = h('div', { class: 'rows', role: 'table', 'aria-label': tab.label })
   table.append(h('div', { class: 'row row-head', role: 'row' },
     h('span', { role: 'columnheader', class: 'cell-label' }, tab.label.replace(/^Top /, '')),
-    ...cols.map(m => h('span', { role: 'columnheader', class: 'num' }, metricLabel(m))),
+    ...cols.map(m => h('span', { role: 'columnheader', class: 'num secondary' }, metricLabel(m))),
     h('span', { role: 'columnheader', class: 'num' }, 'Visitors')))
   for (const r of rows) {
     const [glyph, text] = rowLabel(property, r.value)
     const bar = h('span', { class: 'bar', 'aria-hidden': 'true' })
     bar.style.width = ((r.visitors || 0) / max * 100).toFixed(1) + '%'
-    const label = h('button', {
+    const empty = r.value == null || r.value === ''
+    const label = empty ? h('span', { class: 'static-label' }, h('span', { class: 'label-text' }, text)) : h('button', {
       type: 'button', class: 'row-label', title: 'Filter by ' + text,
       onclick: () => app.navigate(withFilter(app.state, { key: filterKey, op: 'is', values: [r.value == null ? '' : String(r.value)] }))
     }, glyph ? h('span', { class: 'glyph', 'aria-hidden': 'true' }, glyph) : null, h('span', { class: 'label-text' }, text))
     table.append(h('div', { class: 'row', role: 'row', dataset: { property, value: r.value == null ? '' : String(r.value), visitors: String(r.visitors) } },
       h('span', { role: 'cell', class: 'cell-label' }, bar, label),
-      ...cols.map(m => h('span', { role: 'cell', class: 'num muted', title: exact(r[m]) }, metricFmt(m, r[m]))),
+      ...cols.map(m => h('span', { role: 'cell', class: 'num muted secondary', title: exact(r[m]) }, metricFmt(m, r[m]))),
       h('span', { role: 'cell', class: 'num', title: exact(r.visitors) }, number(r.visitors))))
   }
   body.append(table)
