@@ -223,3 +223,19 @@ def test_a_restored_backup_serves_with_new_salts(serve_process: ServeProcess) ->
     serve_process.kill(signal.SIGTERM)
     [after] = salt_rows(data / "meta.sqlite3")
     assert after[:2] == before[:2] and after[2] != before[2]  # same site and day, new salt
+
+
+def test_the_sweep_still_runs_when_a_site_zone_no_longer_loads(tmp_path: Path) -> None:
+    """A zone name the zone database lacks must not stop every command from opening the
+    store: the sweep then counts days in the zone whose day begins last (UTC-12)."""
+    meta = MetaStore(tmp_path / "meta.sqlite3")
+    try:
+        site = meta.add_site("example.com").id
+        salts = seed_salts(meta, site, "Etc/GMT+12")
+        meta.execute("UPDATE sites SET timezone = 'Nowhere/Gone' WHERE id = ?", (site,))
+        old, kept = split(salts, "Etc/GMT+12")
+        assert meta.destroy_expired_salts(datetime.now(UTC)) == 3
+        files = disk_bytes(tmp_path)
+        assert found(old, files) == [] and len(found(kept, files)) == 2
+    finally:
+        meta.close()

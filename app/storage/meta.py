@@ -293,7 +293,7 @@ class MetaStore:
         with self._lock:
             rows = self._db.execute("SELECT id, timezone FROM sites").fetchall()
             for site_id, zone in rows:
-                today = now.astimezone(ZoneInfo(zone)).date()
+                today = now.astimezone(_zone_or_latest(zone)).date()
                 gone += self._db.execute(
                     "DELETE FROM salts WHERE site_id = ? AND day < ?",
                     (site_id, (today - timedelta(days=1)).isoformat()),
@@ -325,6 +325,15 @@ class MetaStore:
             self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._scrub_pending = bool(busy)
         return not busy
+
+
+def _zone_or_latest(name: str) -> ZoneInfo:
+    """The site's zone; for a name that no longer loads (a zone database without it), the
+    zone whose day begins last, so no salt that may still serve is destroyed early."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return ZoneInfo("Etc/GMT+12")
 
 
 def _statements(script: str) -> list[str]:
