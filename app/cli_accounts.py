@@ -16,10 +16,16 @@ from app.errors import InvalidRequest, NotFound
 from app.storage.accounts import (
     User,
     create_user,
+    delete_all_sessions,
+    delete_user,
     first_admin,
+    replace_recovery_codes,
     role_of,
+    set_password_hash,
     set_totp_secret,
+    totp_secret_of,
     user_by_email,
+    users,
 )
 from app.storage.keys import all_keys, revoke_key
 from app.storage.meta import MetaStore
@@ -62,16 +68,78 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import open_meta
+
+    meta = open_meta(settings)
+    try:
+        found = [(u, totp_secret_of(meta, u.id) is not None) for u in users(meta)]
+    finally:
+        meta.close()
+    if args.json:
+        print_json([{**u.public(), "two_factor": on} for u, on in found])
+    elif not found:
+        print("no users yet: avocet user create EMAIL --admin")
+    else:
+        width = max(len(u.email) for u, _ in found)
+        for u, on in found:
+            flags = ", ".join(f for f, yes in (("admin", u.is_admin), ("2fa", on)) if yes)
+            print(f"{u.id}  {u.email:<{width}}  {flags}")
+    return 0
+
+
+def cmd_user_reset_password(settings: Settings, args: argparse.Namespace) -> int:
+    """A new password for a user (read like `user create`); their sessions and JWTs end."""
+    from app.services import open_meta
+
+    password = check_password_rules(_read_password(args.password_stdin))
+    password_hash = Passwords(settings.auth).hash_sync(password)
+    meta = open_meta(settings)
+    try:
+        user = _user_named(meta, args.email)
+        set_password_hash(meta, user.id, password_hash)
+        delete_all_sessions(meta, user.id)
+    finally:
+        meta.close()
+    if args.json:
+        print_json({"email": user.email, "password_changed": True})
+    else:
+        print(f"password of {user.email} changed; they are signed out everywhere")
+    return 0
+
+
+def cmd_user_delete(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import open_meta
+
+    meta = open_meta(settings)
+    try:
+        user = _user_named(meta, args.email)
+        delete_user(meta, user.id)
+    finally:
+        meta.close()
+    if args.json:
+        print_json({"email": user.email, "deleted": True})
+    else:
+        print(f"user {user.email} deleted (their roles, sessions and API keys with them)")
+    return 0
+
+
+def _user_named(meta: MetaStore, email: str) -> User:
+    user = user_by_email(meta, email)
+    if user is None:
+        raise NotFound(f"no user with email {email!r}")
+    return user
+
+
 def cmd_user_reset_2fa(settings: Settings, args: argparse.Namespace) -> int:
     """Turn a user's two-factor sign-in off (lost phone, or a lost totp.key)."""
     from app.services import open_meta
 
     meta = open_meta(settings)
     try:
-        user = user_by_email(meta, args.email)
-        if user is None:
-            raise NotFound(f"no user with email {args.email!r}")
+        user = _user_named(meta, args.email)
         set_totp_secret(meta, user.id, None)
+        replace_recovery_codes(meta, user.id, [])
     finally:
         meta.close()
     if args.json:
@@ -158,6 +226,18 @@ def register(sub: Any) -> None:
     create.add_argument("--admin", action="store_true", help="make an instance admin")
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.set_defaults(func=cmd_user_create)
+    listing = user.add_parser("list", help="list users")
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    listing.set_defaults(func=cmd_user_list)
+    password = user.add_parser("reset-password", help="set a user's password (signs them out)")
+    password.add_argument("email")
+    password.add_argument("--password-stdin", action="store_true", help="read the password")
+    password.add_argument("--json", action="store_true", help="print one JSON object")
+    password.set_defaults(func=cmd_user_reset_password)
+    delete = user.add_parser("delete", help="delete a user (not a site's only owner)")
+    delete.add_argument("email")
+    delete.add_argument("--json", action="store_true", help="print one JSON object")
+    delete.set_defaults(func=cmd_user_delete)
     reset = user.add_parser("reset-2fa", help="turn a user's two-factor sign-in off")
     reset.add_argument("email")
     reset.add_argument("--json", action="store_true", help="print one JSON object")

@@ -12,15 +12,24 @@ import msgspec
 
 from app.auth.passwords import check_password_rules
 from app.auth.principal import Authenticator
-from app.auth.twofactor import PENDING_TTL, issue_pending, matching_step, pending_user
+from app.auth.twofactor import (
+    PENDING_TTL,
+    is_recovery_code,
+    issue_pending,
+    matching_step,
+    new_recovery_codes,
+    pending_user,
+)
 from app.errors import Conflict, RateLimited, Unauthorized
 from app.storage.accounts import (
     User,
     claim_totp_step,
     create_first_user,
     normalize_email,
+    replace_recovery_codes,
     set_totp_secret,
     totp_secret_of,
+    use_recovery_code,
     user_by_email,
     user_by_id,
 )
@@ -50,9 +59,23 @@ def totp_secret(auth: Authenticator, user_id: str) -> str | None:
     return secret
 
 
-def set_totp(auth: Authenticator, user_id: str, secret: str | None) -> None:
-    """Turn two-factor sign-in on (stored sealed) or off."""
+def set_totp(auth: Authenticator, user_id: str, secret: str | None) -> list[str]:
+    """Turn two-factor sign-in on (stored sealed; the new recovery codes are returned, to be
+    shown once) or off (its recovery codes go too)."""
     set_totp_secret(auth.meta, user_id, None if secret is None else auth.totp_box.seal(secret))
+    return renew_recovery_codes(auth, user_id) if secret is not None else _no_codes(auth, user_id)
+
+
+def renew_recovery_codes(auth: Authenticator, user_id: str) -> list[str]:
+    """Ten new one-time recovery codes (the old ones stop working); only HMACs are kept."""
+    codes = new_recovery_codes()
+    replace_recovery_codes(auth.meta, user_id, [auth.totp_box.code_digest(c) for c in codes])
+    return codes
+
+
+def _no_codes(auth: Authenticator, user_id: str) -> list[str]:
+    replace_recovery_codes(auth.meta, user_id, [])
+    return []
 
 
 async def sign_in(
@@ -111,6 +134,10 @@ def _check_code(auth: Authenticator, user: User, secret: str, code: str) -> None
     verdict = auth.limits.hit(auth.limits.login_account, "login-code", user.id)
     if not verdict.allowed:
         raise RateLimited("too many codes tried; try again later", verdict.retry_after)
+    if is_recovery_code(code):
+        if not use_recovery_code(auth.meta, user.id, auth.totp_box.code_digest(code)):
+            raise Unauthorized("that recovery code is not right or was used already")
+        return
     step = matching_step(secret, code)
     if step is None:
         raise Unauthorized("that code is not right; enter the current 6-digit code")

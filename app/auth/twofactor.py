@@ -4,12 +4,15 @@ that carries a password-checked user to the code prompt."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
+import secrets
 import time
 from pathlib import Path
 
 import jwt
 import pyotp
+import segno
 from cryptography.fernet import Fernet, InvalidToken
 
 from app.auth.tokens import load_key_file
@@ -92,6 +95,11 @@ class SecretBox:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._code_key = hashlib.sha256(b"avocet recovery codes:" + key).digest()
+
+    def code_digest(self, code: str) -> bytes:
+        """What is stored of a recovery code: an HMAC under a key that is not in the database."""
+        return hmac.new(self._code_key, normalize_code(code).encode(), hashlib.sha256).digest()
 
     def seal(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode()
@@ -105,6 +113,33 @@ class SecretBox:
             return self._fernet.decrypt(stored.encode()).decode()
         except (InvalidToken, ValueError):
             return None
+
+
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+_RECOVERY = re.compile(r"^[a-z2-7]{5}-?[a-z2-7]{5}$")
+RECOVERY_CODES = 10
+
+
+def new_recovery_codes() -> list[str]:
+    """Ten one-time codes such as 'k7m2q-x4hba' (50 random bits each)."""
+    codes = []
+    for _ in range(RECOVERY_CODES):
+        raw = "".join(secrets.choice(_BASE32) for _ in range(10))
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+    return codes
+
+
+def normalize_code(code: str) -> str:
+    return code.strip().lower().replace(" ", "").replace("-", "")
+
+
+def is_recovery_code(code: str) -> bool:
+    return bool(_RECOVERY.match(code.strip().lower().replace(" ", "")))
+
+
+def qr_svg(uri: str) -> str:
+    """The provisioning URI as an inline SVG QR code (no script, no external image)."""
+    return str(segno.make(uri, error="m").svg_inline(scale=5, dark="#111", light="#fff", border=3))
 
 
 def load_secret_box(data_dir: Path) -> SecretBox:

@@ -257,6 +257,10 @@ def bump_token_version(meta: MetaStore, user_id: str) -> None:
     meta.execute("UPDATE users SET token_version = token_version + 1 WHERE id = ?", (user_id,))
 
 
+def delete_all_sessions(meta: MetaStore, user_id: str) -> None:
+    meta.execute("DELETE FROM web_sessions WHERE user_id = ?", (user_id,))
+
+
 def delete_other_sessions(meta: MetaStore, user_id: str, keep_token: str) -> None:
     """Sign the user out everywhere but the session holding `keep_token` (password changes)."""
     meta.execute(
@@ -319,3 +323,55 @@ def remove_role(meta: MetaStore, site_id: str, user_id: str) -> bool:
         "DELETE FROM site_members WHERE site_id = ? AND user_id = ?", (site_id, user_id)
     )
     return changed > 0
+
+
+# two-factor recovery codes
+
+
+def replace_recovery_codes(meta: MetaStore, user_id: str, digests: list[bytes]) -> None:
+    """The user's recovery codes are these now (none: two-factor sign-in is off)."""
+    with meta.transaction() as db:
+        db.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
+        db.executemany(
+            "INSERT INTO recovery_codes (user_id, digest) VALUES (?, ?)",
+            [(user_id, d) for d in digests],
+        )
+
+
+def use_recovery_code(meta: MetaStore, user_id: str, digest: bytes) -> bool:
+    """Spend an unused recovery code; False when it is unknown or was used."""
+    changed = meta.execute(
+        "UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND digest = ?"
+        " AND used_at IS NULL",
+        (int(time.time()), user_id, digest),
+    )
+    return changed > 0
+
+
+def recovery_codes_left(meta: MetaStore, user_id: str) -> int:
+    row = meta.fetchone(
+        "SELECT count(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL", (user_id,)
+    )
+    return int(row[0]) if row else 0
+
+
+def delete_user(meta: MetaStore, user_id: str) -> None:
+    """Remove a user (their roles, sessions, keys and codes go by cascade); refused while
+    they are the only owner of a site, or the last instance admin."""
+    with meta.transaction() as db:
+        alone = db.execute(
+            "SELECT m.site_id FROM site_members m WHERE m.user_id = ? AND m.role = 'owner'"
+            " AND (SELECT count(*) FROM site_members o WHERE o.site_id = m.site_id"
+            " AND o.role = 'owner') = 1",
+            (user_id,),
+        ).fetchall()
+        if alone:
+            sites = ", ".join(str(r[0]) for r in alone)
+            raise Forbidden(f"this user is the only owner of site(s) {sites}: add an owner first")
+        admins = db.execute(
+            "SELECT count(*) FROM users WHERE is_admin = 1 AND id != ?", (user_id,)
+        ).fetchone()[0]
+        is_admin = db.execute("SELECT is_admin FROM users WHERE id = ?", (user_id,)).fetchone()
+        if is_admin and is_admin[0] and admins == 0:
+            raise Forbidden("this user is the last instance admin: make another admin first")
+        db.execute("DELETE FROM users WHERE id = ?", (user_id,))

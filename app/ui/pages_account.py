@@ -12,10 +12,17 @@ from litestar.response import Redirect, Template
 from app.api.client import client_ip
 from app.auth.principal import SESSION_COOKIE
 from app.auth.signin import CodeNeeded
-from app.auth.twofactor import is_secret, new_secret, provisioning_uri
-from app.storage.accounts import User, delete_session, first_admin, totp_secret_of
+from app.auth.twofactor import is_secret, new_secret, provisioning_uri, qr_svg
+from app.storage.accounts import (
+    User,
+    delete_session,
+    first_admin,
+    recovery_codes_left,
+    totp_secret_of,
+)
 from app.ui import signin
 from app.ui.actions import attempt, attempt_async
+from app.ui.landing import landing_path
 from app.ui.web import (
     PENDING_COOKIE,
     AnyRequest,
@@ -34,8 +41,13 @@ _NEXT = re.compile(r"^/ui/[A-Za-z0-9/_-]*$")
 
 
 def _next(request: AnyRequest) -> str:
+    """The page asked for with ?next= (a /ui/ path), or "" for the user's landing page."""
     wanted = request.query_params.get("next", "")
-    return wanted if _NEXT.match(wanted) else "/ui/sites"
+    return wanted if _NEXT.match(wanted) else ""
+
+
+async def _landing(request: AnyRequest, user: User) -> str:
+    return await anyio.to_thread.run_sync(landing_path, services(request), user)
 
 
 async def _has_users(request: AnyRequest) -> bool:
@@ -48,7 +60,7 @@ async def home(request: AnyRequest) -> Redirect:
     if not await _has_users(request):
         return redirect("/ui/setup")
     viewer = await anyio.to_thread.run_sync(viewer_or_none, request)
-    return redirect("/ui/sites" if viewer else "/ui/login")
+    return redirect(await _landing(request, viewer.user) if viewer else "/ui/login")
 
 
 @get("/ui/setup")
@@ -71,10 +83,11 @@ async def setup(request: AnyRequest) -> Template | Redirect:
 
 
 async def signed_in_redirect(request: AnyRequest, user: User, to: str) -> Redirect:
+    """Starts the session and goes to `to`, or to the user's landing page when it is ""."""
     svc = services(request)
     value, ttl = await anyio.to_thread.run_sync(signin.start_session, svc, user)
     return redirect(
-        to,
+        to or await _landing(request, user),
         [
             cookie(request, SESSION_COOKIE, value, ttl, "lax"),
             cookie(request, PENDING_COOKIE, "", 0, "strict"),
@@ -106,7 +119,8 @@ async def login(request: AnyRequest) -> Template | Redirect:
             next=_next(request),
         )
     if isinstance(user, CodeNeeded):
-        to = "/ui/login/code?next=" + _next(request)
+        wanted = _next(request)
+        to = "/ui/login/code" + (f"?next={wanted}" if wanted else "")
         pending = cookie(request, PENDING_COOKIE, user.pending_token, user.expires_in, "strict")
         return redirect(to, [pending])
     return await signed_in_redirect(request, user, _next(request))
@@ -141,8 +155,12 @@ async def logout(request: AnyRequest) -> Redirect:
 
 async def _account(request: AnyRequest, **context: Any) -> Template:
     viewer = await signed_in(request)
-    secret = await anyio.to_thread.run_sync(totp_secret_of, services(request).meta, viewer.user.id)
-    return page(request, "account.html", viewer, totp_on=secret is not None, **context)
+    meta = services(request).meta
+    secret = await anyio.to_thread.run_sync(totp_secret_of, meta, viewer.user.id)
+    left = await anyio.to_thread.run_sync(recovery_codes_left, meta, viewer.user.id)
+    return page(
+        request, "account.html", viewer, totp_on=secret is not None, codes_left=left, **context
+    )
 
 
 @get("/ui/account")
@@ -166,18 +184,31 @@ async def totp_page(request: AnyRequest) -> Template:
     viewer = await signed_in(request)
     secret = new_secret()
     uri = provisioning_uri(secret, viewer.user.email)
-    return page(request, "totp.html", viewer, secret=secret, uri=uri)
+    return page(request, "totp.html", viewer, secret=secret, uri=uri, qr=qr_svg(uri))
 
 
 @post("/ui/account/totp")
 async def enable_totp(request: AnyRequest) -> Template | Redirect:
     viewer, form = await signed_in_form(request)
-    _, errors = await attempt("code", signin.enable_totp, services(request), viewer, form)
-    if errors:
+    codes, errors = await attempt("code", signin.enable_totp, services(request), viewer, form)
+    if codes is None:
         secret = form.get("secret") if is_secret(form.get("secret")) else new_secret()
         uri = provisioning_uri(secret, viewer.user.email)
-        return page(request, "totp.html", viewer, secret=secret, uri=uri, errors=errors)
-    return redirect("/ui/account?done=totp-on")
+        return page(
+            request, "totp.html", viewer, secret=secret, uri=uri, qr=qr_svg(uri), errors=errors
+        )
+    # Shown once, right here (a reload re-posts a used code, which is refused).
+    return page(request, "recovery.html", viewer, codes=codes, first=True)
+
+
+@post("/ui/account/recovery-codes")
+async def renew_codes(request: AnyRequest) -> Template:
+    viewer, form = await signed_in_form(request)
+    svc = services(request)
+    codes, errors = await attempt_async("codes_password", signin.renew_codes, svc, viewer, form)
+    if codes is None:
+        return await _account(request, errors=errors)
+    return page(request, "recovery.html", viewer, codes=codes, first=False)
 
 
 @post("/ui/account/totp/disable")
@@ -204,5 +235,6 @@ ROUTES = [
     change_password,
     totp_page,
     enable_totp,
+    renew_codes,
     disable_totp,
 ]

@@ -7,6 +7,7 @@ import anyio.to_thread
 from app.auth.signin import (
     CodeNeeded,
     complete_sign_in,
+    renew_recovery_codes,
     set_totp,
     set_up_first_user,
     sign_in,
@@ -20,6 +21,7 @@ from app.storage.accounts import (
     create_session,
     delete_other_sessions,
     set_password_hash,
+    totp_secret_of,
 )
 from app.ui.actions import check_email, check_new_password, collect
 from app.ui.web import Form, FormInvalid, Viewer
@@ -67,15 +69,26 @@ async def change_password(svc: Services, viewer: Viewer, form: Form) -> None:
     await anyio.to_thread.run_sync(delete_other_sessions, svc.meta, user.id, viewer.session_token)
 
 
-def enable_totp(svc: Services, viewer: Viewer, form: Form) -> None:
+def enable_totp(svc: Services, viewer: Viewer, form: Form) -> list[str]:
+    """Turns two-factor sign-in on; the recovery codes to show once."""
     secret = form.get("secret")
     if not is_secret(secret):
         raise FormInvalid({"code": "The setup key was changed; start again."})
     step = matching_step(secret, form.get("code"))
     if step is None:
         raise FormInvalid({"code": "That code is not right; check the app's clock and key."})
-    set_totp(svc.auth, viewer.user.id, secret)
+    codes = set_totp(svc.auth, viewer.user.id, secret)
     claim_totp_step(svc.meta, viewer.user.id, step)
+    return codes
+
+
+async def renew_codes(svc: Services, viewer: Viewer, form: Form) -> list[str]:
+    """New recovery codes (the password confirms it is the user)."""
+    if not await svc.auth.passwords.verify(viewer.user.password_hash, form.raw("codes_password")):
+        raise FormInvalid({"codes_password": "Your password is not right."})
+    if totp_secret_of(svc.meta, viewer.user.id) is None:
+        raise FormInvalid({"codes_password": "Turn two-factor sign-in on first."})
+    return await anyio.to_thread.run_sync(renew_recovery_codes, svc.auth, viewer.user.id)
 
 
 async def disable_totp(svc: Services, viewer: Viewer, form: Form) -> None:
