@@ -66,14 +66,14 @@ function renderDatePicker (state) {
   const list = h('ul', { class: 'menu-list' })
   for (const [value, label, key] of PERIODS) {
     if (value === 'wtd') continue
-    list.append(h('li', {}, h('button', {
+    // A group ends after these: a rule under the item (a separator <li> would break the list).
+    const groupEnd = value === 'realtime' || value === '90d' || value === 'month' || value === 'all'
+    list.append(h('li', { class: groupEnd ? 'group-end' : null }, h('button', {
       type: 'button', class: 'menu-item', 'aria-current': state.period === value ? 'true' : null,
       dataset: { period: value },
       onclick: () => { closeMenu(); app.navigate({ ...state, period: value, from: null, to: null, interval: null }) }
     }, h('span', {}, label), key ? h('kbd', {}, key.toUpperCase()) : null)))
-    if (value === 'realtime' || value === '90d' || value === 'month') list.append(h('li', { class: 'sep', role: 'presentation' }))
   }
-  list.append(h('li', { class: 'sep', role: 'presentation' }))
   list.append(h('li', {}, h('button', { type: 'button', class: 'menu-item', 'aria-current': state.period === 'custom' ? 'true' : null, dataset: { period: 'custom' }, onclick: () => showCalendar(menu, state) }, h('span', {}, 'Custom range…'), h('kbd', {}, 'C'))))
   menu.append(list)
   box.append(

@@ -24,7 +24,8 @@ export function openApi (title, d) {
   const el = dialog('API · ' + title, 'api-sheet')
   const block = (label, text, id) => h('div', { class: 'code-block' },
     h('div', { class: 'code-head' }, h('h3', {}, label), h('button', { type: 'button', class: 'small', onclick: e => copy(text, e.target) }, 'Copy')),
-    h('pre', { id }, h('code', {}, text)))
+    // Focusable: a long body scrolls, and a keyboard must reach it (axe: scrollable-region-focusable).
+    h('pre', { id, tabindex: '0', 'aria-label': label }, h('code', {}, text)))
   el.append(h('div', { class: 'sheet-body' },
     h('p', { class: 'hint' }, 'This panel is this request to the public stats API. ', d.usesV2 ? 'The page sent the v2 form (the native one has no "is not" or 30-minute window).' : 'The page sent the native form; the v2 body asks the same question.'),
     block('Native GET', d.native, 'api-native'),
