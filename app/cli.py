@@ -63,20 +63,10 @@ class _OneLineStartupFailure(logging.Filter):
 
 
 def server_config(settings: Settings, app: Any) -> Any:
-    """uvicorn's config for the app: one worker, uvloop + httptools, our own proxy rule."""
-    import uvicorn
+    """uvicorn's config for the app (app/server.py; imported here only when serving)."""
+    from app.server import server_config as config
 
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=False,  # X-Forwarded-For is handled by our trusted-proxy rule
-        timeout_graceful_shutdown=10,
-    )
+    return config(settings, app)
 
 
 def cmd_site_add(settings: Settings, args: argparse.Namespace) -> int:

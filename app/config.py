@@ -64,6 +64,23 @@ class LimitSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     usage_flush_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
 
+class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Request line + headers of one request, in bytes; more is answered 431 and the
+    # connection closed (uvicorn with httptools accepts any size; real requests are < 4 KiB).
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 16 * 1024
+    # A request's headers must be complete this many seconds after its connection opens
+    # (or after its first byte on a kept-alive connection): slow-drip headers get 408, a
+    # connection that sends nothing is closed.
+    header_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # A request's body must be complete this many seconds after its headers, else 408.
+    body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # An idle kept-alive connection is closed after this many seconds.
+    keep_alive_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    # Open connections at once; one more is answered 503 and closed at once (each costs a
+    # file descriptor until a timeout above closes it).
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 1000
+
+
 class MailSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Outgoing mail (invitations). Empty smtp_host = no mail: the inviter passes the link on.
     smtp_host: str = ""
@@ -103,6 +120,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     mail: MailSettings = MailSettings()
+    server: ServerSettings = ServerSettings()
 
     @property
     def data_path(self) -> Path:

@@ -140,8 +140,16 @@ def _device(ua: str) -> str:
     return "desktop"
 
 
+# Real user agents are < 512 characters; a parse costs ~1-2 µs per character on the event
+# loop (mostly the crawler list's regexes), so a longer one is parsed as its first 512: the
+# product tokens that name browser, OS and device come first. Worst case ~1 ms per distinct
+# agent, and the cache holds at most size x 512 characters.
+MAX_USER_AGENT = 512
+
+
 def parse_agent(ua: str) -> Agent:
-    """User agent -> device, browser and OS with versions; bots flagged (not cached here)."""
+    """User agent -> device, browser and OS with versions; bots flagged (not cached here).
+    Callers pass at most MAX_USER_AGENT characters (cached_agent_parser cuts them)."""
     if len(ua) < 8 or any(marker in ua for marker in _AUTOMATION):
         return BOT
     result = ua_parser.parse(ua)
@@ -230,5 +238,11 @@ def warm_agent_parsers() -> None:
 
 
 def cached_agent_parser(size: int) -> Callable[[str], Agent]:
-    """parse_agent behind an LRU cache: real traffic repeats a few thousand user agents."""
-    return lru_cache(maxsize=size)(parse_agent)
+    """parse_agent behind an LRU cache: real traffic repeats a few thousand user agents.
+    Only the first MAX_USER_AGENT characters are parsed and kept as the cache key."""
+    cached = lru_cache(maxsize=size)(parse_agent)
+
+    def agent(ua: str) -> Agent:
+        return cached(ua[:MAX_USER_AGENT])
+
+    return agent
