@@ -12,8 +12,11 @@ $(CURDIR)/.tools/bin/uv:
 	$(PY) -m venv .tools || { echo "python3 -m venv failed: install python3-venv (apt-get install python3-venv)"; exit 1; }
 	.tools/bin/pip install -q uv
 
+# One .venv for both commands: `install` adds what serving needs and removes nothing
+# (--inexact), so `make run` keeps the dev tools `make test` installed; `dev` installs the
+# same packages plus the dev extras, so `make test` keeps everything `make run` needs.
 install: $(UV)
-	$(UV) sync --frozen --no-dev
+	$(UV) sync --frozen --no-dev --inexact
 
 dev: $(UV)
 	$(UV) sync --frozen --extra dev
