@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from app.errors import InvalidRequest
 from app.query import compile_sessions
 from app.query.compile_terms import Sql, bucket_expr, dimension_expr, filter_sql, uses_day_column
-from app.query.model import Query, filter_dimensions
+from app.query.model import EVENT_PROPERTIES, Query, filter_dimensions
 
 NON_EVENT = "name <> 'engagement'"
 # A custom event that proves the visitor interacted (a bounce has none of these).
@@ -357,7 +357,7 @@ def _totals_keys(q: Query, plan: _Plan) -> tuple[str, ...]:
     kept = [
         f"d{i}"
         for i, d in enumerate(q.properties)
-        if d not in ("event", "page", "exit_link") and not d.startswith("prop:")
+        if d not in EVENT_PROPERTIES and not d.startswith("prop:")
     ]
     return (*kept, *(k for k in plan.keys if k == "bucket"))
 
@@ -375,7 +375,7 @@ def _totals_cte(sql: Sql, q: Query, plan: _Plan, zone: ZoneInfo, source: str) ->
     goal_free = [
         t
         for t in q.filters
-        if not ({"event", "page", "exit_link"} & filter_dimensions(t))
+        if not (EVENT_PROPERTIES & filter_dimensions(t))
         and not any(d.startswith("prop:") for d in filter_dimensions(t))
     ]
     where = [_range(sql, q), NON_EVENT, *(filter_sql(sql, t) for t in goal_free)]

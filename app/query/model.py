@@ -51,11 +51,18 @@ COLUMNS = {
     "os_version": "os_version",
     "screen": "screen",
     "event": "name",
+    # The revenue's ISO 4217 code (NULL on events without revenue): revenue is summed per
+    # currency this way, never across currencies. Native only; Plausible's v2 has no such
+    # dimension (it converts revenue to the goal's currency).
+    "currency": "currency",
 }
 # The tracker's outbound-click event: exit_link is its url prop.
 OUTBOUND = "Outbound Link: Click"
 # Properties whose value can differ between events of one visit.
-EVENT_PROPERTIES = frozenset({"page", "event", "exit_link"})
+EVENT_PROPERTIES = frozenset({"page", "event", "exit_link", "currency"})
+# Properties daily rollups don't hold (rollups built before a property existed have no
+# rows for it): answered from raw events only, refused (422) outside the raw window.
+RAW_ONLY_PROPERTIES = frozenset({"currency"})
 INTERVALS = ("hour", "day", "week", "month")
 
 Op = Literal[

@@ -13,6 +13,7 @@ from app.query.model import (
     INTERVALS,
     METRICS,
     OUTBOUND,
+    RAW_ONLY_PROPERTIES,
     Filter,
     FilterTree,
     Order,
@@ -44,6 +45,7 @@ FILTER_PARAMS = (
     "screen",
     "browser_version",
     "os_version",
+    "currency",
 )
 BREAKDOWN_PROPERTIES = (*[p for p in COLUMNS if p != "event"], "event")
 DEFAULT_BREAKDOWN_METRICS = {"entry_page": "entries", "exit_page": "exits", "exit_link": "clicks"}
@@ -110,10 +112,16 @@ def comparison_of(params: Mapping[str, str], period: Period) -> Period | None:
 
 
 def check_raw_window(q: Query, today: date, raw_days: int) -> None:
-    """Filtered and hourly questions need raw events, which are kept `raw_days` days."""
+    """Filtered and hourly questions, and breakdowns by a property rollups don't hold, need
+    raw events, which are kept `raw_days` days."""
     window_start = today - timedelta(days=raw_days - 1)
     if q.period.first_day >= window_start:
         return
+    raw_only = RAW_ONLY_PROPERTIES.intersection(q.properties)
+    if raw_only:
+        raise UnsupportedQuery(
+            f"property={min(raw_only)} is only answered inside the {raw_days}-day raw event window"
+        )
     if q.filters:
         raise UnsupportedQuery(
             f"filtered queries are only supported inside the {raw_days}-day raw event window"

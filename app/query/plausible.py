@@ -56,7 +56,7 @@ EVENT_DIMS = {
 VISIT_DIMS = {
     f"visit:{name}": name
     for name in COLUMNS
-    if name not in ("page", "event", "hostname", "exit_link")
+    if name not in ("page", "event", "hostname", "exit_link", "currency")
 }
 TIME_DIMS = {
     "time": "auto",  # by the range's length, as Plausible: see _time_granularity

@@ -14,15 +14,15 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from app.query.compile_terms import Sql, local_ts
-from app.query.model import COLUMNS, OUTBOUND, Filter, Query
+from app.query.model import COLUMNS, OUTBOUND, RAW_ONLY_PROPERTIES, Filter, Query
 from app.query.periods import day_range
 from app.query.run import run_query_sync
 from app.storage.events import EventStore
 from app.storage.rollups import ROLLUP_COLUMNS
 
 TOTALS = ""  # the property of a day's totals row
-# Every breakdown property but prop:<key> (keys are open-ended): model.COLUMNS.
-ROLLUP_PROPERTIES = tuple(COLUMNS)
+# Every breakdown property but prop:<key> (keys are open-ended) and the raw-only ones.
+ROLLUP_PROPERTIES = tuple(p for p in COLUMNS if p not in RAW_ONLY_PROPERTIES)
 # The stored components: daily_stats' columns after (site_id, day, property, value).
 COMPONENTS = ROLLUP_COLUMNS[4:]
 
