@@ -87,7 +87,13 @@ def cmd_site_add(settings: Settings, args: argparse.Namespace) -> int:
         print_json({**site.public(), "owner": owner.email if owner else None, "snippet": code})
     else:
         print(f"site {site.domain} added with id {site.id} (timezone {site.timezone})")
-        print(f"owner: {owner.email}" if owner else "no owner yet: no users exist")
+        if owner is not None:
+            print(f"owner: {owner.email}")
+        else:
+            print(
+                "no owner yet (no user exists): the first user you create becomes its owner"
+                " (avocet user create EMAIL, or the set-up page of the running server)"
+            )
         print("Paste this into the <head> of every page:")
         print(f"  {code}")
     return 0
@@ -171,10 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_accounts import register
     from app.cli_backup import register as register_backup
     from app.cli_data import register as register_data
+    from app.cli_imports import register as register_imports
 
     register(sub)
     register_data(sub)
     register_backup(sub)
+    register_imports(sub)
     return parser
 
 

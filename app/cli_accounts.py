@@ -23,6 +23,7 @@ from app.storage.accounts import (
     role_of,
     set_password_hash,
     set_totp_secret,
+    site_ids_of,
     totp_secret_of,
     user_by_email,
     users,
@@ -58,13 +59,17 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
     meta = open_meta(settings)
     try:
         user = create_user(meta, args.email, password_hash, admin=args.admin)
+        # A new user owns sites only when they were the first: those had no owner.
+        owned = [s for s in meta.sites() if s.id in site_ids_of(meta, user.id, ("owner",))]
     finally:
         meta.close()
     if args.json:
-        print_json(user.public())
+        print_json({**user.public(), "owner_of": [s.id for s in owned]})
     else:
         role = "instance admin" if user.is_admin else "user"
         print(f"{role} {user.email} created with id {user.id}")
+        for site in owned:
+            print(f"owner of {site.domain} ({site.id}), which had no owner")
     return 0
 
 

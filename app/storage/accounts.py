@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from app.errors import Conflict, Forbidden, InvalidRequest
+from app.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from app.storage.meta import MetaStore
 
 Role = Literal["owner", "admin", "viewer"]
@@ -76,6 +76,8 @@ def create_user(meta: MetaStore, email: str, password_hash: str, *, admin: bool 
             )
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"a user with email {email!r} already exists") from exc
+        if first:
+            _adopt_ownerless_sites(db, user_id)
     return User(user_id, email, password_hash, admin or bool(first), now)
 
 
@@ -90,7 +92,21 @@ def create_first_user(meta: MetaStore, email: str, password_hash: str) -> User |
             f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, 1, ?, 0)",
             (user.id, user.email, user.password_hash, user.created_at),
         )
+        _adopt_ownerless_sites(db, user.id)
     return user
+
+
+def _adopt_ownerless_sites(db: sqlite3.Connection, user_id: str) -> None:
+    """The instance's first user (its admin) owns every site that has no owner yet: sites
+    added with `avocet site add` before any user existed would otherwise be stranded (no
+    keys, no deletion, nobody who may grant the owner role). Only called while the users
+    table is otherwise empty, so nobody else holds a role on those sites."""
+    db.execute(
+        "INSERT INTO site_members (site_id, user_id, role) SELECT s.id, ?, 'owner' FROM sites s"
+        " WHERE NOT EXISTS (SELECT 1 FROM site_members m WHERE m.site_id = s.id"
+        " AND m.role = 'owner')",
+        (user_id,),
+    )
 
 
 def user_by_email(meta: MetaStore, email: str) -> User | None:
@@ -171,6 +187,26 @@ def add_member(meta: MetaStore, site_id: str, user_id: str, role: Role) -> bool:
         (site_id, user_id, role),
     )
     return changed > 0
+
+
+def take_ownership(meta: MetaStore, site_id: str, user: User) -> None:
+    """An instance admin becomes the owner of a site that has none (the way out of a site
+    stranded without an owner); a site with an owner is refused: its owner grants the role."""
+    if not user.is_admin:
+        raise Forbidden("Only an instance admin can take ownership of a site.")
+    with meta.transaction() as db:
+        if db.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+            raise NotFound("site not found")
+        owner = db.execute(
+            "SELECT 1 FROM site_members WHERE site_id = ? AND role = 'owner' LIMIT 1", (site_id,)
+        ).fetchone()
+        if owner is not None:
+            raise Forbidden("This site has an owner: ask them for the owner role.")
+        db.execute(
+            "INSERT INTO site_members (site_id, user_id, role) VALUES (?, ?, 'owner')"
+            " ON CONFLICT (site_id, user_id) DO UPDATE SET role = 'owner'",
+            (site_id, user.id),
+        )
 
 
 def effective_role(role: Role | None, user: User) -> Role | None:

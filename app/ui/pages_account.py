@@ -21,7 +21,7 @@ from app.storage.accounts import (
     totp_secret_of,
 )
 from app.ui import signin
-from app.ui.actions import attempt, attempt_async
+from app.ui.actions import attempt, attempt_async, visible_sites
 from app.ui.landing import landing_path
 from app.ui.web import (
     PENDING_COOKIE,
@@ -79,7 +79,9 @@ async def setup(request: AnyRequest) -> Template | Redirect:
     if user is None:
         token = form.get("csrf_token")
         return page(request, "setup.html", csrf_token=token, errors=errors, values=form.values())
-    return await signed_in_redirect(request, user, "/ui/sites/new")
+    # The admin owns any site added before them (avocet site add): they land on it.
+    sites = await anyio.to_thread.run_sync(visible_sites, svc, user)
+    return await signed_in_redirect(request, user, "" if sites else "/ui/sites/new")
 
 
 async def signed_in_redirect(request: AnyRequest, user: User, to: str) -> Redirect:

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.errors import NotFound
-from app.storage.accounts import Role, members_of, user_by_email
+from app.storage.accounts import Role, members_of, take_ownership, user_by_email
 from app.storage.invitations import invitation_by_token, open_invitations, revoke_invitation
 from app.ui import actions
 from app.ui.actions import attempt
@@ -37,6 +37,7 @@ async def _members(request: AnyRequest, viewer: Viewer, site_id: str, **context:
     site, role = await viewer_site(request, viewer, site_id)
     meta = services(request).meta
     members = await anyio.to_thread.run_sync(members_of, meta, site.id)
+    ownerless = not any(m.role == "owner" for m in members)
     invitations = []
     if role in EDITORS:
         invitations = await anyio.to_thread.run_sync(open_invitations, meta, site.id)
@@ -49,6 +50,8 @@ async def _members(request: AnyRequest, viewer: Viewer, site_id: str, **context:
         members=members,
         invitations=invitations,
         mail_on=services(request).mailer.enabled,
+        ownerless=ownerless,
+        done=request.query_params.get("done", ""),
         **context,
     )
 
@@ -95,6 +98,15 @@ async def change_role(
     if errors:
         return await _members(request, viewer, site_id, role_errors={user_id: errors["role"]})
     return redirect(f"/ui/sites/{site.id}/members")
+
+
+@post("/ui/sites/{site_id:str}/take-ownership")
+async def claim_site(request: AnyRequest, site_id: FromPath[str]) -> Redirect:
+    """An instance admin becomes the owner of a site that has none (see take_ownership)."""
+    viewer, _ = await signed_in_form(request)
+    site, _ = await viewer_site(request, viewer, site_id)
+    await anyio.to_thread.run_sync(take_ownership, services(request).meta, site.id, viewer.user)
+    return redirect(f"/ui/sites/{site.id}/members?done=owner")
 
 
 @post("/ui/sites/{site_id:str}/members/{user_id:str}/delete")
@@ -167,4 +179,13 @@ async def accept(request: AnyRequest, token: FromPath[str]) -> Template | Redire
     return await signed_in_redirect(request, user, f"/ui/sites/{site_id}")
 
 
-ROUTES = [members_page, invite, change_role, remove_member, revoke, invite_page, accept]
+ROUTES = [
+    members_page,
+    invite,
+    change_role,
+    claim_site,
+    remove_member,
+    revoke,
+    invite_page,
+    accept,
+]
