@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import anyio.to_thread
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get, head, post
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.enums import ScopeType
@@ -249,4 +249,17 @@ async def health(request: AnyRequest) -> dict[str, Any]:
     }
 
 
-ROUTES = [collect, zenovay_track, zenovay_heartbeat, zenovay_live, plausible_event, health]
+@head("/api/health", include_in_schema=False)
+async def health_head() -> None:
+    """200 without a body: what load balancers and uptime checks that probe with HEAD need."""
+
+
+ROUTES = [
+    collect,
+    zenovay_track,
+    zenovay_heartbeat,
+    zenovay_live,
+    plausible_event,
+    health,
+    health_head,
+]
