@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
@@ -76,6 +77,13 @@ class EventInvalid(InvalidRequest):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.detail = message
+
+
+# What a msgspec JSON decoder raises on a body that is not usable JSON: DecodeError (and its
+# ValidationError), UnicodeDecodeError on invalid UTF-8 inside a string, RecursionError on
+# nesting deeper than Python's recursion limit (~1,000). Every decode of a request body
+# catches all three; the last two are not DecodeErrors.
+JSON_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
 _HTTP_CODES = {

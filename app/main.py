@@ -15,6 +15,7 @@ from app.api import admin, auth, collect, docs, events, keys, plausible_query, s
 from app.api import privacy as privacy_api
 from app.api.dialects import openanalytics, ovyxa, zenovay
 from app.api.headers import ResponseHeaders
+from app.api.request import AppRequest
 from app.config import Settings
 from app.errors import AppError, handle_error
 from app.jobs.privacy import PrivacyJobs
@@ -111,6 +112,7 @@ def create_app(settings: Settings) -> Litestar:
             render_plugins=[JsonRenderPlugin()],
         ),
         request_max_body_size=settings.ingest.max_body_bytes,
+        request_class=AppRequest,
         debug=False,
     )
     # Tracking hits skip Litestar's request machinery (collect.TrackingFront, which adds its

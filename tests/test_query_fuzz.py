@@ -28,6 +28,10 @@ NATIVE_METRICS = [
     "events", "revenue", "time_on_page", "scroll_depth", "conversion_rate",
 ]  # fmt: skip
 PROPERTIES = [*FILTER_PARAMS, "prop:plan", "prop:url", "prop:nope"]
+ZONES = ["UTC", "Asia/Kathmandu", "America/New_York"]
+# Names the zone database answers with an OSError or ValueError, not "not found": a
+# directory, a name too long for a file, a file that is no zone, a NUL byte.
+BAD_ZONES = ["America", "a" * 300, "zone.tab", "UTC\x00"]
 V2_DIMENSIONS = [*EVENT_DIMS, *VISIT_DIMS, "event:props:plan", "event:props:url"]
 
 
@@ -55,11 +59,13 @@ def native_question(rng: random.Random, site_id: str) -> tuple[str, dict[str, st
     if endpoint != "breakdown" and rng.random() < 0.3:
         params["compare"] = rng.choice(["previous_period", "year_over_year"])
     if rng.random() < 0.3:
-        params["timezone"] = rng.choice(["UTC", "Asia/Kathmandu", "America/New_York"])
+        params["timezone"] = rng.choice([*ZONES, *BAD_ZONES])
     return endpoint, params
 
 
 def v2_filter(rng: random.Random, depth: int = 0) -> list[Any]:
+    if depth == 0 and rng.random() < 0.03:
+        return deep_filter(rng.choice([11, 500]))  # past the depth limit: a 400
     roll = rng.random()
     if depth < 2 and roll < 0.2:
         clauses = [v2_filter(rng, depth + 1) for _ in range(rng.randint(1, 3))]
@@ -103,8 +109,17 @@ def v2_question(rng: random.Random, domain: str) -> dict[str, Any]:
     if rng.random() < 0.3:
         body["include"] = {"total_rows": True, "time_labels": rng.random() < 0.5}
     if rng.random() < 0.2:
-        body["pagination"] = {"limit": rng.randint(1, 5), "offset": rng.randint(0, 3)}
+        offset = rng.choice([0, 1, 3, 10**9, 10**9 + 1, 2**63 - 1, 2**63, 2**64])
+        body["pagination"] = {"limit": rng.randint(1, 5), "offset": offset}
     return body
+
+
+def deep_filter(levels: int) -> list[Any]:
+    """A "not" nested `levels` deep around one leaf (each level nests the SQL once more)."""
+    tree: list[Any] = ["is", "event:page", ["/"]]
+    for _ in range(levels - 1):
+        tree = ["not", tree]
+    return tree
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -135,3 +150,58 @@ def test_v2_questions_never_answer_5xx(env: Env, seed: int) -> None:
         else:
             assert isinstance(response.json()["error"], str), response.text
     assert answered > QUESTIONS // 3
+
+
+OFFSETS = "Invalid pagination: limit must be 1..10000, offset 0..1000000000"
+V2 = {"metrics": ["visitors"], "date_range": "7d"}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({**V2, "filters": [deep_filter(500)]}, "Invalid filters: nested deeper than 10 levels"),
+        ({**V2, "filters": [deep_filter(11)]}, "Invalid filters: nested deeper than 10 levels"),
+        ({**V2, "dimensions": ["event:page"], "pagination": {"offset": 2**63}}, OFFSETS),
+        ({**V2, "dimensions": ["event:page"], "pagination": {"offset": 2**64}}, OFFSETS),
+        ({**V2, "filters": [[[[[[["is"]]]]]]]}, "Invalid filter '[[[[[...]]]]]'"),
+    ],
+)
+def test_v2_shapes_that_answered_500_are_400(env: Env, body: dict[str, Any], error: str) -> None:
+    body = {**body, "site_id": "utc.example"}
+    response = httpx.post(f"{env.live.url}/api/v2/query", json=body, timeout=30)
+    assert (response.status_code, response.json()) == (400, {"error": error})
+
+
+def test_v2_ten_filter_levels_are_answered(env: Env) -> None:
+    body = {**V2, "site_id": "utc.example", "filters": [deep_filter(10)]}
+    response = httpx.post(f"{env.live.url}/api/v2/query", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"site_id":"utc.example","metrics":["visitors\xff"],"date_range":"7d"}',
+        b'{"site_id":"utc.example","metrics":["visitors"],"date_range":"7d","filters":'
+        + b"[" * 1200
+        + b"]" * 1200
+        + b"}",
+    ],
+)
+def test_v2_bodies_that_are_no_json_are_400(env: Env, body: bytes) -> None:
+    response = httpx.post(f"{env.live.url}/api/v2/query", content=body, timeout=30)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "Invalid request body: not valid JSON"},
+    )
+
+
+@pytest.mark.parametrize("zone", BAD_ZONES)
+def test_native_timezones_that_are_no_zone_are_400(env: Env, zone: str) -> None:
+    shown = zone if len(zone) <= 64 else f"{zone[:64]}..."
+    for endpoint in ("aggregate", "timeseries", "breakdown"):
+        response = env.get(endpoint, site_id=env.ids["utc.example"], timezone=zone, property="page")
+        assert (response.status_code, response.json()) == (
+            400,
+            {"error": {"code": "invalid_request", "message": f"unknown timezone: {shown!r}"}},
+        )

@@ -18,7 +18,8 @@ from litestar.params import JSONBody
 from app.api.access import authenticate, services
 from app.auth.principal import Principal
 from app.backup import backup_store
-from app.errors import Forbidden
+from app.errors import Forbidden, InvalidRequest
+from app.storage.events import EventStore
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -47,9 +48,19 @@ async def admin_backup(request: AnyRequest, data: JSONBody[BackupForm]) -> dict[
     root = svc.settings.backup_root
     dest = root / data.dest  # an absolute dest replaces the root; backup_store checks it
     data_dir = Path(svc.settings.data_dir)
-    backup = partial(backup_store, svc.events, data_dir, dest, root=root)
+    backup = partial(_backup, svc.events, data_dir, dest, root)
     result: dict[str, object] = await anyio.to_thread.run_sync(backup)
     return result
+
+
+def _backup(events: EventStore, data_dir: Path, dest: Path, root: Path) -> dict[str, object]:
+    """backup_store; a destination the OS refuses to look at (a name too long, a loop) is
+    the caller's 400, not a 500."""
+    try:
+        return backup_store(events, data_dir, dest, root=root)
+    except OSError as exc:
+        shown = str(dest) if len(str(dest)) <= 200 else f"{str(dest)[:200]}..."
+        raise InvalidRequest(f"{shown}: not a usable backup folder ({exc.strerror})") from exc
 
 
 ROUTES = [admin_backup]

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 import msgspec
 
-from app.errors import EventInvalid, InvalidRequest
-from app.ingest.hit import Body, Hit, hit_from_body
+from app.errors import JSON_ERRORS, EventInvalid, InvalidRequest
+from app.ingest.hit import Body, Hit, hit_from_body, parse_amount
 
 Props = dict[str, Any]
 Number = int | float
@@ -75,6 +76,10 @@ class ServerEvent(NamedTuple):
     user_agent: str | None
 
 
+# Epoch milliseconds up to the end of the year 9999 (datetime's range), in digits or not.
+MAX_EPOCH_MS = 253_402_300_799_999
+_EPOCH_MS = re.compile(r"-?[0-9]{1,20}")
+
 _event_decoder = msgspec.json.Decoder(EventBody)
 _purchase_decoder = msgspec.json.Decoder(PurchaseBody)
 
@@ -84,7 +89,7 @@ def _decode(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"invalid field: {exc}") from exc
-    except msgspec.DecodeError as exc:
+    except JSON_ERRORS as exc:
         raise InvalidRequest("the body is not valid JSON") from exc
 
 
@@ -100,18 +105,22 @@ def parse_timestamp(value: Number | str | None) -> int | None:
     """Epoch milliseconds or ISO-8601 (naive = UTC) -> epoch microseconds."""
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _EPOCH_MS.fullmatch(value.strip()):
         value = int(value.strip())
     if isinstance(value, bool):
         raise InvalidRequest("timestamp: expected epoch milliseconds or an ISO-8601 string")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        # Compared before any arithmetic: 1e306 * 1000 is inf, and a 400-digit int is
+        # no float at all.
+        if isinstance(value, float) and not math.isfinite(value):
             raise InvalidRequest("timestamp: not a finite number")
+        if not -MAX_EPOCH_MS <= value <= MAX_EPOCH_MS:
+            raise InvalidRequest("timestamp: epoch milliseconds beyond the year 9999")
         return int(value * 1000)
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError as exc:
-        raise InvalidRequest(f"timestamp: not epoch ms or ISO-8601: {value!r}") from exc
+        raise InvalidRequest(f"timestamp: not epoch ms or ISO-8601: {_shown(value)}") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1_000_000)
@@ -127,13 +136,19 @@ def check_window(ts_us: int | None, now_us: int, future_s: int, retention_days: 
         raise InvalidRequest(f"timestamp: older than the {retention_days}-day raw event window")
 
 
+def _shown(value: object) -> str:
+    """A client's value echoed in an error, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}..."
+
+
 def _check_ip(value: str | None) -> str | None:
     if value is None:
         return None
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError as exc:
-        raise InvalidRequest(f"ip: not an IP address: {value!r}") from exc
+        raise InvalidRequest(f"ip: not an IP address: {_shown(value)}") from exc
 
 
 def _revenue(amount: Number | str | Props | None, currency: str | None) -> Props | None:
@@ -141,12 +156,9 @@ def _revenue(amount: Number | str | Props | None, currency: str | None) -> Props
         return amount
     if not currency or len(currency) != 3 or not currency.isalpha():
         raise InvalidRequest("currency: a 3-letter ISO 4217 code is required with revenue")
-    try:
-        number = Decimal(str(amount))
-    except ArithmeticError as exc:
-        raise InvalidRequest(f"revenue: not a number: {amount!r}") from exc
-    if not number.is_finite():
-        raise InvalidRequest(f"revenue: not a number: {amount!r}")
+    number = parse_amount(amount)
+    if number is None:
+        raise InvalidRequest(f"revenue: not a number below 10^12 in size: {_shown(amount)}")
     return {"amount": str(number), "currency": currency.upper()}
 
 
@@ -188,11 +200,14 @@ def purchase_from_body(body: PurchaseBody, site_id: str, domain: str) -> ServerE
     currency = body.currency.strip().upper()
     if len(currency) != 3 or not currency.isalpha():
         raise InvalidRequest("currency: a 3-letter ISO 4217 code is required")
-    if body.price < 0 or not math.isfinite(body.price):
+    if body.price < 0 or (isinstance(body.price, float) and not math.isfinite(body.price)):
         raise InvalidRequest("price: must be a non-negative amount in minor units")
     if body.quantity < 1:
         raise InvalidRequest("quantity: must be at least 1")
-    amount = Decimal(str(body.price)).scaleb(-_MINOR_DIGITS.get(currency, 2))
+    # Bounded before Decimal: a revenue of 10^12 or more would be dropped from the event.
+    amount = parse_amount(str(Decimal(str(body.price)).scaleb(-_MINOR_DIGITS.get(currency, 2))))
+    if amount is None:
+        raise InvalidRequest("price: the amount must be below 10^12 in the currency's unit")
     props: Props = {**(body.metadata or {}), "quantity": body.quantity}
     if body.product_name:
         props["product_name"] = body.product_name

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-from app.errors import EventInvalid
+from app.errors import JSON_ERRORS, EventInvalid
 
 # Plausible's documented limits; parts over them are dropped, never a 5xx.
 MAX_NAME = 120
@@ -17,6 +17,7 @@ MAX_PROPS = 30
 MAX_PROP_KEY = 300
 MAX_PROP_VALUE = 2000
 MAX_ENGAGEMENT_MS = 24 * 3600 * 1000
+MAX_AMOUNT_DIGITS = 12  # revenue amounts are below 10^12 in size (DECIMAL(18, 6))
 
 Scalar = str | int | float | bool | None
 
@@ -81,7 +82,7 @@ def decode_hit(raw: bytes, *, site_id: str | None = None, default_name: str | No
         body = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise EventInvalid("request", f"invalid field: {exc}") from exc
-    except msgspec.DecodeError as exc:
+    except JSON_ERRORS as exc:
         raise EventInvalid("request", "Unable to process request: invalid JSON") from exc
     return hit_from_body(body, site_id=site_id, default_name=default_name)
 
@@ -133,7 +134,8 @@ def _flag(value: bool | int | None, *, default: bool) -> bool:
 
 
 def _clamp(value: float | None, low: int, high: int) -> int | None:
-    if value is None or not math.isfinite(value):
+    # Only a float can be infinite; isfinite() on a 400-digit int raises OverflowError.
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
     return int(min(max(value, low), high))
 
@@ -143,7 +145,7 @@ def _maybe_json(value: dict[str, Any] | str | None) -> dict[str, Any] | None:
     if isinstance(value, str):
         try:
             value = _any_decoder.decode(value)
-        except msgspec.DecodeError:
+        except JSON_ERRORS:
             return None
     return value if isinstance(value, dict) else None
 
@@ -177,10 +179,19 @@ def _revenue(value: dict[str, Any] | str | None) -> tuple[Decimal, str] | None:
         return None
     if isinstance(amount, bool) or not isinstance(amount, int | float | str):
         return None
+    number = parse_amount(amount)
+    return None if number is None else (number, currency.upper())
+
+
+def parse_amount(amount: int | float | str) -> Decimal | None:
+    """A revenue amount with 6 places, or None unless it is a finite number below 10^12 in
+    size after rounding (the events' DECIMAL(18, 6)). The size is read from the exponent
+    first: "1e999999999" parses, but abs() or quantize() on it raise decimal.Overflow."""
     try:
         number = Decimal(str(amount).strip())
-    except InvalidOperation:
+    except ArithmeticError:  # InvalidOperation: not a number
         return None
-    if not number.is_finite() or abs(number) >= Decimal(10) ** 12:
+    if not number.is_finite() or (number and number.adjusted() >= MAX_AMOUNT_DIGITS):
         return None
-    return number.quantize(Decimal("0.000001")), currency.upper()
+    rounded = number.quantize(Decimal("0.000001"))  # 999999999999.9999999 rounds up to 10^12
+    return rounded if rounded.adjusted() < MAX_AMOUNT_DIGITS else None

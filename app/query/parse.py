@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.errors import InvalidRequest, UnsupportedQuery
 from app.query.goals import Goals, goal_filter
@@ -21,6 +20,7 @@ from app.query.model import (
     filter_dimensions,
 )
 from app.query.periods import Period, previous_period, resolve_period, year_over_year
+from app.storage.meta import zone_named
 
 FILTER_PARAMS = (
     "page",
@@ -51,13 +51,6 @@ BREAKDOWN_PROPERTIES = (*[p for p in COLUMNS if p != "event"], "event")
 DEFAULT_BREAKDOWN_METRICS = {"entry_page": "entries", "exit_page": "exits", "exit_link": "clicks"}
 OWN_METRICS = {"entries": "entry_page", "exits": "exit_page", "clicks": "exit_link"}
 MAX_LIMIT = 1000
-
-
-def zone_of(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidRequest(f"unknown timezone {name!r}") from exc
 
 
 def parse_filters(params: Mapping[str, str], goals: Goals | None = None) -> tuple[FilterTree, ...]:
@@ -94,7 +87,7 @@ def parse_period(
     params: Mapping[str, str], default_tz: str, now: datetime, first_event_day: date | None
 ) -> Period:
     """period / from / to (or Ovyxa's date_from / date_to) and timezone."""
-    zone = zone_of(params.get("timezone") or default_tz)
+    zone = zone_named(params.get("timezone") or default_tz)
     date_from = params.get("from") or params.get("date_from")
     date_to = params.get("to") or params.get("date_to")
     return resolve_period(params.get("period"), zone, now, date_from, date_to, first_event_day)

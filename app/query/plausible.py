@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import reprlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 
-from app.errors import InvalidRequest
+from app.errors import JSON_ERRORS, InvalidRequest
 from app.query.goals import Goals, goal_filter
 from app.query.model import (
     COLUMNS,
@@ -66,6 +67,12 @@ TIME_DIMS = {
     "time:month": "month",
 }
 OPS = ("is", "is_not", "contains", "contains_not", "matches", "matches_not")
+# A filter tree's levels (a leaf is one): each level nests the SQL one deeper, and DuckDB
+# refuses expressions ~1,000 deep. Real questions use 2 or 3.
+MAX_FILTER_DEPTH = 10
+# As far as the native API's pages reach (page_number 10^6 x limit 1000); DuckDB takes an
+# OFFSET below 2^63 only.
+MAX_OFFSET = 1_000_000_000
 
 
 class Pagination(msgspec.Struct, forbid_unknown_fields=True):
@@ -98,7 +105,7 @@ def decode_v2(body: bytes) -> V2Request:
         return _decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"Invalid request body: {exc}") from exc
-    except msgspec.DecodeError as exc:
+    except JSON_ERRORS as exc:
         raise InvalidRequest("Invalid request body: not valid JSON") from exc
 
 
@@ -115,29 +122,43 @@ def dimension(name: str) -> str:
     raise InvalidRequest(f"Invalid dimension '{name}'")
 
 
-def _filter(raw: Any, goals: Goals) -> FilterTree:
+def _filter(raw: Any, goals: Goals, depth: int = 1) -> FilterTree:
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidRequest(f"Invalid filters: nested deeper than {MAX_FILTER_DEPTH} levels")
     if not isinstance(raw, list) or not raw or not isinstance(raw[0], str):
-        raise InvalidRequest(f"Invalid filter '{raw}'")
+        raise InvalidRequest(f"Invalid filter '{_shown(raw)}'")
     op = raw[0]
     if op in ("and", "or") and len(raw) == 2 and isinstance(raw[1], list) and raw[1]:
-        clauses = tuple(_filter(c, goals) for c in raw[1])
+        clauses = tuple(_filter(c, goals, depth + 1) for c in raw[1])
         return And(clauses) if op == "and" else Or(clauses)
     if op == "not" and len(raw) == 2:
-        return Not(_filter(raw[1], goals))
+        return Not(_filter(raw[1], goals, depth + 1))
     if op in OPS and len(raw) in (3, 4) and isinstance(raw[1], str) and isinstance(raw[2], list):
         values = raw[2]
         if not values or not all(isinstance(v, str | int) for v in values):
-            raise InvalidRequest(f"Invalid filter '{raw}': values must be a non-empty list")
+            raise InvalidRequest(f"Invalid filter '{_shown(raw)}': values must be a non-empty list")
         case_sensitive = _case_sensitive(raw, op)
         if raw[1] == "event:goal" and op == "is":
             return goal_filter((str(v) for v in values), goals, strict=False, case=case_sensitive)
         dim = dimension(raw[1])
         if dim.startswith("time"):
-            raise InvalidRequest(f"Invalid filter '{raw}': time dimensions can't be filtered")
+            raise InvalidRequest(
+                f"Invalid filter '{_shown(raw)}': time dimensions can't be filtered"
+            )
         # Plausible's "is" is exact ("*" is no wildcard there, unlike the native filters).
         exact = {"is": "equals", "is_not": "equals_not"}.get(op, op)
         return Filter(exact, dim, tuple(str(v) for v in values), case_sensitive)  # type: ignore[arg-type]
-    raise InvalidRequest(f"Invalid filter '{raw}'")
+    raise InvalidRequest(f"Invalid filter '{_shown(raw)}'")
+
+
+# A filter echoed in an error: bounded in depth and length (str() of a list nested ~1,000
+# deep raises RecursionError, and a 60 KB filter makes a 60 KB message).
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxstring, _SHOWN.maxother = 4, 10, 80, 80
+
+
+def _shown(raw: Any) -> str:
+    return _SHOWN.repr(raw)
 
 
 def _case_sensitive(raw: list[Any], op: str) -> bool:
@@ -147,11 +168,11 @@ def _case_sensitive(raw: list[Any], op: str) -> bool:
         return True
     modifiers = raw[3]
     if op.startswith("matches") or not isinstance(modifiers, dict):
-        raise InvalidRequest(f"Invalid filter '{raw}': modifiers are not valid here")
+        raise InvalidRequest(f"Invalid filter '{_shown(raw)}': modifiers are not valid here")
     unknown = set(modifiers) - {"case_sensitive"}
     if unknown or not isinstance(modifiers.get("case_sensitive", True), bool):
         raise InvalidRequest(
-            f"Invalid filter '{raw}': the only modifier is case_sensitive (true or false)"
+            f"Invalid filter '{_shown(raw)}': the only modifier is case_sensitive (true or false)"
         )
     return bool(modifiers.get("case_sensitive", True))
 
@@ -252,8 +273,8 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
     if "conversion_rate" in metrics and not _has_goal(filters):
         raise InvalidRequest("Metric `conversion_rate` can only be queried with event:goal filters")
     page = request.pagination
-    if not (1 <= page.limit <= 10_000 and page.offset >= 0):
-        raise InvalidRequest("Invalid pagination: limit must be 1..10000, offset >= 0")
+    if not (1 <= page.limit <= 10_000 and 0 <= page.offset <= MAX_OFFSET):
+        raise InvalidRequest(f"Invalid pagination: limit must be 1..10000, offset 0..{MAX_OFFSET}")
     return Query(
         site_id=site_id,
         period=period,

@@ -68,12 +68,21 @@ def normalize_domain(value: str) -> str:
     return host
 
 
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA zone of that name, or InvalidRequest: the one check of every zone a client
+    names. The name is a path into the zone database, so a directory of it ("America"), a
+    name too long for the file system or a file that isn't a zone raise OSError or
+    ValueError there, not only ZoneInfoNotFoundError."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        shown = name if len(name) <= 64 else f"{name[:64]}..."
+        raise InvalidRequest(f"unknown timezone: {shown!r}") from exc
+
+
 def check_timezone(name: str) -> str:
     """The IANA zone name, or InvalidRequest."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidRequest(f"unknown timezone: {name!r}") from exc
+    zone_named(name)
     return name
 
 
