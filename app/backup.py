@@ -30,7 +30,7 @@ from app.errors import AppError, InvalidRequest
 from app.storage.events import EventStore, StoreLocked
 from app.storage.files import private_dir, tighten
 from app.storage.meta import MetaStore
-from app.storage.migrate import migrations
+from app.storage.migrate import latest_version
 
 EVENTS_FILE = "events.duckdb"
 META_FILE = "meta.sqlite3"
@@ -197,8 +197,8 @@ def _copy_secret(source_dir: Path, dest: Path) -> None:
 def _write_manifest(dest: Path, counts: dict[str, int]) -> dict[str, Any]:
     manifest = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "events_schema": len(migrations("events")),
-        "meta_schema": len(migrations("meta")),
+        "events_schema": latest_version("events"),
+        "meta_schema": latest_version("meta"),
         "rows": counts,
     }
     (dest / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -314,7 +314,7 @@ def doctor(data_dir: Path) -> dict[str, Any]:
     problems: list[str] = []
     report: dict[str, Any] = {"data_dir": str(data_dir.resolve())}
     meta_path = data_dir / META_FILE
-    meta: dict[str, Any] = {"expected_schema": len(migrations("meta"))}
+    meta: dict[str, Any] = {"expected_schema": latest_version("meta")}
     if not meta_path.exists():
         problems.append(f"{META_FILE} is missing")
     else:
@@ -344,7 +344,7 @@ def doctor(data_dir: Path) -> dict[str, Any]:
             )
     report["meta"] = meta
     events_path = data_dir / EVENTS_FILE
-    events: dict[str, Any] = {"expected_schema": len(migrations("events"))}
+    events: dict[str, Any] = {"expected_schema": latest_version("events")}
     if not events_path.exists():
         problems.append(f"{EVENTS_FILE} is missing")
     else:

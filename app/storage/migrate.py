@@ -25,6 +25,14 @@ def migrations(kind: str) -> list[Migration]:
             found.append(Migration(int(match.group(1)), entry.name, entry.read_text()))
     found.sort()
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"{kind} migrations are not numbered 001..N: {versions}")
+    # Numbers may leave gaps (features are given number ranges, e.g. imports from 030 in
+    # meta and 010 in events), but each is used once and they start at 001.
+    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
+        raise RuntimeError(f"{kind} migrations are not numbered uniquely from 001: {versions}")
     return found
+
+
+def latest_version(kind: str) -> int:
+    """The schema version a data dir has once every migration of this kind is applied."""
+    found = migrations(kind)
+    return found[-1].version if found else 0

@@ -1,0 +1,1 @@
+"""Imports from other analytics tools, and export in Plausible's format (issue #22)."""

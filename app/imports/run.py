@@ -1,0 +1,224 @@
+"""One import, start to finish: hash the input (the same bytes twice add nothing), read
+every record (any error stops here: nothing is written), build the rows, check the days
+against the site's native data (--overlap), write it all in one transaction, then roll up
+and prune as the lifecycle jobs would. The job row in SQLite says how far it got."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from app.errors import AppError, Conflict
+from app.imports.build import LocalDays, Record, build_rows
+from app.query import rollup
+from app.storage import import_jobs, imports
+from app.storage.events import EventStore, rows_to_arrow
+from app.storage.import_jobs import ImportJob
+from app.storage.meta import MetaStore, Site
+
+log = logging.getLogger("avocet.imports")
+
+Progress = Callable[[int, int | None], None]  # (records read, total if known)
+OVERLAP_CHOICES = ("skip", "keep-both")
+
+
+@dataclass
+class Source:
+    """A parser: files -> records. total(): the record count when cheap to know."""
+
+    name: str
+    read: Callable[[list[Path], Counter[str]], Iterator[Record]]  # counts what it skips
+    total: Callable[[list[Path]], int | None] = lambda paths: None
+
+
+def content_hash(paths: list[Path]) -> str:
+    """SHA-256 over the files' bytes, in order, each prefixed by its length."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.stat().st_size.to_bytes(8, "big"))
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_all(
+    source: Source, paths: list[Path], skipped: Counter[str], progress: Progress | None
+) -> list[Record]:
+    total = source.total(paths)
+    out: list[Record] = []
+    for rec in source.read(paths, skipped):
+        out.append(rec)
+        if progress and len(out) % 10_000 == 0:
+            progress(len(out), total)
+    if progress:
+        progress(len(out), len(out))
+    return out
+
+
+def _local_today(site: Site, now: datetime) -> date:
+    return now.astimezone(site.zone).date()
+
+
+def _scratch_rollups(site: Site, rows: list[Any], days: list[date]) -> list[tuple[Any, ...]]:
+    """The import's own rollup rows (ROLLUP_COLUMNS), computed by the rollup builder over
+    a store that holds only the import's events."""
+    if not rows or not days:
+        return []
+    scratch = EventStore(Path(":memory:"))
+    try:
+        scratch.append(rows)
+        return rollup.component_rows(scratch, site.id, site.zone, days)
+    finally:
+        scratch.close()
+
+
+def run_import(
+    meta: MetaStore,
+    store: EventStore,
+    site: Site,
+    job: ImportJob,
+    source: Source,
+    paths: list[Path],
+    *,
+    raw_days: int,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> ImportJob:
+    """Run a created job to its end; returns the finished job (status done, duplicate or
+    failed; a failure is also raised as the AppError that explains it)."""
+    try:
+        summary = _run(meta, store, site, job, source, paths, raw_days, progress, now)
+    except AppError as exc:
+        import_jobs.finish_job(meta, job.id, "failed", error=exc.message)
+        raise
+    except Exception as exc:
+        log.exception("import %s failed", job.id)
+        import_jobs.finish_job(meta, job.id, "failed", error=f"internal error: {exc}")
+        raise
+    if summary.get("duplicate_of"):
+        return import_jobs.finish_job(meta, job.id, "duplicate", summary)
+    return import_jobs.finish_job(meta, job.id, "done", summary)
+
+
+def _run(
+    meta: MetaStore,
+    store: EventStore,
+    site: Site,
+    job: ImportJob,
+    source: Source,
+    paths: list[Path],
+    raw_days: int,
+    progress: Progress | None,
+    now: datetime | None,
+) -> dict[str, Any]:
+    if site.day_zone != site.timezone:
+        raise Conflict("the site's events are being re-dated to its new timezone; retry soon")
+    seen = imports.imported_hash(store, site.id, job.content_hash)
+    if seen is not None:
+        first = [j for j in import_jobs.list_jobs(meta, site.id) if j.seq == seen]
+        return {"duplicate_of": first[0].id if first else None, "events_imported": 0}
+
+    def report(done: int, total: int | None) -> None:
+        import_jobs.set_progress(meta, job.id, done, total)
+        if progress:
+            progress(done, total)
+
+    skipped: Counter[str] = Counter()
+    records = _read_all(source, paths, skipped, report)
+    read = len(records) + sum(skipped.values())
+    zone = site.zone
+    local = LocalDays(zone)
+    days_seen = {local.of(r.ts_us) for r in records}
+    overlap: set[date] = set()
+    if days_seen:
+        overlap = imports.native_days(store, site.id, min(days_seen), max(days_seen))
+        overlap &= days_seen
+    if overlap and job.overlap not in OVERLAP_CHOICES:
+        raise Conflict(
+            f"{len(overlap)} of the import's {len(days_seen)} days already have data of the"
+            f" site ({min(overlap)} .. {max(overlap)}): choose --overlap skip (import only the"
+            " other days) or --overlap keep-both (add the import to them)"
+        )
+    skip = overlap if job.overlap == "skip" else set()
+    built = build_rows(
+        records, site.id, zone, job.seq, secrets.token_bytes(32), skipped, lambda d: d not in skip
+    )
+    del records
+    now = now or datetime.now(UTC)
+    today = _local_today(site, now)
+    before = today - timedelta(days=raw_days - 1)  # the first day that keeps raw events
+    days = sorted(built.day_events)
+    rolled: set[date] = set()
+    if days:
+        rolled = {d for d in days if d < before} | imports.pruned_days(
+            store, site.id, days[0], days[-1]
+        )
+        # A rolled day's native raw events must be in its rollup before the day is marked
+        # pruned: build what the hourly job hasn't yet.
+        pending = [d for d in rollup.days_to_build(store, site.id, today) if d in rolled]
+        if pending:
+            rollup.build_rollups(store, site.id, site.day_zone, pending)
+    own_rollups = _scratch_rollups(site, built.rows, days)
+    raw_rows = [r for r in built.rows if _day(r[2]) not in rolled]
+    imports.apply_import(
+        store,
+        seq=job.seq,
+        site_id=site.id,
+        source=source.name,
+        content_hash=job.content_hash,
+        raw=rows_to_arrow(raw_rows) if raw_rows else None,
+        day_events=built.day_events,
+        rolled=own_rollups,
+        rolled_days=rolled,
+    )
+    _settle(store, site, today, before, set(days))
+    return {
+        "rows_read": read,
+        "events_imported": len(built.rows),
+        "sessions": built.sessions,
+        "days": len(days),
+        "first_day": days[0].isoformat() if days else None,
+        "last_day": days[-1].isoformat() if days else None,
+        "days_as_rollups": len(rolled),
+        "days_overlapping_native_data": len(overlap),
+        "skipped": dict(skipped),
+    }
+
+
+def _day(number: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=number)
+
+
+def _settle(store: EventStore, site: Site, today: date, before: date, days: set[date]) -> None:
+    """After a write or delete: roll up the touched finished days (answers read their raw
+    events until then) and prune raw days past the window, as the hourly jobs would."""
+    pending = [d for d in rollup.days_to_build(store, site.id, today) if d in days]
+    if pending:
+        rollup.build_rollups(store, site.id, site.day_zone, pending)
+    rollup.prune(store, site.id, before)
+
+
+def delete_import(
+    meta: MetaStore,
+    store: EventStore,
+    site: Site,
+    job: ImportJob,
+    *,
+    raw_days: int,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Remove what the job's import added; the job stays listed, as deleted."""
+    days = set(imports.import_days_of(store, site.id, job.seq))
+    removed = imports.delete_import(store, site.id, job.seq)
+    today = _local_today(site, now or datetime.now(UTC))
+    _settle(store, site, today, today - timedelta(days=raw_days - 1), days)
+    import_jobs.finish_job(meta, job.id, "deleted", {**(job.summary or {}), "deleted": removed})
+    return removed

@@ -1,0 +1,20 @@
+"""The import sources by name, each a parser of files into records."""
+
+from __future__ import annotations
+
+from app.errors import InvalidRequest
+from app.imports.run import Source
+from app.storage.meta import Site
+
+# The sources `avocet import` and the API accept so far (issue #22 lists four).
+AVAILABLE: tuple[str, ...] = ("goatcounter",)
+
+
+def source_for(name: str, site: Site, options: dict[str, str] | None = None) -> Source:
+    """The parser of a source for a site (options: e.g. Umami's website id)."""
+    options = options or {}
+    if name == "goatcounter":
+        from app.imports import goatcounter
+
+        return goatcounter.source(site.domain)
+    raise InvalidRequest(f"unknown import source {name!r}: {', '.join(AVAILABLE)}")

@@ -1,0 +1,215 @@
+"""What an import writes into events.duckdb, and how it is taken out again (migration
+events/010). One import is one transaction either way: a failed one leaves the site as it
+was, and a delete removes exactly what the import added.
+
+An import's raw events are ordinary events whose session_id lies in the import's own
+range: negative (live sessions count up from 1), 2^40 ids per import seq. Days that only
+have rollups (older than the raw window, or already pruned) get the import's own rollup
+rows added to theirs; those rows are kept in import_rollups, so a delete can subtract them
+(rollup components are sums over visitors and sessions, and an import's visitors and
+sessions are its own, so adding and subtracting are exact)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from app.errors import Conflict
+from app.storage.events import EventStore
+from app.storage.rollups import ROLLUP_COLUMNS, insert_rollups, rollup_table
+
+SEQ_BITS = 40
+MAX_SESSIONS = (1 << SEQ_BITS) - 1
+_COMPONENTS = ROLLUP_COLUMNS[4:]
+
+
+def session_id(seq: int, n: int) -> int:
+    """The n-th session (1-based) of import seq: -(seq * 2^40 + n)."""
+    return -((seq << SEQ_BITS) + n)
+
+
+def session_range(seq: int) -> tuple[int, int]:
+    """(lowest, highest) session id of import seq."""
+    return session_id(seq, MAX_SESSIONS), session_id(seq, 1)
+
+
+def imported_hash(store: EventStore, site_id: str, content_hash: str) -> int | None:
+    """The seq of an import of these same bytes into the site, if one is stored."""
+    rows = store.query(
+        "SELECT seq FROM imports WHERE site_id = ? AND content_hash = ?", [site_id, content_hash]
+    )
+    return int(rows[0][0]) if rows else None
+
+
+def native_days(store: EventStore, site_id: str, first: date, last: date) -> set[date]:
+    """The site's days first..last that hold data not from an import: live raw events, or
+    a pruned day's rollup counting more events than the imports added to it."""
+    rows = store.query(
+        "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?"
+        " AND session_id >= 0"
+        " UNION SELECT r.day FROM rollup_days r WHERE r.site_id = ? AND r.pruned"
+        " AND r.day BETWEEN ? AND ? AND r.events > coalesce((SELECT sum(i.events)"
+        "  FROM import_days i WHERE i.site_id = r.site_id AND i.day = r.day), 0)",
+        [site_id, first, last, site_id, first, last],
+    )
+    return {r[0] for r in rows}
+
+
+def pruned_days(store: EventStore, site_id: str, first: date, last: date) -> set[date]:
+    """The site's days first..last whose raw events are gone (only rollups remain)."""
+    rows = store.query(
+        "SELECT day FROM rollup_days WHERE site_id = ? AND pruned AND day BETWEEN ? AND ?",
+        [site_id, first, last],
+    )
+    return {r[0] for r in rows}
+
+
+def _days_param(days: Iterable[date]) -> list[date]:
+    return sorted(set(days))
+
+
+def _merge_rollups(
+    cur: duckdb.DuckDBPyConnection, site_id: str, seq: int, days: list[date], sign: int
+) -> None:
+    """Add (sign 1) or subtract (sign -1) import seq's rollup rows on these days to or from
+    the site's; a row left with no events and no engagement goes (as the builder writes
+    none)."""
+    columns = ", ".join(ROLLUP_COLUMNS)
+    signed = ", ".join(f"{sign} * {c}" for c in _COMPONENTS)
+    sums = ", ".join(f"sum({c}) AS {c}" for c in _COMPONENTS)
+    cur.execute(
+        "CREATE TEMP TABLE merged_rollups AS"
+        f" SELECT site_id, day, property, value, {sums} FROM"
+        f" (SELECT {columns} FROM daily_stats WHERE site_id = ?"
+        "   AND day IN (SELECT unnest(?::DATE[]))"
+        f"  UNION ALL SELECT site_id, day, property, value, {signed} FROM import_rollups"
+        "   WHERE seq = ? AND site_id = ? AND day IN (SELECT unnest(?::DATE[])))"
+        " GROUP BY site_id, day, property, value"
+        " HAVING sum(events) <> 0 OR sum(engaged_ms) <> 0",
+        [site_id, days, seq, site_id, days],
+    )
+    cur.execute(
+        "DELETE FROM daily_rollups WHERE site_id = ? AND day IN (SELECT unnest(?::DATE[]))",
+        [site_id, days],
+    )
+    insert_rollups(cur, cur.table("merged_rollups"))
+    cur.execute("DROP TABLE merged_rollups")
+
+
+def _drop_rollups(cur: duckdb.DuckDBPyConnection, site_id: str, days: list[date]) -> None:
+    """Forget the (unpruned) rollups of these days: answers read their raw events until
+    the rollups are built again."""
+    for table in ("daily_rollups", "rollup_days"):
+        cur.execute(
+            f"DELETE FROM {table} WHERE site_id = ? AND day IN (SELECT unnest(?::DATE[]))",
+            [site_id, days],
+        )
+
+
+def apply_import(
+    store: EventStore,
+    *,
+    seq: int,
+    site_id: str,
+    source: str,
+    content_hash: str,
+    raw: pa.Table | None,
+    day_events: dict[date, int],
+    rolled: Sequence[tuple[Any, ...]],
+    rolled_days: set[date],
+) -> None:
+    """Write one import in one transaction: raw events (on days that keep raw events; those
+    days' rollups are dropped, to be rebuilt), its rollup rows (ROLLUP_COLUMNS tuples of
+    every day it touches; added to the rollups of `rolled_days`), and its record."""
+    raw_days = _days_param(d for d in day_events if d not in rolled_days)
+    rolled_list = _days_param(rolled_days)
+    with store._transaction(site_id) as cur:  # one storage-layer transaction, writer lock held
+        if cur.execute(
+            "SELECT count(*) FROM imports WHERE site_id = ? AND content_hash = ?",
+            [site_id, content_hash],
+        ).fetchall() != [(0,)]:
+            raise Conflict("this export is already imported into the site")
+        if raw is not None and raw.num_rows:
+            cur.from_arrow(raw).insert_into("events")
+        if raw_days:
+            _drop_rollups(cur, site_id, raw_days)
+        if rolled:
+            table = rollup_table(rolled)
+            seqs = pa.array([seq] * table.num_rows, pa.int32())
+            with_seq = table.add_column(0, "seq", seqs)  # noqa: F841 (replacement scan)
+            cur.execute(
+                f"INSERT INTO import_rollups SELECT seq, {', '.join(ROLLUP_COLUMNS)} FROM with_seq"
+            )
+        cur.executemany(
+            "INSERT INTO import_days VALUES (?, ?, ?, ?, ?)",
+            [(seq, site_id, d, n, d in rolled_days) for d, n in sorted(day_events.items())],
+        )
+        if rolled_list:
+            _merge_rollups(cur, site_id, seq, rolled_list, 1)
+            cur.executemany(
+                "INSERT INTO rollup_days VALUES (?, ?, ?, now()::TIMESTAMP, true)"
+                " ON CONFLICT DO UPDATE SET events = events + excluded.events, pruned = true",
+                [(site_id, d, day_events[d]) for d in rolled_list],
+            )
+        cur.execute(
+            "INSERT INTO imports VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
+            [seq, site_id, source, content_hash],
+        )
+
+
+def delete_import(store: EventStore, site_id: str, seq: int) -> dict[str, int]:
+    """Remove everything import seq added to the site, in one transaction: its raw events,
+    and its rollup rows from the days that are rollups only now (pruned since, maybe);
+    the other days' rollups are dropped, to be rebuilt from what raw events remain.
+    Returns {"events": raw events deleted, "days": days touched}."""
+    lo, hi = session_range(seq)
+    days = [
+        r[0]
+        for r in store.query(
+            "SELECT day FROM import_days WHERE seq = ? AND site_id = ? ORDER BY day",
+            [seq, site_id],
+        )
+    ]
+    with store._transaction(site_id) as cur:
+        cur.execute(
+            "DELETE FROM events WHERE site_id = ? AND session_id BETWEEN ? AND ?",
+            [site_id, lo, hi],
+        )
+        deleted = cur.fetchall()
+        pruned = [
+            r[0]
+            for r in cur.execute(
+                "SELECT day FROM rollup_days WHERE site_id = ? AND pruned"
+                " AND day IN (SELECT unnest(?::DATE[])) ORDER BY day",
+                [site_id, days],
+            ).fetchall()
+        ]
+        if pruned:
+            _merge_rollups(cur, site_id, seq, pruned, -1)
+            cur.execute(
+                "UPDATE rollup_days SET events = rollup_days.events - i.events FROM import_days i"
+                " WHERE i.seq = ? AND i.site_id = rollup_days.site_id AND i.day = rollup_days.day"
+                " AND rollup_days.site_id = ? AND rollup_days.pruned",
+                [seq, site_id],
+            )
+            cur.execute(
+                "DELETE FROM rollup_days WHERE site_id = ? AND pruned AND events <= 0",
+                [site_id],
+            )
+        unpruned = sorted(set(days) - set(pruned))
+        if unpruned:
+            _drop_rollups(cur, site_id, unpruned)
+        for table in ("import_rollups", "import_days", "imports"):
+            cur.execute(f"DELETE FROM {table} WHERE seq = ? AND site_id = ?", [seq, site_id])
+    return {"events": int(deleted[0][0]) if deleted else 0, "days": len(days)}
+
+
+def import_days_of(store: EventStore, site_id: str, seq: int) -> list[date]:
+    rows = store.query(
+        "SELECT day FROM import_days WHERE seq = ? AND site_id = ? ORDER BY day", [seq, site_id]
+    )
+    return [r[0] for r in rows]
