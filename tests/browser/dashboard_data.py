@@ -8,8 +8,9 @@ screenshots."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from app.ingest.hit import Hit
 from app.ingest.pipeline import Client, Drop
@@ -31,6 +32,8 @@ class Visit:
     events: list[tuple[int, str, str, dict[str, str]]]
     query: str = ""
     screen: int | None = None
+    # event index -> (amount, ISO currency): the revenue that event carries
+    revenue: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 def pv(at: int, path: str) -> tuple[int, str, str, dict[str, str]]:
@@ -98,9 +101,11 @@ def load(live: LiveServer, site_id: str, visits: list[Visit]) -> int:
     assert site is not None
     hits = []
     for v in visits:
-        for offset, name, path, props in v.events:
+        for index, (offset, name, path, props) in enumerate(v.events):
             at = v.start + timedelta(seconds=offset)
+            money = v.revenue.get(index)
             hit = Hit(
+                revenue=(Decimal(money[0]), money[1]) if money else None,
                 name=name,
                 url=f"https://{site.domain}{path}{v.query}",
                 site_id=site_id,
@@ -200,6 +205,7 @@ def realistic_visits(now: datetime, visits_per_day: int = 110, days: int = 30) -
     """A growing site with a weekly rhythm: several sources, countries and devices, some
     signups, outbound clicks and downloads."""
     rng = random.Random(18)
+    shop = random.Random(27)
     out = []
     n = 0
     for days_ago in range(days + 30, -1, -1):
@@ -248,5 +254,20 @@ def realistic_visits(now: datetime, visits_per_day: int = 110, days: int = 30) -
                     )
                 )
             query = rng.choice(CAMPAIGNS) if rng.random() < 0.06 else ""
-            out.append(Visit(at, ip, ua, ref, events, query, screen))  # type: ignore[arg-type]
+            visit = Visit(at, ip, ua, ref, events, query, screen)  # type: ignore[arg-type]
+            _maybe_purchase(shop, visit)
+            out.append(visit)
     return out
+
+
+# Purchases in two currencies (their own generator: the visits above stay as they were).
+PRICES = [("EUR", "19.00", 6), ("EUR", "49.00", 2), ("USD", "24.00", 3), ("GBP", "16.00", 1)]
+
+
+def _maybe_purchase(rng: random.Random, visit: Visit) -> None:
+    if rng.random() >= 0.025:
+        return
+    currency, amount, _ = rng.choices(PRICES, weights=[p[2] for p in PRICES])[0]
+    at = visit.events[-1][0] + 30
+    visit.events.append((at, "Purchase", "/checkout", {}))
+    visit.revenue[len(visit.events) - 1] = (amount, currency)

@@ -5,9 +5,11 @@ import { app } from './main.js'
 import { h, svgIcon, ICONS } from './dom.js'
 import { MONTH_NAMES, dayAdd, monthAdd, periodDays, rangeLabel, siteToday, stepRange, weekday } from './dates.js'
 import { FILTER_KEYS, OPS, PERIODS, filterLabel, withFilter, withoutFilter } from './state.js'
-import { countryName } from './format.js'
+import { displayValue } from './panels.js'
 
-const COMPARE = [['', 'No comparison'], ['previous_period', 'Previous period'], ['year_over_year', 'Year over year']]
+// The tiles always show the change against the previous period (as Plausible's do); the
+// switch draws the comparison period in the graph and picks which period that is.
+const COMPARE = [['', 'Compare: off'], ['previous_period', 'Compare: previous period'], ['year_over_year', 'Compare: year over year']]
 
 let openMenu = null
 function closeMenu () {
@@ -145,7 +147,7 @@ function renderCompare (state) {
   const box = document.getElementById('compare')
   box.textContent = ''
   if (state.period === 'realtime' || state.period === 'all') return
-  const select = h('select', { id: 'compare-select', 'aria-label': 'Compare with', onchange: () => app.navigate({ ...app.state, compare: select.value || null }) })
+  const select = h('select', { id: 'compare-select', 'aria-label': 'Compare in the graph', onchange: () => app.navigate({ ...app.state, compare: select.value || null }) })
   for (const [v, label] of COMPARE) select.append(h('option', { value: v, selected: (state.compare || '') === v }, label))
   box.append(select)
 }
@@ -153,8 +155,7 @@ function renderCompare (state) {
 // --- filters ---------------------------------------------------------------------------------
 
 function chipValue (f) {
-  const values = f.key === 'country' ? f.values.map(countryName) : f.values
-  return values.join(' or ')
+  return f.values.map(v => displayValue(f.key, v)).join(' or ')
 }
 
 function renderChips (state) {

@@ -35,7 +35,25 @@ export const METRICS = {
   scroll_depth: { label: 'Scroll depth', short: 'Scroll depth', fmt: percent },
   entries: { label: 'Entrances', short: 'Entrances', fmt: number },
   exits: { label: 'Exits', short: 'Exits', fmt: number },
-  clicks: { label: 'Clicks', short: 'Clicks', fmt: number }
+  clicks: { label: 'Clicks', short: 'Clicks', fmt: number },
+  revenue: { label: 'Revenue', short: 'Revenue', fmt: v => moneyList(v) }
+}
+
+const moneyFormats = new Map()
+export function money (amount, currency) {
+  if (!moneyFormats.has(currency)) {
+    try {
+      moneyFormats.set(currency, new Intl.NumberFormat('en', { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: 2 }))
+    } catch (e) { moneyFormats.set(currency, null) }
+  }
+  const f = moneyFormats.get(currency)
+  return f ? f.format(amount) : amount.toFixed(2) + ' ' + currency
+}
+
+// [{currency, amount}] -> "€120.00 · $40.00": each currency on its own, never a sum.
+export function moneyList (list) {
+  if (!list || !list.length) return '—'
+  return list.map(r => money(r.amount, r.currency)).join(' · ')
 }
 
 export function metricFmt (m, v) { return (METRICS[m] ? METRICS[m].fmt : number)(v) }

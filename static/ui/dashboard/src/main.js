@@ -6,7 +6,8 @@ import { configure, run, realtimeVisitors } from './api.js'
 import { h } from './dom.js'
 import { siteLocal, siteToday, periodDays } from './dates.js'
 import { drawGraph } from './graph.js'
-import { METRICS, metricFmt, exact } from './format.js'
+import { METRICS, metricFmt, exact, money } from './format.js'
+import { revenueByCurrency } from './revenue.js'
 import { parseState, stateSearch } from './state.js'
 import { renderControls, bindShortcuts } from './controls.js'
 import { renderPanels, refreshPanels } from './view.js'
@@ -41,9 +42,13 @@ const CORE = ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate
 const GOAL = ['visitors', 'events', 'conversion_rate']
 const GOAL_LABELS = { visitors: 'Unique conversions', events: 'Total conversions', conversion_rate: 'Conversion rate' }
 
+function goalFiltered () {
+  return state.filters.some(f => (f.key === 'goal' || f.key === 'event') && f.op === 'is')
+}
+
 function topMetrics () {
   if (state.period === 'realtime') return ['visitors', 'pageviews']
-  return state.filters.some(f => (f.key === 'goal' || f.key === 'event') && f.op === 'is') ? GOAL : CORE
+  return goalFiltered() ? GOAL : CORE
 }
 
 function graphMetric () {
@@ -89,7 +94,14 @@ async function loadTopStats (gen) {
   const list = document.getElementById('top-stats')
   list.setAttribute('aria-busy', 'true')
   let body
-  try { body = await run(state, aggregateRequest()) } catch (e) {
+  let revenue = null
+  try {
+    // With a goal filter, its revenue per currency (a tile each, never a sum).
+    ;[body, revenue] = await Promise.all([
+      run(state, aggregateRequest()),
+      goalFiltered() ? revenueByCurrency(state).catch(() => null) : null
+    ])
+  } catch (e) {
     if (gen !== generation) return
     list.textContent = ''
     list.append(h('li', { class: 'error-note' }, 'Could not load the numbers: ' + e.message))
@@ -110,15 +122,30 @@ async function loadTopStats (gen) {
       h('button', { type: 'button', 'aria-pressed': String(m === chosen), title: value == null ? '' : exact(value), onclick: () => app.navigate({ ...state, metric: m }) },
         h('span', { class: 'stat-label' }, label),
         h('span', { class: 'stat-value' }, metricFmt(m, value)),
-        ch != null ? h('span', { class: 'change ' + good },
+        ch != null ? h('span', { class: 'change ' + good, title: (ch > 0 ? 'Up ' : ch < 0 ? 'Down ' : 'Same ') + against() },
           h('span', { 'aria-hidden': 'true' }, ch > 0 ? '↑' : ch < 0 ? '↓' : ''),
+          h('span', { class: 'visually-hidden' }, ch > 0 ? 'up ' : ch < 0 ? 'down ' : 'unchanged '),
           m === 'bounce_rate' ? Math.abs(ch) + ' pt' : Math.abs(ch) + '%',
-          h('span', { class: 'visually-hidden' }, ch > 0 ? ' more than' : ch < 0 ? ' less than' : ' same as', ' the comparison period')) : null,
+          h('span', { class: 'visually-hidden' }, ' ' + against())) : null,
         compared != null ? h('span', { class: 'stat-cmp', dataset: { compareValue: String(compared) } }, 'vs ', metricFmt(m, compared)) : null
       ))
     list.append(tile)
   }
+  for (const r of revenue || []) list.append(revenueTile(r))
   list.removeAttribute('aria-busy')
+}
+
+// What a tile's change is measured against: the previous period unless the switch says
+// year over year (the aggregate request always asks for one of the two).
+function against () {
+  return state.compare === 'year_over_year' ? 'vs the same period a year before' : 'vs the previous period'
+}
+
+function revenueTile (r) {
+  return h('li', { class: 'stat', dataset: { metric: 'revenue', currency: r.currency, value: String(r.amount) } },
+    h('div', { class: 'stat-static' },
+      h('span', { class: 'stat-label' }, 'Revenue · ' + r.currency),
+      h('span', { class: 'stat-value' }, money(r.amount, r.currency))))
 }
 
 function currentTile () {

@@ -49,10 +49,10 @@ export const PANELS = [
     id: 'pages',
     title: 'Top pages',
     tabs: [
-      { id: 'top', label: 'Top pages', property: 'page', request: breakdown('page', ['visitors', 'pageviews']), details: PAGE },
-      { id: 'entry', label: 'Entry pages', property: 'entry_page', request: breakdown('entry_page', ['visitors', 'visits']), details: SESSION },
-      { id: 'exit', label: 'Exit pages', property: 'exit_page', request: breakdown('exit_page', ['visitors', 'visits']), details: ['visitors', 'visits', 'pageviews'] },
-      { id: 'outbound', label: 'Outbound links', property: 'exit_link', filterKey: 'prop:url', request: breakdown('exit_link', ['visitors', 'events']), details: ['visitors', 'events'] },
+      { id: 'top', label: 'Top pages', short: 'Top', property: 'page', request: breakdown('page', ['visitors', 'pageviews']), details: PAGE },
+      { id: 'entry', label: 'Entry pages', short: 'Entry', property: 'entry_page', request: breakdown('entry_page', ['visitors', 'visits']), details: SESSION },
+      { id: 'exit', label: 'Exit pages', short: 'Exit', property: 'exit_page', request: breakdown('exit_page', ['visitors', 'visits']), details: ['visitors', 'visits', 'pageviews'] },
+      { id: 'outbound', label: 'Outbound links', short: 'Outbound', property: 'exit_link', filterKey: 'prop:url', request: breakdown('exit_link', ['visitors', 'events']), details: ['visitors', 'events'] },
       {
         id: 'downloads',
         label: 'Downloads',
@@ -124,7 +124,17 @@ export const PANELS = [
 ]
 
 // How a row's value reads (and its leading glyph).
+const DEVICES = { desktop: 'Desktop', mobile: 'Mobile', tablet: 'Tablet' }
+
+// A value as people read it (the API's value stays in data-value and in the filter).
+export function displayValue (property, value) {
+  if (property === 'device') return DEVICES[value] || plain(value)
+  if (property === 'country') return countryName(value)
+  return value
+}
+
 export function rowLabel (property, value) {
+  if (property === 'device') return ['', displayValue(property, value)]
   if (property === 'country') return [flag(value), countryName(value)]
   if (property === 'region' || property === 'city') return ['', plain(value)]
   if (property === 'referrer' || property === 'source') return ['', value || 'Direct / None']

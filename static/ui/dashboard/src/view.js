@@ -8,6 +8,7 @@ import { exact, metricFmt, metricLabel, number } from './format.js'
 import { PANELS, rowLabel, LIST } from './panels.js'
 import { withFilter } from './state.js'
 import { openDetails, openApi } from './details.js'
+import { goalRevenue } from './revenue.js'
 
 const store = {
   get (k, d) { try { return localStorage.getItem('avocet.' + k) || d } catch (e) { return d } },
@@ -41,6 +42,7 @@ export function requestOf (tab, state, variant) {
 }
 
 const mounted = new Map()
+const GOAL_METRICS = ['visitors', 'events', 'conversion_rate']
 
 export function renderPanels () {
   const grid = document.getElementById('panels')
@@ -65,7 +67,7 @@ function drawPanel (panel, quiet) {
   const tabs = h('div', { class: 'tabs-row', role: 'group', 'aria-label': panel.title + ' views' })
   for (const t of visibleTabs(panel)) {
     tabs.append(h('button', {
-      type: 'button', class: 'tab' + (t === tab ? ' on' : ''), 'aria-pressed': String(t === tab), dataset: { tab: t.id },
+      type: 'button', class: 'tab' + (t === tab ? ' on' : ''), 'aria-pressed': String(t === tab), dataset: { tab: t.id }, title: t.short ? t.label : null,
       onclick: () => { store.set('tab.' + panel.id, t.id); drawPanel(panel) }
     }, t.short || t.label))
   }
@@ -126,16 +128,26 @@ async function loadPanel (panel, tab, variant, body, foot) {
     if (!body.isConnected) return
     await drawMap(body, rows, code => app.navigate(withFilter(app.state, { key: 'country', op: 'is', values: [code] })))
   } else {
-    drawRows(body, rows.slice(0, LIST), property, tab, req)
+    // Goals: a revenue column once any goal has revenue (per currency, never summed).
+    const metrics = tab.goals && rows.some(r => r.revenue) ? [...GOAL_METRICS, 'revenue'] : null
+    drawRows(body, rows.slice(0, LIST), property, tab, req, metrics)
   }
   foot.append(
     h('button', { type: 'button', class: 'foot-button', onclick: () => openDetails(panel, tab, variant) }, svgIcon(ICONS.expand), 'Details'),
     h('button', { type: 'button', class: 'foot-button', onclick: () => openApi(panel.title, describe(app.state, req)) }, svgIcon(ICONS.code), 'API'))
 }
 
-async function goalRows (state) {
-  const answers = await Promise.all(app.goals.map(g => run(state, { endpoint: 'aggregate', params: { metrics: 'visitors,events,conversion_rate', goal: g } })))
-  return answers.map((a, i) => ({ value: app.goals[i], ...a.metrics })).sort((a, b) => b.visitors - a.visitors)
+export async function goalRows (state, metrics) {
+  const [answers, revenue] = await Promise.all([
+    Promise.all(app.goals.map(g => run(state, { endpoint: 'aggregate', params: { metrics: (metrics || GOAL_METRICS).join(','), goal: g } }))),
+    goalRevenue(state, app.goals).catch(() => new Map())
+  ])
+  return answers.map((a, i) => {
+    const row = { value: app.goals[i], ...a.metrics }
+    const money = revenue.get(app.goals[i])
+    if (money && money.length) row.revenue = money
+    return row
+  }).sort((a, b) => b.visitors - a.visitors)
 }
 
 export function drawRows (body, rows, property, tab, req, metrics) {
@@ -146,6 +158,9 @@ export function drawRows (body, rows, property, tab, req, metrics) {
   const max = Math.max(...rows.map(r => r.visitors || 0), 1)
   const filterKey = tab.filterKey || property
   const table = h('div', { class: 'rows', role: 'table', 'aria-label': tab.label })
+  // One column template for every row (each row is a grid of its own): label, the
+  // secondary metrics, visitors; a revenue column is wider (several currencies).
+  table.style.setProperty('--cols', ['minmax(0, 1fr)', ...cols.map(m => m === 'revenue' ? 'minmax(4.5rem, 15rem)' : '4.5rem'), '4.5rem'].join(' '))
   table.append(h('div', { class: 'row row-head', role: 'row' },
     h('span', { role: 'columnheader', class: 'cell-label' }, tab.label.replace(/^Top /, '')),
     ...cols.map(m => h('span', { role: 'columnheader', class: 'num secondary' }, metricLabel(m))),
@@ -161,7 +176,9 @@ export function drawRows (body, rows, property, tab, req, metrics) {
     }, glyph ? h('span', { class: 'glyph', 'aria-hidden': 'true' }, glyph) : null, h('span', { class: 'label-text' }, text))
     table.append(h('div', { class: 'row', role: 'row', dataset: { property, value: r.value == null ? '' : String(r.value), visitors: String(r.visitors) } },
       h('span', { role: 'cell', class: 'cell-label' }, bar, label),
-      ...cols.map(m => h('span', { role: 'cell', class: 'num muted secondary', title: exact(r[m]) }, metricFmt(m, r[m]))),
+      ...cols.map(m => m === 'revenue'
+        ? h('span', { role: 'cell', class: 'num muted secondary money', dataset: { revenue: JSON.stringify(r.revenue || []) } }, metricFmt(m, r.revenue))
+        : h('span', { role: 'cell', class: 'num muted secondary', title: exact(r[m]) }, metricFmt(m, r[m]))),
       h('span', { role: 'cell', class: 'num', title: exact(r.visitors) }, number(r.visitors))))
   }
   body.append(table)
