@@ -35,6 +35,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.timeout_keep_alive = self.limits.keep_alive_seconds  # type: ignore[assignment]
         self._deadline: TimerHandle | None = None
         self._awaiting_headers = True  # no request has its headers complete yet
+        self._awaiting_body = False  # a request's headers are complete, its body is not
         self._raw_header_bytes = 0  # bytes received while awaiting headers (may include body)
         self._header_bytes = 0  # request line and headers of the current request, as parsed
         self._too_large = False
@@ -57,8 +58,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         if self._awaiting_headers:
-            if self._deadline is None:  # the first byte of a request on a kept-alive connection
-                self._arm(self.limits.header_timeout_seconds)
             self._raw_header_bytes += len(data)
         try:
             self.parser.feed_data(data)
@@ -75,9 +74,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        # httptools buffers a header until its end: refuse before an endless one fills memory.
-        if self._awaiting_headers and self._raw_header_bytes > self.limits.max_header_bytes:
-            self._refuse(431, "Request header fields too large.")
+        # A deadline only for what this data left incomplete: most requests arrive whole, and
+        # a timer armed and cancelled per request would cost every one of them.
+        if self._awaiting_headers and self._raw_header_bytes:
+            # httptools buffers a header until its end: refuse before one fills memory.
+            if self._raw_header_bytes > self.limits.max_header_bytes:
+                self._refuse(431, "Request header fields too large.")
+            elif self._deadline is None:  # a request begun on a kept-alive connection
+                self._arm(self.limits.header_timeout_seconds)
+        elif self._awaiting_body and self._deadline is None:
+            self._arm(self.limits.body_timeout_seconds)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -98,14 +104,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             raise _HeadersTooLarge
 
     def on_headers_complete(self) -> None:
+        self._disarm()
         self._awaiting_headers = False
+        self._awaiting_body = True
         self._raw_header_bytes = 0
-        self._arm(self.limits.body_timeout_seconds)  # disarmed when the message is complete
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
         self._awaiting_headers = True
+        self._awaiting_body = False
         super().on_message_complete()
 
     def _arm(self, seconds: float) -> None:
@@ -123,7 +131,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         cycle = self.cycle
-        if not self._awaiting_headers and cycle is not None:  # the body is late
+        if self._awaiting_body and cycle is not None:  # the body is late
             if not cycle.response_complete:
                 # The app waits for the rest of the body: it now receives http.disconnect,
                 # and whatever it sends is dropped.
