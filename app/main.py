@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from app.api import admin, auth, collect, docs, events, keys, plausible_query, script, sites, stats
+from app.api import imports as imports_api
 from app.api import privacy as privacy_api
 from app.api.dialects import openanalytics, ovyxa, zenovay
 from app.api.headers import ResponseHeaders
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> Litestar:
             *events.ROUTES,
             *privacy_api.ROUTES,
             *admin.ROUTES,
+            *imports_api.ROUTES,
             *openanalytics.ROUTES,
             *zenovay.ROUTES,
             *ovyxa.ROUTES,

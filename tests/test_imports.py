@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from app.imports.run import content_hash, delete_import, run_import
 from app.services import Services
 from app.storage import import_jobs
 from app.storage.events import EventStore
+from tests.accounts_fixtures import world_fixture  # noqa: F401
 from tests.conftest import ROOT, free_port, start_live_server, stop_live_server
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
@@ -279,3 +281,56 @@ def test_overlap_is_asked_then_skip_or_keep_both_and_delete_restores_exactly(
     finally:
         svc.events.close()
         svc.meta.close()
+
+
+def test_while_the_server_runs_the_cli_imports_through_the_api(world: Any) -> None:
+    """The in-process server holds the events file: `avocet import` uploads the export to
+    POST /api/v1/sites/{id}/imports (202 + job), follows the job, and a delete goes through
+    DELETE .../imports/{job}; a viewer's key can't import."""
+    owner = world.user("owner@example.com", admin=True)
+    site_id = world.site("example.com", owner)
+    token = world.key(owner, site_id, ("sites:read", "sites:write"))
+    data = Path(world.live.services.settings.data_dir)
+    env = _env()
+    url = ["--url", world.live.url, "--token", token]
+    done = cli(data, "import", "goatcounter", str(GOAT), "--site", site_id, "--json", *url, env=env)
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert (job["status"], job["summary"]["events_imported"]) == ("done", 7)
+
+    http = world.bearer(token)
+    listed = http.get(f"/api/v1/sites/{site_id}/imports").json()["imports"]
+    assert [(j["id"], j["status"]) for j in listed] == [(job["id"], "done")]
+    with GOAT.open("rb") as f:
+        again = http.post(
+            f"/api/v1/sites/{site_id}/imports",
+            data={"source": "goatcounter"},
+            files={"file": (GOAT.name, f)},
+        )
+    assert again.status_code == 202, again.text
+    assert again.json()["status"] == "queued"
+    for _ in range(100):
+        status = http.get(f"/api/v1/sites/{site_id}/imports/{again.json()['id']}").json()
+        if status["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+    assert (status["status"], status["summary"]["duplicate_of"]) == ("duplicate", job["id"])
+    bad = http.post(f"/api/v1/sites/{site_id}/imports", data={"source": "matomo"})
+    assert bad.status_code == 400
+    assert bad.json() == {
+        "error": {"code": "invalid_request", "message": "source: one of goatcounter"}
+    }
+
+    viewer = world.user("viewer@example.com")
+    world.share(site_id, viewer, "viewer")
+    refused = world.bearer(world.key(viewer, site_id, ("sites:read", "sites:write"))).post(
+        f"/api/v1/sites/{site_id}/imports", data={"source": "goatcounter"}
+    )
+    assert refused.status_code == 403
+
+    gone = cli(data, "import", "delete", job["id"], "--json", *url, env=env)
+    assert gone.returncode == 0, gone.stderr
+    assert json.loads(gone.stdout)["deleted"] == {"events": 0, "days": 2}  # rollups only
+    store = world.live.services.events
+    assert store.query("SELECT count(*) FROM daily_stats WHERE site_id = ?", [site_id]) == [(0,)]
+    assert store.query("SELECT count(*) FROM rollup_days WHERE site_id = ?", [site_id]) == [(0,)]
