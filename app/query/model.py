@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Literal
 
 import msgspec
@@ -63,7 +64,9 @@ EVENT_PROPERTIES = frozenset({"page", "event", "exit_link", "currency"})
 # Properties daily rollups don't hold (rollups built before a property existed have no
 # rows for it): answered from raw events only, refused (422) outside the raw window.
 RAW_ONLY_PROPERTIES = frozenset({"currency"})
-INTERVALS = ("hour", "day", "week", "month")
+INTERVALS = ("minute", "hour", "day", "week", "month")
+# A minute series covers at most this long a range (1,440 buckets; the realtime view's 30).
+MAX_MINUTE_RANGE = timedelta(days=1)
 
 Op = Literal[
     "is", "is_not", "equals", "equals_not", "contains", "contains_not", "matches", "matches_not"

@@ -10,6 +10,7 @@ from app.query.goals import Goals, goal_filter
 from app.query.model import (
     COLUMNS,
     INTERVALS,
+    MAX_MINUTE_RANGE,
     METRICS,
     OUTBOUND,
     RAW_ONLY_PROPERTIES,
@@ -119,8 +120,8 @@ def check_raw_window(q: Query, today: date, raw_days: int) -> None:
         raise UnsupportedQuery(
             f"filtered queries are only supported inside the {raw_days}-day raw event window"
         )
-    if q.interval == "hour":
-        raise UnsupportedQuery(f"hourly data is only kept for the last {raw_days} days")
+    if q.interval in ("hour", "minute"):
+        raise UnsupportedQuery(f"{q.interval}ly data is only kept for the last {raw_days} days")
 
 
 def aggregate_query(
@@ -139,8 +140,10 @@ def timeseries_query(
     interval = params.get("interval") or ("hour" if period.rolling or period.days == 1 else "day")
     if interval not in INTERVALS:
         raise InvalidRequest(f"interval must be one of {', '.join(INTERVALS)}")
-    if period.rolling and interval != "hour":
-        raise InvalidRequest("period=24h only supports interval=hour")
+    if period.rolling and interval not in ("hour", "minute"):
+        raise InvalidRequest("period=24h only supports interval=hour or minute")
+    if interval == "minute" and period.end - period.start > MAX_MINUTE_RANGE:
+        raise InvalidRequest("interval=minute is only available for periods of one day or less")
     filters = parse_filters(params, goals)
     _check_conversion(metrics, filters)
     return Query(

@@ -13,6 +13,7 @@ from app.errors import JSON_ERRORS, InvalidRequest
 from app.query.goals import Goals, goal_filter
 from app.query.model import (
     COLUMNS,
+    MAX_MINUTE_RANGE,
     And,
     Filter,
     FilterTree,
@@ -61,6 +62,7 @@ VISIT_DIMS = {
 }
 TIME_DIMS = {
     "time": "auto",  # by the range's length, as Plausible: see _time_granularity
+    "time:minute": "minute",  # Plausible's dashboard has it; a range of one day at most
     "time:hour": "hour",
     "time:day": "day",
     "time:week": "week",
@@ -279,6 +281,10 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
         raise InvalidRequest("Metric `percentage` can only be queried with a dimension")
     if sum(d.startswith("time:") for d in dims) > 1:
         raise InvalidRequest("Only one time dimension is allowed")
+    if "time:minute" in dims and period.end - period.start > MAX_MINUTE_RANGE:
+        raise InvalidRequest(
+            "Invalid dimensions: time:minute is only allowed for a date_range of one day or less"
+        )
     filters = tuple(_filter(f, goals or {}) for f in request.filters)
     if sum(_leaves(f) for f in request.filters) > MAX_FILTER_LEAVES:
         raise InvalidRequest(f"Invalid filters: more than {MAX_FILTER_LEAVES} conditions")
@@ -321,7 +327,7 @@ def _order(
 def time_label(value: datetime, interval: str, period: Period) -> str:
     """Plausible's time dimension values: dates, or "YYYY-MM-DD HH:MM:SS" for hours; a week
     that starts before the range is labelled with the range's first day."""
-    if interval == "hour":
+    if interval in ("hour", "minute"):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     day = value.date()
     return max(day, period.first_day).isoformat() if interval == "week" else day.isoformat()

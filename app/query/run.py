@@ -161,6 +161,8 @@ def _check_patterns(store: EventStore, filters: tuple[FilterTree, ...]) -> None:
 def bucket_starts(period: Period, interval: str) -> list[datetime]:
     """Every local bucket start (naive wall-clock) of the period, in order."""
     zone = ZoneInfo(period.timezone)
+    if interval == "minute":
+        return _minute_starts(period, zone)
     if interval == "hour":
         # Every local hour the range touches. Stepping by 15 minutes (the finest UTC offset
         # granularity) also catches the last partial hour of a rolling range in +05:45.
@@ -188,6 +190,19 @@ def bucket_starts(period: Period, interval: str) -> list[datetime]:
         starts.append(datetime(day.year, day.month, day.day))
         day = _next(day, interval)
     return starts
+
+
+def _minute_starts(period: Period, zone: ZoneInfo) -> list[datetime]:
+    """Every local minute the range touches, once (the hour a DST fall-back repeats is one
+    set of buckets, as the compiler's local wall-clock buckets are)."""
+    start = period.start.replace(tzinfo=UTC, second=0, microsecond=0)
+    end = period.end.replace(tzinfo=UTC)
+    seen: dict[datetime, None] = {}
+    at = start
+    while at < end:
+        seen[at.astimezone(zone).replace(tzinfo=None)] = None
+        at += timedelta(minutes=1)
+    return list(seen)
 
 
 def _next(day: date, interval: str) -> date:
