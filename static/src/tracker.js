@@ -38,27 +38,34 @@
   let on = (target, type, fn) => target.addEventListener(type, fn)
   let now = Date.now
 
-  // `|| undefined` keeps a missing value out of the JSON instead of sending null.
-  let site = attr('site') || attr('tracking-code') || undefined
-  let domain = attr('domain') || undefined
-  let hashMode = has('hash') ? 1 : undefined
+  // A missing one is sent as null (the server reads null as absent).
+  let site = attr('site') || attr('tracking-code')
+  let domain = attr('domain')
+  let hashMode = has('hash')
   // A relative data-api ("/stats/collect") resolves against the page, which is the point.
-  let endpoint = attr('api') || new URL(script.src).origin + '/collect'
+  let endpoint = attr('api') || new URL('/collect', script.src)
   let fileTypes = (
     attr('file-types') ||
     'pdf,xlsx,docx,txt,rtf,csv,exe,key,pps,ppt,pptx,7z,pkg,rar,gz,zip,avi,mov,mp4,mpeg,wmv,midi,mp3,wav,wma,dmg'
   ).split(',')
 
   // Decided once: a developer's machine or an automated browser never counts, unless the tag
-  // says so (the browser tests use data-allow-local + data-allow-webdriver).
+  // says so (the browser tests use data-allow-local + data-allow-webdriver). `off` is the
+  // reason, which every ignored event prints to the console, as Plausible's script does:
+  // whoever tests a page and sees nothing arrive looks there first. (The README and the
+  // install page name the attribute that allows it; the size budget has no room for that.)
   let off =
-    (!has('allow-local') &&
-      (/^(localhost|127\.|\[::1)/.test(loc.hostname) || loc.protocol == 'file:')) ||
-    (navigator.webdriver && !has('allow-webdriver'))
+    (/^(localhost|127\.|\[::1|$)/.test(loc.hostname) && // an empty hostname: file:, about:
+      !has('allow-local') &&
+      'local page') ||
+    (navigator.webdriver && !has('allow-webdriver') && 'webdriver')
   // The visitor's own opt-out (read once, like the cookie-less Plausible script; reload after
   // setting it). Reading localStorage throws in some sandboxed frames: then not opted out.
   try {
-    off = off || localStorage.avocet_ignore == 'true' || localStorage.plausible_ignore == 'true'
+    off =
+      off ||
+      ((localStorage.avocet_ignore == 'true' || localStorage.plausible_ignore == 'true') &&
+        'localStorage opt-out')
   } catch (e) {}
 
   // The one way out, for every event. opts: props, revenue, interactive, callback (the public
@@ -68,13 +75,13 @@
   // tracker never has to delay a navigation. No fetch, or it throws: sendBeacon.
   let send = (name, opts = {}) => {
     let callback = opts.callback || (() => {})
-    if (off) return callback()
+    if (off) return console.warn('Avocet ignores ' + name + ': ' + off), callback()
     let body = JSON.stringify({
       n: name,
       u: opts.u || loc.href,
       s: site,
       d: domain,
-      r: doc.referrer || null,
+      r: doc.referrer, // '' when none, which the server reads as none
       w: innerWidth,
       h: hashMode,
       p: opts.props,

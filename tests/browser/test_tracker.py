@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -456,6 +457,16 @@ def test_one_engagement_per_hidden_period_when_tab_hides_twice(
 # --- when nothing may be sent ----------------------------------------------------------
 
 
+def ignored(page: Page) -> list[str]:
+    """The console warnings the tracker prints for the events it ignores (filled as they come)."""
+    seen: list[str] = []
+    page.on(
+        "console",
+        lambda m: seen.append(m.text) if m.type == "warning" and "Avocet" in m.text else None,
+    )
+    return seen
+
+
 def assert_nothing_sent(live: LiveServer, site_id: str, page: Page, sent: list[Request]) -> None:
     """Gives a would-be event time to arrive, then checks that none left or landed."""
     page.wait_for_timeout(800)
@@ -480,11 +491,18 @@ def test_nothing_stored_when_visitor_opted_out(
     context.add_init_script(f"localStorage.setItem('{flag}', 'true')")
     page = context.new_page()
     sent = collect_requests(page)
+    warnings = ignored(page)
     page.goto(url)
     wait_tracker(page)
     page.evaluate("avocet('Signup')")
     page.click("a", modifiers=["ControlOrMeta"])
     assert_nothing_sent(live_server, site_id, page, sent)
+    # Each ignored event says why in the console (an engagement ping may follow the click).
+    assert warnings[:3] == [
+        "Avocet ignores pageview: localStorage opt-out",
+        "Avocet ignores Signup: localStorage opt-out",
+        "Avocet ignores Outbound Link: Click: localStorage opt-out",
+    ]
     # Control: the same page tracks a visitor who has not opted out.
     other = browser.new_context(user_agent=DESKTOP_UA)
     try:
@@ -500,10 +518,15 @@ def test_nothing_stored_when_webdriver_not_allowed(
     site_id = live_server.add_site("shop.test")
     page = context.new_page()
     sent = collect_requests(page)
+    warnings = ignored(page)
     page.goto(site.add("/robot", html(snippet(live_server, site_id, attrs=""))))
     wait_tracker(page)
     page.evaluate("avocet('Signup')")
     assert_nothing_sent(live_server, site_id, page, sent)
+    assert warnings[:2] == [
+        "Avocet ignores pageview: webdriver",
+        "Avocet ignores Signup: webdriver",
+    ]
     # Control: the same tag with data-allow-webdriver counts.
     context.new_page().goto(site.add("/allowed", html(snippet(live_server, site_id))))
     assert [r["pathname"] for r in events(live_server, site_id, 1)] == ["/allowed"]
@@ -515,16 +538,43 @@ def test_nothing_stored_when_page_is_local_without_allow_local(
     site_id = live_server.add_site("shop.test")
     page = context.new_page()
     sent = collect_requests(page)
+    warnings = ignored(page)
     site.add("/local", html(snippet(live_server, site_id)))
     page.goto(site.url("/local", host="127.0.0.1"))
     wait_tracker(page)
     assert_nothing_sent(live_server, site_id, page, sent)
+    assert warnings[:1] == ["Avocet ignores pageview: local page"]
     # Control: data-allow-local turns tracking on for the same local page.
     allowed = snippet(live_server, site_id, attrs="data-allow-webdriver data-allow-local")
     site.add("/local", html(allowed))
     context.new_page().goto(site.url("/local", host="127.0.0.1"))
     [row] = events(live_server, site_id, 1)
     assert (row["hostname"], row["pathname"]) == ("127.0.0.1", "/local")
+
+
+@pytest.mark.parametrize("host", ["localhost", "file"])
+def test_console_names_the_reason_when_a_local_page_is_ignored(
+    live_server: LiveServer, site: SiteServer, context: BrowserContext, tmp_path: Path, host: str
+) -> None:
+    site_id = live_server.add_site("shop.test")
+    body = html(snippet(live_server, site_id))
+    if host == "file":
+        (tmp_path / "index.html").write_text(body)
+        url = (tmp_path / "index.html").as_uri()
+    else:
+        site.add("/dev", body)
+        url = site.url("/dev", host="localhost")
+    page = context.new_page()
+    sent = collect_requests(page)
+    warnings = ignored(page)
+    page.goto(url)
+    wait_tracker(page)
+    page.evaluate("avocet('Signup', {props: {plan: 'pro'}})")
+    assert_nothing_sent(live_server, site_id, page, sent)
+    assert warnings[:2] == [
+        "Avocet ignores pageview: local page",
+        "Avocet ignores Signup: local page",
+    ]
 
 
 # --- other snippets: Plausible, Zenovay, proxied, the official Plausible npm tracker -----
