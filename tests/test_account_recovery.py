@@ -37,6 +37,9 @@ def test_totp_setup_shows_a_qr_code_and_ten_recovery_codes_once(world: World) ->
         "/ui/account/totp",
         data={"csrf_token": csrf, "secret": secret, "code": pyotp.TOTP(secret).now()},
     )
+    assert answer.status_code == 303  # post/redirect/get: the codes are on the next page
+    assert answer.headers["location"].startswith("/ui/account/recovery-codes?shown=")
+    answer = http.get(answer.headers["location"])
     assert answer.status_code == 200
     codes = _CODE.findall(answer.text)
     assert len(codes) == 10 == len(set(codes))

@@ -248,7 +248,7 @@ def test_form_shows_messages_next_to_fields_when_input_bad(
         (
             "/ui/login",
             {"email": OWNER, "password": "nope nope"},
-            {"password": "wrong email or password"},
+            {"password": "Wrong email or password."},
         ),
         (
             "/ui/login/code",
@@ -381,7 +381,9 @@ def test_sign_in_asks_for_code_when_two_factor_on(ui: Ui) -> None:
     )
     totp = pyotp.TOTP(secret)
     answer = ui.http.post(
-        "/ui/account/totp", data={"csrf_token": ui.csrf, "secret": secret, "code": totp.now()}
+        "/ui/account/totp",
+        data={"csrf_token": ui.csrf, "secret": secret, "code": totp.now()},
+        follow_redirects=True,
     )
     assert answer.status_code == 200
     assert "Two-factor sign-in is on" in answer.text  # with the recovery codes, shown once
@@ -418,7 +420,7 @@ def test_sign_in_asks_for_code_when_two_factor_on(ui: Ui) -> None:
 def test_member_invited_and_removed_when_owner_manages_people(ui: Ui) -> None:
     path = ui.path("/ui/sites/{site}/members")
     fields = {"email": "new@example.com", "role": "admin"}
-    answer = ui.http.post(path, data={"csrf_token": ui.csrf, **fields})
+    answer = ui.http.post(path, data={"csrf_token": ui.csrf, **fields}, follow_redirects=True)
     assert answer.status_code == 200
     link = re.search(r'value="http://[^"]+(/ui/invite/[A-Za-z0-9_-]+)"', answer.text)
     assert link is not None

@@ -216,6 +216,14 @@ class MetaStore:
             changes["timezone"] = check_timezone(timezone)
         changes = {k: v for k, v in changes.items() if v}
         with self._lock:
+            if "domain" in changes:
+                # A name never set by hand (still the domain) follows a new domain; a form
+                # that sends the old domain back as the name has not set it by hand either.
+                now = self._db.execute(
+                    "SELECT domain, name FROM sites WHERE id = ?", (site_id,)
+                ).fetchone()
+                if now and now[1] == now[0] and changes.get("name", now[0]) in (now[0], ""):
+                    changes["name"] = changes["domain"]
             if changes:  # column names come from the fixed keys above, never from input
                 sets = ", ".join(f"{column} = ?" for column in changes)
                 try:

@@ -20,12 +20,13 @@ from app.storage.accounts import (
     recovery_codes_left,
     totp_secret_of,
 )
-from app.ui import signin
+from app.ui import flash, signin
 from app.ui.actions import attempt, attempt_async, visible_sites
 from app.ui.landing import landing_path
 from app.ui.web import (
     PENDING_COOKIE,
     AnyRequest,
+    Viewer,
     anonymous_form,
     cookie,
     form_token,
@@ -199,18 +200,32 @@ async def enable_totp(request: AnyRequest) -> Template | Redirect:
         return page(
             request, "totp.html", viewer, secret=secret, uri=uri, qr=qr_svg(uri), errors=errors
         )
-    # Shown once, right here (a reload re-posts a used code, which is refused).
-    return page(request, "recovery.html", viewer, codes=codes, first=True)
+    return _show_codes(request, viewer, codes, first=True)
+
+
+def _show_codes(request: AnyRequest, viewer: Viewer, codes: list[str], *, first: bool) -> Redirect:
+    """Recovery codes are shown once, on the page this redirects to (never stored)."""
+    shown = flash.keep(request, viewer, {"codes": codes, "first": first})
+    return redirect(f"/ui/account/recovery-codes?shown={shown}")
+
+
+@get("/ui/account/recovery-codes")
+async def codes_page(request: AnyRequest) -> Template | Redirect:
+    viewer = await signed_in(request)
+    found = flash.taken(request, viewer)
+    if not isinstance(found, dict):  # shown already (a reload): they are not kept
+        return redirect("/ui/account")
+    return page(request, "recovery.html", viewer, codes=found["codes"], first=found["first"])
 
 
 @post("/ui/account/recovery-codes")
-async def renew_codes(request: AnyRequest) -> Template:
+async def renew_codes(request: AnyRequest) -> Template | Redirect:
     viewer, form = await signed_in_form(request)
     svc = services(request)
     codes, errors = await attempt_async("codes_password", signin.renew_codes, svc, viewer, form)
     if codes is None:
         return await _account(request, errors=errors)
-    return page(request, "recovery.html", viewer, codes=codes, first=False)
+    return _show_codes(request, viewer, codes, first=False)
 
 
 @post("/ui/account/totp/disable")
@@ -237,6 +252,7 @@ ROUTES = [
     change_password,
     totp_page,
     enable_totp,
+    codes_page,
     renew_codes,
     disable_totp,
 ]

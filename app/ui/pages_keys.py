@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import anyio.to_thread
+import msgspec
 from litestar import get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from app.storage.keys import SCOPES, all_keys
-from app.ui import actions
+from app.storage.keys import SCOPES, ApiKey, all_keys
+from app.ui import actions, flash
 from app.ui.actions import attempt
 from app.ui.web import AnyRequest, Viewer, page, redirect, services, signed_in, signed_in_form
 
@@ -35,18 +36,28 @@ async def _keys(request: AnyRequest, viewer: Viewer, **context: Any) -> Template
 
 @get("/ui/keys")
 async def keys_page(request: AnyRequest) -> Template:
-    return await _keys(request, await signed_in(request))
+    viewer = await signed_in(request)
+    new = flash.taken(request, viewer)  # a key created by the POST that led here
+    if isinstance(new, CreatedKey):
+        return await _keys(request, viewer, new_key=new.key, token=new.token)
+    return await _keys(request, viewer)
+
+
+class CreatedKey(msgspec.Struct, frozen=True):
+    key: ApiKey
+    token: str
 
 
 @post("/ui/keys")
-async def create_key(request: AnyRequest) -> Template:
-    """The new token is on this page only: it is never stored, so never shown again."""
+async def create_key(request: AnyRequest) -> Template | Redirect:
+    """The new token is shown once, on the page this redirects to: it is never stored, and
+    reloading that page creates no second key."""
     viewer, form = await signed_in_form(request)
     made, errors = await attempt("name", actions.create_key, services(request), viewer.user, form)
     if made is None:
         return await _keys(request, viewer, errors=errors, values=form.values(), checked=form)
     key, token = made
-    return await _keys(request, viewer, new_key=key, token=token)
+    return redirect(f"/ui/keys?shown={flash.keep(request, viewer, CreatedKey(key, token))}")
 
 
 @post("/ui/keys/{key_id:str}/revoke")

@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 from app.errors import NotFound
 from app.storage.accounts import Role, members_of, take_ownership, user_by_email
 from app.storage.invitations import invitation_by_token, open_invitations, revoke_invitation
-from app.ui import actions
+from app.ui import actions, flash
 from app.ui.actions import attempt
 from app.ui.pages_account import signed_in_redirect
 from app.ui.pages_sites import base_url
@@ -58,12 +58,17 @@ async def _members(request: AnyRequest, viewer: Viewer, site_id: str, **context:
 
 @get("/ui/sites/{site_id:str}/members")
 async def members_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
-    return await _members(request, await signed_in(request), site_id)
+    viewer = await signed_in(request)
+    invited = flash.taken(request, viewer)  # the invitation the POST that led here made
+    if isinstance(invited, dict) and invited.get("site_id") == site_id:
+        return await _members(request, viewer, site_id, invited=invited)
+    return await _members(request, viewer, site_id)
 
 
 @post("/ui/sites/{site_id:str}/members")
-async def invite(request: AnyRequest, site_id: FromPath[str]) -> Template:
-    """Creates an invitation; the page shows its link once (and mails it when mail is on)."""
+async def invite(request: AnyRequest, site_id: FromPath[str]) -> Template | Redirect:
+    """Creates an invitation; the page it redirects to shows its link once (and it is
+    mailed when mail is on)."""
     viewer, form = await signed_in_form(request)
     site, role = await viewer_site(request, viewer, site_id, EDITORS)
     svc = services(request)
@@ -79,12 +84,8 @@ async def invite(request: AnyRequest, site_id: FromPath[str]) -> Template:
         f" (as {invitation.role}).\n\nFollow this link within 7 days to accept:\n{link}\n\n"
         "If you did not expect this, ignore this mail.\n",
     )
-    return await _members(
-        request,
-        viewer,
-        site_id,
-        invited={"email": invitation.email, "link": link, "mailed": mailed},
-    )
+    invited = {"site_id": site.id, "email": invitation.email, "link": link, "mailed": mailed}
+    return redirect(f"/ui/sites/{site.id}/members?shown={flash.keep(request, viewer, invited)}")
 
 
 @post("/ui/sites/{site_id:str}/members/{user_id:str}/role")

@@ -75,7 +75,8 @@ async def site_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
     viewer = await signed_in(request)
     site, role = await viewer_site(request, viewer, site_id)
     values = {"domain": site.domain, "name": site.name, "timezone": site.timezone}
-    return _site_form(request, viewer, site=site, role=role, values=values)
+    done = request.query_params.get("done", "")
+    return _site_form(request, viewer, site=site, role=role, values=values, done=done)
 
 
 @post("/ui/sites/{site_id:str}/settings")

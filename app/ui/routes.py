@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Router
+from litestar import Response, Router, get
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -18,6 +18,18 @@ from app.ui import (
 )
 from app.ui.web import STATIC, TEMPLATES
 
+FAVICON = STATIC / "favicon.svg"
+
+
+@get(["/favicon.ico", "/favicon.svg"])
+async def favicon() -> Response[bytes]:
+    """The icon browsers ask for at /favicon.ico on any page (the pages link the SVG)."""
+    return Response(
+        FAVICON.read_bytes(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
 
 def ui_router() -> Router:
     return Router(
@@ -30,6 +42,7 @@ def ui_router() -> Router:
             *pages_keys.ROUTES,
             *pages_sharing.ROUTES,
             *pages_share.ROUTES,
+            favicon,
             create_static_files_router(path="/ui/static", directories=[STATIC], name="ui-static"),
         ],
         include_in_schema=False,

@@ -40,7 +40,15 @@ async def check_password(svc: Services, ip: str, form: Form) -> User | CodeNeede
     """The signed-in user, or CodeNeeded (its pending token goes into a cookie)."""
     if not form.get("email") or not form.raw("password"):
         raise FormInvalid({"password": "Enter your email and password."})
-    return await sign_in(svc.auth, ip, form.get("email"), form.raw("password"))
+    try:
+        return await sign_in(svc.auth, ip, form.get("email"), form.raw("password"))
+    except Unauthorized as exc:  # the API's words, as the form's sentence
+        raise FormInvalid({"password": sentence(exc.message)}) from None
+
+
+def sentence(message: str) -> str:
+    """An API error message ("wrong email or password") as the forms word theirs."""
+    return message[:1].upper() + message[1:] + "."
 
 
 def start_session(svc: Services, user: User) -> tuple[str, int]:
@@ -55,7 +63,7 @@ def check_code(svc: Services, pending: str, form: Form) -> User:
     try:
         return complete_sign_in(svc.auth, pending, form.get("code"))
     except Unauthorized as exc:  # the API's words, as the form's sentence
-        raise FormInvalid({"code": exc.message[:1].upper() + exc.message[1:] + "."}) from None
+        raise FormInvalid({"code": sentence(exc.message)}) from None
 
 
 async def change_password(svc: Services, viewer: Viewer, form: Form) -> None:

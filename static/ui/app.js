@@ -83,9 +83,13 @@
     var status = document.getElementById('verify-status')
     var body = table.querySelector('tbody')
     var seen = null
+    var labels = Array.prototype.map.call(table.querySelectorAll('thead th'), function (th) {
+      return th.textContent
+    })
     var cell = function (row, text) {
       var td = document.createElement('td')
       td.textContent = text == null || text === '' ? '—' : text
+      td.dataset.label = labels[row.children.length] || ''  // the column's name on a phone
       row.appendChild(td)
     }
     var poll = function () {

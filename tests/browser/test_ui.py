@@ -107,7 +107,7 @@ def test_settings_journey_when_new_user_installs_tracker(
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password", exact=True).fill("wrong password!")
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_text("wrong email or password")).to_be_visible()
+    expect(page.get_by_text("Wrong email or password.", exact=True)).to_be_visible()
     sign_in(page)
     expect(page).to_have_url(live.url + "/ui/sites")
     expect(page.get_by_text("No sites yet.")).to_be_visible()
