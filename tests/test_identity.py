@@ -168,3 +168,29 @@ def test_salts_older_than_yesterday_are_destroyed_by_the_sweep(settings: Setting
         assert days == [(today - timedelta(days=1)).isoformat(), today.isoformat()]
 
     run(settings, body)
+
+
+def test_backfilled_visit_stays_one_session_when_the_sweep_runs_between_its_events(
+    settings: Settings,
+) -> None:
+    """Issue #20, item 11: server-side events sent with past timestamps (a backfill) are
+    one visit while 30 minutes of event time separate them, however late they arrive; the
+    minute sweep used to drop the open session (its last event is hours old) and split it."""
+
+    async def body(svc: Services) -> None:
+        site = svc.meta.add_site("example.com").id
+        t0 = (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0, second=0)
+        await svc.ingest.record(pageview(site, "/a"), ALICE, us(t0))
+        svc.ingest.expire(us(datetime.now(UTC)))  # the sweep, between two backfilled events
+        await svc.ingest.record(pageview(site, "/b"), ALICE, us(t0 + timedelta(minutes=20)))
+        svc.ingest.expire(us(datetime.now(UTC)))
+        await svc.ingest.record(pageview(site, "/c"), ALICE, us(t0 + timedelta(minutes=51)))
+        rows = ids(svc)
+        assert [r[0] for r in rows] == ["/a", "/b", "/c"]
+        assert rows[0][2] == rows[1][2] != rows[2][2]  # /c: 31 minutes after /b, a new visit
+        entry = svc.events.query("SELECT entry_page FROM events ORDER BY ts")
+        assert [e[0] for e in entry] == ["/a", "/a", "/c"]
+        # Once the wall clock has been silent for 30 minutes too, the session goes.
+        assert svc.ingest.sessions.sweep(us(datetime.now(UTC) + timedelta(minutes=31))) == 1
+
+    run(settings, body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -97,8 +98,11 @@ class Session(NamedTuple):
     nothing (as objects they made every full collection scan them all: -30% throughput)."""
 
     id: int
-    last_us: int
+    last_us: int  # the latest event time seen
     attrs: tuple[Any, ...]
+    # When the session was last touched by the wall clock: a backfilled visit (server-side
+    # events with past timestamps) stays open for its next event however old its times are.
+    seen_us: int = 0
 
 
 class Sessions:
@@ -113,25 +117,28 @@ class Sessions:
         return len(self._open)
 
     def find(self, site_id: str, visitor: int, ts_us: int) -> Session | None:
-        """The visitor's open session at ts, extended to ts; None when there is none."""
+        """The visitor's open session at ts, extended to ts; None when there is none. The
+        30 minutes are counted in event time, whatever the wall clock did."""
         key = (site_id, visitor)
         session = self._open.get(key)
         if session is None or ts_us - session.last_us > SESSION_TIMEOUT_US:
             return None
-        if ts_us > session.last_us:
-            session = self._open[key] = Session(session.id, ts_us, session.attrs)
+        last = max(ts_us, session.last_us)
+        session = self._open[key] = Session(session.id, last, session.attrs, _wall_us())
         return session
 
     def start(self, site_id: str, visitor: int, ts_us: int, attrs: tuple[Any, ...]) -> Session:
-        session = Session(self._next_id, ts_us, attrs)
+        session = Session(self._next_id, ts_us, attrs, _wall_us())
         self._next_id += 1
         self._open[(site_id, visitor)] = session
         return session
 
     def sweep(self, now_us: int) -> int:
-        """Forget sessions idle past the timeout; returns how many."""
+        """Forget sessions idle past the timeout, in event time and on the wall clock (a
+        backdated session whose last event is hours old lives on while its events keep
+        arriving); returns how many."""
         cutoff = now_us - SESSION_TIMEOUT_US
-        stale = [key for key, s in self._open.items() if s.last_us < cutoff]
+        stale = [key for key, s in self._open.items() if max(s.last_us, s.seen_us) < cutoff]
         for key in stale:
             del self._open[key]
         return len(stale)
@@ -140,8 +147,12 @@ class Sessions:
         """Reload open sessions after a restart: (site, visitor, session_id, last ts, attrs)."""
         for site_id, visitor, session_id, last_ts, attrs in rows:
             last_us = _micros(last_ts)
-            self._open[(site_id, visitor)] = Session(session_id, last_us, attrs)
+            self._open[(site_id, visitor)] = Session(session_id, last_us, attrs, _wall_us())
             self._next_id = max(self._next_id, session_id + 1)
+
+
+def _wall_us() -> int:
+    return time.time_ns() // 1000
 
 
 def _micros(ts: datetime) -> int:
