@@ -14,13 +14,14 @@ function css (name) { return getComputedStyle(document.documentElement).getPrope
 
 function tickLabel (label, interval) {
   if (!label) return ''
-  if (interval === 'hour') return label.slice(11, 16)
+  if (interval === 'hour' || interval === 'minute') return label.slice(11, 16)
   if (interval === 'month') return monthLabel(label)
   return shortDay(label.slice(0, 10))
 }
 
 function fullLabel (label, interval) {
   if (!label) return ''
+  if (interval === 'minute') return label.slice(11, 16)
   if (interval === 'hour') return shortDay(label.slice(0, 10)) + ', ' + label.slice(11, 16)
   if (interval === 'month') return monthLabel(label)
   if (interval === 'week') return 'Week of ' + shortDay(label.slice(0, 10), true)
@@ -57,7 +58,7 @@ export function drawGraph (container, series) {
   const opts = {
     width: Math.max(200, container.clientWidth),
     height: container.clientWidth < 500 ? 200 : 260,
-    padding: [14, 12, 0, 4],
+    padding: [14, 24, 0, 4], // room for the last x label ("13:45") at the right edge
     legend: { show: false },
     cursor: { y: false, drag: { x: false, y: false }, points: { size: 9, width: 2, fill: css('--card') } },
     scales: { x: { time: false }, y: { range: (u, min, max) => [0, niceMax(Math.max(max || 0, ...(cmp || []).filter(v => v != null)))] } },

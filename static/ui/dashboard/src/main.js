@@ -64,6 +64,7 @@ function defaultInterval () {
 }
 
 export function intervalOf () {
+  if (state.period === 'realtime') return 'minute'
   const allowed = allowedIntervals()
   return allowed.includes(state.interval) ? state.interval : defaultInterval()
 }
@@ -115,7 +116,7 @@ async function loadTopStats (gen) {
   for (const m of topMetrics()) {
     const value = body.metrics[m]
     const ch = body.change ? body.change[m] : null
-    const label = goal ? GOAL_LABELS[m] : state.period === 'realtime' ? (m === 'visitors' ? 'Unique visitors (last 30 min)' : 'Pageviews (last 30 min)') : METRICS[m].label
+    const label = goal ? GOAL_LABELS[m] : state.period === 'realtime' ? (m === 'visitors' ? 'Visitors · 30 min' : 'Pageviews · 30 min') : METRICS[m].label
     const good = ch == null || ch === 0 ? '' : (ch > 0) !== !!METRICS[m].lowerIsBetter ? 'up' : 'down'
     const compared = state.compare && body.comparison ? body.comparison.metrics[m] : null
     const tile = h('li', { class: 'stat' + (m === chosen ? ' active' : ''), dataset: { metric: m, value: value == null ? '' : String(value) } },
@@ -171,6 +172,7 @@ function partialAndFuture (labels, interval) {
     const day = l.slice(0, 10)
     let start, current
     if (interval === 'hour') { start = l.slice(0, 13); current = nowLocal.slice(0, 13) } else if (interval === 'month') { start = day.slice(0, 7); current = today.slice(0, 7) } else { start = day; current = today }
+    if (interval === 'minute') { partial = labels.length - 1; return }
     if (interval === 'week') {
       const next = labels[i + 1] ? labels[i + 1].slice(0, 10) : null
       if (day <= today && (!next || next > today)) { if (partial < 0 && periodDays(state, today)[1] >= today) partial = i }
@@ -193,7 +195,6 @@ async function loadGraph (gen) {
   const box = document.getElementById('graph')
   const interval = intervalOf()
   renderIntervals(interval)
-  if (state.period === 'realtime') { box.textContent = ''; box.append(h('p', { class: 'graph-note' }, 'Realtime: the last 30 minutes, refreshed every 10 seconds.')); return }
   let body
   try { body = await run(state, graphRequest()) } catch (e) {
     if (gen !== generation) return
@@ -214,7 +215,8 @@ async function loadGraph (gen) {
     futureIndex: future,
     compare: body.comparison ? { labels: body.comparison.results.map(label), values: body.comparison.results.map(p => p[metric]) } : null
   })
-  document.getElementById('graph-title').textContent = (topMetrics() === GOAL ? GOAL_LABELS[metric] : METRICS[metric].label)
+  const title = topMetrics() === GOAL ? GOAL_LABELS[metric] : METRICS[metric].label
+  document.getElementById('graph-title').textContent = state.period === 'realtime' ? title + ' per minute, last 30 minutes' : title
 }
 
 function renderIntervals (current) {
@@ -258,6 +260,7 @@ function scheduleRealtimeRefresh () {
   refreshTimer = setTimeout(() => {
     const gen = generation
     loadTopStats(gen)
+    loadGraph(gen)
     refreshPanels()
     scheduleRealtimeRefresh()
   }, 10000)
