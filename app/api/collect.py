@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, Literal
 
@@ -57,9 +58,12 @@ async def track(
     if body is None:
         svc.ingest.dropped[Drop.INVALID.value] += 1
         return
+    svc.ingest.proxy_symptom.observe(client.ip)
     limits = svc.auth.limits
     if not limits.admit_hit(client.ip):
         svc.ingest.dropped[Drop.RATE_LIMITED.value] += 1
+        with contextlib.suppress(EventInvalid):  # decoded only to tell its site
+            count_rate_limited(svc, decode_hit(body, site_id=site_id))
         return
     try:
         hit = decode_hit(body, site_id=site_id, default_name=name)
@@ -70,6 +74,12 @@ async def track(
         svc.ingest.dropped[Drop.INVALID.value] += 1
     except Exception:
         log.exception("collect failed")
+
+
+def count_rate_limited(svc: Services, hit: Hit) -> None:
+    """A hit over the per-client limit, counted for its sites' "verify installation"."""
+    for site in svc.ingest.resolve_site(hit):
+        svc.ingest.drop_log.count(site.id, Drop.RATE_LIMITED.value)
 
 
 # The Litestar handlers below document the silent routes (OpenAPI, CORS preflight) and
@@ -212,9 +222,11 @@ async def plausible_event(request: AnyRequest) -> Response[str]:
     if not hit.domain and not hit.site_id:
         raise EventInvalid("domain", "can't be blank")
     client = client_of(request, svc)
+    svc.ingest.proxy_symptom.observe(client.ip)
     limits = svc.auth.limits
     if not limits.admit_hit(client.ip):
         svc.ingest.dropped[Drop.RATE_LIMITED.value] += 1
+        count_rate_limited(svc, hit)
         raise RateLimited("Too many requests", limits.collect_retry_after(client.ip, []))
     try:
         drops = await svc.ingest.record(hit, client, admit=limits.admit_site_hit)

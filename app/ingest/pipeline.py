@@ -13,6 +13,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from app.config import Settings
+from app.ingest.diagnostics import DropLog, ProxySymptom
 from app.ingest.enrich import (
     Agent,
     Locator,
@@ -78,6 +79,8 @@ class Ingestor:
         self.agent = cached_agent_parser(settings.ingest.ua_cache_size)
         self.locator = Locator(settings.geoip_db)
         self.dropped: Counter[str] = Counter()
+        self.drop_log = DropLog()  # the same drops per site, for "verify installation"
+        self.proxy_symptom = ProxySymptom()
         self._days: dict[str, _LocalDay] = {}
         self._today: dict[str, _LocalDay] = {}
 
@@ -209,6 +212,10 @@ class Ingestor:
         sites = self.resolve_site(hit)
         if not sites:
             self.dropped[Drop.UNKNOWN_SITE.value] += 1
+            # Shown to the site whose domain the page is on: a typo in its snippet.
+            owner = self.sites.by_domain(referrer_host(hit.url) or "") if hit.url else None
+            if owner is not None:
+                self.drop_log.count(owner.id, Drop.UNKNOWN_SITE.value)
             return [Drop.UNKNOWN_SITE]
         drops = []
         writes = []
@@ -220,6 +227,7 @@ class Ingestor:
             )
             if isinstance(row, Drop):
                 self.dropped[row.value] += 1
+                self.drop_log.count(site.id, row.value)
                 drops.append(row)
             else:
                 writes.append(self.writer.write(row))

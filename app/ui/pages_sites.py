@@ -7,11 +7,13 @@ from functools import cache
 from typing import Any
 
 import anyio.to_thread
+import msgspec
 from litestar import get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.api.client import is_https
+from app.ingest.diagnostics import DropCount
 from app.query.recent import RecentEvent, recent_events
 from app.storage.accounts import Role
 from app.storage.goals import delete_goal, goals_of
@@ -116,13 +118,22 @@ async def install_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
     return page(request, "install.html", viewer, site=site, role=role, base=base_url(request))
 
 
+class Verification(msgspec.Struct, frozen=True):
+    events: list[RecentEvent]
+    dropped: list[DropCount]  # why this site's hits were dropped since the server started
+    warnings: list[str]  # e.g. every visitor arriving as one proxy address
+
+
 @get("/ui/sites/{site_id:str}/recent")
-async def recent(request: AnyRequest, site_id: FromPath[str]) -> dict[str, list[RecentEvent]]:
-    """The last 20 events the site received, newest first (polled by "verify installation")."""
+async def recent(request: AnyRequest, site_id: FromPath[str]) -> Verification:
+    """The last 20 events the site received, newest first, and why hits were dropped
+    (polled by "verify installation")."""
     viewer = await signed_in(request)
     site, _ = await viewer_site(request, viewer, site_id)
-    events = services(request).events
-    return {"events": await anyio.to_thread.run_sync(recent_events, events, site.id)}
+    svc = services(request)
+    events = await anyio.to_thread.run_sync(recent_events, svc.events, site.id)
+    symptom = svc.ingest.proxy_symptom.warning
+    return Verification(events, svc.ingest.drop_log.of(site.id), [symptom] if symptom else [])
 
 
 async def _goals(request: AnyRequest, viewer: Viewer, site_id: str, **context: Any) -> Template:

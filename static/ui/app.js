@@ -119,9 +119,45 @@
               : 'Waiting for the first event…'
             status.className = events.length ? 'notice ok' : 'notice'
           }
+          return data
         })
+        .then(function (data) { if (data) showProblems(data) })
         .catch(function () { status.textContent = 'Could not check for events; retrying…' })
         .then(function () { setTimeout(poll, document.hidden ? 10000 : 2000) })
+    }
+    // Why hits were dropped (counts, never an address), and warnings such as a proxy whose
+    // address every visitor gets.
+    var problems = document.getElementById('verify-problems')
+    var showProblems = function (data) {
+      var dropped = data.dropped || []
+      var warnings = data.warnings || []
+      var list = document.getElementById('verify-warnings')
+      list.textContent = ''
+      warnings.forEach(function (text) {
+        var li = document.createElement('li')
+        li.textContent = text
+        list.appendChild(li)
+      })
+      list.hidden = warnings.length === 0
+      var rows = document.querySelector('#dropped tbody')
+      rows.textContent = ''
+      dropped.forEach(function (d) {
+        var row = document.createElement('tr')
+        var reason = document.createElement('td')
+        var name = document.createElement('strong')
+        name.textContent = d.reason.replace('_', ' ')
+        reason.append(name, ': ' + d.explanation)
+        row.appendChild(reason)
+        var count = document.createElement('td')
+        count.textContent = String(d.count)
+        row.appendChild(count)
+        var last = document.createElement('td')
+        last.textContent = new Date(d.last_at * 1000).toLocaleTimeString()
+        row.appendChild(last)
+        rows.appendChild(row)
+      })
+      document.getElementById('dropped').hidden = dropped.length === 0
+      problems.hidden = dropped.length === 0 && warnings.length === 0
     }
     poll()
   }
