@@ -30,6 +30,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    if not settings.public_url and not settings.listens_on_loopback:
+        logging.getLogger("avocet").warning(
+            "listening on %s without public_url: `avocet site add` prints snippets for %s"
+            " and the UI's snippets and links use whatever address a page was opened at."
+            " Set public_url (AVOCET_PUBLIC_URL) to the address visitors reach, e.g."
+            " https://analytics.example.com",
+            settings.host,
+            settings.local_url,
+        )
     app = create_app(settings)
     server = uvicorn.Server(server_config(settings, app))
     logging.getLogger("uvicorn.error").addFilter(_OneLineStartupFailure(app))
@@ -82,7 +91,7 @@ def cmd_site_add(settings: Settings, args: argparse.Namespace) -> int:
             set_role(meta, site.id, owner.id, "owner")
     finally:
         meta.close()
-    code = snippet(site.id, settings.local_url)
+    code = snippet(site.id, settings.base_url)
     if args.json:
         print_json({**site.public(), "owner": owner.email if owner else None, "snippet": code})
     else:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
 ENV_PREFIX = "AVOCET_"
+# AVOCET_* variables of the command line, not settings: never read as configuration.
+CLI_VARIABLES = frozenset({"CONFIG", "TOKEN", "URL"})
 
 
 class DuckDBSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -98,6 +102,11 @@ class MailSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    # The address people and their browsers reach this server at, e.g.
+    # "https://analytics.example.com" behind a reverse proxy: every URL printed or shown
+    # outside a request (the snippet of `avocet site add`, the install page, invitation
+    # links) uses it. Empty = the URL of the request (in the UI) or http://host:port.
+    public_url: str = ""
     data_dir: str = "data"  # msgspec has no Path type; wrap in Path at use
     # The only folder POST /api/v1/admin/backup writes into (each backup a new folder in
     # it); empty = "backups" beside the data dir. Never inside the data dir or the app's
@@ -122,6 +131,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mail: MailSettings = MailSettings()
     server: ServerSettings = ServerSettings()
 
+    def __post_init__(self) -> None:
+        if self.public_url:
+            check_public_url(self.public_url)
+
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
@@ -139,9 +152,93 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         return f"http://{host}:{self.port}"
 
+    @property
+    def base_url(self) -> str:
+        """Where people reach the server: public_url, else the local URL."""
+        return self.public_url.rstrip("/") or self.local_url
+
+    @property
+    def listens_on_loopback(self) -> bool:
+        """True when only this machine can connect (127.x, ::1, localhost)."""
+        host = self.host.strip("[]").lower()
+        return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def check_public_url(url: str) -> None:
+    """public_url is an http(s) URL of a host, with an optional path, nothing else."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"public_url: expected http(s)://host[:port][/path], got {url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"public_url: no query, fragment or user in it, got {url!r}")
+
 
 class ConfigError(Exception):
     """The configuration file or an AVOCET_* variable is invalid."""
+
+
+def setting_keys(struct: type[msgspec.Struct] = Settings, prefix: str = "") -> list[str]:
+    """Every setting's dotted key ("port", "duckdb.threads"), tables left out."""
+    keys: list[str] = []
+    for field in msgspec.structs.fields(struct):
+        kind = field.type
+        if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            keys += setting_keys(kind, f"{prefix}{field.name}.")
+        else:
+            keys.append(f"{prefix}{field.name}")
+    return keys
+
+
+def _closest(key: str, keys: list[str]) -> str | None:
+    """The setting `key` is probably a typo of: within its table when it names one (the
+    table's name would make any two keys of it look alike), else among all keys."""
+    table, _, leaf = key.rpartition(".")
+    leaves = [k.rsplit(".", 1)[1] for k in keys if table and k.startswith(f"{table}.")]
+    if leaves:
+        found = difflib.get_close_matches(leaf, leaves, n=1, cutoff=0.75)
+        return f"{table}.{found[0]}" if found else None
+    found = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def _env_name(key: str) -> str:
+    return ENV_PREFIX + key.replace(".", "__").upper()
+
+
+def _unknown_env(name: str, key: str) -> str | None:
+    """Why AVOCET_<key> can't be a setting, or None when it isn't meant as one.
+
+    A name close to a setting (a typo: AVOCET_PROT) or inside a settings table
+    (AVOCET_DUCKDB__THREDS) is an error that names it; any other AVOCET_* variable (one
+    of the CLI's, or an orchestrator's, e.g. Kubernetes' AVOCET_SERVICE_HOST) is ignored."""
+    keys = setting_keys()
+    table = key.split(".")[0] if "." in key else ""
+    near = _closest(key, keys)
+    if near is not None:
+        return f"{name} is not a setting (did you mean {_env_name(near)}?)"
+    in_table = [k for k in keys if k.startswith(f"{table}.")] if table else []
+    if in_table:
+        names = ", ".join(_env_name(k) for k in in_table)
+        return f"{name} is not a setting; [{table}] has {names}"
+    return None
+
+
+def _check_keys(raw: dict[str, Any], source: Path) -> None:
+    """Every key of the file is a setting; a typo is named with its closest setting."""
+    keys = setting_keys()
+    tables = {k.rsplit(".", 1)[0] for k in keys if "." in k}
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for name, value in node.items():
+            key = f"{prefix}{name}"
+            if isinstance(value, dict) and key in tables:
+                walk(value, f"{key}.")
+            elif key not in keys:
+                near = _closest(key, keys)
+                hint = f" (did you mean {near!r}?)" if near else ""
+                raise ConfigError(f"{source}: {key!r} is not a setting{hint}")
+
+    walk(raw, "")
 
 
 def _set_path(raw: dict[str, Any], path: list[str], value: str) -> None:
@@ -160,10 +257,16 @@ def _env_value(value: str) -> Any:
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    keys = set(setting_keys())
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+        if not name.startswith(ENV_PREFIX) or name[len(ENV_PREFIX) :] in CLI_VARIABLES:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
+        if ".".join(path) not in keys:
+            problem = _unknown_env(name, ".".join(path))
+            if problem is not None:
+                raise ConfigError(problem)
+            continue
         if path[0] == "trusted_proxies":
             raw["trusted_proxies"] = [v.strip() for v in value.split(",") if v.strip()]
             continue
@@ -183,6 +286,7 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
             raw = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from exc
+        _check_keys(raw, path)
     _apply_env(raw, env)
     try:
         return msgspec.convert(raw, Settings, strict=False)

@@ -63,9 +63,65 @@ def test_env_overrides_file_when_both_set(tmp_path: Path) -> None:
     [
         ({"AVOCET_PORT": "eighty"}, "Expected `int`"),
         ({"AVOCET_PORT": "70000"}, "<= 65535"),
-        ({"AVOCET_NOPE": "1"}, "unknown field `nope`"),
+        ({"AVOCET_PROT": "8080"}, r"^AVOCET_PROT is not a setting \(did you mean AVOCET_PORT\?\)$"),
+        (
+            {"AVOCET_DUCKDB__THREDS": "2"},
+            r"^AVOCET_DUCKDB__THREDS is not a setting \(did you mean AVOCET_DUCKDB__THREADS\?\)$",
+        ),
+        (
+            {"AVOCET_DUCKDB__CORES": "2"},
+            r"^AVOCET_DUCKDB__CORES is not a setting; \[duckdb\] has AVOCET_DUCKDB__THREADS,"
+            r" AVOCET_DUCKDB__MEMORY_LIMIT$",
+        ),
+        (
+            {"AVOCET_DUKDB__THREADS": "2"},
+            r"^AVOCET_DUKDB__THREADS is not a setting \(did you mean AVOCET_DUCKDB__THREADS\?\)$",
+        ),
+        ({"AVOCET_PUBLIC_URL": "analytics.example.com"}, "expected http\\(s\\)://host"),
+        ({"AVOCET_PUBLIC_URL": "https://a.example.com/?x=1"}, "no query, fragment or user"),
     ],
 )
 def test_invalid_settings_raise_config_error(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(None, env)
+
+
+def test_avocet_variables_that_are_not_settings_are_left_alone() -> None:
+    # The CLI's own (the README's `AVOCET_TOKEN=... avocet backup --url ...`) and an
+    # orchestrator's (Kubernetes names a service's address AVOCET_SERVICE_HOST).
+    env = {
+        "AVOCET_TOKEN": "av_live_x",
+        "AVOCET_URL": "http://127.0.0.1:8000",
+        "AVOCET_SERVICE_HOST": "10.0.0.7",
+        "AVOCET_PORT_8000_TCP_ADDR": "10.0.0.7",
+        "AVOCET_PORT": "9000",
+    }
+    assert load_settings(None, env) == Settings(port=9000)
+
+
+def test_misspelt_key_in_the_file_is_named_with_the_closest_setting(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('public_ulr = "https://a.example.com"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert (
+        str(caught.value) == f"{path}: 'public_ulr' is not a setting (did you mean 'public_url'?)"
+    )
+    path.write_text("[duckdb]\nthreads = 1\nmemory = '1GB'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert str(caught.value) == f"{path}: 'duckdb.memory' is not a setting"
+
+
+@pytest.mark.parametrize(
+    ("public_url", "host", "base_url"),
+    [
+        ("", "127.0.0.1", "http://127.0.0.1:8000"),
+        ("", "0.0.0.0", "http://127.0.0.1:8000"),
+        ("https://analytics.example.com/", "0.0.0.0", "https://analytics.example.com"),
+        ("https://example.com/stats", "127.0.0.1", "https://example.com/stats"),
+    ],
+)
+def test_base_url_is_public_url_when_set(public_url: str, host: str, base_url: str) -> None:
+    env = {"AVOCET_PUBLIC_URL": public_url, "AVOCET_HOST": host}
+    assert load_settings(None, env).base_url == base_url

@@ -41,7 +41,12 @@ def timezones() -> list[str]:
 
 
 def base_url(request: AnyRequest) -> str:
-    """This server's URL as the browser sees it: the snippet loads the script from it."""
+    """This server's URL for snippets and links: public_url when set (a page opened over
+    another address, e.g. on the server itself, must still show the public one), else
+    the URL as the browser sees it."""
+    public = services(request).settings.public_url
+    if public:
+        return public.rstrip("/")
     scheme = "https" if is_https(request, services(request).trusted_proxies) else "http"
     host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
     return f"{scheme}://{host}"
