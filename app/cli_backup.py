@@ -152,6 +152,10 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from app.storage.events import EventStore
 
     first, last = _day(args.from_day, "--from"), _day(args.to_day, "--to")
+    if args.format == "plausible":
+        from app.cli_export import export_plausible
+
+        return export_plausible(settings, args, first, last)
     meta = open_meta(settings)
     try:
         sites = {s.id: s for s in meta.sites()}
@@ -223,9 +227,11 @@ def register(sub: Any) -> None:
     export.add_argument("site", help="site id or domain")
     export.add_argument(
         "--format",
-        choices=("csv", "zip"),
+        choices=("csv", "zip", "plausible"),
         default="csv",
-        help="csv: a folder of CSV files; zip: the same files in one zip archive",
+        help="csv: a folder of CSV files; zip: the same files in one zip archive;"
+        " plausible: Plausible's CSV export (a zip of imported_*.csv daily tables; works"
+        " while the server runs, through it, with --token)",
     )
     export.add_argument("--from", dest="from_day", help="first day, YYYY-MM-DD")
     export.add_argument("--to", dest="to_day", help="last day, YYYY-MM-DD")
@@ -234,4 +240,6 @@ def register(sub: Any) -> None:
     )
     export.add_argument("--json", action="store_true", help="print one JSON object")
     export.add_argument("--progress", action="store_true", help="progress even off a terminal")
+    export.add_argument("--url", help="the running server's URL (--format plausible)")
+    export.add_argument("--token", help="API key or JWT when the server runs (or AVOCET_TOKEN)")
     export.set_defaults(func=cmd_export)

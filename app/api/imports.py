@@ -13,18 +13,21 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 from litestar import delete, get, post
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
 
 from app.api.access import AnyRequest, services, site_access
 from app.errors import AppError, InvalidRequest
+from app.imports import plausible_export
 from app.imports.csvfiles import expand_zips
 from app.imports.run import OVERLAP_CHOICES, content_hash, delete_import, run_import
 from app.imports.sources import AVAILABLE, source_for
+from app.query.periods import parse_day
 from app.services import Services
 from app.storage import import_jobs
 from app.storage.meta import Site
@@ -159,4 +162,39 @@ async def remove_import(
     return {"id": job.id, "status": "deleted", "deleted": removed}
 
 
-ROUTES = [create_import, list_imports, get_import, remove_import]
+@get("/api/v1/sites/{site_id:str}/export")
+async def export_site(
+    request: AnyRequest,
+    site_id: FromPath[str],
+    export_format: Annotated[str, QueryParameter(name="format")] = "plausible",
+    date_from: Annotated[str | None, QueryParameter(name="from", required=False)] = None,
+    date_to: Annotated[str | None, QueryParameter(name="to", required=False)] = None,
+) -> Stream:
+    """The site's stats in Plausible's CSV export layout, a zip streamed table by table
+    (any date range; all of the site's days when from/to are left out)."""
+    site, _, _ = site_access(request, site_id, "stats:read")
+    if export_format != "plausible":
+        raise InvalidRequest("format: plausible (the raw CSV export is avocet export)")
+    first = parse_day(date_from, "from") if date_from else None
+    last = parse_day(date_to, "to") if date_to else None
+    store = services(request).events
+    if first is None or last is None:
+        span = await anyio.to_thread.run_sync(plausible_export.data_range, store, site.id)
+        if span is None:
+            raise InvalidRequest(f"{site.domain} has no data yet: nothing to export")
+        first, last = first or span[0], last or span[1]
+    if first > last:
+        raise InvalidRequest("from: must not be after to")
+    today = services(request).clock().astimezone(site.zone).date()
+    name = plausible_export.archive_name(site.domain, today)
+    return Stream(
+        plausible_export.stream_zip(store, site, first, last),  # iterated on worker threads
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+ROUTES = [create_import, list_imports, get_import, remove_import, export_site]
