@@ -116,11 +116,8 @@ def _tables(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
 def row_counts(store: EventStore) -> dict[str, int]:
     """Rows per table of a store (schema_version aside)."""
     database = str(store.query("SELECT current_database()")[0][0])
-    cur = store.cursor()
-    try:
+    with store.reading() as cur:
         tables = _tables(cur, database)
-    finally:
-        cur.close()
     return {
         t: int(store.query(f'SELECT count(*) FROM "{t}"')[0][0])
         for t in tables
@@ -226,11 +223,8 @@ def backup_store(
     try:
         # A cursor of its own: the copy reads one snapshot (its transaction's), so commits
         # that land meanwhile are left out whole and ingestion never waits for it.
-        cur = store.cursor()
-        try:
+        with store.reading() as cur:
             counts = copy_events(cur, dest / EVENTS_FILE, progress)
-        finally:
-            cur.close()
         progress("copying meta.sqlite3...")
         copy_meta(data_dir / META_FILE, dest / META_FILE)
         _copy_secret(data_dir, dest)
@@ -457,8 +451,7 @@ def _export(
         where += " AND day <= ?"
         params.append(last)
     written: dict[str, Any] = {}
-    cur = store.cursor()
-    try:
+    with store.reading() as cur:
         for table, order in (("events", "ts"), ("daily_stats", "day, property, value")):
             cur.execute(
                 "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database()"
@@ -480,6 +473,4 @@ def _export(
                     if progress:
                         progress(table, n)
             written[table] = {"file": name, "rows": n}
-    finally:
-        cur.close()
     return written

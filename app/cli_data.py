@@ -15,6 +15,7 @@ from app.errors import AppError
 from app.jobs.lifecycle import Report, align_zones, compact, prune_sites, rollup_sites
 from app.storage.events import EventStore, StoreLocked
 from app.storage.meta import MetaStore, Site
+from app.storage.retention import retention_of
 
 
 class ServerRunning(AppError):
@@ -79,7 +80,9 @@ def cmd_prune(settings: Settings, args: argparse.Namespace) -> int:
         sites = meta.sites() if args.dry_run else _aligned_sites(meta, store)
         if not args.dry_run:
             rollup_sites(store, sites)  # never prune a day before its rollup exists
-        report = prune_sites(store, sites, settings.raw_retention_days, dry_run=args.dry_run)
+        report = prune_sites(
+            store, sites, lambda site: retention_of(site, settings), dry_run=args.dry_run
+        )
         verb = "raw events would be deleted" if args.dry_run else "raw events deleted"
         return _print(report, sites, verb, args.json)
     finally:
@@ -118,7 +121,9 @@ def register(sub: Any) -> None:
     )
     rollup.set_defaults(func=cmd_rollup)
     prune = sub.add_parser(
-        "prune", help="delete raw events older than raw_retention_days once rolled up"
+        "prune",
+        help="delete raw events past each site's raw retention once rolled up, and"
+        " everything past its total retention",
     )
     prune.add_argument("--dry-run", action="store_true", help="only count what would go")
     prune.add_argument("--json", action="store_true", help="print one JSON object")

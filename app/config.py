@@ -85,6 +85,16 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_connections: Annotated[int, msgspec.Meta(ge=1)] = 1000
 
 
+class RetentionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Days of everything (raw events, daily rollups, bot and exclusion counters) a site keeps
+    # unless its owner sets its own; 0 = forever. (The raw default is raw_retention_days.)
+    total_days: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # Limits on what an owner may set, in days; 0 = no limit. max_total_days also caps the
+    # sites that keep "forever" (and total_days above), e.g. to bound the disk a user can fill.
+    max_raw_days: Annotated[int, msgspec.Meta(ge=0)] = 0
+    max_total_days: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
 class MailSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Outgoing mail (invitations). Empty smtp_host = no mail: the inviter passes the link on.
     smtp_host: str = ""
@@ -118,6 +128,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # A MaxMind-format (.mmdb, MaxMind or DB-IP) city database for region/city; empty = off,
     # and the country comes from the offline database shipped with the install.
     geoip_db: str = ""
+    # Days of raw events a site keeps unless its owner sets its own; older days are answered
+    # from daily rollups. Limits and the total retention: [retention].
     raw_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 90
     # Background jobs: daily rollups (hourly) and raw retention (every 6 h). Off only for
     # tests or when another process runs `avocet rollup` / `avocet prune` on a schedule.
@@ -129,6 +141,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     mail: MailSettings = MailSettings()
+    retention: RetentionSettings = RetentionSettings()
     server: ServerSettings = ServerSettings()
 
     def __post_init__(self) -> None:

@@ -11,7 +11,19 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from app.api import admin, auth, collect, docs, events, keys, plausible_query, script, sites, stats
+from app.api import (
+    admin,
+    auth,
+    collect,
+    docs,
+    events,
+    keys,
+    plausible_query,
+    script,
+    site_data,
+    sites,
+    stats,
+)
 from app.api import imports as imports_api
 from app.api import privacy as privacy_api
 from app.api.dialects import openanalytics, ovyxa, zenovay
@@ -69,11 +81,13 @@ def create_app(settings: Settings) -> Litestar:
             # For `avocet serve`, which prints this one line instead of the traceback.
             app.state.startup_error = startup_message(exc)
             raise
-        # Privacy deletions: queued or interrupted requests resume now.
+        # Deletions (privacy requests, sites, resets): queued or interrupted requests resume
+        # now, and requests the command line queues are picked up while serving.
         privacy_jobs = app.state.privacy = PrivacyJobs(
-            svc.events, svc.meta, svc.sites, svc.jobs.lock
+            svc.events, svc.meta, svc.sites, svc.jobs.lock, svc.writer.drain
         )
         privacy_jobs.resume()
+        privacy_jobs.start_polling()
         log.info("avocet ready, data in %s", settings.data_dir)
         try:
             yield
@@ -91,6 +105,7 @@ def create_app(settings: Settings) -> Litestar:
             *auth.ROUTES,
             *keys.ROUTES,
             *sites.ROUTES,
+            *site_data.ROUTES,
             *events.ROUTES,
             *privacy_api.ROUTES,
             *admin.ROUTES,

@@ -24,6 +24,7 @@ from app.proxies import TrustedProxies
 from app.storage.events import EventStore
 from app.storage.files import private_dir, tighten
 from app.storage.meta import MetaStore, Site
+from app.storage.retention import Retention, retention_of
 
 log = logging.getLogger("avocet")
 
@@ -128,9 +129,7 @@ class Services:
         self.ingest = Ingestor(settings, self.sites, Salts(self.meta), self.writer)
         self.auth = Authenticator(settings, self.meta)
         self.mailer = Mailer(settings.mail)
-        self.jobs = Jobs(
-            self.events, self.meta, self.sites, settings.raw_retention_days, self.writer.drain
-        )
+        self.jobs = Jobs(self.events, self.meta, self.sites, self.retention, self.writer.drain)
         self._sweeper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         # What "now" is for the stats APIs (periods, raw window); tests pin it.
@@ -147,6 +146,10 @@ class Services:
         self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
         if self.settings.run_jobs:
             self.jobs.start()
+
+    def retention(self, site: Site) -> Retention:
+        """What the site keeps: its own retention, or the instance's defaults and limits."""
+        return retention_of(site, self.settings)
 
     def realign(self, site: Site) -> None:
         """Call after changing a site: if its timezone changed, its stored events are

@@ -11,7 +11,7 @@ from litestar import Request, post
 
 from app.api.access import services
 from app.api.share_access import stats_grant
-from app.api.stats import site_goals
+from app.api.stats import expired_days, site_goals
 from app.query.answer import run_query
 from app.query.model import Query
 from app.query.parse import check_raw_window
@@ -41,7 +41,7 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     q = v2_query(req, site.id, period, site_goals(svc, site, "event:goal" in str(req.filters)))
     if grant.filters:  # a share link's fixed filter, which the body can't take away
         q = msgspec.structs.replace(q, filters=(*q.filters, *grant.filters))
-    check_raw_window(q, now.astimezone(zone).date(), svc.settings.raw_retention_days)
+    check_raw_window(q, now.astimezone(zone).date(), svc.retention(site).raw_days)
     q = with_site_timezone(q, site.settled_day_zone)
     result = await run_query(svc.events, q, bots=True)
     total = None
@@ -56,6 +56,7 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
         from_rollups=result.from_rollups,
         sampled=False,
         filtered_bot_traffic=result.bot_hits,
+        **expired_days(svc, site, period),
     )
     return body
 

@@ -57,8 +57,7 @@ def _readable_site(request: AnyRequest, site_id: str) -> Site:
 
 
 def _export_rows(store: EventStore, site_id: str, key: int, since: datetime) -> list[Any]:
-    cur = store.cursor()
-    try:
+    with store.reading() as cur:
         cur.execute(
             f"SELECT ts, day, {_EXPORT_COLUMNS}, map_keys(props) AS property_keys FROM events"
             " WHERE site_id = ? AND user_key = ? AND ts >= ? ORDER BY ts, name LIMIT ?",
@@ -66,8 +65,6 @@ def _export_rows(store: EventStore, site_id: str, key: int, since: datetime) -> 
         )
         names = [d[0] for d in cur.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    finally:
-        cur.close()
 
 
 def _event(row: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from app.api.access import authenticate, require_scope, services, site_access
+from app.api.site_data import retention_json
 from app.auth.limits import month_of, next_month_start
 from app.auth.principal import Principal
 from app.errors import Forbidden, InvalidRequest, NotFound
@@ -19,6 +20,7 @@ from app.storage.accounts import ROLES, set_role, site_ids_of
 from app.storage.goals import add_goal, delete_goal, goals_of
 from app.storage.keys import all_keys
 from app.storage.meta import Site
+from app.storage.retention import check_retention
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -33,6 +35,9 @@ class SitePatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     domain: str | None = None
     name: str | None = None
     timezone: str | None = None
+    # Days; null: back to the instance's default; retention_days 0: forever.
+    raw_retention_days: int | msgspec.UnsetType | None = msgspec.UNSET
+    retention_days: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class GoalForm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -81,13 +86,13 @@ async def create_site(request: AnyRequest, data: JSONBody[SiteForm]) -> dict[str
         raise Forbidden("this API key is bound to one site")
     svc = services(request)
     site = await anyio.to_thread.run_sync(_create_site, svc, data, principal.user.id)
-    return {"site": site.public()}
+    return {"site": {**site.public(), **retention_json(svc, site)}}
 
 
 @get("/api/v1/sites/{site_id:str}")
 async def get_site(request: AnyRequest, site_id: FromPath[str]) -> dict[str, object]:
     site, _, role = site_access(request, site_id, "sites:read")
-    return {"site": {**site.public(), "role": role}}
+    return {"site": {**site.public(), **retention_json(services(request), site), "role": role}}
 
 
 @patch("/api/v1/sites/{site_id:str}")
@@ -97,24 +102,28 @@ async def update_site(
     site, _, _ = site_access(request, site_id, "sites:write", write=True)
     svc = services(request)
     changes = msgspec.structs.asdict(data)
-    updated = await anyio.to_thread.run_sync(lambda: svc.meta.update_site(site.id, **changes))
+    raw = changes.pop("raw_retention_days")
+    total = changes.pop("retention_days")
+    updated = await anyio.to_thread.run_sync(lambda: _update_site(svc, site, changes, raw, total))
     svc.sites.reload()
     if updated is None:
         raise NotFound("site not found")
     svc.realign(updated)
-    return {"site": updated.public()}
+    return {"site": {**updated.public(), **retention_json(svc, updated)}}
 
 
-@delete("/api/v1/sites/{site_id:str}", status_code=200)
-async def delete_site(request: AnyRequest, site_id: FromPath[str]) -> dict[str, bool]:
-    """Only the owner can delete a site (its events stay in DuckDB until retention)."""
-    site, _, role = site_access(request, site_id, "sites:write", write=True)
-    if role != "owner":
-        raise Forbidden("only the site owner can delete it")
-    svc = services(request)
-    await anyio.to_thread.run_sync(svc.meta.delete_site, site.id)
-    svc.sites.reload()
-    return {"ok": True}
+def _update_site(
+    svc: Services, site: Site, changes: dict[str, Any], raw: object, total: object
+) -> Site | None:
+    """Retention first (validated against the effective pair), then the other fields."""
+    if raw is not msgspec.UNSET or total is not msgspec.UNSET:
+        raw_days = site.raw_retention_days if raw is msgspec.UNSET else raw
+        total_days = site.retention_days if total is msgspec.UNSET else total
+        assert raw_days is None or isinstance(raw_days, int)
+        assert total_days is None or isinstance(total_days, int)
+        check_retention(svc.settings, raw_days, total_days)
+        svc.meta.set_retention(site.id, raw_days, total_days)
+    return svc.meta.update_site(site.id, **changes)
 
 
 @get("/api/v1/sites/{site_id:str}/goals")
@@ -197,7 +206,6 @@ ROUTES = [
     create_site,
     get_site,
     update_site,
-    delete_site,
     list_goals,
     create_goal,
     remove_goal,

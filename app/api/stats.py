@@ -34,6 +34,7 @@ from app.query.run import Result, bot_hits, bucket_label, first_event_day
 from app.services import Services
 from app.storage.goals import goals_of
 from app.storage.meta import Site
+from app.storage.retention import retained_from
 
 AnyRequest = Request[Any, Any, Any]
 Q = FromQuery[str | None]
@@ -79,7 +80,7 @@ async def run(ctx: Ctx, q: Query, *, bots: bool = False) -> Result:
     if ctx.fixed:
         q = msgspec.structs.replace(q, filters=(*q.filters, *ctx.fixed))
     today = ctx.svc.clock().astimezone(ZoneInfo(q.period.timezone)).date()
-    check_raw_window(q, today, ctx.svc.settings.raw_retention_days)
+    check_raw_window(q, today, ctx.svc.retention(ctx.site).raw_days)
     return await run_query(
         ctx.svc.events, with_site_timezone(q, ctx.site.settled_day_zone), bots=bots
     )
@@ -96,7 +97,16 @@ async def meta(ctx: Ctx, result: Result) -> dict[str, Any]:
         "from_rollups": result.from_rollups,
         "sampled": False,
         "filtered_bot_traffic": bots,
+        **expired_days(ctx.svc, ctx.site, ctx.period),
     }
+
+
+def expired_days(svc: Services, site: Site, period: Period) -> dict[str, str]:
+    """{"retained_from": day} when the period starts on a day past the site's retention
+    (deleted by the prune job: those days answer zeros), else nothing."""
+    today = svc.clock().astimezone(site.zone).date()
+    first = retained_from(site, svc.settings, today)
+    return {"retained_from": first.isoformat()} if first and period.first_day < first else {}
 
 
 def period_of(period: Period) -> dict[str, str]:

@@ -39,6 +39,7 @@ class Drop(Enum):
     BOT = "bot"
     INVALID = "invalid"
     NO_SESSION = "no_session"
+    EXCLUDED = "excluded"  # by one of the site's exclusion rules (counted per rule kind)
 
 
 class Client(NamedTuple):
@@ -103,6 +104,11 @@ class Ingestor:
         for site in self.sites.all():
             self.salts.destroy_before(site.id, self.local_day(site, now, now=True))
 
+    def country(self, ip: str) -> str | None:
+        """The country of an address (for country exclusions; never stored)."""
+        geo = self.locator.locate(ip)
+        return geo[0] if geo else None
+
     def local_day(self, site: Site, ts_us: int, *, now: bool = False) -> date:
         """The site-local day of ts; two caches so backdated events don't evict today."""
         cache = self._today if now else self._days
@@ -133,6 +139,12 @@ class Ingestor:
         if page is None:
             return Drop.INVALID
         day = self.local_day(site, ts_us)
+        shields = self.sites.shields(site.id)
+        if shields is not None:
+            reason = shields.reason(client.ip, page.hostname, page.pathname, self.country)
+            if reason is not None:
+                self.writer.count_excluded(site.id, day_number(day), reason)
+                return Drop.EXCLUDED
         agent: Agent | None
         if user_id is None:
             agent = self.agent(client.user_agent)

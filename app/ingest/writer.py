@@ -27,11 +27,12 @@ class _Batch:
     two Python callbacks (~5 µs, measured): a client hanging up cancels its own future,
     which the writer then skips, never the batch."""
 
-    __slots__ = ("bots", "rows", "waiters")
+    __slots__ = ("bots", "excluded", "rows", "waiters")
 
     def __init__(self) -> None:
         self.rows: list[Row] = []
         self.bots: dict[tuple[str, int], int] = {}
+        self.excluded: dict[tuple[str, int, str], int] = {}
         self.waiters: list[asyncio.Future[None]] = []
 
 
@@ -108,6 +109,13 @@ class Writer:
         batch.bots[key] = batch.bots.get(key, 0) + 1
         self._wake.set()
 
+    def count_excluded(self, site_id: str, day: int, reason: str) -> None:
+        """Count a hit dropped by an exclusion rule, like count_bot."""
+        batch = self._open_batch()
+        key = (site_id, day, reason)
+        batch.excluded[key] = batch.excluded.get(key, 0) + 1
+        self._wake.set()
+
     async def _settle(self) -> None:
         """Let requests that are already on their way join this commit instead of the next.
 
@@ -143,9 +151,12 @@ class Writer:
             await self._settle()
             batch = self._committing = self._batches.popleft()
             bots = [(site, day, hits) for (site, day), hits in batch.bots.items()]
+            excluded = [(*key, hits) for key, hits in batch.excluded.items()]
             started = time.perf_counter()
             try:
-                await loop.run_in_executor(self._executor, self._store.append, batch.rows, bots)
+                await loop.run_in_executor(
+                    self._executor, self._store.append, batch.rows, bots, excluded
+                )
             except Exception as exc:
                 log.exception("commit of %d rows failed", len(batch.rows))
                 for waiter in batch.waiters:

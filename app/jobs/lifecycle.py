@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from app.query import rollup
 from app.storage.events import EventStore
 from app.storage.meta import MetaStore, Site
+from app.storage.retention import Retention
 
 log = logging.getLogger("avocet.jobs")
 
@@ -25,6 +26,7 @@ class Report:
 
     done: dict[str, int] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    expired: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def local_today(site: Site, now: datetime) -> date:
@@ -94,18 +96,32 @@ def rollup_sites(
 def prune_sites(
     store: EventStore,
     sites: list[Site],
-    raw_days: int,
+    raw_days: int | Callable[[Site], Retention],
     now: datetime | None = None,
     dry_run: bool = False,
 ) -> Report:
-    """Delete rolled-up raw events older than `raw_days` local days (blocking)."""
+    """Delete rolled-up raw events older than the site's raw retention in local days, and
+    everything older than its total retention (blocking). raw_days: one number of raw days
+    for every site (kept forever), or each site's Retention (app/storage/retention.py).
+    Report.done counts raw events deleted; Report.expired the rows past total retention."""
     now = now or datetime.now(UTC)
     report = Report()
     for site in sites:
         if not _aligned(site, report):
             continue
-        before = local_today(site, now) - timedelta(days=raw_days - 1)
+        keep = raw_days(site) if callable(raw_days) else Retention(raw_days, 0)
+        today = local_today(site, now)
+        before = today - timedelta(days=keep.raw_days - 1)
         try:
+            if keep.total_days and not dry_run:
+                # Never a day past the total retention, rolled up or not.
+                last = today - timedelta(days=keep.total_days)
+                gone = store.delete_site_data(site.id, last=last)
+                if any(gone.values()):
+                    report.expired[site.id] = gone
+                    log.info(
+                        "%s: deleted what is past %d days: %s", site.domain, keep.total_days, gone
+                    )
             report.done[site.id] = rollup.prune(store, site.id, before, dry_run=dry_run)
         except Exception as exc:
             log.exception("prune of %s failed; retried on the next run", site.domain)

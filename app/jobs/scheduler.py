@@ -12,7 +12,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from app.ingest.sites import SiteDirectory
 from app.jobs.lifecycle import Report, align_zones, compact, prune_sites, rollup_sites
 from app.storage.events import EventStore
-from app.storage.meta import MetaStore
+from app.storage.meta import MetaStore, Site
+from app.storage.retention import Retention
 
 ROLLUP_EVERY = timedelta(hours=1)
 PRUNE_EVERY = timedelta(hours=6)
@@ -26,9 +27,10 @@ class Jobs:
         events: EventStore,
         meta: MetaStore,
         sites: SiteDirectory,
-        raw_days: int,
+        raw_days: int | Callable[[Site], Retention],
         drain: Callable[[], Awaitable[None]],
     ) -> None:
+        """raw_days: see prune_sites (the server passes each site's Retention)."""
         """drain: returns once every event handed to the writer so far is committed."""
         self._events = events
         self._meta = meta

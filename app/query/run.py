@@ -89,15 +89,14 @@ _watchdog = _Watchdog()
 
 
 def _execute(store: EventStore, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
-    cur = store.cursor()
-    token = _watchdog.watch(cur, QUERY_TIMEOUT_S)
-    try:
-        return cur.execute(sql, params).fetchall()
-    except duckdb.InterruptException as exc:
-        raise QueryTimeout(f"the query took longer than {QUERY_TIMEOUT_S:.0f} s") from exc
-    finally:
-        _watchdog.done(token)
-        cur.close()
+    with store.reading() as cur:
+        token = _watchdog.watch(cur, QUERY_TIMEOUT_S)
+        try:
+            return cur.execute(sql, params).fetchall()
+        except duckdb.InterruptException as exc:
+            raise QueryTimeout(f"the query took longer than {QUERY_TIMEOUT_S:.0f} s") from exc
+        finally:
+            _watchdog.done(token)
 
 
 def _plain(value: Any) -> Any:
@@ -148,14 +147,12 @@ def _check_patterns(store: EventStore, filters: tuple[FilterTree, ...]) -> None:
         for value in leaf.values
     )
     for pattern in dict.fromkeys(patterns):
-        cur = store.cursor()
-        try:
-            cur.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
-        except duckdb.InvalidInputException as exc:
-            reason = str(exc).removeprefix("Invalid Input Error: ")
-            raise InvalidRequest(f"invalid regular expression {pattern!r}: {reason}") from exc
-        finally:
-            cur.close()
+        with store.reading() as cur:
+            try:
+                cur.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+            except duckdb.InvalidInputException as exc:
+                reason = str(exc).removeprefix("Invalid Input Error: ")
+                raise InvalidRequest(f"invalid regular expression {pattern!r}: {reason}") from exc
 
 
 def bucket_starts(period: Period, interval: str) -> list[datetime]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,76 @@ class StoreLocked(Exception):
     """Another process (normally the running server) holds the events file."""
 
 
+class _Gate:
+    """Readers share it; EventStore.rewrite() takes it alone for the instant it swaps the
+    file (it waits for the readers in flight and holds new ones). Re-entrant per thread, so
+    a reader that reads again inside a read never waits on a swap waiting on it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._closed = False
+        self._mine = threading.local()
+
+    def enter(self) -> None:
+        depth = getattr(self._mine, "depth", 0)
+        if depth == 0:
+            with self._cond:
+                while self._closed:
+                    self._cond.wait()
+                self._readers += 1
+        self._mine.depth = depth + 1
+
+    def leave(self) -> None:
+        self._mine.depth -= 1
+        if self._mine.depth == 0:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._closed = True
+            try:
+                while self._readers:
+                    self._cond.wait()
+                yield
+            finally:
+                self._closed = False
+                self._cond.notify_all()
+
+
+def _sql_path(path: Path) -> str:
+    return str(path.resolve()).replace("'", "''")
+
+
+def rewrite_path(path: Path) -> Path:
+    """Where rewrite() builds the new copy of the events file (beside it)."""
+    return path.with_name(path.name + ".rewrite")
+
+
+def _remove_with_wal(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
+def _count(cur: duckdb.DuckDBPyConnection) -> int:
+    """The row count a DELETE or UPDATE just returned."""
+    row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _sync_dir(folder: Path) -> None:
+    """fsync a directory, so a rename in it survives a power cut."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def rows_to_arrow(rows: Sequence[Row]) -> pa.Table:
     """Columnar Arrow table from row tuples (one pass per column, no per-row objects)."""
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
@@ -86,13 +157,13 @@ class EventStore:
 
     def __init__(self, path: Path, settings: DuckDBSettings | None = None) -> None:
         settings = settings or DuckDBSettings()
-        config: dict[str, str | bool | int | float | list[str]] = {
+        self._config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": settings.memory_limit
         }
         if settings.threads:
-            config["threads"] = settings.threads
+            self._config["threads"] = settings.threads
         try:
-            self._con = duckdb.connect(str(path), config=config)
+            self._con = duckdb.connect(str(path), config=self._config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLocked(
@@ -100,9 +171,12 @@ class EventStore:
                 ) from exc
             raise
         self.path = path
+        # A copy a crash interrupted (rewrite()): the file above is whole, this one not.
+        _remove_with_wal(rewrite_path(path))
         self._migrate()
         self._writer = self._con.cursor()
         self._lock = threading.Lock()
+        self._gate = _Gate()
         # rolled_days(): the days each site has rollups for, read once, dropped on change.
         self._rolled: dict[str, frozenset[date]] = {}
         # rollup_totals(): each site's daily totals rows, read once, dropped on change.
@@ -146,13 +220,20 @@ class EventStore:
                     self._rolled.pop(rollups_of, None)
                     self._totals.pop(rollups_of, None)
 
-    def append(self, rows: Sequence[Row], bot_hits: Iterable[tuple[str, int, int]] = ()) -> None:
-        """Insert rows and add bot hits (site_id, day, hits) in one transaction: all or none."""
+    def append(
+        self,
+        rows: Sequence[Row],
+        bot_hits: Iterable[tuple[str, int, int]] = (),
+        excluded: Iterable[tuple[str, int, str, int]] = (),
+    ) -> None:
+        """Insert rows, add bot hits (site_id, day, hits) and excluded hits (site_id, day,
+        reason, hits) in one transaction: all or none."""
         table = rows_to_arrow(rows) if rows else None
         bots = list(bot_hits)
+        shielded = list(excluded)
         with self._lock:
             cur = self._writer
-            if not bots:
+            if not bots and not shielded:
                 if table is not None:
                     # One statement is one transaction, with its own fdatasync: without
                     # BEGIN and COMMIT statements a 64-row commit costs 4.8 ms of CPU
@@ -171,11 +252,18 @@ class EventStore:
                         " ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
                         bots,
                     )
+                if shielded:
+                    cur.executemany(
+                        "INSERT INTO excluded_counts"
+                        " VALUES (?, DATE '1970-01-01' + ?::INTEGER, ?, ?)"
+                        " ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
+                        shielded,
+                    )
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-            if self._bots is not None:  # bot hits were committed (none: returned above)
+            if self._bots is not None and bots:  # bot hits were committed
                 with self._bots_lock:
                     for site_id, day, hits in bots:
                         days = self._bots.setdefault(site_id, {})
@@ -356,27 +444,100 @@ class EventStore:
             row = cur.fetchone()
         return int(row[0]) if row else 0
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A new cursor for one reader (cursors are cheap; one per query and thread)."""
-        return self._con.cursor()
+    def delete_site_data(
+        self,
+        site_id: str,
+        first: date | None = None,
+        last: date | None = None,
+        before: datetime | None = None,
+    ) -> dict[str, int]:
+        """Delete a site's raw events, rollups, bot and exclusion counters of its days
+        first..last (None: unbounded), in one transaction; raw events only when stamped
+        before `before` (UTC, naive; None: all), so hits that arrive after a reset was asked
+        for stay. Returns rows deleted per table. The bytes stay in the file's free blocks
+        until rewrite()."""
+        days = (
+            "day BETWEEN coalesce(?::DATE, DATE '0001-01-01')"
+            " AND coalesce(?::DATE, DATE '9999-12-31')"
+        )
+        span: list[object] = [first, last]
+        gone: dict[str, int] = {}
+        with self._transaction(site_id) as cur:
+            cur.execute(
+                f"DELETE FROM events WHERE site_id = ? AND {days}"
+                " AND ts < coalesce(?::TIMESTAMP, TIMESTAMP '9999-12-31')",
+                [site_id, *span, before],
+            )
+            gone["events"] = _count(cur)
+            for table in ("daily_rollups", "rollup_days", "bot_counts", "excluded_counts"):
+                cur.execute(f"DELETE FROM {table} WHERE site_id = ? AND {days}", [site_id, *span])
+                gone[table] = _count(cur)
+            self._bots = None  # read again on next use
+        return gone
+
+    def rewrite(self) -> int:
+        """Copy the live rows into a new file and swap it in; returns its size in bytes.
+
+        DuckDB never overwrites a deleted row's bytes: a DELETE marks the rows, a checkpoint
+        moves the blocks they sat in to the free list, and the old bytes stay there until
+        the space is reused. A deletion that must delete (a site, a reset, a privacy
+        request) ends with this, the compaction the DuckDB manual gives: COPY FROM DATABASE
+        into a new file, which holds live rows only. Writers wait throughout (~1 s per
+        million events here), readers only for the swap. A crash before the swap leaves the
+        old file as it was (the copy is removed on next open); after it, the new one."""
+        fresh = rewrite_path(self.path)
+        with self._lock:
+            _remove_with_wal(fresh)
+            cur = self._writer
+            cur.execute("CHECKPOINT")  # no WAL left beside the file that goes
+            row = cur.execute("SELECT current_database()").fetchone()
+            source = str(row[0]) if row else ""
+            cur.execute(f"ATTACH '{_sql_path(fresh)}' AS avocet_rewrite")
+            try:
+                cur.execute(f'COPY FROM DATABASE "{source}" TO avocet_rewrite')
+                cur.execute("CHECKPOINT avocet_rewrite")
+            finally:
+                cur.execute("DETACH avocet_rewrite")
+            with self._gate.exclusive():
+                self._writer.close()
+                self._con.close()
+                wal = self.path.with_name(self.path.name + ".wal")
+                if not wal.exists():  # else keep the old file: its WAL belongs to it
+                    os.replace(fresh, self.path)
+                    _sync_dir(self.path.parent)
+                self._con = duckdb.connect(str(self.path), config=self._config)
+                self._writer = self._con.cursor()
+                self._rolled_generation += 1
+                self._rolled.clear()
+                self._totals.clear()
+            _remove_with_wal(fresh)
+        return self.path.stat().st_size
+
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A new cursor for one reader (cursors are cheap; one per query and thread), closed
+        after; rewrite() waits for it before it swaps the file."""
+        self._gate.enter()
+        try:
+            cur = self._con.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+        finally:
+            self._gate.leave()
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Run one read on a fresh cursor (safe from any thread)."""
-        cur = self._con.cursor()
-        try:
+        with self.reading() as cur:
             return cur.execute(sql, list(params)).fetchall()
-        finally:
-            cur.close()
 
     def query_dicts(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
         """Like query(), with rows as dicts keyed by column name."""
-        cur = self._con.cursor()
-        try:
+        with self.reading() as cur:
             cur.execute(sql, list(params))
             names = [d[0] for d in cur.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        finally:
-            cur.close()
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (also done by DuckDB on its own)."""

@@ -23,7 +23,9 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a
 
 
 BUSY_TIMEOUT_MS = 5000
-_SITE_COLUMNS = "id, domain, name, timezone, created_at, secret, day_zone"
+_SITE_COLUMNS = (
+    "id, domain, name, timezone, created_at, secret, day_zone, raw_retention_days, retention_days"
+)
 
 
 class Site(msgspec.Struct, frozen=True):
@@ -36,6 +38,10 @@ class Site(msgspec.Struct, frozen=True):
     # The zone the site's stored days are in (migration meta/005); == timezone but briefly
     # after a timezone change.
     day_zone: str
+    # Retention in days (migration meta/010); None: the instance's default. retention_days
+    # 0: forever.
+    raw_retention_days: int | None = None
+    retention_days: int | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -194,7 +200,8 @@ class MetaStore:
     def sites(self) -> list[Site]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_SITE_COLUMNS} FROM sites ORDER BY created_at, id"
+                f"SELECT {_SITE_COLUMNS} FROM sites WHERE deleted_at IS NULL"
+                " ORDER BY created_at, id"
             ).fetchall()
         return [Site(*row) for row in rows]
 
@@ -233,10 +240,19 @@ class MetaStore:
                 except sqlite3.IntegrityError as exc:
                     raise InvalidRequest(f"a site with domain {domain!r} already exists") from exc
             row = self._db.execute(
-                f"SELECT {_SITE_COLUMNS} FROM sites WHERE id = ?",
+                f"SELECT {_SITE_COLUMNS} FROM sites WHERE id = ? AND deleted_at IS NULL",
                 (site_id,),
             ).fetchone()
         return None if row is None else Site(*row)
+
+    def set_retention(self, site_id: str, raw_days: int | None, total_days: int | None) -> None:
+        """A site's own retention in days (None: the instance's default; total 0: forever);
+        the caller has checked raw <= total against the effective values."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE sites SET raw_retention_days = ?, retention_days = ? WHERE id = ?",
+                (raw_days, total_days, site_id),
+            )
 
     def set_day_zone(self, site_id: str, zone: str) -> None:
         """Record the zone the site's stored days are now in (after re-daying them)."""
@@ -244,12 +260,18 @@ class MetaStore:
             self._db.execute("UPDATE sites SET day_zone = ? WHERE id = ?", (zone, site_id))
 
     def delete_site(self, site_id: str) -> bool:
-        """Remove a site and (by cascade) its salts, roles, keys and goals."""
+        """Remove a site's row and (by cascade) its salts, roles, keys and goals; the
+        deletion job (app/storage/purge.py) removes the rest first."""
         with self._lock:
             deleted = self._db.execute("DELETE FROM sites WHERE id = ?", (site_id,)).rowcount
             if deleted:
                 self._scrub()
             return deleted > 0
+
+    def scrub_now(self) -> bool:
+        """After deleting rows that must leave the disk: truncate the WAL now (see _scrub)."""
+        with self._lock:
+            return self._scrub()
 
     # the stores beside this one (migration meta/008)
 

@@ -1,4 +1,6 @@
-"""Privacy (DSAR) deletion requests in SQLite: a durable queue that survives restarts."""
+"""Deletion requests in SQLite: a durable queue that survives restarts. One kind per thing
+deleted: one server-side user's events ('user', the DSAR), a whole site ('site') or a
+site's stats over a range of its days ('reset'); app/jobs/privacy.py carries them out."""
 
 from __future__ import annotations
 
@@ -12,13 +14,20 @@ import msgspec
 from app.storage.meta import MetaStore
 
 STATUSES = ("queued", "running", "done", "failed")
+KINDS = ("user", "site", "reset")
+PUBLIC_TYPES = {"user": "delete", "site": "delete_site", "reset": "reset_stats"}
 
 
 class PrivacyRequest(msgspec.Struct, frozen=True):
     id: str
-    site_id: str
-    user_key: int
+    kind: str
+    site_id: str | None  # None once a site deletion is done (nothing of the site is kept)
+    user_key: int | None
+    first_day: str | None
+    last_day: str | None
     status: str
+    step: str | None
+    requested_by: str | None
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -26,17 +35,25 @@ class PrivacyRequest(msgspec.Struct, frozen=True):
     events_deleted: int
     days_rebuilt: int
     days_not_rebuilt: list[str]
+    deleted: dict[str, int]
     error: str | None
 
     def public(self) -> dict[str, Any]:
         """The request as its status endpoint shows it (never the user_key)."""
+        out: dict[str, Any] = {"request_id": self.id, "type": PUBLIC_TYPES[self.kind]}
+        if self.kind == "site":
+            out["site_id"] = self.site_id  # null once done: the id is deleted too
+        if self.kind == "reset":
+            out["from"], out["to"] = self.first_day, self.last_day
+        out |= {"status": self.status, "events_deleted": self.events_deleted}
+        if self.kind != "user":
+            out["step"] = self.step  # the last step done: events, meta, rewrite
+        if self.kind == "user":
+            out |= {"days_rebuilt": self.days_rebuilt, "days_not_rebuilt": self.days_not_rebuilt}
+        else:
+            out["deleted"] = self.deleted
         return {
-            "request_id": self.id,
-            "type": "delete",
-            "status": self.status,
-            "events_deleted": self.events_deleted,
-            "days_rebuilt": self.days_rebuilt,
-            "days_not_rebuilt": self.days_not_rebuilt,
+            **out,
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -45,8 +62,9 @@ class PrivacyRequest(msgspec.Struct, frozen=True):
 
 
 _COLUMNS = (
-    "id, site_id, user_key, status, created_at, started_at, finished_at, days,"
-    " events_deleted, days_rebuilt, days_not_rebuilt, error"
+    "id, kind, site_id, user_key, first_day, last_day, status, step, requested_by,"
+    " created_at, started_at, finished_at, days, events_deleted, days_rebuilt,"
+    " days_not_rebuilt, deleted, error"
 )
 
 
@@ -54,13 +72,23 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def now_iso_precise() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def _from_row(row: tuple[Any, ...]) -> PrivacyRequest:
-    (rid, site_id, key, status, created, started, finished, days, deleted, rebuilt, kept, err) = row
+    (rid, kind, site_id, key, first, last, status, step, by, created, started, finished) = row[:12]
+    (days, deleted, rebuilt, kept, others, err) = row[12:]
     return PrivacyRequest(
         id=rid,
+        kind=kind,
         site_id=site_id,
-        user_key=int(key),
+        user_key=None if key is None else int(key),
+        first_day=first,
+        last_day=last,
         status=status,
+        step=step,
+        requested_by=by,
         created_at=created,
         started_at=started,
         finished_at=finished,
@@ -68,19 +96,34 @@ def _from_row(row: tuple[Any, ...]) -> PrivacyRequest:
         events_deleted=int(deleted),
         days_rebuilt=int(rebuilt),
         days_not_rebuilt=json.loads(kept or "[]"),
+        deleted=json.loads(others or "{}"),
         error=err,
     )
 
 
 def create_request(
-    meta: MetaStore, site_id: str, user_key: int, requested_by: str | None
+    meta: MetaStore,
+    site_id: str,
+    user_key: int | None,
+    requested_by: str | None,
+    *,
+    kind: str = "user",
+    first_day: str | None = None,
+    last_day: str | None = None,
 ) -> PrivacyRequest:
+    """Queue a deletion (one transaction; a site deletion also marks its site deleted, so
+    from this commit on nothing reads or collects for it)."""
     rid = f"pr_{secrets.token_hex(12)}"
-    meta.execute(
-        "INSERT INTO privacy_requests (id, site_id, user_key, status, requested_by, created_at)"
-        " VALUES (?, ?, ?, 'queued', ?, ?)",
-        (rid, site_id, user_key, requested_by, now_iso()),
-    )
+    # A reset deletes the raw events stamped before this instant: to the microsecond.
+    now = now_iso() if kind != "reset" else now_iso_precise()
+    with meta.transaction() as db:
+        db.execute(
+            "INSERT INTO privacy_requests (id, kind, site_id, user_key, first_day, last_day,"
+            " status, requested_by, created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+            (rid, kind, site_id, user_key, first_day, last_day, requested_by, now),
+        )
+        if kind == "site":
+            db.execute("UPDATE sites SET deleted_at = ? WHERE id = ?", (now, site_id))
     found = get_request(meta, rid)
     assert found is not None
     return found
@@ -109,11 +152,27 @@ def mark_running(meta: MetaStore, request_id: str, days: list[str]) -> None:
     )
 
 
-def mark_deleted(meta: MetaStore, request_id: str, events_deleted: int) -> None:
+def mark_deleted(
+    meta: MetaStore,
+    request_id: str,
+    events_deleted: int,
+    others: dict[str, int] | None = None,
+    step: str | None = None,
+) -> None:
+    """Add what a step deleted; `step`: the step now done (a resumed run skips it)."""
+    found = get_request(meta, request_id)
+    merged = dict(found.deleted) if found else {}
+    for thing, n in (others or {}).items():
+        merged[thing] = merged.get(thing, 0) + n
     meta.execute(
-        "UPDATE privacy_requests SET events_deleted = events_deleted + ? WHERE id = ?",
-        (events_deleted, request_id),
+        "UPDATE privacy_requests SET events_deleted = events_deleted + ?, deleted = ?,"
+        " step = coalesce(?, step) WHERE id = ?",
+        (events_deleted, json.dumps(merged, sort_keys=True), step, request_id),
     )
+
+
+def mark_step(meta: MetaStore, request_id: str, step: str) -> None:
+    meta.execute("UPDATE privacy_requests SET step = ? WHERE id = ?", (step, request_id))
 
 
 def mark_done(
@@ -123,6 +182,15 @@ def mark_done(
         "UPDATE privacy_requests SET status = 'done', finished_at = ?, days_rebuilt = ?,"
         " days_not_rebuilt = ?, error = NULL WHERE id = ?",
         (now_iso(), days_rebuilt, json.dumps(sorted(days_not_rebuilt)), request_id),
+    )
+
+
+def mark_site_deletion_done(meta: MetaStore, request_id: str) -> None:
+    """Done, and the deleted site's id gone from the row too."""
+    meta.execute(
+        "UPDATE privacy_requests SET status = 'done', step = 'done', finished_at = ?,"
+        " site_id = NULL, error = NULL WHERE id = ?",
+        (now_iso(), request_id),
     )
 
 

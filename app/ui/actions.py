@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from app.api.site_data import queue_site_deletion
 from app.auth.keys import create_api_key
 from app.auth.passwords import MAX_PASSWORD, MIN_PASSWORD
 from app.errors import AppError, Forbidden, NotFound, RateLimited
@@ -138,11 +139,11 @@ def edit_site(svc: Services, site: Site, form: Form) -> Site:
     return updated
 
 
-def delete_site(svc: Services, site: Site, form: Form) -> None:
+def delete_site(svc: Services, site: Site, user: User, form: Form) -> str:
+    """Queue the site's deletion (app/api/site_data.py); returns the request id."""
     if form.get("confirm").lower() != site.domain:
         raise FormInvalid({"confirm": f"Type {site.domain} to confirm."})
-    svc.meta.delete_site(site.id)
-    svc.sites.reload()
+    return queue_site_deletion(svc, site, user.id)
 
 
 def visible_sites(svc: Services, user: User) -> list[Site]:

@@ -13,10 +13,12 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.api.client import is_https
+from app.api.site_data import deletion_inventory
 from app.ingest.diagnostics import DropCount
 from app.query.recent import RecentEvent, recent_events
 from app.storage.accounts import Role
 from app.storage.goals import delete_goal, goals_of
+from app.storage.meta import Site
 from app.ui import actions
 from app.ui.actions import attempt
 from app.ui.web import (
@@ -103,16 +105,27 @@ async def edit_site(request: AnyRequest, site_id: FromPath[str]) -> Template | R
 async def delete_site_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
     viewer = await signed_in(request)
     site, role = await viewer_site(request, viewer, site_id, ("owner",))
-    return page(request, "site_delete.html", viewer, site=site, role=role)
+    return await _delete_page(request, viewer, site, role)
+
+
+async def _delete_page(
+    request: AnyRequest, viewer: Viewer, site: Site, role: Role, **context: Any
+) -> Template:
+    """The confirmation, with exactly what goes (counted now)."""
+    what = await anyio.to_thread.run_sync(deletion_inventory, services(request), site)
+    return page(request, "site_delete.html", viewer, site=site, role=role, what=what, **context)
 
 
 @post("/ui/sites/{site_id:str}/delete")
 async def delete_site(request: AnyRequest, site_id: FromPath[str]) -> Template | Redirect:
     viewer, form = await signed_in_form(request)
     site, role = await viewer_site(request, viewer, site_id, ("owner",))
-    _, errors = await attempt("confirm", actions.delete_site, services(request), site, form)
-    if errors:
-        return page(request, "site_delete.html", viewer, site=site, role=role, errors=errors)
+    rid, errors = await attempt(
+        "confirm", actions.delete_site, services(request), site, viewer.user, form
+    )
+    if rid is None:
+        return await _delete_page(request, viewer, site, role, errors=errors)
+    request.app.state.privacy.submit(rid)
     return redirect("/ui/sites")
 
 
