@@ -16,6 +16,7 @@ from app.query.answer import run_query
 from app.query.model import Query
 from app.query.parse import check_raw_window
 from app.query.plausible import METRICS, V2Request, date_range, decode_v2, time_label, v2_query
+from app.query.plausible_labels import label
 from app.query.render import metric_value
 from app.query.rollup import with_site_timezone
 from app.query.run import Result, bucket_starts, first_event_day
@@ -64,14 +65,17 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
 def render(req: V2Request, q: Query, result: Result, total: int | None = None) -> dict[str, Any]:
     """Rows, meta (total_rows, time_labels when asked) and the query as understood. total:
     the visitors the percentage metric is a share of."""
-    keys = [*q.properties, *(["time"] if q.interval else [])]
+    # Dimensions answer in the order asked ("time" is the time dimension's row key).
+    keys = ["time" if d.startswith("time:") else d for d in q.dimensions]
     results = []
-    for row in result.rows:
+    for row in _ordered(result.rows, q):
         values = [_value(m, row, total) for m in req.metrics]
         if q.interval and not any(values):
             continue  # v2 lists buckets with data; include.time_labels lists them all
         dims = [
-            time_label(row[k], q.interval, q.period) if k == "time" and q.interval else row[k]
+            time_label(row[k], q.interval, q.period)
+            if k == "time" and q.interval
+            else label(k, row[k])
             for k in keys
         ]
         results.append({"metrics": values, "dimensions": dims})
@@ -93,6 +97,20 @@ def render(req: V2Request, q: Query, result: Result, total: int | None = None) -
         "pagination": {"limit": req.pagination.limit, "offset": req.pagination.offset},
     }
     return {"results": results, "meta": meta, "query": query}
+
+
+def _ordered(rows: list[dict[str, Any]], q: Query) -> list[dict[str, Any]]:
+    """A time series in the question's order_by: the engine lists every bucket in time
+    order (zero-filled), whatever the order asked; null values last, as the SQL orders."""
+    if not q.interval or q.properties or not q.order_by:
+        return rows
+    ordered = list(rows)
+    for order in reversed(q.order_by):
+        key = order.key
+        present = [r for r in ordered if r.get(key) is not None]
+        present.sort(key=lambda r: r[key], reverse=order.descending)
+        ordered = present + [r for r in ordered if r.get(key) is None]
+    return ordered
 
 
 def _value(metric: str, row: dict[str, Any], total: int | None) -> Any:

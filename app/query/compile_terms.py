@@ -109,6 +109,12 @@ def _leaf_sql(sql: Sql, leaf: Filter) -> str:
         return dimension_expr(sql, leaf.dimension)
 
     parts = []
+    # `missing`: also true without a value (so its negation needs one). A custom
+    # property's contains_not / matches_not need the property too: an event without it
+    # neither contains nor lacks a text (Plausible's where_builder.ex; is_not keeps it).
+    negated_prop = leaf.dimension.startswith("prop:") and leaf.op in ("contains_not", "matches_not")
+    if leaf.missing or negated_prop:
+        parts.append(f"{subject()} IS NULL")
     exact = [v for v in leaf.values if positive == "equals" or (positive == "is" and "*" not in v)]
     if exact:
         term = fold(subject())

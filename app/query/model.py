@@ -82,6 +82,9 @@ class Filter(msgspec.Struct, frozen=True):
     dimension: str  # a COLUMNS key or "prop:<key>"
     values: tuple[str, ...]
     case_sensitive: bool = True
+    # Also true where the property has no value (Plausible v2's "(none)", "(not set)",
+    # "Direct / None"); a negated op then requires a value.
+    missing: bool = False
 
 
 class Not(msgspec.Struct, frozen=True, tag="not"):

@@ -15,7 +15,6 @@ from app.query.model import (
     COLUMNS,
     MAX_MINUTE_RANGE,
     And,
-    Filter,
     FilterTree,
     Not,
     Or,
@@ -31,6 +30,7 @@ from app.query.periods import (
     parse_day,
     resolve_period,
 )
+from app.query.plausible_labels import labelled_filter
 
 # Plausible's metric names -> ours.
 METRICS = {
@@ -152,7 +152,7 @@ def _filter(raw: Any, goals: Goals, depth: int = 1) -> FilterTree:
             )
         # Plausible's "is" is exact ("*" is no wildcard there, unlike the native filters).
         exact = {"is": "equals", "is_not": "equals_not"}.get(op, op)
-        return Filter(exact, dim, tuple(str(v) for v in values), case_sensitive)  # type: ignore[arg-type]
+        return labelled_filter(exact, dim, tuple(str(v) for v in values), case_sensitive)
     raise InvalidRequest(f"Invalid filter '{_shown(raw)}'")
 
 
@@ -312,9 +312,9 @@ def _has_goal(filters: tuple[FilterTree, ...]) -> bool:
 def _order(
     raw: list[list[str]] | None, request: V2Request, dims: tuple[str, ...]
 ) -> tuple[Order, ...]:
-    if not raw:
+    if not raw:  # Plausible's default: time ascending, then the first metric descending
         times = [Order(d[:4], False) for d in dims if d.startswith("time:")]
-        return (*times, Order(METRICS[request.metrics[0]], True)) if not times else tuple(times)
+        return (*times, Order(METRICS[request.metrics[0]], True))
     found = []
     for item in raw:
         if len(item) != 2 or item[1] not in ("asc", "desc"):

@@ -61,6 +61,19 @@ function wildcardRegex (value) {
   return '^' + value.split('*').map(s => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$'
 }
 
+// v2 answers and filters with Plausible's labels (app/query/plausible_labels.py): "Desktop",
+// "Mac", "Direct / None", "(not set)", "(none)"; the page keeps the native values.
+const SCREENS = { desktop: 'Desktop', laptop: 'Laptop', tablet: 'Tablet', mobile: 'Mobile' }
+const RENAMED = { device: SCREENS, screen: SCREENS, os: { macOS: 'Mac', Linux: 'GNU/Linux', ChromeOS: 'Chrome OS' } }
+const toLabel = (key, v) => (RENAMED[key] && RENAMED[key][v]) || v
+
+export function fromLabel (key, v) {
+  if (key.startsWith('prop:')) return v === '(none)' ? null : v
+  if (v === '(not set)' || (v === 'Direct / None' && (key === 'source' || key === 'referrer' || key.startsWith('utm_')))) return null
+  const found = Object.entries(RENAMED[key] || {}).find(([, label]) => label === v)
+  return found ? found[0] : v
+}
+
 function v2Filters (filters) {
   const out = []
   for (const f of filters) {
@@ -69,7 +82,7 @@ function v2Filters (filters) {
     if (f.op === 'contains') out.push(['contains', d, f.values])
     else if (f.key === 'goal' && !neg) out.push(['is', d, f.values])
     else if (f.values.some(v => v.includes('*'))) out.push([neg ? 'matches_not' : 'matches', d, f.values.map(wildcardRegex)])
-    else out.push([neg ? 'is_not' : 'is', d, f.values])
+    else out.push([neg ? 'is_not' : 'is', d, f.values.map(v => toLabel(f.key, v))])
   }
   return out
 }
@@ -174,7 +187,7 @@ export async function run (state, req, signal) {
   }
   if (req.endpoint === 'breakdown') {
     return {
-      results: main.results.map(r => ({ value: r.dimensions[0], ...pick(r) })),
+      results: main.results.map(r => ({ value: fromLabel(req.params.property, r.dimensions[0]), ...pick(r) })),
       pagination: { total_rows: main.meta.total_rows }
     }
   }
