@@ -147,6 +147,24 @@ def test_goals_show_revenue_per_currency_when_goals_have_revenue(
         expect(cell).to_have_text(shown)
         no_revenue = page.locator('#panel-goals .row[data-value="Signup"] .money')
         expect(no_revenue).to_have_text("—")
+        # The details view too, and its CSV: a column per currency, never one sum.
+        page.locator("#panel-goals .foot-button", has_text="Details").click()
+        sheet = page.locator("dialog.details-sheet")
+        expect(sheet.locator("h2")).to_have_text("Goals")
+        money = sheet.locator('tr[data-value="Purchase"] .money')
+        expect(money).to_have_text(shown)
+        with page.expect_download() as download:
+            sheet.get_by_role("button", name="CSV").click()
+        csv = Path(download.value.path()).read_text().splitlines()
+        currencies = sorted(r["currency"] for r in expected)
+        assert csv[0] == "goal,visitors,events,conversion_rate," + ",".join(
+            f"revenue_{c}" for c in currencies
+        )
+        by_currency = {r["currency"]: r["amount"] for r in expected}
+        purchase_line = next(line for line in csv if line.startswith("Purchase,"))
+        amounts = [float(v) for v in purchase_line.split(",")[-3:]]
+        assert amounts == [by_currency[c] for c in currencies]
+        page.keyboard.press("Escape")
         # Filtering by the goal: a Revenue tile per currency, next to the conversions.
         purchase.locator(".row-label").click()
         expect(page).to_have_url(re.compile(r"[?&]goal=Purchase"))
@@ -159,9 +177,39 @@ def test_goals_show_revenue_per_currency_when_goals_have_revenue(
         ]
         assert found == expected
         expect(tiles.first.locator(".stat-value")).to_have_text(shown.split(" · ")[0])
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(tmp_path / "goal-filtered.png"))
     finally:
         page.context.close()
 
 
 SYMBOL = {"EUR": "€", "USD": "$", "GBP": "£"}
+
+
+def test_open_menus_and_dialogs_screenshotted_when_opened(
+    browser: Browser, demo: Demo, tmp_path: Path
+) -> None:
+    """The date picker, its calendar, the filter editor, a details view and the API view,
+    each screenshotted into the temp dir (to be looked at, not published)."""
+    page = open_dashboard(browser, demo, 1280, "light")
+    try:
+        page.locator("#period-button").click()
+        expect(page.locator("#period-menu")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "period-menu.png"))
+        page.keyboard.press("c")
+        expect(page.locator("#period-menu .calendar")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "calendar.png"))
+        page.keyboard.press("Escape")
+        page.locator("#filter-button").click()
+        expect(page.locator("#filter-menu")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "filter-editor.png"))
+        page.keyboard.press("Escape")
+        page.locator("#panel-goals .foot-button", has_text="Details").click()
+        expect(page.locator("dialog.details-sheet tbody tr").first).to_be_visible()
+        page.screenshot(path=str(tmp_path / "goal-details.png"))
+        page.keyboard.press("Escape")
+        page.locator("#panel-pages .foot-button", has_text="API").click()
+        expect(page.locator("#api-native")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "api.png"))
+    finally:
+        page.context.close()

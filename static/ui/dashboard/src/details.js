@@ -4,9 +4,10 @@
 import { app } from './main.js'
 import { run, describe } from './api.js'
 import { h, svgIcon, ICONS } from './dom.js'
-import { exact, metricFmt, metricLabel } from './format.js'
+import { exact, metricFmt, metricLabel, moneyList } from './format.js'
 import { rowLabel } from './panels.js'
 import { withFilter } from './state.js'
+import { goalRows } from './view.js'
 
 const PAGE = 50
 
@@ -53,7 +54,7 @@ export function openDetails (panel, tab, variant) {
   const state = app.state
   const property = typeof tab.property === 'function' ? tab.property(state, variant) : tab.property
   const metrics = tab.details
-  const el = dialog(panel.title + ' · ' + tab.label, 'details-sheet')
+  const el = dialog(panel.title === tab.label ? tab.label : panel.title + ' · ' + tab.label, 'details-sheet')
   let sort = metrics[0] + '.desc'
   let page = 1
   let search = ''
@@ -79,9 +80,8 @@ export function openDetails (panel, tab, variant) {
 
   async function fetchRows (limit, pageNumber) {
     if (tab.goals) {
-      const answers = await Promise.all(app.goals.map(g => run(state, { endpoint: 'aggregate', params: { metrics: metrics.join(','), goal: g } })))
       const [m, dir] = sort.split('.')
-      const all = answers.map((a, i) => ({ value: app.goals[i], ...a.metrics })).sort((a, b) => (dir === 'desc' ? -1 : 1) * (a[m] - b[m]))
+      const all = (await goalRows(state, metrics)).sort((a, b) => (dir === 'desc' ? -1 : 1) * (a[m] - b[m]))
       return { results: all, pagination: { total_rows: all.length } }
     }
     return run(scoped(), request(limit, pageNumber))
@@ -115,25 +115,34 @@ export function openDetails (panel, tab, variant) {
         h('button', { type: 'button', class: 'sort', onclick: () => { sort = m + '.' + (sm === m && sd === 'desc' ? 'asc' : 'desc'); page = 1; load() } },
           metricLabel(m), h('span', { 'aria-hidden': 'true' }, sm === m ? (sd === 'desc' ? ' ↓' : ' ↑') : ''))))
     }
+    // Goals' revenue, per currency (not sortable: amounts in different currencies).
+    const money = tab.goals && rows.some(r => r.revenue)
+    if (money) headRow.append(h('th', { scope: 'col', class: 'num' }, 'Revenue'))
     const tbody = h('tbody')
     for (const r of rows) {
       const [glyph, text] = rowLabel(property, r.value)
       const empty = r.value == null || r.value === ''
       tbody.append(h('tr', { dataset: { property, value: empty ? '' : String(r.value), visitors: String(r.visitors) } },
         h('th', { scope: 'row' }, empty ? text : h('button', { type: 'button', class: 'link-button', onclick: () => { el.close(); app.navigate(withFilter(app.state, { key: tab.goals ? 'goal' : (tab.filterKey || property), op: 'is', values: [String(r.value)] })) } }, glyph ? glyph + ' ' : '', text)),
-        ...metrics.map(m => h('td', { class: 'num', title: exact(r[m]) }, metricFmt(m, r[m])))))
+        ...metrics.map(m => h('td', { class: 'num', title: exact(r[m]) }, metricFmt(m, r[m]))),
+        money ? h('td', { class: 'num money', dataset: { revenue: JSON.stringify(r.revenue || []) } }, moneyList(r.revenue)) : null))
     }
     table.append(h('thead', {}, headRow), tbody)
   }
 
   async function download () {
-    const lines = [[property, ...metrics].join(',')]
     const quote = v => { const s = v == null ? '' : String(v); return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s }
+    const found = []
     for (let p = 1; p <= 20; p++) {
       const body = await fetchRows(1000, p)
-      for (const r of body.results) lines.push([r.value, ...metrics.map(m => r[m])].map(quote).join(','))
+      found.push(...body.results)
       if (tab.goals || p * 1000 >= body.pagination.total_rows) break
     }
+    // Revenue: a column per currency (revenue_EUR, revenue_USD), never one summed column.
+    const currencies = [...new Set(found.flatMap(r => (r.revenue || []).map(x => x.currency)))].sort()
+    const amount = (r, c) => { const x = (r.revenue || []).find(x => x.currency === c); return x ? x.amount : '' }
+    const lines = [[property, ...metrics, ...currencies.map(c => 'revenue_' + c)].join(',')]
+    for (const r of found) lines.push([r.value, ...metrics.map(m => r[m]), ...currencies.map(c => amount(r, c))].map(quote).join(','))
     const blob = new Blob([lines.join('\n') + '\n'], { type: 'text/csv' })
     const a = h('a', { href: URL.createObjectURL(blob), download: (app.root.dataset.domain + '-' + tab.id + '.csv') })
     document.body.append(a)
