@@ -67,6 +67,12 @@ def _print_job(job: dict[str, Any], as_json: bool) -> int:
     elif job["status"] == "failed":
         print(f"{job['id']}: FAILED: {job.get('error')}", file=sys.stderr)
         return 1
+    elif "rows_imported" in summary:  # an aggregate import (Plausible's daily tables)
+        print(
+            f"{job['id']}: {summary['rows_imported']} daily rows imported on"
+            f" {summary.get('days', 0)} days ({summary.get('first_day')} .."
+            f" {summary.get('last_day')}), added to answers that include imports"
+        )
     else:
         print(
             f"{job['id']}: {summary.get('events_imported', 0)} events imported on"

@@ -58,8 +58,34 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
         sampled=False,
         filtered_bot_traffic=result.bot_hits,
         **expired_days(svc, site, period),
+        **imports_meta(result),
     )
     return body
+
+
+# Plausible's warnings when imports were asked for but can't be added (its
+# lib/plausible/stats/query_result.ex meta/2).
+IMPORTS_WARNINGS = {
+    "unsupported_query": "Imported stats are not included in the results because query"
+    " parameters are not supported. For more information, see:"
+    " https://plausible.io/docs/stats-api#filtering-imported-stats",
+    "unsupported_interval": "Imported stats are not included because the time dimension"
+    " (i.e. the interval) is too short.",
+}
+
+
+def imports_meta(result: Result) -> dict[str, Any]:
+    """include.imports: imports_included, and imports_skip_reason + imports_warning when
+    they are left out (as Plausible's meta says it)."""
+    if result.imports_included is None:
+        return {}
+    meta: dict[str, Any] = {"imports_included": result.imports_included}
+    reason = result.imports_skip_reason
+    if reason:
+        meta["imports_skip_reason"] = reason
+    if reason in IMPORTS_WARNINGS:
+        meta["imports_warning"] = IMPORTS_WARNINGS[reason]
+    return meta
 
 
 def render(req: V2Request, q: Query, result: Result, total: int | None = None) -> dict[str, Any]:

@@ -79,6 +79,8 @@ async def run(ctx: Ctx, q: Query, *, bots: bool = False) -> Result:
     same worker-thread hop and, on raw events, the same statement)."""
     if ctx.fixed:
         q = msgspec.structs.replace(q, filters=(*q.filters, *ctx.fixed))
+    if with_imported(ctx.params):
+        q = msgspec.structs.replace(q, include_imports=True)
     today = ctx.svc.clock().astimezone(ZoneInfo(q.period.timezone)).date()
     check_raw_window(q, today, ctx.svc.retention(ctx.site).raw_days)
     return await run_query(
@@ -98,7 +100,26 @@ async def meta(ctx: Ctx, result: Result) -> dict[str, Any]:
         "sampled": False,
         "filtered_bot_traffic": bots,
         **expired_days(ctx.svc, ctx.site, ctx.period),
+        **imports_meta(result),
     }
+
+
+def with_imported(params: dict[str, str]) -> bool:
+    """?with_imported=true: add the site's imported aggregates where they can answer."""
+    value = params.get("with_imported", "false")
+    if value not in ("true", "false"):
+        raise InvalidRequest("with_imported: true or false")
+    return value == "true"
+
+
+def imports_meta(result: Result) -> dict[str, Any]:
+    """imports_included (and imports_skip_reason when not) once imports were asked for."""
+    if result.imports_included is None:
+        return {}
+    out: dict[str, Any] = {"imports_included": result.imports_included}
+    if result.imports_skip_reason:
+        out["imports_skip_reason"] = result.imports_skip_reason
+    return out
 
 
 def expired_days(svc: Services, site: Site, period: Period) -> dict[str, str]:

@@ -36,6 +36,9 @@ class Source:
     name: str
     read: Callable[[list[Path], Counter[str]], Iterator[Record]]  # counts what it skips
     total: Callable[[list[Path]], int | None] = lambda paths: None
+    # An aggregate source (Plausible's daily tables) runs its own import instead:
+    # (store, site, job, paths, the site's native days first..last, progress) -> summary.
+    aggregate: Callable[..., dict[str, Any]] | None = None
 
 
 def content_hash(paths: list[Path]) -> str:
@@ -131,6 +134,15 @@ def _run(
         if progress:
             progress(done, total)
 
+    if source.aggregate is not None:
+        return source.aggregate(
+            store,
+            site,
+            job,
+            paths,
+            lambda first, last: imports.native_days(store, site.id, first, last),
+            report,
+        )
     skipped: Counter[str] = Counter()
     records = _read_all(source, paths, skipped, report)
     read = len(records) + sum(skipped.values())

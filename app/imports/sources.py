@@ -7,12 +7,16 @@ from app.imports.run import Source
 from app.storage.meta import Site
 
 # The sources `avocet import` and the API accept so far (issue #22 lists four).
-AVAILABLE: tuple[str, ...] = ("goatcounter",)
+AVAILABLE: tuple[str, ...] = ("plausible", "goatcounter")
 
 
 def source_for(name: str, site: Site, options: dict[str, str] | None = None) -> Source:
     """The parser of a source for a site (options: e.g. Umami's website id)."""
     options = options or {}
+    if name == "plausible":
+        from app.imports.plausible import run_aggregate
+
+        return Source("plausible", lambda paths, skipped: iter(()), aggregate=run_aggregate)
     if name == "goatcounter":
         from app.imports import goatcounter
 

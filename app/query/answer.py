@@ -6,6 +6,7 @@ from __future__ import annotations
 import anyio.to_thread
 
 from app.query import rollup_answer
+from app.query.imported import answer_with_imports
 from app.query.model import Query
 from app.query.run import Result, bot_hits, run_query_sync
 from app.storage.events import EventStore
@@ -14,6 +15,11 @@ from app.storage.events import EventStore
 def answer_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result:
     """Blocking: run it on a worker thread (run_query does). bots: also count the bot hits
     of the period's days (Result.bot_hits), on the same thread."""
+    if q.include_imports:
+        merged = answer_with_imports(store, q, answer_sync)
+        if bots:
+            merged.bot_hits = bot_hits(store, q)
+        return merged
     result = rollup_answer.answer(store, q)
     if result is None:
         return run_query_sync(store, q, bots=bots)

@@ -119,6 +119,9 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     # The zone of the site's stored days (Site.settled_day_zone): the `day` column and daily
     # rollups answer only questions asked in that zone (None: never from them).
     site_timezone: str | None = None
+    # Add imported daily aggregates where they can answer (query/imported.py): native
+    # ?with_imported=true, Plausible v2's include.imports.
+    include_imports: bool = False
 
     @property
     def interval(self) -> str | None:

@@ -302,6 +302,7 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
         order_by=_order(request.order_by, request, dims),
         limit=page.limit,
         offset=page.offset,
+        include_imports=request.include.imports,
     )
 
 

@@ -44,6 +44,11 @@ _NEEDS = {
     "time_on_page": ("engaged_ms", "engaged_visitors"),
     "scroll_depth": ("scroll_sum", "scroll_count"),
 }
+# The components that aren't metrics already, as internal metrics: an answer that adds
+# imported aggregates (imported.py) asks for the site's own components per bucket and value.
+_COMPONENT_METRICS = tuple(c for c in COMPONENTS if c not in _NEEDS)
+_NEEDS.update((c, (c,)) for c in _COMPONENT_METRICS)
+NEEDS = _NEEDS
 
 
 # The metrics rollups answer: every one computed from summed components.
@@ -342,6 +347,7 @@ _METRIC = {
     "views_per_visit": _ratio("session_pageviews", "visits"),
     "time_on_page": _time_on_page,
     "scroll_depth": _scroll_depth,
+    **{c: _value(c) for c in _COMPONENT_METRICS},
 }
 
 
@@ -406,3 +412,8 @@ def _sorted(rows: list[dict[str, Any]], q: Query, prop: str) -> list[dict[str, A
         present.sort(key=lambda r: r[key], reverse=order.descending)
         rows = present + absent
     return rows
+
+
+# For imported.py: metrics from (bucket, value) -> summed components, and a day's bucket.
+answer_from_sums = _result
+bucket_of = _bucket

@@ -37,6 +37,10 @@ class Result(msgspec.Struct, kw_only=True):
     from_rollups: bool = False
     # Bot hits dropped on the period's local days (meta.filtered_bot_traffic), when asked.
     bot_hits: int | None = None
+    # When imported aggregates were asked for (Query.include_imports): whether the answer
+    # includes them, and if not why (Plausible v2's meta.imports_skip_reason).
+    imports_included: bool | None = None
+    imports_skip_reason: str | None = None
 
 
 class _Watchdog:

@@ -203,9 +203,14 @@ def delete_import(store: EventStore, site_id: str, seq: int) -> dict[str, int]:
         unpruned = sorted(set(days) - set(pruned))
         if unpruned:
             _drop_rollups(cur, site_id, unpruned)
+        cur.execute("DELETE FROM imported_stats WHERE seq = ? AND site_id = ?", [seq, site_id])
+        aggregates = cur.fetchall()
         for table in ("import_rollups", "import_days", "imports"):
             cur.execute(f"DELETE FROM {table} WHERE seq = ? AND site_id = ?", [seq, site_id])
-    return {"events": int(deleted[0][0]) if deleted else 0, "days": len(days)}
+    removed = {"events": int(deleted[0][0]) if deleted else 0, "days": len(days)}
+    if aggregates and aggregates[0][0]:
+        removed["imported_rows"] = int(aggregates[0][0])
+    return removed
 
 
 def import_days_of(store: EventStore, site_id: str, seq: int) -> list[date]:
@@ -213,3 +218,50 @@ def import_days_of(store: EventStore, site_id: str, seq: int) -> list[date]:
         "SELECT day FROM import_days WHERE seq = ? AND site_id = ? ORDER BY day", [seq, site_id]
     )
     return [r[0] for r in rows]
+
+
+# imported_stats' columns (migration events/011), in order.
+IMPORTED_COLUMNS = (
+    "seq", "site_id", "day", "kind", "source", "referrer", "channel", "utm_source",
+    "utm_medium", "utm_campaign", "utm_content", "utm_term", "hostname", "pathname",
+    "entry_page", "exit_page", "name", "props", "country", "region", "city", "device",
+    "browser", "browser_version", "os", "os_version", "visitors", "visits", "pageviews",
+    "events", "bounces", "duration", "scroll_sum", "scroll_count", "engaged_ms",
+    "engaged_visitors",
+)  # fmt: skip
+
+
+def apply_imported_stats(
+    store: EventStore, *, seq: int, site_id: str, source: str, content_hash: str, rows: pa.Table
+) -> None:
+    """Write an aggregate import (imported_stats rows, IMPORTED_COLUMNS) and its record in
+    one transaction; the site's own events and rollups are untouched."""
+    with store._transaction() as cur:
+        if cur.execute(
+            "SELECT count(*) FROM imports WHERE site_id = ? AND content_hash = ?",
+            [site_id, content_hash],
+        ).fetchall() != [(0,)]:
+            raise Conflict("this export is already imported into the site")
+        if rows.num_rows:
+            cur.from_arrow(rows).insert_into("imported_stats")
+        cur.execute(
+            "INSERT INTO imports VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
+            [seq, site_id, source, content_hash],
+        )
+
+
+def imported_span(store: EventStore, site_id: str) -> tuple[date, date] | None:
+    """The first and last day of the site's imported aggregates (None: it has none)."""
+    row = store.query("SELECT min(day), max(day) FROM imported_stats WHERE site_id = ?", [site_id])[
+        0
+    ]
+    return (row[0], row[1]) if row[0] is not None else None
+
+
+def delete_site_imports(store: EventStore, site_id: str) -> None:
+    """Everything imports stored for a site (a site deletion): its imported aggregates, the
+    imports' own rollup rows and records. Its imported raw events and merged rollups are
+    the site's events and rollups, which the deletion removes with the rest."""
+    with store._transaction(site_id) as cur:
+        for table in ("imported_stats", "import_rollups", "import_days", "imports"):
+            cur.execute(f"DELETE FROM {table} WHERE site_id = ?", [site_id])
