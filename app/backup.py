@@ -303,8 +303,26 @@ def restore_dir(
     return {"source": str(source), "data_dir": str(data_dir), "rows": counts}
 
 
-def doctor(data_dir: Path) -> dict[str, Any]:
-    """Health of a data dir: schema versions, SQLite integrity, every DuckDB table readable."""
+def _check_events(
+    con: duckdb.DuckDBPyConnection, events: dict[str, Any], problems: list[str]
+) -> None:
+    database = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    events["schema"] = int(row[0]) if row and row[0] is not None else 0
+    rows: dict[str, int | str] = {}
+    for table in _tables(con, database):
+        try:
+            found = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+            rows[table] = int(found[0]) if found else 0
+        except duckdb.Error as exc:
+            rows[table] = f"error: {exc}"
+            problems.append(f"{EVENTS_FILE} table {table}: {exc}")
+    events["rows"] = rows
+
+
+def doctor(data_dir: Path, live: EventStore | None = None) -> dict[str, Any]:
+    """Health of a data dir: schema versions, SQLite integrity, every DuckDB table readable
+    (through `live`, the running server's store, when the server holds the file)."""
     problems: list[str] = []
     report: dict[str, Any] = {"data_dir": str(data_dir.resolve())}
     meta_path = data_dir / META_FILE
@@ -342,30 +360,23 @@ def doctor(data_dir: Path) -> dict[str, Any]:
     if not events_path.exists():
         problems.append(f"{EVENTS_FILE} is missing")
     else:
-        try:
-            dcon = duckdb.connect(str(events_path), read_only=True)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise StoreLocked(
-                    f"{events_path} is in use by another process (is `avocet serve`"
-                    " running?): stop it to run the doctor"
-                ) from exc
-            raise
-        try:
-            database = str(dcon.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
-            row = dcon.execute("SELECT max(version) FROM schema_version").fetchone()
-            events["schema"] = int(row[0]) if row and row[0] is not None else 0
-            rows: dict[str, int | str] = {}
-            for table in _tables(dcon, database):
-                try:
-                    found = dcon.execute(f'SELECT count(*) FROM "{table}"').fetchone()
-                    rows[table] = int(found[0]) if found else 0
-                except duckdb.Error as exc:
-                    rows[table] = f"error: {exc}"
-                    problems.append(f"{EVENTS_FILE} table {table}: {exc}")
-            events["rows"] = rows
-        finally:
-            dcon.close()
+        if live is not None:  # the running server's store (the CLI asked it)
+            with live.reading() as cur:
+                _check_events(cur, events, problems)
+        else:
+            try:
+                dcon = duckdb.connect(str(events_path), read_only=True)
+            except duckdb.IOException as exc:
+                if "lock" in str(exc).lower():
+                    raise StoreLocked(
+                        f"{events_path} is in use by another process (is `avocet serve`"
+                        " running?): stop it to run the doctor"
+                    ) from exc
+                raise
+            try:
+                _check_events(dcon, events, problems)
+            finally:
+                dcon.close()
         if events["schema"] != events["expected_schema"]:
             problems.append(
                 f"{EVENTS_FILE} schema is version {events['schema']},"

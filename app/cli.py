@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli_json import print_json
+from app.cli_served import SERVED_COMMANDS, forward
 from app.config import ConfigError, Settings, load_settings
 from app.errors import AppError
 from app.storage.files import PRIVATE_UMASK
@@ -195,9 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _served_by_server(args: argparse.Namespace) -> bool:
+    """Commands that need the events file run in the running server when there is one
+    (`backup --url/--token` asks a server over HTTP instead)."""
+    if args.command not in SERVED_COMMANDS:
+        return False
+    return not (args.command == "backup" and (args.url or args.token))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Whatever any command creates (data files, WAL files, backups, exports) is owner-only.
     os.umask(PRIVATE_UMASK)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     env = dict(os.environ)
     for flag, key in (("data_dir", "DATA_DIR"), ("host", "HOST"), ("port", "PORT")):
@@ -206,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             env[f"AVOCET_{key}"] = str(value)
     try:
         settings = load_settings(args.config, env)
+        if _served_by_server(args):
+            code = forward(settings, argv)  # the running server holds the events file
+            if code is not None:
+                return code
         return int(args.func(settings, args))
     except (ConfigError, AppError) as exc:
         message = exc.message if isinstance(exc, AppError) else str(exc)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli_json import print_json
+from app.cli_served import cli_path, open_events, served
 from app.config import Settings
 from app.errors import AppError, InvalidRequest
 from app.storage.events import StoreLocked
@@ -71,13 +72,18 @@ def _backup_via_server(settings: Settings, args: argparse.Namespace, dest: Path)
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
-    from app.backup import backup_dir
+    from app.backup import backup_dir, backup_store
 
-    dest = Path(args.dest).resolve()
+    dest = cli_path(args.dest).resolve()
     say = _progress(args)
+    live = served()
     try:
-        result = backup_dir(Path(settings.data_dir), dest, say)
-        result["via"] = "files"
+        if live is not None:  # the running server runs this for the CLI
+            result = backup_store(live.events, Path(settings.data_dir), dest, say)
+            result["via"] = "server"
+        else:
+            result = backup_dir(Path(settings.data_dir), dest, say)
+            result["via"] = "files"
     except StoreLocked:
         say(f"the server holds the events file; asking it for the backup into {dest}...")
         result = _backup_via_server(settings, args, dest)
@@ -110,8 +116,9 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     from app.backup import doctor
 
+    live = served()
     try:
-        report = doctor(Path(settings.data_dir))
+        report = doctor(Path(settings.data_dir), live.events if live else None)
     except StoreLocked as exc:
         raise _locked(str(exc)) from exc
     if args.json:
@@ -149,7 +156,6 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from app.backup import export_csv
     from app.errors import NotFound
     from app.services import open_meta
-    from app.storage.events import EventStore
 
     first, last = _day(args.from_day, "--from"), _day(args.to_day, "--to")
     if args.format == "plausible":
@@ -166,15 +172,17 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     if site is None:
         raise NotFound(f"no site with id or domain {args.site!r}")
     try:
-        store = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
+        store = open_events(settings)  # the server's own when it runs the command
     except StoreLocked as exc:
         raise _locked(
-            "the running server holds the events file: stop it to export (or export from a"
-            " backup: avocet backup DIR, then avocet --data-dir DIR export ...)"
+            "another process holds the events file and does not answer on its avocet.sock"
+            " (a server of another user, or an older version): run the command as the"
+            " server's user, or export from a backup (avocet backup DIR, then avocet"
+            " --data-dir DIR export ...)"
         ) from exc
     say = _progress(args)
     as_zip = args.format == "zip"
-    out = Path(args.out or f"export-{site.domain}{'.zip' if as_zip else ''}")
+    out = cli_path(args.out or f"export-{site.domain}{'.zip' if as_zip else ''}")
     try:
         written = export_csv(
             store,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli_json import print_json
+from app.cli_served import open_events
 from app.config import Settings
 from app.errors import AppError
 from app.jobs.lifecycle import Report, align_zones, compact, prune_sites, rollup_sites
@@ -29,12 +30,13 @@ def _open(settings: Settings) -> tuple[MetaStore, EventStore]:
     data = Path(settings.data_dir)
     meta = open_meta(settings)
     try:
-        return meta, EventStore(data / "events.duckdb", settings.duckdb)
+        return meta, open_events(settings)  # the server's own when it runs the command
     except StoreLocked as exc:
         meta.close()
         raise ServerRunning(
-            "the running server holds the events file and runs this job itself (rollups"
-            " hourly, pruning and compaction every 6 hours); stop it to run the job by hand"
+            f"another process holds the events file in {data} and does not answer on its"
+            " avocet.sock (a server of another user, or an older version): run the"
+            " command as the server's user, or stop that server"
         ) from exc
 
 

@@ -12,6 +12,7 @@ import anyio.to_thread
 
 from app.auth.principal import Authenticator
 from app.config import Settings
+from app.control import ControlServer
 from app.errors import AppError
 from app.ingest.enrich import warm_agent_parsers
 from app.ingest.identity import Salts
@@ -130,6 +131,9 @@ class Services:
         self.auth = Authenticator(settings, self.meta)
         self.mailer = Mailer(settings.mail)
         self.jobs = Jobs(self.events, self.meta, self.sites, self.retention, self.writer.drain)
+        # The CLI's local channel (app/cli_served.py): commands that need the events file
+        # run here while the server holds it.
+        self.control = ControlServer(self)
         self._sweeper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         # What "now" is for the stats APIs (periods, raw window); tests pin it.
@@ -146,6 +150,7 @@ class Services:
         self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
         if self.settings.run_jobs:
             self.jobs.start()
+        await self.control.start()
 
     def retention(self, site: Site) -> Retention:
         """What the site keeps: its own retention, or the instance's defaults and limits."""
@@ -180,6 +185,7 @@ class Services:
                 log.exception("usage flush failed; retrying later")
 
     async def stop(self) -> None:
+        await self.control.stop()
         self.jobs.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()

@@ -1,0 +1,146 @@
+"""The CLI's local channel to the running server: a Unix socket in the data dir.
+
+DuckDB lets one process open the events file, so while `avocet serve` runs, the commands
+that need it (doctor, export, backup, rollup, prune, compact) can't open it themselves.
+They don't have to: the server listens on `<data_dir>/avocet.sock` (owner-only: the data
+dir is 0700, the socket 0600, and the server checks the peer's uid), the CLI sends it its
+arguments, and the server runs the very same command on its own open store, streaming
+the command's output and progress back. Nothing to configure and no token: whoever can
+open the data dir's files can ask (inside Docker too: `docker exec` runs as the same user).
+
+One JSON object per line. The CLI sends {"argv", "cwd", "tty"}; the server answers
+{"out": text} / {"err": text} as the command writes, then {"exit": code}."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import msgspec
+
+from app.config import Settings
+from app.storage.events import EventStore
+
+SOCKET_FILE = "avocet.sock"
+# sun_path holds 108 bytes; a longer path is reached through /proc/self/fd/N/avocet.sock.
+_MAX_PATH = 100
+# The commands the CLI hands to a running server (they all need the events file).
+SERVED_COMMANDS = frozenset({"doctor", "export", "backup", "rollup", "prune", "compact"})
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a command run by the server gets instead of opening files: the live store and
+    the CLI's working directory (its relative paths mean what they meant there)."""
+
+    events: EventStore
+    cwd: Path
+
+
+_served: ContextVar[Served | None] = ContextVar("avocet_served", default=None)
+
+
+def served() -> Served | None:
+    """Set while the running server executes a command for the CLI."""
+    return _served.get()
+
+
+@contextlib.contextmanager
+def serving(events: EventStore, cwd: Path) -> Iterator[None]:
+    token = _served.set(Served(events, cwd))
+    try:
+        yield
+    finally:
+        _served.reset(token)
+
+
+class _Borrowed:
+    """The server's store lent to a command: everything but close()."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    def close(self) -> None:
+        pass  # the server's, open until it stops
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def open_events(settings: Settings) -> EventStore:
+    """The events store for a CLI command: the running server's when it runs the command,
+    else the file (StoreLocked when another process holds it)."""
+    found = served()
+    if found is not None:
+        return cast(EventStore, _Borrowed(found.events))
+    return EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
+
+
+def cli_path(value: str) -> Path:
+    """A path named on the command line, relative to the CLI's working directory."""
+    found = served()
+    path = Path(value)
+    return found.cwd / path if found is not None and not path.is_absolute() else path
+
+
+def socket_path(settings: Settings) -> Path:
+    return Path(settings.data_dir).resolve() / SOCKET_FILE
+
+
+@contextlib.contextmanager
+def reachable(path: Path) -> Iterator[str]:
+    """An address for bind()/connect() of a socket at `path`, however long the path."""
+    if len(os.fsencode(path)) <= _MAX_PATH:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
+class _Line(msgspec.Struct, frozen=True):
+    out: str | None = None
+    err: str | None = None
+    exit: int | None = None
+
+
+_decode_line = msgspec.json.Decoder(_Line).decode
+
+
+def forward(settings: Settings, argv: list[str]) -> int | None:
+    """Run the command on the running server; its exit code, or None when no server
+    answers on the data dir's socket (then the CLI opens the files itself)."""
+    path = socket_path(settings)
+    if not path.exists():
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with reachable(path) as address:
+            sock.connect(address)
+    except OSError:  # a socket left by a server that died, or not ours to use
+        sock.close()
+        return None
+    with sock, sock.makefile("rb") as answers:
+        request = {"argv": argv, "cwd": os.getcwd(), "tty": sys.stderr.isatty()}
+        sock.sendall(msgspec.json.encode(request) + b"\n")
+        for raw in answers:
+            line = _decode_line(raw)
+            if line.out is not None:
+                sys.stdout.write(line.out)
+                sys.stdout.flush()
+            if line.err is not None:
+                sys.stderr.write(line.err)
+                sys.stderr.flush()
+            if line.exit is not None:
+                return line.exit
+    print("avocet: the server closed the connection before the command ended", file=sys.stderr)
+    return 1
