@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli_json import print_json
-from app.cli_served import SERVED_COMMANDS, forward
+from app.cli_served import SERVED_COMMANDS, command_of, forward
 from app.config import ConfigError, Settings, load_settings
 from app.errors import AppError
 from app.storage.files import PRIVATE_UMASK
@@ -128,6 +128,29 @@ def cmd_site_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site_rename(settings: Settings, args: argparse.Namespace) -> int:
+    """A new domain (and name) for a site, found by id or domain; a name never set by hand
+    follows the domain."""
+    from app.errors import NotFound
+    from app.services import open_meta
+
+    meta = open_meta(settings)
+    try:
+        found = [s for s in meta.sites() if args.site in (s.id, s.domain)]
+        if not found:
+            raise NotFound(f"no site with id or domain {args.site!r}")
+        site = meta.update_site(found[0].id, domain=args.domain, name=args.name)
+    finally:
+        meta.close()
+    if site is None:
+        raise NotFound(f"no site with id or domain {args.site!r}")
+    if args.json:
+        print_json(site.public())
+    else:
+        print(f"site {site.id} is now {site.domain} (name: {site.name})")
+    return 0
+
+
 def cmd_site_share(settings: Settings, args: argparse.Namespace) -> int:
     from app.cli_accounts import owner_of
     from app.errors import NotFound
@@ -164,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default 8000)")
     serve.set_defaults(func=cmd_serve)
 
-    site = sub.add_parser("site", help="add or list sites").add_subparsers(
+    site = sub.add_parser("site", help="add, list, rename or share sites").add_subparsers(
         dest="site_command", required=True, metavar="ACTION"
     )
     add = site.add_parser("add", help="add a site and print its tracking snippet")
@@ -177,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     ls = site.add_parser("list", help="list sites")
     ls.add_argument("--json", action="store_true", help="print one JSON array")
     ls.set_defaults(func=cmd_site_list)
+    rename = site.add_parser("rename", help="change a site's domain (and name)")
+    rename.add_argument("site", help="site id or current domain")
+    rename.add_argument("domain", help="the new primary hostname")
+    rename.add_argument("--name", help="a new display name (default: kept, or the domain)")
+    rename.add_argument("--json", action="store_true", help="print one JSON object")
+    rename.set_defaults(func=cmd_site_rename)
     share = site.add_parser("share", help="give a user a role on a site")
     share.add_argument("site_id")
     share.add_argument("email")
@@ -199,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _served_by_server(args: argparse.Namespace) -> bool:
     """Commands that need the events file run in the running server when there is one
     (`backup --url/--token` asks a server over HTTP instead)."""
-    if args.command not in SERVED_COMMANDS:
+    if command_of(args) not in SERVED_COMMANDS:
         return False
     return not (args.command == "backup" and (args.url or args.token))
 

@@ -31,8 +31,17 @@ from app.storage.events import EventStore
 SOCKET_FILE = "avocet.sock"
 # sun_path holds 108 bytes; a longer path is reached through /proc/self/fd/N/avocet.sock.
 _MAX_PATH = 100
-# The commands the CLI hands to a running server (they all need the events file).
-SERVED_COMMANDS = frozenset({"doctor", "export", "backup", "rollup", "prune", "compact"})
+# The commands the CLI hands to a running server: those that need the events file, and
+# `site rename` (the server's directory of sites must follow at once).
+SERVED_COMMANDS = frozenset(
+    {"doctor", "export", "backup", "rollup", "prune", "compact", "site rename"}
+)
+
+
+def command_of(args: Any) -> str:
+    """The command named on the command line: "export", "site rename"."""
+    sub = getattr(args, "site_command", None) if args.command == "site" else None
+    return f"{args.command} {sub}" if sub else str(args.command)
 
 
 @dataclass(frozen=True)

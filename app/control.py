@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import anyio.to_thread
 import msgspec
 
-from app.cli_served import SERVED_COMMANDS, reachable, serving, socket_path
+from app.cli_served import SERVED_COMMANDS, command_of, reachable, serving, socket_path
 from app.config import ConfigError
 from app.errors import AppError
 
@@ -137,8 +137,8 @@ class ControlServer:
             args = build_parser().parse_args(request.argv)
         except SystemExit as exc:  # argparse printed why (to the CLI)
             return int(exc.code or 0)
-        if args.command not in SERVED_COMMANDS:
-            send("err", f"avocet: {args.command} is not run by the server\n")
+        if command_of(args) not in SERVED_COMMANDS:
+            send("err", f"avocet: {command_of(args)} is not run by the server\n")
             return 2
 
         def run() -> int:
@@ -154,9 +154,10 @@ class ControlServer:
             async with svc.jobs.lock:
                 await svc.writer.drain()  # events on their way are in before the job
                 code = await anyio.to_thread.run_sync(run)
-            svc.sites.reload()  # re-dated zones
-            return code
-        return await anyio.to_thread.run_sync(run)
+        else:
+            code = await anyio.to_thread.run_sync(run)
+        svc.sites.reload()  # a renamed site, re-dated zones: ingestion sees them now
+        return code
 
 
 def _sender(writer: asyncio.StreamWriter) -> Sink:

@@ -178,3 +178,42 @@ def test_request_that_is_not_json_is_ignored(serving: tuple[ServeProcess, str]) 
         s.sendall(b"GET / HTTP/1.1\r\n\r\n")
         assert s.recv(1000) == b""
     assert httpx.get(f"{proc.url}/api/health").status_code == 200
+
+
+def test_site_rename_reaches_the_running_server_at_once(
+    serving: tuple[ServeProcess, str], tmp_path: Path
+) -> None:
+    proc, site = serving
+    renamed = run(proc.data_dir, tmp_path, "site", "rename", "example.com", "shop.example.org")
+    assert (renamed.returncode, renamed.stdout, renamed.stderr) == (
+        0,
+        f"site {site} is now shop.example.org (name: shop.example.org)\n",
+        "",
+    )
+    # Plausible's Events API finds the site by its new domain, and not by the old one.
+    ua = {"User-Agent": CHROME_UA}
+    for domain, dropped in (("shop.example.org", None), ("example.com", "1")):
+        body = {"name": "pageview", "url": f"https://{domain}/x", "domain": domain}
+        sent = httpx.post(f"{proc.url}/api/event", json=body, headers=ua)
+        assert (sent.status_code, sent.headers.get("x-plausible-dropped")) == (202, dropped)
+    listed = json.loads(run(proc.data_dir, tmp_path, "site", "list", "--json").stdout)
+    assert [(s["domain"], s["name"]) for s in listed] == [("shop.example.org", "shop.example.org")]
+    by_hand = run(proc.data_dir, tmp_path, "site", "rename", site, "shop.example.net",
+                  "--name", "The shop", "--json")  # fmt: skip
+    assert json.loads(by_hand.stdout)["name"] == "The shop"
+    missing = run(proc.data_dir, tmp_path, "site", "rename", "nope.test", "x.test")
+    assert (missing.returncode, missing.stderr) == (
+        2,
+        "avocet: no site with id or domain 'nope.test'\n",
+    )
+
+
+def test_site_rename_without_a_server(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run(data, tmp_path, "site", "add", "old.test", "--name", "Kept")
+    renamed = run(data, tmp_path, "site", "rename", "old.test", "new.test", "--json")
+    assert renamed.returncode == 0, renamed.stderr
+    assert (json.loads(renamed.stdout)["domain"], json.loads(renamed.stdout)["name"]) == (
+        "new.test",
+        "Kept",
+    )
