@@ -62,7 +62,9 @@ async def track(
     limits = svc.auth.limits
     if not limits.admit_hit(client.ip):
         svc.ingest.dropped[Drop.RATE_LIMITED.value] += 1
-        with contextlib.suppress(EventInvalid):  # decoded only to tell its site
+        # Decoded only to tell its site; a body that fails here fails (and is logged) on
+        # the normal path too, and a public endpoint answers 204 whatever happens.
+        with contextlib.suppress(Exception):
             count_rate_limited(svc, decode_hit(body, site_id=site_id))
         return
     try:
