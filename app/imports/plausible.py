@@ -1,5 +1,5 @@
 """Plausible's CSV export (CE or cloud): a zip (or folder) of `imported_*.csv` daily tables,
-stored as imported aggregates (imported_stats, migration events/011), apart from the site's
+stored as imported aggregates (imported_stats, migration events/007), apart from the site's
 own data and added to answers only when asked (app/query/imported.py).
 
 Tables, columns and file names are those Plausible's importer reads

@@ -1,4 +1,4 @@
-"""SQL over imported daily aggregates (imported_stats, migration events/011): a question's
+"""SQL over imported daily aggregates (imported_stats, migration events/007): a question's
 components per day and value, summed from one imported table, with the question's filters.
 
 Which table answers which question follows Plausible (plausible/analytics

@@ -1,4 +1,4 @@
-"""Import jobs (SQLite, migration meta/030): one row per import, its progress and summary.
+"""Import jobs (SQLite, migration meta/011): one row per import, its progress and summary.
 What an import wrote into events.duckdb is recorded there (app/storage/imports.py)."""
 
 from __future__ import annotations

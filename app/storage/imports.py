@@ -1,5 +1,5 @@
 """What an import writes into events.duckdb, and how it is taken out again (migration
-events/010). One import is one transaction either way: a failed one leaves the site as it
+events/006). One import is one transaction either way: a failed one leaves the site as it
 was, and a delete removes exactly what the import added.
 
 An import's raw events are ordinary events whose session_id lies in the import's own
@@ -220,7 +220,7 @@ def import_days_of(store: EventStore, site_id: str, seq: int) -> list[date]:
     return [r[0] for r in rows]
 
 
-# imported_stats' columns (migration events/011), in order.
+# imported_stats' columns (migration events/007), in order.
 IMPORTED_COLUMNS = (
     "seq", "site_id", "day", "kind", "source", "referrer", "channel", "utm_source",
     "utm_medium", "utm_campaign", "utm_content", "utm_term", "hostname", "pathname",
