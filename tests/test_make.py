@@ -31,8 +31,9 @@ def test_make_target_removes_nothing_when_the_venv_has_both_sets(target: str) ->
         [*command, "--dry-run"], cwd=ROOT, capture_output=True, text=True, env=env, check=True
     )
     out = answer.stdout + answer.stderr
-    assert "Would make no changes" in out, out
-    assert not [line for line in out.splitlines() if line.startswith(" - ")], out
+    # Avocet itself is rebuilt whenever its source changed; no other package may go.
+    removed = [line for line in out.splitlines() if line.startswith(" - ")]
+    assert [line for line in removed if not line.startswith(" - avocet")] == [], out
 
 
 def test_make_install_keeps_dev_tools_when_run_after_test() -> None:
