@@ -18,6 +18,8 @@ import duckdb
 import httpx
 import pytest
 
+from app.config import Settings
+from app.ingest.sites import SiteDirectory
 from app.jobs.lifecycle import rollup_sites
 from app.storage.goals import add_goal
 from tests.accounts_fixtures import ALL_SCOPES, World, auth_settings
@@ -248,3 +250,40 @@ def test_deletion_leaves_nothing_on_disk_when_killed_mid_job_and_restarted(
         assert all(count_paths(data_dir, seeded.gone, tag) > 0 for tag in kept)
     for tag in [n.decode() for n in gone if n.startswith(b"zq7-")]:
         assert count_paths(data_dir, seeded.gone, tag) == 0
+
+
+def test_site_deletion_removes_its_imported_stats(tmp_path: Path) -> None:
+    from app.jobs.privacy import run_request
+    from app.services import open_stores
+    from app.storage import privacy
+    from tests.test_imports import FIXTURES, cli, new_data_dir
+
+    data = new_data_dir(tmp_path)
+    other = cli(data, "site", "add", "other.example", "--json")
+    assert other.returncode == 0, other.stderr
+    for domain in ("example.com", "other.example"):
+        done = cli(data, "import", "plausible", str(FIXTURES / "plausible"), "--site", domain)
+        assert done.returncode == 0, done.stderr
+    tables = ("imported_stats", "import_rollups", "import_days", "imports")
+    meta, store = open_stores(Settings(data_dir=str(data)))
+    try:
+        site = next(s for s in meta.sites() if s.domain == "example.com")
+        kept = next(s for s in meta.sites() if s.domain == "other.example")
+
+        def counts(site_id: str) -> list[int]:
+            return [
+                int(store.query(f"SELECT count(*) FROM {t} WHERE site_id = ?", [site_id])[0][0])
+                for t in tables
+            ]
+
+        before = counts(kept.id)
+        # Plausible's tables are aggregates only (import_rollups/import_days: raw imports).
+        assert counts(site.id) == before == [15, 0, 0, 1]
+        request = privacy.create_request(meta, site.id, None, "test", kind="site")
+        found = run_request(store, meta, SiteDirectory(meta), request.id)
+        assert found is not None and found.status == "done", found
+        assert counts(site.id) == [0, 0, 0, 0]
+        assert counts(kept.id) == before  # the other site's imports are untouched
+    finally:
+        store.close()
+        meta.close()

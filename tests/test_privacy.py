@@ -284,3 +284,31 @@ def test_queued_request_resumes_after_restart(tmp_path: Path) -> None:
         assert live.rows("SELECT count(*) AS n FROM events") == [{"n": 4}]
     finally:
         stop_live_server(live)
+
+
+def test_deleted_user_leaves_no_byte_in_the_events_file(world: World) -> None:
+    """DuckDB keeps a deleted row's bytes in its free blocks: the job rewrites the file."""
+    owner = world.user("owner@example.com")
+    site = world.site("bytes.test", owner)
+    http = world.bearer(world.key(owner, site, ("events:write", "privacy:write")))
+    past = datetime.now(UTC).date() - timedelta(days=2)
+    for i in range(40):
+        for user, tag in (("carol-9", "carolonly-zq8"), ("dave-3", "daveonly-zq8")):
+            _send(http, {"name": "pageview", "url": f"https://bytes.test/{tag}-{i}",
+                         "user_id": user, "timestamp": _ts(past, 10)})  # fmt: skip
+    store = world.live.services.events
+    events_file = Path(world.live.settings.data_dir) / "events.duckdb"
+    store.checkpoint()
+    assert b"carolonly-zq8" in events_file.read_bytes()  # the needle can be found
+    deleted = http.delete(f"/api/v1/sites/{site}/privacy/user/carol-9")
+    assert deleted.status_code == 202, deleted.text
+    status = _wait_done(
+        http, f"/api/v1/sites/{site}/privacy/requests/{deleted.json()['request_id']}"
+    )
+    assert (status["status"], status["events_deleted"]) == ("done", 40)
+    store.checkpoint()
+    blob = events_file.read_bytes()
+    assert b"carolonly-zq8" not in blob
+    assert b"daveonly-zq8" in blob
+    left = world.live.rows("SELECT count(*) AS n FROM events WHERE site_id = ?", [site])
+    assert left == [{"n": 40}]

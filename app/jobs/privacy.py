@@ -5,8 +5,9 @@ runs as an asyncio task right after it is queued, one at a time, and queued or i
 requests are resumed when the server starts (every step is idempotent: a resumed run does
 them all again, and a step already done deletes nothing more).
 
-A site deletion or a reset ends by rewriting the events file (EventStore.rewrite): DuckDB
-leaves deleted rows' bytes in its free blocks, and a deletion must delete."""
+Every deletion (a user's, a site's, a reset) ends by rewriting the events file
+(EventStore.rewrite): DuckDB leaves deleted rows' bytes in its free blocks, and a deletion
+must delete."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from app.ingest.sites import SiteDirectory
 from app.query.rollup import build_rollups
 from app.storage import privacy
 from app.storage.events import EventStore
+from app.storage.imports import delete_site_imports
 from app.storage.meta import MetaStore
 from app.storage.purge import purge_site
 
@@ -83,6 +85,7 @@ def _delete_site(store: EventStore, meta: MetaStore, request: privacy.PrivacyReq
     assert site_id is not None
     privacy.mark_running(meta, request.id, [])
     gone = store.delete_site_data(site_id)
+    delete_site_imports(store, site_id)  # imported aggregates are the site's data too
     privacy.mark_deleted(meta, request.id, gone.pop("events"), gone)
     _step_done(meta, request.id, "events")
     privacy.mark_deleted(meta, request.id, 0, purge_site(meta, site_id))
@@ -146,6 +149,9 @@ def run_request(
                 break
             build_rollups(store, site.id, site.day_zone, pending)
             pending = _stale(store, site.id, rebuild)
+        # The user's rows leave the free blocks too (also when a resumed run finds them gone).
+        if deleted or request.events_deleted:
+            store.rewrite()
         privacy.mark_done(meta, request.id, len(rebuild), not_rebuilt)
     except Exception as exc:
         log.exception("privacy request %s failed", request_id)
