@@ -187,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default 8000)")
     serve.set_defaults(func=cmd_serve)
 
-    site = sub.add_parser("site", help="add, list, rename or share sites").add_subparsers(
-        dest="site_command", required=True, metavar="ACTION"
-    )
+    site = sub.add_parser(
+        "site", help="add, list, rename, share, reset or delete sites"
+    ).add_subparsers(dest="site_command", required=True, metavar="ACTION")
     add = site.add_parser("add", help="add a site and print its tracking snippet")
     add.add_argument("domain", help="the site's primary hostname, e.g. example.com")
     add.add_argument("--timezone", default="UTC", help="IANA zone for days and reports")
@@ -212,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     share.add_argument("--role", choices=("owner", "admin", "viewer"), default="viewer")
     share.add_argument("--json", action="store_true", help="print one JSON object")
     share.set_defaults(func=cmd_site_share)
+    from app.cli_deletion import register as register_deletion
+
+    register_deletion(site)
 
     from app.cli_accounts import register
     from app.cli_backup import register as register_backup

@@ -17,7 +17,7 @@ import contextlib
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +32,20 @@ SOCKET_FILE = "avocet.sock"
 # sun_path holds 108 bytes; a longer path is reached through /proc/self/fd/N/avocet.sock.
 _MAX_PATH = 100
 # The commands the CLI hands to a running server: those that need the events file, and
-# `site rename` (the server's directory of sites must follow at once).
+# `site rename` (the server's directory of sites must follow at once); `site delete` and
+# `site reset` need both (their job runs in the server's queue of deletions).
 SERVED_COMMANDS = frozenset(
-    {"doctor", "export", "backup", "rollup", "prune", "compact", "site rename"}
+    {
+        "doctor",
+        "export",
+        "backup",
+        "rollup",
+        "prune",
+        "compact",
+        "site rename",
+        "site delete",
+        "site reset",
+    }
 )
 
 
@@ -46,11 +57,13 @@ def command_of(args: Any) -> str:
 
 @dataclass(frozen=True)
 class Served:
-    """What a command run by the server gets instead of opening files: the live store and
-    the CLI's working directory (its relative paths mean what they meant there)."""
+    """What a command run by the server gets instead of opening files: the live store, the
+    CLI's working directory (its relative paths mean what they meant there), and submit(),
+    which hands a queued deletion request to the server's jobs (from any thread)."""
 
     events: EventStore
     cwd: Path
+    submit: Callable[[str], None] | None = None
 
 
 _served: ContextVar[Served | None] = ContextVar("avocet_served", default=None)
@@ -62,8 +75,10 @@ def served() -> Served | None:
 
 
 @contextlib.contextmanager
-def serving(events: EventStore, cwd: Path) -> Iterator[None]:
-    token = _served.set(Served(events, cwd))
+def serving(
+    events: EventStore, cwd: Path, submit: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    token = _served.set(Served(events, cwd, submit))
     try:
         yield
     finally:

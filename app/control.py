@@ -141,8 +141,18 @@ class ControlServer:
             send("err", f"avocet: {command_of(args)} is not run by the server\n")
             return 2
 
+        loop = asyncio.get_running_loop()
+
+        def submit(request_id: str) -> None:
+            def start() -> None:
+                svc.sites.reload()  # a deleted site collects nothing more from now on
+                if svc.submit_deletion is not None:
+                    svc.submit_deletion(request_id)
+
+            loop.call_soon_threadsafe(start)
+
         def run() -> int:
-            with serving(svc.events, Path(request.cwd)):
+            with serving(svc.events, Path(request.cwd), submit):
                 try:
                     return int(args.func(svc.settings, args))
                 except (ConfigError, AppError) as exc:

@@ -86,6 +86,7 @@ def create_app(settings: Settings) -> Litestar:
         privacy_jobs = app.state.privacy = PrivacyJobs(
             svc.events, svc.meta, svc.sites, svc.jobs.lock, svc.writer.drain
         )
+        svc.submit_deletion = privacy_jobs.submit
         privacy_jobs.resume()
         privacy_jobs.start_polling()
         log.info("avocet ready, data in %s", settings.data_dir)

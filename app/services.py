@@ -134,6 +134,9 @@ class Services:
         # The CLI's local channel (app/cli_served.py): commands that need the events file
         # run here while the server holds it.
         self.control = ControlServer(self)
+        # Queues a deletion request on the app's PrivacyJobs (set by the app's lifespan);
+        # `avocet site delete/reset` hands its request over through the control socket.
+        self.submit_deletion: Callable[[str], None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         # What "now" is for the stats APIs (periods, raw window); tests pin it.

@@ -17,10 +17,9 @@ from app.errors import Forbidden, InvalidRequest, NotFound
 from app.jobs.privacy import PrivacyJobs
 from app.services import Services
 from app.storage import privacy
-from app.storage.events import EventStore
 from app.storage.exclusions import add_exclusion, delete_exclusion, exclusions_of
 from app.storage.meta import Site
-from app.storage.purge import site_inventory
+from app.storage.purge import events_inventory, site_inventory
 from app.storage.retention import retained_from
 
 AnyRequest = Request[Any, Any, Any]
@@ -43,19 +42,9 @@ def _jobs(request: AnyRequest) -> PrivacyJobs:
     return request.app.state.privacy  # type: ignore[no-any-return]
 
 
-def _raw_counts(store: EventStore, site_id: str) -> dict[str, int]:
-    row = store.query(
-        "SELECT (SELECT count(*) FROM events WHERE site_id = ?),"
-        " (SELECT count(*) FROM rollup_days WHERE site_id = ?),"
-        " (SELECT count(*) FROM daily_rollups WHERE site_id = ?)",
-        [site_id, site_id, site_id],
-    )[0]
-    return {"events": int(row[0]), "rolled_up_days": int(row[1]), "rollup_rows": int(row[2])}
-
-
 def deletion_inventory(svc: Services, site: Site) -> dict[str, int]:
     """Everything a site deletion removes, counted now (blocking)."""
-    return {**_raw_counts(svc.events, site.id), **site_inventory(svc.meta, site.id)}
+    return {**events_inventory(svc.events, site.id), **site_inventory(svc.meta, site.id)}
 
 
 def excluded_counts(svc: Services, site: Site, days: int = COUNT_DAYS) -> dict[str, int]:

@@ -1,8 +1,12 @@
-"""What a site owns in SQLite, counted (the deletion page says exactly what goes) and
-deleted (the last SQLite step of a site's deletion job, app/jobs/privacy.py)."""
+"""What a site owns, counted (the deletion page and `avocet site delete` say exactly what
+goes), and what it owns in SQLite deleted (the last SQLite step of a site's deletion job,
+app/jobs/privacy.py)."""
 
 from __future__ import annotations
 
+from datetime import date
+
+from app.storage.events import EventStore
 from app.storage.meta import MetaStore
 
 # thing -> (table, the condition naming the site's rows), in the order they are deleted:
@@ -44,3 +48,25 @@ def purge_site(meta: MetaStore, site_id: str) -> dict[str, int]:
         gone["site"] = db.execute("DELETE FROM sites WHERE id = ?", (site_id,)).rowcount
     meta.scrub_now()
     return gone
+
+
+def events_inventory(
+    store: EventStore, site_id: str, first: date | None = None, last: date | None = None
+) -> dict[str, int]:
+    """The site's raw events, rolled-up days and rollup rows, of its days first..last
+    (either end open when None)."""
+    where, params = (
+        "site_id = ? AND day >= coalesce(?, day) AND day <= coalesce(?, day)",
+        [
+            site_id,
+            first,
+            last,
+        ],
+    )
+    row = store.query(
+        f"SELECT (SELECT count(*) FROM events WHERE {where}),"
+        f" (SELECT count(*) FROM rollup_days WHERE {where}),"
+        f" (SELECT count(*) FROM daily_rollups WHERE {where})",
+        params * 3,
+    )[0]
+    return {"events": int(row[0]), "rolled_up_days": int(row[1]), "rollup_rows": int(row[2])}
