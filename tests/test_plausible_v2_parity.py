@@ -275,3 +275,241 @@ def test_a_time_series_keeps_the_asked_order_by(live: LiveServer) -> None:
         row(["2021-01-02"], [3]),
         row(["2021-01-01"], [1]),
     ]
+
+
+# --- 8 + 9. validation, in Plausible's words ---------------------------------------------
+
+# (query_parse_and_build_test.exs test name, body, Plausible's exact error)
+REFUSALS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "same metric queried multiple times",
+        {"metrics": ["events", "visitors", "visitors"]},
+        "#/metrics: Expected items to be unique but they were not.",
+    ),
+    (
+        "no metrics passed",
+        {"metrics": []},
+        "#/metrics: Expected a minimum of 1 items but got 0.",
+    ),
+    (
+        "revenue metrics are not available on CE (the metric list form)",
+        {"metrics": ["visitors", "baa"]},
+        '#/metrics/1: Invalid metric "baa"',
+    ),
+    (
+        "is filter with invalid clause",
+        {"filters": [["is", "event:name", "foo"]]},
+        '#/filters/0: Invalid filter ["is", "event:name", "foo"]',
+    ),
+    (
+        "matches_wildcard is not a valid filter operation in public API",
+        {"filters": [["matches_wildcard", "event:name", ["foo"]]]},
+        '#/filters/0: Invalid filter ["matches_wildcard", "event:name", ["foo"]]',
+    ),
+    ("errors on too short filter []", {"filters": [[]]}, "#/filters/0: Invalid filter []"),
+    (
+        'errors on too short filter ["and", []]',
+        {"filters": [["and", []]]},
+        '#/filters/0: Invalid filter ["and", []]',
+    ),
+    (
+        "errors on too long filter",
+        {"filters": [["not", ["is", "event:props:foobar", ["value"]], 1]]},
+        '#/filters/0: Invalid filter ["not", ["is", "event:props:foobar", ["value"]], 1]',
+    ),
+    (
+        "invalid event filter",
+        {"filters": [["is", "event:device", ["foo"]]]},
+        '#/filters/0: Invalid filter ["is", "event:device", ["foo"]]',
+    ),
+    (
+        "invalid filter",
+        {"filters": "foobar"},
+        "#/filters: Type mismatch. Expected Array but got String.",
+    ),
+    (
+        "numeric filter is invalid",
+        {"filters": [["is", "visit:os_version", [123]]]},
+        'Invalid filter \'["is", "visit:os_version", [123]]\'.',
+    ),
+    (
+        "invalid visit:country filter",
+        {"filters": [["is", "visit:country", ["USA"]]]},
+        "Invalid visit:country filter, visit:country needs to be a valid 2-letter country code.",
+    ),
+    (
+        "event:hostname filter not at top level is invalid",
+        {"filters": [["not", ["is", "event:hostname", ["a.plausible.io"]]]]},
+        "Invalid filters. Dimension `event:hostname` can only be filtered at the top level.",
+    ),
+    (
+        "case_sensitive modifier is not valid for matches",
+        {"filters": [["matches", "event:hostname", ["a.plausible.io"], {"case_sensitive": False}]]},
+        '#/filters/0: Invalid filter ["matches", "event:hostname", ["a.plausible.io"],'
+        ' %{"case_sensitive" => false}]',
+    ),
+    (
+        "setting invalid imports value",
+        {"include": "foobar"},
+        "#/include: Type mismatch. Expected Object but got String.",
+    ),
+    (
+        "setting include.time_labels without time dimension",
+        {"include": {"time_labels": True}},
+        "Invalid include.time_labels: requires a time dimension.",
+    ),
+    (
+        "out of range limit value",
+        {"pagination": {"limit": 100_000}},
+        "#/pagination/limit: Expected the value to be <= 10000",
+    ),
+    (
+        "out of range offset value",
+        {"pagination": {"offset": -5}},
+        "#/pagination/offset: Expected the value to be >= 0",
+    ),
+    (
+        "event:goal filter validation: invalid event filter",
+        {"filters": [["is", "event:goal", ["Signup"]]]},
+        "Invalid filters. The goal `Signup` is not configured for this site. Find out how to"
+        " configure goals here: https://plausible.io/docs/stats-api#filtering-by-goals",
+    ),
+    (
+        "event:goal filter validation: unsupported filter",
+        {"filters": [["is_not", "event:goal", ["Signup"]]]},
+        '#/filters/0: Invalid filter ["is_not", "event:goal", ["Signup"]]',
+    ),
+    (
+        "event:goal filter validation: not top-level filter",
+        {"filters": [["or", [["is", "event:goal", ["S"]], ["is", "event:name", ["pageview"]]]]]},
+        "Invalid filters. Dimension `event:goal` can only be filtered at the top level.",
+    ),
+    (
+        'errors on invalid date range value ("foo")',
+        {"date_range": "foo"},
+        '#/date_range: Invalid date range "foo"',
+    ),
+    (
+        'errors on invalid date range value (["21415-00", "eee"])',
+        {"date_range": ["21415-00", "eee"]},
+        '#/date_range: Invalid date range ["21415-00", "eee"]',
+    ),
+    (
+        "999999999mo is invalid date range",
+        {"date_range": "999999999mo"},
+        'Invalid date_range "999999999mo"',
+    ),
+    (
+        "custom date range is invalid when date and timestamp are combined",
+        {"date_range": ["2021-02-03T00:00:00Z", "2021-02-04"]},
+        '#/date_range: Invalid date range ["2021-02-03T00:00:00Z", "2021-02-04"]',
+    ),
+    (
+        "invalid custom property dimension",
+        {"dimensions": ["event:props:"]},
+        '#/dimensions/0: Invalid dimension "event:props:"',
+    ),
+    (
+        "invalid dimension name passed",
+        {"dimensions": ["visitors"]},
+        '#/dimensions/0: Invalid dimension "visitors"',
+    ),
+    (
+        "invalid dimension",
+        {"dimensions": "foobar"},
+        "#/dimensions: Type mismatch. Expected Array but got String.",
+    ),
+    (
+        "dimensions are not unique",
+        {"dimensions": ["event:name", "event:name"]},
+        "#/dimensions: Expected items to be unique but they were not.",
+    ),
+    (
+        "ordering by invalid value",
+        {"order_by": [["visssss", "desc"]]},
+        '#/order_by/0/0: Invalid value in order_by "visssss"',
+    ),
+    (
+        "ordering by not queried metric",
+        {"order_by": [["events", "desc"]]},
+        "Invalid order_by entry '{:events, :desc}'. Entry is not a queried metric or dimension.",
+    ),
+    (
+        "ordering by not queried dimension",
+        {"order_by": [["event:name", "desc"]]},
+        "Invalid order_by entry '{\"event:name\", :desc}'. Entry is not a queried metric or"
+        " dimension.",
+    ),
+    (
+        "conversion_rate metric fails validation on its own",
+        {"metrics": ["conversion_rate"]},
+        "Metric `conversion_rate` can only be queried with event:goal filters or dimensions.",
+    ),
+    (
+        "scroll_depth metric fails with only a non-top-level event:page filter",
+        {"metrics": ["scroll_depth"], "filters": [["not", ["is", "event:page", ["/"]]]]},
+        "Metric `scroll_depth` can only be queried with event:page filters or dimensions.",
+    ),
+    (
+        "time_on_page metric fails validation on its own",
+        {"metrics": ["time_on_page"]},
+        "Metric `time_on_page` can only be queried with event:page filters or dimensions.",
+    ),
+    (
+        "views_per_visit fails validation if event:page filter specified",
+        {"metrics": ["views_per_visit"], "filters": [["is", "event:page", ["/"]]]},
+        "Metric `views_per_visit` cannot be queried with a filter on `event:page`.",
+    ),
+    (
+        "views_per_visit fails validation with dimensions",
+        {"metrics": ["views_per_visit"], "dimensions": ["event:name"]},
+        "Metric `views_per_visit` cannot be queried with `dimensions`.",
+    ),
+    (
+        "fails if using session metric with event dimension",
+        {"metrics": ["bounce_rate"], "dimensions": ["event:props:foo"]},
+        "Session metric(s) `bounce_rate` cannot be queried along with event dimension(s)"
+        " `event:props:foo`",
+    ),
+    (
+        "fails if using event metric with session-only dimension",
+        {"metrics": ["events"], "dimensions": ["visit:exit_page"]},
+        "Event metric(s) `events` cannot be queried along with session dimension(s)"
+        " `visit:exit_page`",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [(body, message) for _, body, message in REFUSALS],
+    ids=[name for name, _, _ in REFUSALS],
+)
+def test_plausibles_refusals_answer_400_with_its_exact_message(
+    live: LiveServer, body: dict[str, Any], message: str
+) -> None:
+    """query_parse_and_build_test.exs (plausible/analytics, test/plausible/stats/query/):
+    each case is the test named in its id, with the message that test asserts."""
+    site = Site(live)
+    assert site.error(**{"metrics": ["visitors"], **body}) == message
+
+
+def test_queries_plausible_accepts_still_answer(live: LiveServer) -> None:
+    """query_parse_and_build_test.exs "does not fail if using session metric with
+    event:page dimension", "numbers are valid for visit:city", "with case insensitive
+    match" (goals), "ordering by dimension": accepted, 200."""
+    site = Site(live).add(Ev(path="/a"), Ev(name="Signup"))
+    from app.storage.goals import add_goal
+
+    add_goal(live.services.meta, site.site.id, "event", "Signup", "Signup")
+    accepted = site.query(metrics=["bounce_rate"], dimensions=["event:page"])
+    assert accepted.status_code == 200, accepted.text
+    assert site.results(metrics=["visitors"], filters=[["is", "visit:city", [123, 456]]]) == [
+        row([], [0])
+    ]
+    loose = {"case_sensitive": False}
+    goal = [["is", "event:goal", ["signup"], loose]]
+    assert site.results(metrics=["visitors"], filters=goal) == [row([], [1])]
+    assert site.results(
+        metrics=["visitors"], dimensions=["event:name"], order_by=[["event:name", "desc"]]
+    ) == [row(["pageview"], [1]), row(["Signup"], [1])]

@@ -125,4 +125,4 @@ def test_v2_has_no_currency_dimension_as_plausible(stats: Stats) -> None:
         },
     )
     assert answer.status_code == 400, answer.text
-    assert answer.json()["error"] == "Invalid dimension 'visit:currency'"
+    assert answer.json()["error"] == '#/dimensions/0: Invalid dimension "visit:currency"'

@@ -16,6 +16,7 @@ from app.query.answer import run_query
 from app.query.model import Query
 from app.query.parse import check_raw_window
 from app.query.plausible import METRICS, V2Request, date_range, decode_v2, time_label, v2_query
+from app.query.plausible_check import check_query
 from app.query.plausible_labels import label
 from app.query.render import metric_value
 from app.query.rollup import with_site_timezone
@@ -34,12 +35,14 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     grant = stats_grant(request, by_domain.id if by_domain else req.site_id)
     site = grant.site
     zone = ZoneInfo(site.timezone)
+    goals = site_goals(svc, site, "event:goal" in str(req.filters))
+    check_query(msgspec.to_builtins(req), set(goals))  # Plausible's refusals, its words
     first = None
     if req.date_range == "all":
         first = await anyio.to_thread.run_sync(first_event_day, svc.events, site.id)
     now = svc.clock()
     period = date_range(req.date_range, zone, now, first)
-    q = v2_query(req, site.id, period, site_goals(svc, site, "event:goal" in str(req.filters)))
+    q = v2_query(req, site.id, period, goals)
     if grant.filters:  # a share link's fixed filter, which the body can't take away
         q = msgspec.structs.replace(q, filters=(*q.filters, *grant.filters))
     check_raw_window(q, now.astimezone(zone).date(), svc.retention(site).raw_days)
