@@ -66,6 +66,25 @@ READY_JS = """async () => {
   if (m) return { ms: m.startTime, by: 'avocet:ready mark', calls: api().length }
   return { ms: Math.max(...api().map(e => e.responseEnd)), by: 'last API response', calls: seen }
 }"""
+# Where a load's time went (ms from navigation start): the HTML's last byte, the modules
+# evaluated (the page's avocet:start mark), the first API request sent, the last API
+# answer received (of those sent before the ready mark), ready.
+PHASES_JS = """() => {
+  const at = name => { const m = performance.getEntriesByName(name, 'mark')[0]; return m ? m.startTime : null }
+  const ready = at('avocet:ready')
+  const api = performance.getEntriesByType('resource')
+    .filter(e => (e.name.includes('/api/v1/stats/') || e.name.includes('/api/v2/query')) &&
+      (ready == null || e.startTime < ready))
+  const nav = performance.getEntriesByType('navigation')[0]
+  return {
+    html: nav ? nav.responseEnd : null,
+    start: at('avocet:start'),
+    first_request: api.length ? Math.min(...api.map(e => e.startTime)) : null,
+    last_answer: api.length ? Math.max(...api.map(e => e.responseEnd)) : null,
+    ready
+  }
+}"""
+PHASES = ("html", "start", "first_request", "last_answer", "ready")
 
 
 @dataclass(frozen=True)
@@ -162,7 +181,8 @@ def sign_in(page: Any, base: str) -> None:
 
 
 def load_once(page: Any, url: str) -> tuple[dict[str, Any], list[Call]]:
-    """One navigation: the page's ready time and the API requests it made."""
+    """One navigation: the page's ready time, its phases and the API requests it made
+    before the ready mark (the current-visitors poll starts after it: not replayed)."""
     made: list[Any] = []
 
     def record(request: Any) -> None:
@@ -172,8 +192,11 @@ def load_once(page: Any, url: str) -> tuple[dict[str, Any], list[Call]]:
     try:
         page.goto(url, wait_until="commit")
         ready = page.evaluate(READY_JS)
+        ready["phases"] = page.evaluate(PHASES_JS)
     finally:
         page.remove_listener("request", record)
+    if ready["by"] == "avocet:ready mark" and "period=realtime" not in url:
+        made = [r for r in made if "/api/v1/stats/realtime" not in r.url]
     return ready, _calls(made)
 
 
@@ -181,11 +204,15 @@ def bench_case(page: Any, replay: Replayer, url: str, loads: int) -> dict[str, A
     for _ in range(WARM_LOADS):
         load_once(page, url)
     ready, parallel, sequential, counts, by = [], [], [], [], set()
+    phases: dict[str, list[float]] = {k: [] for k in PHASES}
     with ThreadPoolExecutor(BROWSER_CONNECTIONS) as pool:
         for _ in range(loads):
             result, calls = load_once(page, url)
             page.goto("about:blank")  # the realtime poll must not overlap the replay
             ready.append(result["ms"])
+            for key in PHASES:
+                if result["phases"].get(key) is not None:
+                    phases[key].append(result["phases"][key])
             by.add(result["by"])
             counts.append(len(calls))
             replay.parallel_ms(pool, calls)  # warm this load's exact requests once
@@ -199,6 +226,9 @@ def bench_case(page: Any, replay: Replayer, url: str, loads: int) -> dict[str, A
         "ratio_to_parallel": round(page_ms / par_ms, 2) if par_ms else None,
         "api_calls": statistics.median(counts),
         "ready_by": " / ".join(sorted(by)),
+        # Medians of each phase (ms from navigation start), and what the page spent after
+        # the last API answer (rendering) and before its first request (HTML + modules).
+        "phases_ms": {k: round(statistics.median(v), 1) for k, v in phases.items() if v},
         "ready_runs": [round(v, 1) for v in ready],
         "parallel_runs": [round(v, 1) for v in parallel],
     }
@@ -207,6 +237,7 @@ def bench_case(page: Any, replay: Replayer, url: str, loads: int) -> dict[str, A
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
+    before = os.getloadavg()  # other work on the machine skews the figures: say how much
     ranked = sites_by_size(args.data)
     picked = [ranked[0], ranked[-1]] if len(ranked) > 1 else ranked
     proc = start_server(args.data, args.port)
@@ -231,12 +262,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         f"  ({row['api_calls']} calls; {row['ready_by']})",
                         flush=True,
                     )
+                    print(
+                        "    phases (median ms from navigation): "
+                        + ", ".join(f"{k} {v}" for k, v in row["phases_ms"].items()),
+                        flush=True,
+                    )
             browser.close()
     finally:
         proc.terminate()
         proc.wait()
     return {
         "cores": os.cpu_count(),
+        "load_average_before": before,
+        "load_average_after": os.getloadavg(),
         "loads": args.loads,
         "warm_loads": WARM_LOADS,
         "total_events": sum(n for _, n in ranked),
@@ -263,8 +301,9 @@ def main() -> None:
     if args.data is None:
         args.data = ROOT / "bench" / ("data-dashboard-small" if args.small else "data-10m")
     ensure_data(args)
-    print(f"{os.cpu_count()} cores; data {args.data}", flush=True)
+    print(f"{os.cpu_count()} cores; data {args.data}; load average {os.getloadavg()}", flush=True)
     report = run(args)
+    print(f"load average after: {report['load_average_after']}", flush=True)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"dashboard-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -24,7 +24,9 @@ STATIC_UI = ROOT / "static" / "ui"
 # Issue #18: the dashboard's JavaScript + CSS, gzipped, in total.
 MAX_GZIP_BYTES = 60 * 1024
 
-_ASSET = re.compile(r'(?:href|src)="/ui/static/([^"?#]+)"')
+# A literal asset path, with or without its ?v=<hash> (a modulepreload of a chunk named by
+# the page's context is left out: the chunk is found as a static import).
+_ASSET = re.compile(r'(?:href|src)="/ui/static/([^"?#{]+)(?:\?[^"]*)?"')
 _EXTENDS = re.compile(r'{%\s*extends\s+"([^"]+)"(?:\s+if\s+\w+\s+else\s+"([^"]+)")?')
 _STATIC_IMPORT = re.compile(r'(?:from|import)\s*"(\./[^"]+\.js)"')
 

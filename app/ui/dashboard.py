@@ -7,11 +7,50 @@ read these from data- attributes of one root element (`#dashboard`)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from app.storage.goals import Goal
 from app.storage.meta import Site
+
+BUILT = Path(__file__).resolve().parents[2] / "static" / "ui" / "dashboard"
+
+
+# Every file under /ui/static/dashboard/ is cached by browsers for a year (app/ui/routes.py):
+# esbuild names the chunks and the atlas by content hash, and the page asks for the two
+# entry points with ?v=<hash of their bytes>, so a rebuild is fetched at once.
+ENTRY_POINTS = ("dashboard.js", "dashboard.css")
+
+
+def preload_chunks() -> list[str]:
+    """The shared chunks dashboard.js imports statically (esbuild names them by hash):
+    the template preloads them with the entry point, so they do not wait for it."""
+    return sorted(p.name for p in BUILT.glob("chunk-*.js"))
+
+
+def asset_version() -> str:
+    """A short hash of the built entry points (recomputed when a rebuild changes them)."""
+    stamps = tuple(_mtime(BUILT / name) for name in ENTRY_POINTS)
+    return _version(stamps)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+@lru_cache(maxsize=4)
+def _version(stamps: tuple[int, ...]) -> str:
+    digest = hashlib.sha256()
+    for name in ENTRY_POINTS:
+        path = BUILT / name
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()[:12]
 
 
 def dashboard_context(
@@ -39,4 +78,6 @@ def dashboard_context(
         "goal_names": [g.name for g in goals],
         "empty": empty,
         "base": base,
+        "preload": preload_chunks(),
+        "version": asset_version(),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Response, Router, get
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -43,6 +44,13 @@ def ui_router() -> Router:
             *pages_sharing.ROUTES,
             *pages_share.ROUTES,
             favicon,
+            # The dashboard's build: hashed names or ?v=<hash> (app/ui/dashboard.py).
+            create_static_files_router(
+                path="/ui/static/dashboard",
+                directories=[STATIC / "dashboard"],
+                name="ui-static-dashboard",
+                cache_control=CacheControlHeader(public=True, max_age=31_536_000, immutable=True),
+            ),
             create_static_files_router(path="/ui/static", directories=[STATIC], name="ui-static"),
         ],
         include_in_schema=False,

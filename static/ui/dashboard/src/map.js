@@ -6,39 +6,46 @@ import { geoEqualEarth, geoPath } from 'd3-geo'
 import { feature } from 'topojson-client'
 import numeric from './iso-numeric.js'
 import { countryName, exact } from './format.js'
+import { fetchAtlas } from './atlas.js'
 
-let atlas = null
+let shapes = null
 const NS = 'http://www.w3.org/2000/svg'
+const WIDTH = 640
+const HEIGHT = 330
 
-async function loadAtlas () {
-  if (!atlas) atlas = fetch(new URL('./countries-110m.json', import.meta.url)).then(r => r.json())
-  return atlas
+// The atlas fetched and every country's outline projected once (they do not depend on
+// the figures), started as soon as the map is the visible tab.
+export function prepareMap () {
+  if (!shapes) {
+    shapes = fetchAtlas().then(world => {
+      const projection = geoEqualEarth().fitExtent([[4, 4], [WIDTH - 4, HEIGHT - 4]], { type: 'Sphere' })
+      const path = geoPath(projection)
+      return feature(world, world.objects.countries).features
+        .filter(f => f.properties.name !== 'Antarctica')
+        .map(f => ({ code: numeric[Number(f.id)], d: path(f) }))
+    })
+    shapes.catch(() => { shapes = null })
+  }
+  return shapes
 }
 
 export async function drawMap (body, rows, onPick) {
   body.textContent = ''
-  const world = await loadAtlas()
-  const land = feature(world, world.objects.countries)
+  const countries = await prepareMap()
   const byCode = new Map(rows.map(r => [r.value, r.visitors]))
   const max = Math.max(1, ...rows.map(r => r.visitors))
-  const width = 640
-  const height = 330
-  const projection = geoEqualEarth().fitExtent([[4, 4], [width - 4, height - 4]], { type: 'Sphere' })
-  const path = geoPath(projection)
   const svg = document.createElementNS(NS, 'svg')
-  svg.setAttribute('viewBox', `0 0 ${width} ${height}`)
+  svg.setAttribute('viewBox', `0 0 ${WIDTH} ${HEIGHT}`)
   svg.setAttribute('class', 'map')
   svg.setAttribute('role', 'group')
   svg.setAttribute('aria-label', 'Visitors by country')
   const tip = document.createElement('div')
   tip.className = 'map-tip'
   tip.hidden = true
-  for (const f of land.features) {
-    if (f.properties.name === 'Antarctica') continue
-    const code = numeric[Number(f.id)]
+  for (const { code, d } of countries) {
     const visitors = code ? byCode.get(code) || 0 : 0
     const p = document.createElementNS(NS, 'path')
-    p.setAttribute('d', path(f))
+    p.setAttribute('d', d)
     p.setAttribute('class', 'country' + (visitors ? ' has' : ''))
     if (visitors) {
       // Square root: a few big countries should not wash out the rest.

@@ -9,6 +9,7 @@ import { PANELS, rowLabel, LIST } from './panels.js'
 import { withFilter } from './state.js'
 import { openDetails, openApi } from './details.js'
 import { goalRevenue } from './revenue.js'
+import { fetchAtlas } from './atlas.js'
 
 const store = {
   get (k, d) { try { return localStorage.getItem('avocet.' + k) || d } catch (e) { return d } },
@@ -110,6 +111,9 @@ async function loadPanel (panel, tab, variant, body, foot) {
     body.append(h('p', { class: 'empty-note' }, 'Type a custom property key to see its values.'))
     return
   }
+  // The map's chunk and atlas load (and its country shapes are projected) while the API
+  // answers, not after it.
+  const mapReady = tab.map ? (fetchAtlas(), import('./map.js').then(m => { m.prepareMap(); return m })) : null
   let rows
   try {
     rows = tab.goals ? await goalRows(state) : (await run(state, req)).results
@@ -124,7 +128,7 @@ async function loadPanel (panel, tab, variant, body, foot) {
   if (tab.skip) rows = rows.filter(r => !tab.skip(r))
   if (tab.map) {
     body.classList.add('map-body')
-    const { drawMap } = await import('./map.js')
+    const { drawMap } = await mapReady
     if (!body.isConnected) return
     await drawMap(body, rows, code => app.navigate(withFilter(app.state, { key: 'country', op: 'is', values: [code] })))
   } else {
