@@ -513,3 +513,96 @@ def test_queries_plausible_accepts_still_answer(live: LiveServer) -> None:
     assert site.results(
         metrics=["visitors"], dimensions=["event:name"], order_by=[["event:name", "desc"]]
     ) == [row(["pageview"], [1]), row(["Signup"], [1])]
+
+
+# --- 7. goals ---------------------------------------------------------------------------
+
+
+def with_goals(site: Site, *goals: tuple[str, str, str]) -> Site:
+    """Configured goals: (kind, event name or page path, display name)."""
+    from app.storage.goals import add_goal
+
+    for kind, value, name in goals:
+        add_goal(site.live.services.meta, site.site.id, kind, value, name)  # type: ignore[arg-type]
+    return site
+
+
+def test_goal_dimension_lists_event_and_page_goals(live: LiveServer) -> None:
+    """query_goal_dimension_test.exs "returns custom event goals and pageview goals"."""
+    site = Site(live).add(
+        Ev(ts="2021-01-01 00:00:01", path="/test"),
+        Ev(ts="2021-01-01 00:00:03", name="Purchase"),
+        Ev(ts="2021-01-01 00:00:03", name="Purchase"),
+    )
+    with_goals(site, ("event", "Purchase", "Purchase"), ("page", "/test", "Visit /test"))
+    assert site.results(metrics=["visitors"], dimensions=["event:goal"]) == [
+        row(["Purchase"], [2]),
+        row(["Visit /test"], [1]),
+    ]
+
+
+def test_goal_dimension_matches_page_goal_wildcards(live: LiveServer) -> None:
+    """query_goal_dimension_test.exs "returns pageview goals containing wildcards"."""
+    site = Site(live).add(
+        Ev(path="/blog", user=7),
+        Ev(path="/blog/post-1", user=7),
+        Ev(path="/blog/post-2", user=7),
+        Ev(path="/blog/something/post"),
+        Ev(path="/different/page/post"),
+    )
+    with_goals(site, ("page", "/**/post", "Visit /**/post"), ("page", "/blog**", "Visit /blog**"))
+    assert site.results(
+        metrics=["visitors", "pageviews"],
+        dimensions=["event:goal"],
+        order_by=[["pageviews", "desc"]],
+    ) == [row(["Visit /blog**"], [2, 4]), row(["Visit /**/post"], [2, 2])]
+
+
+def test_goal_dimension_leaves_out_events_that_are_no_goal(live: LiveServer) -> None:
+    """query_goal_dimension_test.exs "does not return goals that are not configured for
+    the site": no goals, no rows (not an event-name breakdown)."""
+    site = Site(live).add(Ev(path="/register"), Ev(name="Signup"))
+    assert site.results(metrics=["visitors", "pageviews"], dimensions=["event:goal"]) == []
+
+
+def test_goal_dimension_answers_conversion_rate(live: LiveServer) -> None:
+    """query_goal_dimension_test.exs "returns conversion_rate in an event:goal breakdown"
+    and "returns conversion_rate alone in an event:goal breakdown"."""
+    site = Site(live).add(
+        Ev(name="Signup", user=1),
+        Ev(name="Signup", user=1),
+        Ev(path="/blog"),
+        Ev(path="/blog/post"),
+        Ev(),
+    )
+    with_goals(site, ("event", "Signup", "Signup"), ("page", "/blog**", "Visit /blog**"))
+    assert site.results(
+        metrics=["visitors", "events", "conversion_rate"], dimensions=["event:goal"]
+    ) == [row(["Visit /blog**"], [2, 2, 50.0]), row(["Signup"], [1, 2, 25.0])]
+    alone = Site(live).add(Ev(name="Signup", user=1), Ev())
+    with_goals(alone, ("event", "Signup", "Signup"))
+    assert alone.results(metrics=["conversion_rate"], dimensions=["event:goal"]) == [
+        row(["Signup"], [50.0])
+    ]
+
+
+def test_goal_filter_contains_matches_goal_names(live: LiveServer) -> None:
+    """query_parse_and_build_test.exs "with contains match" / "with case insensitive
+    contains match": contains on event:goal picks the goals whose names contain a value."""
+    site = Site(live).add(
+        Ev(name="Signup"), Ev(name="Purchase"), Ev(name="Contact"), Ev(name="Contact")
+    )
+    with_goals(
+        site,
+        ("event", "Signup", "Signup"),
+        ("event", "Purchase", "Purchase"),
+        ("event", "Contact", "Contact"),
+    )
+    contains = [["contains", "event:goal", ["Sign", "pur"]]]
+    assert site.results(metrics=["events"], filters=contains) == [row([], [1])]
+    loose = [["contains", "event:goal", ["sign", "CONT"], {"case_sensitive": False}]]
+    assert site.results(metrics=["events"], filters=loose) == [row([], [3])]
+    assert site.results(metrics=["events"], dimensions=["event:goal"], filters=loose) == [
+        row(["Contact"], [2]),
+        row(["Signup"], [1]),
+    ]

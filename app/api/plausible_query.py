@@ -13,14 +13,17 @@ from app.api.access import services
 from app.api.share_access import stats_grant
 from app.api.stats import expired_days, site_goals
 from app.query.answer import run_query
+from app.query.goals import Goals
 from app.query.model import Query
 from app.query.parse import check_raw_window
 from app.query.plausible import METRICS, V2Request, date_range, decode_v2, time_label, v2_query
 from app.query.plausible_check import check_query
+from app.query.plausible_goals import GOAL_KEY, goal_questions, merge_goal_rows
 from app.query.plausible_labels import label
 from app.query.render import metric_value
 from app.query.rollup import with_site_timezone
 from app.query.run import Result, bucket_starts, first_event_day
+from app.services import Services
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -35,7 +38,9 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     grant = stats_grant(request, by_domain.id if by_domain else req.site_id)
     site = grant.site
     zone = ZoneInfo(site.timezone)
-    goals = site_goals(svc, site, "event:goal" in str(req.filters))
+    goals = site_goals(
+        svc, site, "event:goal" in str(req.filters) or "event:goal" in req.dimensions
+    )
     check_query(msgspec.to_builtins(req), set(goals))  # Plausible's refusals, its words
     first = None
     if req.date_range == "all":
@@ -47,7 +52,11 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
         q = msgspec.structs.replace(q, filters=(*q.filters, *grant.filters))
     check_raw_window(q, now.astimezone(zone).date(), svc.retention(site).raw_days)
     q = with_site_timezone(q, site.settled_day_zone)
-    result = await run_query(svc.events, q, bots=True)
+    if "event:goal" in req.dimensions:
+        result = await _by_goal(svc, q, goals)
+        q = msgspec.structs.replace(q, dimensions=_with_goal(req, q))
+    else:
+        result = await run_query(svc.events, q, bots=True)
     total = None
     if "percentage" in req.metrics:  # the visitors of the question without its dimensions
         whole = msgspec.structs.replace(
@@ -64,6 +73,21 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
         **imports_meta(result),
     )
     return body
+
+
+async def _by_goal(svc: Services, q: Query, goals: Goals) -> Result:
+    """event:goal as a dimension: each configured goal's question, merged."""
+    answers: list[tuple[str, Result]] = []
+    for name, question in goal_questions(q, goals):
+        answers.append((name, await run_query(svc.events, question, bots=not answers)))
+    return merge_goal_rows(answers, q.order_by, q.limit, q.offset)
+
+
+def _with_goal(req: V2Request, q: Query) -> tuple[str, ...]:
+    """q's dimensions with the goal's row key where event:goal was asked (for render)."""
+    dims = list(q.dimensions)
+    dims.insert(req.dimensions.index("event:goal"), GOAL_KEY)
+    return tuple(dims)
 
 
 # Plausible's warnings when imports were asked for but can't be added (its

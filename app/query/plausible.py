@@ -15,6 +15,7 @@ from app.query.model import (
     COLUMNS,
     MAX_MINUTE_RANGE,
     And,
+    Filter,
     FilterTree,
     Not,
     Or,
@@ -146,6 +147,8 @@ def _filter(raw: Any, goals: Goals, depth: int = 1) -> FilterTree:
         case_sensitive = _case_sensitive(raw, op)
         if raw[1] == "event:goal" and op == "is":
             return goal_filter((str(v) for v in values), goals, strict=False, case=case_sensitive)
+        if raw[1] == "event:goal":  # contains: the goals whose names contain a value
+            return _goals_containing([str(v) for v in values], goals, case_sensitive)
         dim = dimension(raw[1])
         if dim.startswith("time"):
             raise InvalidRequest(
@@ -155,6 +158,14 @@ def _filter(raw: Any, goals: Goals, depth: int = 1) -> FilterTree:
         exact = {"is": "equals", "is_not": "equals_not"}.get(op, op)
         return labelled_filter(exact, dim, tuple(str(v) for v in values), case_sensitive)
     raise InvalidRequest(f"Invalid filter '{_shown(raw)}'")
+
+
+def _goals_containing(values: list[str], goals: Goals, case: bool) -> FilterTree:
+    fold = (lambda text: text) if case else str.lower
+    names = [n for n in goals if any(fold(v) in fold(n) for v in values)]
+    if not names:  # no goal matches: nothing converts
+        return Filter("equals", "event", ())
+    return goal_filter(names, goals, strict=True)
 
 
 def _leaves(raw: list[Any]) -> int:
@@ -274,11 +285,14 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
             raise InvalidRequest(f"Unknown metric '{name}'")
         if METRICS[name] not in metrics:
             metrics.append(METRICS[name])
+    # event:goal as a dimension is answered per goal (plausible_goals.py): the Query
+    # leaves it out, its order_by keeps it (as "event").
+    goal_dimension = "event:goal" in request.dimensions
     dims = tuple(
         _time_granularity(period) if d == "time:auto" else d
-        for d in (dimension(d) for d in request.dimensions)
+        for d in (dimension(d) for d in request.dimensions if d != "event:goal")
     )
-    if "percentage" in request.metrics and not dims:
+    if "percentage" in request.metrics and not request.dimensions:
         raise InvalidRequest("Metric `percentage` can only be queried with a dimension")
     if sum(d.startswith("time:") for d in dims) > 1:
         raise InvalidRequest("Only one time dimension is allowed")
@@ -289,7 +303,7 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
     filters = tuple(_filter(f, goals or {}) for f in request.filters)
     if sum(_leaves(f) for f in request.filters) > MAX_FILTER_LEAVES:
         raise InvalidRequest(f"Invalid filters: more than {MAX_FILTER_LEAVES} conditions")
-    if "conversion_rate" in metrics and not _has_goal(filters):
+    if "conversion_rate" in metrics and not (goal_dimension or _has_goal(filters)):
         raise InvalidRequest("Metric `conversion_rate` can only be queried with event:goal filters")
     page = request.pagination
     if not (1 <= page.limit <= 10_000 and 0 <= page.offset <= MAX_OFFSET):
