@@ -13,7 +13,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.api.client import is_https
-from app.api.site_data import deletion_inventory
+from app.api.site_data import COUNT_DAYS, deletion_inventory, excluded_counts
 from app.ingest.diagnostics import DropCount
 from app.query.recent import RecentEvent, recent_events
 from app.storage.accounts import Role
@@ -133,13 +133,26 @@ async def delete_site(request: AnyRequest, site_id: FromPath[str]) -> Template |
 async def install_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
     viewer = await signed_in(request)
     site, role = await viewer_site(request, viewer, site_id)
-    return page(request, "install.html", viewer, site=site, role=role, base=base_url(request))
+    excluded = await anyio.to_thread.run_sync(excluded_counts, services(request), site)
+    return page(
+        request,
+        "install.html",
+        viewer,
+        site=site,
+        role=role,
+        base=base_url(request),
+        excluded=excluded,
+        count_days=COUNT_DAYS,
+    )
 
 
 class Verification(msgspec.Struct, frozen=True):
     events: list[RecentEvent]
     dropped: list[DropCount]  # why this site's hits were dropped since the server started
     warnings: list[str]  # e.g. every visitor arriving as one proxy address
+    # Hits the site's exclusion rules dropped over its last 30 days, per kind of rule
+    # (counted at ingest and stored: they survive a restart, unlike `dropped`).
+    excluded: dict[str, int]
 
 
 @get("/ui/sites/{site_id:str}/recent")
@@ -151,7 +164,10 @@ async def recent(request: AnyRequest, site_id: FromPath[str]) -> Verification:
     svc = services(request)
     events = await anyio.to_thread.run_sync(recent_events, svc.events, site.id)
     symptom = svc.ingest.proxy_symptom.warning
-    return Verification(events, svc.ingest.drop_log.of(site.id), [symptom] if symptom else [])
+    excluded = await anyio.to_thread.run_sync(excluded_counts, svc, site)
+    return Verification(
+        events, svc.ingest.drop_log.of(site.id), [symptom] if symptom else [], excluded
+    )
 
 
 async def _goals(request: AnyRequest, viewer: Viewer, site_id: str, **context: Any) -> Template:

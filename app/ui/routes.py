@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from litestar import Response, Router, get
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from app.ui import (
     pages_account,
     pages_dashboard,
+    pages_data,
     pages_keys,
     pages_members,
     pages_share,
@@ -39,6 +40,7 @@ def ui_router() -> Router:
             *pages_account.ROUTES,
             *pages_dashboard.ROUTES,
             *pages_sites.ROUTES,
+            *pages_data.ROUTES,
             *pages_members.ROUTES,
             *pages_keys.ROUTES,
             *pages_sharing.ROUTES,
