@@ -369,6 +369,33 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
         "#/pagination/offset: Expected the value to be >= 0",
     ),
     (
+        "query_validations_test.exs: validates that dimensions are valid",
+        {"dimensions": ["badproperty"]},
+        '#/dimensions/0: Invalid dimension "badproperty"',
+    ),
+    (
+        "query_validations_test.exs: validates that correct date range is used",
+        {"date_range": "bad_period", "dimensions": ["event:name"]},
+        '#/date_range: Invalid date range "bad_period"',
+    ),
+    (
+        "query_validations_test.exs: session metrics cannot be used with event:name dimension",
+        {"metrics": ["visitors", "bounce_rate"], "dimensions": ["event:name"]},
+        "Session metric(s) `bounce_rate` cannot be queried along with event dimension(s)"
+        " `event:name`",
+    ),
+    (
+        "query_comparisons_test.exs runs on /api/v2/query-internal-test only: the public"
+        " schema has no include.comparisons",
+        {"include": {"comparisons": {"mode": "previous_period"}}},
+        "#/include/comparisons: Schema does not allow additional properties.",
+    ),
+    (
+        "public schema additionalProperties: false",
+        {"bogus": 1},
+        "#/bogus: Schema does not allow additional properties.",
+    ),
+    (
         "event:goal filter validation: invalid event filter",
         {"filters": [["is", "event:goal", ["Signup"]]]},
         "Invalid filters. The goal `Signup` is not configured for this site. Find out how to"
@@ -606,3 +633,19 @@ def test_goal_filter_contains_matches_goal_names(live: LiveServer) -> None:
         row(["Contact"], [2]),
         row(["Signup"], [1]),
     ]
+
+
+def test_required_properties_are_named_as_the_schema_names_them(live: LiveServer) -> None:
+    """The public schema's "required": ["site_id", "metrics", "date_range"] (ExJsonSchema's
+    message at the root, "#")."""
+    site = Site(live)
+    url = f"{live.url}/api/v2/query"
+    answer = httpx.post(url, json={"site_id": site.domain, "metrics": ["visitors"]}, timeout=30)
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"error": "#: Required property date_range was not present."},
+    )
+    answer = httpx.post(url, json={"site_id": site.domain}, timeout=30)
+    assert answer.json() == {
+        "error": "#: Required properties metrics, date_range were not present."
+    }

@@ -157,7 +157,40 @@ def _valid_date_range(value: Any) -> bool:
     return all(re.fullmatch(_DATETIME + _OFFSET, v) for v in value)
 
 
+# The public schema's objects and their keys (additionalProperties: false). Plausible's
+# include.comparisons is internal-only (its dashboard's): the public API refuses it.
+_KEYS = {
+    "": (
+        "site_id",
+        "metrics",
+        "date_range",
+        "dimensions",
+        "filters",
+        "order_by",
+        "include",
+        "pagination",
+    ),
+    "include": ("time_labels", "imports", "total_rows"),
+    "pagination": ("limit", "offset"),
+}
+_EXTRA = "Schema does not allow additional properties."
+
+
+def _object_errors(body: dict[str, Any]) -> Iterator[str]:
+    missing = [k for k in ("site_id", "metrics", "date_range") if k not in body]
+    if len(missing) == 1:
+        yield f"#: Required property {missing[0]} was not present."
+    elif missing:
+        yield f"#: Required properties {', '.join(missing)} were not present."
+    for part, keys in _KEYS.items():
+        value = body.get(part, {}) if part else body
+        if isinstance(value, dict):
+            prefix = f"#/{part}/" if part else "#/"
+            yield from (f"{prefix}{k}: {_EXTRA}" for k in value if k not in keys)
+
+
 def _schema_errors(body: dict[str, Any]) -> Iterator[str]:
+    yield from _object_errors(body)
     metrics = body.get("metrics")
     if "metrics" in body:
         if not isinstance(metrics, list):
