@@ -3,7 +3,7 @@
 The page's eager weight is every script and stylesheet its templates reference (the
 dashboard's own and the settings UI's app.css / app.js it extends) plus the chunks those
 scripts import statically; the map chunk, loaded with import() only when the map is shown,
-and the atlas it fetches are not part of it."""
+and the country shapes in it are not part of it."""
 
 from __future__ import annotations
 

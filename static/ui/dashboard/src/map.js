@@ -1,37 +1,15 @@
-// The world map (loaded only when the Map tab is shown): d3-geo + topojson-client over
-// world-atlas's 110m countries, shaded by visitors. A country is a button-like path: a
-// click (or Enter) filters by it; hover or focus shows its figure.
+// The world map (loaded only when the Map tab is shown): world-atlas's 110m countries,
+// projected at build time (scripts/map-shapes.mjs), shaded by visitors. A country is a
+// button-like path: a click (or Enter) filters by it; hover or focus shows its figure.
 
-import { geoEqualEarth, geoPath } from 'd3-geo'
-import { feature } from 'topojson-client'
 import numeric from './iso-numeric.js'
 import { countryName, exact } from './format.js'
-import { fetchAtlas } from './atlas.js'
+import shapes, { WIDTH, HEIGHT } from './countries.gen.js'
 
-let shapes = null
 const NS = 'http://www.w3.org/2000/svg'
-const WIDTH = 640
-const HEIGHT = 330
 
-// The atlas fetched and every country's outline projected once (they do not depend on
-// the figures), started as soon as the map is the visible tab.
-export function prepareMap () {
-  if (!shapes) {
-    shapes = fetchAtlas().then(world => {
-      const projection = geoEqualEarth().fitExtent([[4, 4], [WIDTH - 4, HEIGHT - 4]], { type: 'Sphere' })
-      const path = geoPath(projection)
-      return feature(world, world.objects.countries).features
-        .filter(f => f.properties.name !== 'Antarctica')
-        .map(f => ({ code: numeric[Number(f.id)], d: path(f) }))
-    })
-    shapes.catch(() => { shapes = null })
-  }
-  return shapes
-}
-
-export async function drawMap (body, rows, onPick) {
+export function drawMap (body, rows, onPick) {
   body.textContent = ''
-  const countries = await prepareMap()
   const byCode = new Map(rows.map(r => [r.value, r.visitors]))
   const max = Math.max(1, ...rows.map(r => r.visitors))
   const svg = document.createElementNS(NS, 'svg')
@@ -42,7 +20,8 @@ export async function drawMap (body, rows, onPick) {
   const tip = document.createElement('div')
   tip.className = 'map-tip'
   tip.hidden = true
-  for (const { code, d } of countries) {
+  for (const [id, d] of shapes) {
+    const code = numeric[id]
     const visitors = code ? byCode.get(code) || 0 : 0
     const p = document.createElementNS(NS, 'path')
     p.setAttribute('d', d)

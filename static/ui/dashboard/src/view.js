@@ -9,7 +9,6 @@ import { PANELS, rowLabel, LIST } from './panels.js'
 import { withFilter } from './state.js'
 import { openDetails, openApi } from './details.js'
 import { goalRevenue } from './revenue.js'
-import { fetchAtlas } from './atlas.js'
 
 const store = {
   get (k, d) { try { return localStorage.getItem('avocet.' + k) || d } catch (e) { return d } },
@@ -111,9 +110,9 @@ async function loadPanel (panel, tab, variant, body, foot) {
     body.append(h('p', { class: 'empty-note' }, 'Type a custom property key to see its values.'))
     return
   }
-  // The map's chunk and atlas load (and its country shapes are projected) while the API
-  // answers, not after it.
-  const mapReady = tab.map ? (fetchAtlas(), import('./map.js').then(m => { m.prepareMap(); return m })) : null
+  // The map's chunk (its shapes projected at build time) loads while the API answers.
+  const mapReady = tab.map ? import('./map.js') : null
+  if (mapReady) mapReady.catch(() => {}) // a failed answer returns before awaiting it
   let rows
   try {
     rows = tab.goals ? await goalRows(state) : (await run(state, req)).results
@@ -130,7 +129,7 @@ async function loadPanel (panel, tab, variant, body, foot) {
     body.classList.add('map-body')
     const { drawMap } = await mapReady
     if (!body.isConnected) return
-    await drawMap(body, rows, code => app.navigate(withFilter(app.state, { key: 'country', op: 'is', values: [code] })))
+    drawMap(body, rows, code => app.navigate(withFilter(app.state, { key: 'country', op: 'is', values: [code] })))
   } else {
     // Goals: a revenue column once any goal has revenue (per currency, never summed).
     const metrics = tab.goals && rows.some(r => r.revenue) ? [...GOAL_METRICS, 'revenue'] : null
