@@ -649,3 +649,29 @@ def test_required_properties_are_named_as_the_schema_names_them(live: LiveServer
     assert answer.json() == {
         "error": "#: Required properties metrics, date_range were not present."
     }
+
+
+# --- 2. page filters and bounce rate ---------------------------------------------------
+
+
+def test_bounce_rate_under_a_page_filter_counts_visits_that_entered_there(
+    live: LiveServer,
+) -> None:
+    """sql/expression.ex session_metric(:bounce_rate): ":TRICKY: If page is passed to
+    query, we only count bounce rate where users _entered_ at page" (the top-level
+    event:page filter applied to entry_page); visits keep every visit with the page."""
+    site = Site(live).add(
+        Ev(ts="2021-01-01 00:00:00", user=1, path="/a"),
+        Ev(ts="2021-01-01 00:01:00", user=1, path="/b"),
+        Ev(ts="2021-01-01 00:00:00", user=2, path="/b"),
+        Ev(ts="2021-01-01 00:00:00", user=3, path="/a"),
+        Ev(ts="2021-01-01 00:00:00", user=4, path="/c"),
+        Ev(ts="2021-01-01 00:01:00", user=4, path="/d"),
+    )
+    on_b = [["is", "event:page", ["/b"]]]
+    assert site.results(metrics=["visits", "bounce_rate"], filters=on_b) == [row([], [2, 100])]
+    # Without a page filter every visit counts: 2 bounces of 4.
+    assert site.results(metrics=["visits", "bounce_rate"]) == [row([], [4, 50])]
+    # contains on the page: the entry page must contain it too (/a, entered by 1 and 3).
+    on_a = [["contains", "event:page", ["a"]]]
+    assert site.results(metrics=["visits", "bounce_rate"], filters=on_a) == [row([], [2, 50])]

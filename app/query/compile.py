@@ -189,7 +189,7 @@ def compile_query(q: Query) -> Compiled:
     needs_sessions, needs_exit = _needs(q)
     if not needs_sessions and _EVENT_ONLY.issuperset(q.metrics):
         return _compile_flat(q)  # no session is looked at: one GROUP BY over events
-    if compile_sessions.applies(q):
+    if compile_sessions.applies(q) and q.bounce_entry is None:
         return _compile_by_session(q)
     sql = Sql()
     zone = ZoneInfo(q.period.timezone)
@@ -200,6 +200,7 @@ def compile_query(q: Query) -> Compiled:
             " count(*) FILTER (WHERE name = 'pageview') AS pv,"
             f" count(*) FILTER (WHERE {INTERACTIVE}) AS ic,"
             " arg_max(pathname, ts) FILTER (WHERE name = 'pageview') AS exit_page"
+            f"{', any_value(entry_page) AS entry_page' if q.bounce_entry else ''}"
             f" FROM events WHERE {_range(sql, q)} GROUP BY session_id)"
         )
     plan = _plan(sql, q, zone)
@@ -233,9 +234,17 @@ def compile_query(q: Query) -> Compiled:
     )
     joins = []
     if needs_sessions:
+        bounced = "pv <= 1 AND ic = 0"
+        entered = ""
+        if q.bounce_entry is not None:  # only visits that entered on the filtered page
+            # Written twice, bound twice: `?`s bind in text order.
+            bounced += f" AND {filter_sql(sql, q.bounce_entry)}"
+            entered = (
+                f" count(*) FILTER (WHERE {filter_sql(sql, q.bounce_entry)}) AS bounce_visits,"
+            )
         ctes.append(
             f"vs AS (SELECT {key_list}count(*) AS visits,"
-            " count(*) FILTER (WHERE pv <= 1 AND ic = 0) AS bounces,"
+            f" count(*) FILTER (WHERE {bounced}) AS bounces,{entered}"
             " sum(epoch(t1) - epoch(t0)) AS duration, sum(pv) AS session_pageviews"
             f" FROM (SELECT DISTINCT {key_list}session_id FROM hits WHERE {NON_EVENT})"
             " JOIN sess USING (session_id) GROUP BY ALL)"
@@ -254,7 +263,10 @@ def compile_query(q: Query) -> Compiled:
         ctes.append(_totals_cte(sql, q, plan, zone, source))
         tot_keys = _totals_keys(q, plan)
         joins.append(f"LEFT JOIN tot ON {_on('ev', 'tot', tot_keys)}")
-    metrics = ", ".join(f"{_METRIC_SQL[m]} AS {m}" for m in q.metrics)
+    metric_sql = dict(_METRIC_SQL)
+    if q.bounce_entry is not None:
+        metric_sql["bounce_rate"] = "coalesce(100.0 * vs.bounces / nullif(vs.bounce_visits, 0), 0)"
+    metrics = ", ".join(f"{metric_sql[m]} AS {m}" for m in q.metrics)
     order = _order_sql(q, keys)
     outputs = "".join(f"{_key_out(k)}, " for k in keys)
     text = (

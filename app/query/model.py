@@ -122,6 +122,10 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     # Add imported daily aggregates where they can answer (query/imported.py): native
     # ?with_imported=true, Plausible v2's include.imports.
     include_imports: bool = False
+    # Plausible v2: bounce_rate counts only the visits whose entry page passes this filter
+    # (its top-level event:page filter, moved to entry_page; expression.ex
+    # session_metric(:bounce_rate)). None: every visit in scope (the native definition).
+    bounce_entry: Filter | None = None
 
     @property
     def interval(self) -> str | None:

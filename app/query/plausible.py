@@ -318,7 +318,17 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
         limit=page.limit,
         offset=page.offset,
         include_imports=request.include.imports,
+        bounce_entry=_entry_filter(filters),
     )
+
+
+def _entry_filter(filters: tuple[FilterTree, ...]) -> Filter | None:
+    """Plausible's bounce_rate under an event:page filter: its first top-level page filter,
+    applied to the visit's entry page (sql/expression.ex session_metric(:bounce_rate))."""
+    for tree in filters:
+        if isinstance(tree, Filter) and tree.dimension == "page":
+            return msgspec.structs.replace(tree, dimension="entry_page")
+    return None
 
 
 def _has_goal(filters: tuple[FilterTree, ...]) -> bool:
