@@ -675,3 +675,18 @@ def test_bounce_rate_under_a_page_filter_counts_visits_that_entered_there(
     # contains on the page: the entry page must contain it too (/a, entered by 1 and 3).
     on_a = [["contains", "event:page", ["a"]]]
     assert site.results(metrics=["visits", "bounce_rate"], filters=on_a) == [row([], [2, 50])]
+
+
+def test_goal_dimension_outside_the_raw_window_is_refused_as_a_filtered_question(
+    live: LiveServer,
+) -> None:
+    """Each goal's question is a filtered one: rollups can't answer it, so a range past
+    the raw window is a 422 (not a silently partial answer from the raw days left)."""
+    site = with_goals(Site(live).add(Ev(name="Signup")), ("event", "Signup", "Signup"))
+    answer = site.query(
+        metrics=["visitors"], dimensions=["event:goal"], date_range=["2020-01-01", "2021-01-01"]
+    )
+    assert (answer.status_code, answer.json()) == (
+        422,
+        {"error": "filtered queries are only supported inside the 90-day raw event window"},
+    )

@@ -50,7 +50,9 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     q = v2_query(req, site.id, period, goals)
     if grant.filters:  # a share link's fixed filter, which the body can't take away
         q = msgspec.structs.replace(q, filters=(*q.filters, *grant.filters))
-    check_raw_window(q, now.astimezone(zone).date(), svc.retention(site).raw_days)
+    questions = goal_questions(q, goals)[:1] if "event:goal" in req.dimensions else []
+    for question in (q, *(question for _, question in questions)):  # a goal's is filtered
+        check_raw_window(question, now.astimezone(zone).date(), svc.retention(site).raw_days)
     q = with_site_timezone(q, site.settled_day_zone)
     if "event:goal" in req.dimensions:
         result = await _by_goal(svc, q, goals)
