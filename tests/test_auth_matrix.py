@@ -145,8 +145,9 @@ EXPECTED: dict[str, dict[str, int]] = {
                      all_sites_key=200, viewer=200, owner=200, stranger=404, jwt=200),
     "site_patch": dict(stats_key=403, events_key=403, other_site_key=403, other_user_key=404,
                        all_sites_key=200, viewer=403, owner=200, stranger=404, jwt=200),
+    # 202: the deletion is a background job (GET /api/v1/deletions/{request_id}).
     "site_delete": dict(stats_key=403, events_key=403, other_site_key=403, other_user_key=404,
-                        all_sites_key=200, viewer=403, owner=200, stranger=404, jwt=200),
+                        all_sites_key=202, viewer=403, owner=202, stranger=404, jwt=202),
     "goals_list": dict(stats_key=403, events_key=403, other_site_key=403, other_user_key=404,
                        all_sites_key=200, viewer=200, owner=200, stranger=404, jwt=200),
     "goal_create": dict(stats_key=403, events_key=403, other_site_key=403, other_user_key=404,
