@@ -113,10 +113,21 @@ function previousDays (from, to) {
   return [dayAdd(from, -length), dayAdd(to, -length)]
 }
 
+// The asked metrics that Plausible's v2 answers in this context (the rest show as no value):
+// it refuses views_per_visit under a page filter, and event metrics (pageviews, events)
+// broken down by a visit's entry or exit page (query_validations_test.exs).
+function v2Metrics (state, req) {
+  const p = req.params
+  const paged = state.filters.some(f => f.key === 'page') || 'page' in p
+  const visitDim = req.endpoint === 'breakdown' && (p.property === 'entry_page' || p.property === 'exit_page')
+  return (p.metrics || 'visitors').split(',').filter(m =>
+    !(m === 'views_per_visit' && paged) && !(visitDim && (m === 'pageviews' || m === 'events')))
+}
+
 // The Plausible v2 body of a request (shift: the comparison period's body).
 export function v2Body (state, req, shift) {
   const p = req.params
-  const metrics = (p.metrics || 'visitors').split(',').map(m => V2_METRICS[m] || m)
+  const metrics = v2Metrics(state, req).map(m => V2_METRICS[m] || m)
   const filters = v2Filters(state.filters)
   for (const [k, v] of Object.entries(p)) {
     if (k === 'event' || k === 'goal') filters.push(['is', dim(k), v.split('|')])
@@ -169,12 +180,16 @@ function postV2 (body) {
 export async function run (state, req, signal) {
   if (!needsV2(state, req)) return call(nativeUrl(state, req), { signal })
   const metrics = (req.params.metrics || 'visitors').split(',')
+  const answered = v2Metrics(state, req)
   const shift = req.params.compare
   const [main, other] = await Promise.all([
     postV2(v2Body(state, req)),
     shift && state.period !== 'realtime' ? postV2(v2Body(state, req, shift)) : null
   ])
-  const pick = r => Object.fromEntries(metrics.map((m, i) => [m, r.metrics[i]]))
+  const pick = r => Object.fromEntries(metrics.map(m => {
+    const i = answered.indexOf(m)
+    return [m, i < 0 ? null : r.metrics[i]]
+  }))
   if (req.endpoint === 'aggregate') {
     const values = main.results.length ? pick(main.results[0]) : Object.fromEntries(metrics.map(m => [m, 0]))
     const out = { metrics: values }
