@@ -234,19 +234,17 @@ def register(sub: Any) -> None:
     listing = user.add_parser("list", help="list users")
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     listing.set_defaults(func=cmd_user_list)
-    password = user.add_parser("reset-password", help="set a user's password (signs them out)")
-    password.add_argument("email")
-    password.add_argument("--password-stdin", action="store_true", help="read the password")
-    password.add_argument("--json", action="store_true", help="print one JSON object")
-    password.set_defaults(func=cmd_user_reset_password)
-    delete = user.add_parser("delete", help="delete a user (not a site's only owner)")
-    delete.add_argument("email")
-    delete.add_argument("--json", action="store_true", help="print one JSON object")
-    delete.set_defaults(func=cmd_user_delete)
-    reset = user.add_parser("reset-2fa", help="turn a user's two-factor sign-in off")
-    reset.add_argument("email")
-    reset.add_argument("--json", action="store_true", help="print one JSON object")
-    reset.set_defaults(func=cmd_user_reset_2fa)
+    for name, func, about in (
+        ("reset-password", cmd_user_reset_password, "set a user's password (signs them out)"),
+        ("delete", cmd_user_delete, "delete a user (not a site's only owner)"),
+        ("reset-2fa", cmd_user_reset_2fa, "turn a user's two-factor sign-in off"),
+    ):
+        one = user.add_parser(name, help=about)
+        one.add_argument("email")
+        if name == "reset-password":
+            one.add_argument("--password-stdin", action="store_true", help="read the password")
+        one.add_argument("--json", action="store_true", help="print one JSON object")
+        one.set_defaults(func=func)
 
     key = sub.add_parser("key", help="manage API keys").add_subparsers(
         dest="key_command", required=True, metavar="ACTION"
