@@ -42,7 +42,9 @@ test: dev chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -q
+	@# Both cores: most tests wait on real servers, browsers and sockets; a file stays on one
+	@# worker so its module fixtures (a browser, a live server) start once.
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile
 
 bench: dev
 	$(VENV)/bin/python bench/ingest.py
