@@ -18,7 +18,7 @@ from app.query.answer import answer_sync
 from app.query.model import Filter, Order, Query
 from app.query.periods import day_range
 from app.query.render import metrics_of
-from app.query.run import run_query_sync
+from app.query.run import first_event_day, run_query_sync
 from tests import stats_reference as ref
 from tests.conftest import CHROME_UA
 from tests.stats_env import Env, preset_days, scope
@@ -173,6 +173,7 @@ def test_pruned_days_still_answer_from_rollups_and_late_events_rebuild(rolled: E
     today = ref.NOW.astimezone(zone).date()
     q = query(rolled, "ny.example", "90d", metrics=METRICS)
     before = metrics_of(answer_sync(svc.events, q).rows[0], METRICS)
+    first = svc.events.query("SELECT min(day) FROM events WHERE site_id = ?", [site])[0][0]
     cutoff = today - timedelta(days=10)
     would = rollup.prune(svc.events, site, cutoff, dry_run=True)
     assert would > 0
@@ -182,6 +183,9 @@ def test_pruned_days_still_answer_from_rollups_and_late_events_rebuild(rolled: E
     )
     assert left == [(0,)]
     assert metrics_of(answer_sync(svc.events, q).rows[0], METRICS) == before
+    # period=all still starts on the first day, now a rolled-up one.
+    assert first < cutoff
+    assert first_event_day(svc.events, site) == first
 
     # An event on a pruned day (the ingest window refuses them; rollups must not trust
     # that): the day is never rebuilt from the little raw left.

@@ -242,8 +242,13 @@ def zero_fill(q: Query, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def first_event_day(store: EventStore, site_id: str) -> date | None:
-    """The site's first local day with data ("all" starts there)."""
-    rows = store.query("SELECT min(day) FROM events WHERE site_id = ?", [site_id])
+    """The site's first local day with data ("all" starts there): raw events, or the rolled-up
+    days whose raw events were pruned."""
+    rows = store.query(
+        "SELECT least((SELECT min(day) FROM events WHERE site_id = ?),"
+        " (SELECT min(day) FROM rollup_days WHERE site_id = ?))",
+        [site_id, site_id],
+    )
     return rows[0][0] if rows else None
 
 
