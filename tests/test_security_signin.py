@@ -246,3 +246,24 @@ def test_unreadable_totp_secret_fails_closed_until_reset_by_cli(world: World) ->
     assert done.stdout.strip() == '{"email":"owner@example.com","two_factor":false}'
     with world.client() as http:
         assert http.post("/api/v1/auth/token", json=body).status_code == 200
+
+
+def test_browser_sign_in_behind_a_host_rewriting_proxy_matches_public_url(tmp_path: Path) -> None:
+    from tests.accounts_fixtures import auth_settings
+    from tests.conftest import start_live_server, stop_live_server
+
+    live = start_live_server(auth_settings(tmp_path, public_url="https://stats.example.org"))
+    try:
+        world = World(live)
+        world.user(EMAIL)
+        body = {"email": EMAIL, "password": PASSWORD}
+        with world.client() as http:
+            ours = http.post(
+                "/api/v1/auth/login", json=body, headers={"Origin": "https://stats.example.org"}
+            )
+            theirs = http.post(
+                "/api/v1/auth/login", json=body, headers={"Origin": "https://evil.example.org"}
+            )
+        assert (ours.status_code, theirs.status_code) == (200, 403)
+    finally:
+        stop_live_server(live)

@@ -48,7 +48,11 @@ def same_origin_json(request: AnyRequest) -> None:
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         raise Forbidden("cross-site sign-in requests are refused")
     origin = request.headers.get("origin")
-    if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+    if origin is None or origin.split("://", 1)[-1] == request.headers.get("host", ""):
+        return
+    # Behind a proxy that rewrites Host (nginx's default), the public URL names this site.
+    public = services(request).settings.public_url
+    if not public or origin.rstrip("/") != "/".join(public.split("/")[:3]):
         raise Forbidden("cross-site sign-in requests are refused")
 
 
