@@ -100,9 +100,10 @@ class Firehose:
     """Hits for both sites from a thread until stopped; counts the other site's hits that
     were stored (Plausible's endpoint answers 202 without X-Plausible-Dropped only then)."""
 
-    def __init__(self, url: str, seeded: Seeded, tag: bytes) -> None:
-        """tag: in the deleted site's paths (`tag` may change while it runs)."""
-        self.url, self.seeded, self.tag = url, seeded, tag.decode()
+    def __init__(self, url: str, seeded: Seeded, tag: bytes, net: int = 0) -> None:
+        """tag: in the deleted site's paths; net: the clients' 10.0.<net>.x range (visitors
+        of another Firehose never continue its sessions, whose first page they'd copy)."""
+        self.url, self.seeded, self.tag, self.net = url, seeded, tag.decode(), net
         self.kept_stored = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -120,7 +121,7 @@ class Firehose:
                         r = c.post(
                             "/api/event",
                             json=body,
-                            headers={"X-Forwarded-For": f"10.0.0.{i % 250}"},
+                            headers={"X-Forwarded-For": f"10.0.{self.net}.{i % 250}"},
                         )
                     except httpx.TransportError:
                         return  # the server died: nothing more was acknowledged
@@ -196,8 +197,12 @@ def test_deletion_leaves_nothing_on_disk_when_killed_mid_job_and_restarted(
     auth = {"Authorization": f"Bearer {seeded.token}"}
     try:
         with httpx.Client(base_url=first.url, headers=auth, timeout=10) as http:
-            fire = Firehose(first.url, seeded, b"zq7-before")
+            before = Firehose(first.url, seeded, b"zq7-before")
             time.sleep(0.3)  # hits of both sites are flowing
+            # Every "before" hit is answered before the request: one still in flight could
+            # be stamped after it, and a reset rightly keeps hits that arrive after it.
+            before.stop()
+            fire = Firehose(first.url, seeded, b"zq7-during", net=1)
             if what == "delete_site":
                 asked = http.delete(f"/api/v1/sites/{seeded.gone}")
             else:
@@ -206,18 +211,17 @@ def test_deletion_leaves_nothing_on_disk_when_killed_mid_job_and_restarted(
                 asked = http.post(f"/api/v1/sites/{seeded.gone}/reset", json=body)
             assert asked.status_code == 202, asked.text
             rid = asked.json()["request_id"]
-            fire.tag = "zq7-during"  # hits from now on: after the request
             mid = wait_for(http, rid, lambda b: b.get("step") is not None)
             assert (mid["status"], mid["step"]) == ("running", "events")
             time.sleep(0.3)  # hits go on arriving while the job runs
             fire.stop()  # every hit sent has its answer: the kept site's count is exact
             first.kill(signal.SIGKILL)  # between the DuckDB delete and the rest
-        stored_before_kill = fire.kept_stored
+        stored_before_kill = before.kept_stored + fire.kept_stored
         assert stored_before_kill > 0
 
         second = serve(tmp_path, pause=0)
         with httpx.Client(base_url=second.url, headers=auth, timeout=10) as http:
-            fire = Firehose(second.url, seeded, b"zq7-after")
+            fire = Firehose(second.url, seeded, b"zq7-after", net=2)
             done = wait_for(http, rid, lambda b: b["status"] in ("done", "failed"))
             time.sleep(0.3)
             fire.stop()

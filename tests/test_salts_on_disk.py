@@ -73,7 +73,9 @@ def test_destroyed_salts_leave_meta_and_its_wal_while_the_connection_stays_open(
     try:
         old: list[bytes] = []
         kept: list[bytes] = []
-        sites = [(meta.add_site(f"s{i}.example").id, zone) for i, zone in enumerate(ZONES)]
+        sites = [
+            (meta.add_site(f"s{i}.example", timezone=zone).id, zone) for i, zone in enumerate(ZONES)
+        ]
         for site_id, zone in sites:
             o, k = split(seed_salts(meta, site_id, zone), zone)
             old += o
