@@ -48,6 +48,7 @@ def test_built_script_fits_size_budget_when_gzipped() -> None:
 
 @pytest.mark.parametrize("forbidden", ["cookie", "setItem", "sessionStorage", "indexedDB"])
 def test_tracker_never_writes_state_when_read(forbidden: str) -> None:
-    # The only storage access allowed is reading the opt-out flag from localStorage.
+    # The only storage access allowed is the opt-out flag in localStorage (read; written only
+    # from a #avocet_ignore= link, by assignment).
     # (The built file: the source's comments talk about cookies.)
     assert forbidden not in BUILT.read_text()

@@ -138,7 +138,8 @@ def is_recovery_code(code: str) -> bool:
 
 
 def qr_svg(uri: str) -> str:
-    """The provisioning URI as an inline SVG QR code (no script, no external image)."""
+    """A URI (a provisioning URI, an opt-out link) as an inline SVG QR code (no script, no
+    external image)."""
     return str(segno.make(uri, error="m").svg_inline(scale=5, dark="#111", light="#fff", border=3))
 
 

@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from app.api.client import is_https
 from app.api.site_data import COUNT_DAYS, deletion_inventory, excluded_counts
+from app.auth.twofactor import qr_svg
 from app.ingest.diagnostics import DropCount
 from app.query.recent import RecentEvent, recent_events
 from app.storage.accounts import Role
@@ -62,6 +63,9 @@ async def sites_page(request: AnyRequest) -> Template:
 
 
 def _site_form(request: AnyRequest, viewer: Viewer, **context: Any) -> Template:
+    site = context.get("site")
+    if site is not None:
+        context = {**opt_out_links(site), **context}
     return page(request, "site_form.html", viewer, timezones=timezones(), **context)
 
 
@@ -86,6 +90,18 @@ async def site_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
     values = {"domain": site.domain, "name": site.name, "timezone": site.timezone}
     done = request.query_params.get("done", "")
     return _site_form(request, viewer, site=site, role=role, values=values, done=done)
+
+
+def opt_out_links(site: Site) -> dict[str, Any]:
+    """Links for "exclude my own visits": to the site's own origin whose fragment makes the
+    tracker store (or clear) the avocet_ignore flag there; localStorage is per origin, so the
+    flag can only be set on the site's domain. Plus a QR code of the link for a phone."""
+    exclude = f"https://{site.domain}/#avocet_ignore=true"
+    return {
+        "opt_out_url": exclude,
+        "opt_in_url": f"https://{site.domain}/#avocet_ignore=false",
+        "opt_out_qr": qr_svg(exclude),
+    }
 
 
 @post("/ui/sites/{site_id:str}/settings")

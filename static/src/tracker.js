@@ -22,8 +22,10 @@
  * 'File Download' and 'Outbound Link: Click' ({url}), tagged elements (class
  * "avocet-event-name=Signup" or Plausible's plausible-event-*), and '404' with data-404.
  *
- * Privacy: no cookie, no storage writes. localStorage is only read for the opt-out flag
- * (avocet_ignore / plausible_ignore = "true").
+ * Privacy: no cookie. localStorage holds only the opt-out flag (avocet_ignore /
+ * plausible_ignore = "true"), read on every page and written on one request alone: a page
+ * opened with #avocet_ignore=true (or =false to undo), the link the settings page gives the
+ * site's owner.
  *
  * Size matters (a test holds the gzipped build to 1,500 B): one send function, no classes,
  * `let` throughout (shorter than const once minified), and esbuild --minify renames the
@@ -60,8 +62,10 @@
       'local page') ||
     (navigator.webdriver && !has('allow-webdriver') && 'webdriver')
   // The visitor's own opt-out (read once, like the cookie-less Plausible script; reload after
-  // setting it). Reading localStorage throws in some sandboxed frames: then not opted out.
+  // setting it), set by the owner's one-click link. localStorage throws in some sandboxed
+  // frames: then not opted out.
   try {
+    loc.hash.replace(/avocet_ignore=(\w+)/, (match, value) => (localStorage.avocet_ignore = value))
     off =
       off ||
       ((localStorage.avocet_ignore == 'true' || localStorage.plausible_ignore == 'true') &&
@@ -74,22 +78,21 @@
   // preflight. keepalive lets the request outlive the page (link clicks, tab close), so the
   // tracker never has to delay a navigation. No fetch, or it throws: sendBeacon.
   let send = (name, opts = {}) => {
-    let callback = opts.callback || (() => {})
+    let callback = opts.callback || now // no callback: a harmless call of Date.now
     if (off) return console.warn('Avocet ignores ' + name + ': ' + off), callback()
-    let body = JSON.stringify({
-      n: name,
-      u: opts.u || loc.href,
-      s: site,
-      d: domain,
-      r: doc.referrer, // '' when none, which the server reads as none
-      w: innerWidth,
-      h: hashMode,
-      p: opts.props,
-      $: opts.revenue,
-      i: opts.interactive,
-      e: opts.e,
-      sd: opts.sd,
-    })
+    // opts go as they are (props, revenue, interactive: the server's long names; e, sd;
+    // JSON leaves the callback out), under what the tracker knows.
+    let body = JSON.stringify(
+      Object.assign({}, opts, {
+        n: name,
+        u: opts.u || loc.href,
+        s: site,
+        d: domain,
+        r: doc.referrer, // '' when none, which the server reads as none
+        w: innerWidth,
+        h: hashMode,
+      }),
+    )
     try {
       fetch(endpoint, { method: 'POST', body, keepalive: true }).then(callback, callback)
     } catch (e) {
@@ -154,7 +157,7 @@
     }
   }
   on(window, 'popstate', page)
-  if (hashMode) on(window, 'hashchange', page)
+  on(window, 'hashchange', page) // a no-op unless data-hash: page() compares pathnames
   // Leaving the page: if it comes back from the back/forward cache, that is a new pageview.
   on(window, 'pagehide', () => {
     lastPage = 0
@@ -218,7 +221,7 @@
   onVisibility()
 
   let install = (global, fn) => {
-    let queue = (window[global] && window[global].q) || []
+    let queue = (window[global] || {}).q || []
     window[global] = fn
     for (let args of queue) fn.apply(0, args)
   }

@@ -1,8 +1,8 @@
 """The Data and Exclusions pages (#21) in Chromium: a rule added, an error shown, the reset
 form; screenshots at 1280 px light and dark and 375 px (no sideways scroll), axe-core with no
-serious or critical violation. And "exclude my own visits": the line the settings page
-offers, run in the console of the owner's site, makes the tracker send nothing; the undo
-line makes it count again."""
+serious or critical violation. And "exclude my own visits": the settings page's button opens
+the owner's site with #avocet_ignore=true and the tracker sends nothing from then on; the undo
+link counts again; the console lines offered by hand do the same."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.accounts_fixtures import PASSWORD, auth_settings
 from tests.browser.conftest import DESKTOP_UA, SiteServer
@@ -155,4 +155,51 @@ def test_own_visits_excluded_by_the_line_the_settings_page_offers(
     page.reload()
     wait_tracker(page)
     assert names(events(server, site_id, 3)) == ["pageview", "engagement", "pageview"]
+    owner.close()
+
+
+def test_own_visits_excluded_in_one_click_from_the_settings_page(
+    server: LiveServer, site: SiteServer, browser: Browser
+) -> None:
+    owner = browser.new_context(user_agent=DESKTOP_UA)
+    settings = owner.new_page()
+    site_id = _first_owner(settings, server.url, "shop.test")
+    url = site.add("/", html(snippet(server, site_id), "<p>hello</p>"))
+    # The link goes to https://shop.test/, the site's own origin; here that origin (no TLS in
+    # tests) redirects to the fixture site, as a site moving visitors to its canonical URL
+    # would. A redirect without a fragment keeps the link's, which the tracker reads.
+    asked: list[str] = []
+
+    def canonical(route: Route) -> None:
+        asked.append(route.request.url)
+        route.fulfill(status=302, headers={"Location": url})
+
+    owner.route("https://shop.test/**", canonical)
+    settings.goto(f"{server.url}/ui/sites/{site_id}/settings")
+    expect(settings.locator("#opt-out-link")).to_have_text("https://shop.test/#avocet_ignore=true")
+    assert "<svg" in (settings.locator(".opt-out .qr").inner_html())
+    with owner.expect_page() as opened:
+        settings.get_by_role("link", name="Exclude this browser").click()
+    page = opened.value
+    wait_tracker(page)
+    assert asked == ["https://shop.test/"]  # the fragment never leaves the browser
+    assert page.url == url + "#avocet_ignore=true"
+    # From now on the owner's visits send nothing.
+    sent = collect_requests(page)
+    warnings = ignored(page)
+    page.goto(site.add("/pricing", html(snippet(server, site_id))))
+    wait_tracker(page)
+    page.evaluate("avocet('Signup')")
+    page.wait_for_timeout(800)
+    assert [r.url for r in sent] == []
+    assert warnings[:2] == [
+        "Avocet ignores pageview: localStorage opt-out",
+        "Avocet ignores Signup: localStorage opt-out",
+    ]
+    assert server.rows("SELECT name FROM events WHERE site_id = ?", [site_id]) == []
+    # "Count this browser again" undoes it in one click too.
+    with owner.expect_page() as opened:
+        settings.get_by_role("link", name="Count this browser again").click()
+    wait_tracker(opened.value)
+    assert [r["pathname"] for r in events(server, site_id, 1)] == ["/"]
     owner.close()

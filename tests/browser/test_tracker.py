@@ -512,6 +512,44 @@ def test_nothing_stored_when_visitor_opted_out(
         other.close()
 
 
+def test_opt_out_link_sets_and_clears_the_flag_on_the_sites_own_origin(
+    live_server: LiveServer, site: SiteServer, context: BrowserContext
+) -> None:
+    # The settings page's one-click opt-out opens https://<site>/#avocet_ignore=true: the
+    # tracker stores the flag in that origin's localStorage, and =false clears the opt-out.
+    site_id = live_server.add_site("shop.test")
+    url = site.add("/", html(snippet(live_server, site_id)))
+    page = context.new_page()
+    sent = collect_requests(page)
+    warnings = ignored(page)
+    page.goto(url + "#avocet_ignore=true")
+    wait_tracker(page)
+    assert page.evaluate("localStorage.avocet_ignore") == "true"
+    # Later visits without the link stay ignored: the flag outlives the page.
+    page.goto(site.add("/later", html(snippet(live_server, site_id))))
+    wait_tracker(page)
+    page.evaluate("avocet('Signup')")
+    page.wait_for_timeout(800)
+    assert [r.url for r in sent] == []
+    assert warnings[:3] == [
+        "Avocet ignores pageview: localStorage opt-out",
+        "Avocet ignores pageview: localStorage opt-out",
+        "Avocet ignores Signup: localStorage opt-out",
+    ]
+    assert live_server.rows("SELECT name FROM events WHERE site_id = ?", [site_id]) == []
+    # The undo link counts this browser again, from that very page on.
+    site.add("/back", html(snippet(live_server, site_id)))
+    page.goto(site.url("/back") + "#avocet_ignore=false")
+    wait_tracker(page)
+    assert page.evaluate("localStorage.avocet_ignore") == "false"
+    assert [r["pathname"] for r in events(live_server, site_id, 1)] == ["/back"]
+    # Other fragments write nothing.
+    page.evaluate("localStorage.clear()")
+    page.goto(site.url("/") + "#section-2")
+    wait_tracker(page)
+    assert page.evaluate("Object.keys(localStorage)") == []
+
+
 def test_nothing_stored_when_webdriver_not_allowed(
     live_server: LiveServer, site: SiteServer, context: BrowserContext
 ) -> None:
