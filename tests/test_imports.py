@@ -318,7 +318,10 @@ def test_while_the_server_runs_the_cli_imports_through_the_api(world: Any) -> No
     bad = http.post(f"/api/v1/sites/{site_id}/imports", data={"source": "matomo"})
     assert bad.status_code == 400
     assert bad.json() == {
-        "error": {"code": "invalid_request", "message": "source: one of plausible, goatcounter"}
+        "error": {
+            "code": "invalid_request",
+            "message": "source: one of plausible, goatcounter, umami",
+        }
     }
 
     viewer = world.user("viewer@example.com")

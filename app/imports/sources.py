@@ -6,8 +6,8 @@ from app.errors import InvalidRequest
 from app.imports.run import Source
 from app.storage.meta import Site
 
-# The sources `avocet import` and the API accept so far (issue #22 lists four).
-AVAILABLE: tuple[str, ...] = ("plausible", "goatcounter")
+# The sources `avocet import` and the API accept (issue #22).
+AVAILABLE: tuple[str, ...] = ("plausible", "goatcounter", "umami")
 
 
 def source_for(name: str, site: Site, options: dict[str, str] | None = None) -> Source:
@@ -21,4 +21,8 @@ def source_for(name: str, site: Site, options: dict[str, str] | None = None) -> 
         from app.imports import goatcounter
 
         return goatcounter.source(site.domain)
+    if name == "umami":
+        from app.imports import umami
+
+        return umami.source(site.domain, options.get("website") or None)
     raise InvalidRequest(f"unknown import source {name!r}: {', '.join(AVAILABLE)}")

@@ -1,0 +1,212 @@
+"""Umami imports (issue #22): its tables as CSV files, and its PostgreSQL database read
+through `--from-db` on a real PostgreSQL loaded with Umami's own migrations; the stats API
+answers the hand-computed numbers.
+
+tests/fixtures/umami/*.csv are rows of Umami v3.1.0's tables (columns from
+umami-software/umami prisma/schema.prisma and prisma/migrations/*/migration.sql, which are
+vendored in tests/fixtures/umami/migrations/ and load them into PostgreSQL below):
+website_event.csv, session.csv, event_data.csv, revenue.csv.
+
+By hand (site in UTC; Umami's session = the visitor, its visit_id = the visit):
+  2025-03-01  S1 visit 1: 10:00 / (from news.ycombinator.com) , 10:05 /pricing,
+                          10:06 signup {plan: pro, seats: 3}, 10:07 purchase {plan: pro}
+                          with a revenue row of 49.99 USD          -> 420 s, no bounce
+              S2 visit 2: 11:00:00.25 /?utm_source=newsletter&utm_medium=email -> bounce
+              S1 visit 3: 15:00 /docs (from www.google.com) -> bounce; 15:00:30 a link
+                          event (event_type 3) -> skipped
+  2025-03-02  S3 visit 4: 09:00 /docs, 09:01:30 /docs/install       -> 90 s
+              S2 visit 5: 20:00 /pricing, 20:10 purchase with event data revenue 20,
+                          currency EUR (Umami v2's way)            -> 600 s, no bounce
+              another website's event                              -> skipped (--website)
+  visitors: day 1 {S1, S2}, day 2 {S3, S2} -> 4 (a visitor lives one day); visits 5;
+  pageviews 7; events 10; bounce rate 2/5 = 40 %; visit duration (420+0+0+90+600)/5 = 222 s.
+  Sessions: S1 chrome / Windows 10 / desktop / 1920x1080 / US, US-CA, San Francisco;
+  S2 ios (Safari) / iOS / mobile / 390x844 / DE; S3 firefox / Linux / laptop (a desktop
+  device, screen class laptop) / 1366x768 / NL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.config import Settings
+from app.storage.events import EventStore
+from tests.conftest import free_port, start_live_server, stop_live_server
+from tests.test_imports import Stats, _env, cli, new_data_dir
+
+FIXTURES = Path(__file__).parent / "fixtures" / "umami"
+TABLES = [FIXTURES / f"{t}.csv" for t in ("website_event", "session", "event_data", "revenue")]
+WEBSITE = "6a3e0f64-1c2b-4d8e-9f10-2b3c4d5e6f70"
+OTHER = "9b8a7c6d-0000-4000-8000-000000000099"
+AGGREGATE = "visitors,visits,pageviews,events,bounce_rate,visit_duration"
+SUMMARY = {
+    "rows_read": 12,
+    "events_imported": 10,
+    "sessions": 5,
+    "days": 2,
+    "first_day": "2025-03-01",
+    "last_day": "2025-03-02",
+    "days_as_rollups": 0,
+    "days_overlapping_native_data": 0,
+    "skipped": {
+        "Umami event_type 3 (links, pixels, performance: not pages)": 1,
+        "another Umami website's rows (--website)": 1,
+    },
+}
+
+
+@pytest.fixture
+def stats_of() -> Iterator[Any]:
+    """A live server over a data dir, keeping raw events of any age (revenue, props and
+    cities are answered from raw events)."""
+    lives = []
+
+    def start(data: Path) -> Stats:
+        settings = Settings(
+            data_dir=str(data),
+            port=free_port(),
+            open_stats_on_loopback=True,
+            run_jobs=False,
+            raw_retention_days=100_000,
+        )
+        live = start_live_server(settings)
+        lives.append(live)
+        return Stats(live.url, live.services.meta.sites()[0].id)
+
+    yield start
+    for live in lives:
+        stop_live_server(live)
+
+
+def assert_hand_computed(stats: Any) -> None:
+    assert stats.get("aggregate", metrics=AGGREGATE)["metrics"] == {
+        "visitors": 4,
+        "visits": 5,
+        "pageviews": 7,
+        "events": 10,
+        "bounce_rate": 40.0,
+        "visit_duration": 222,
+    }
+    series = stats.get("timeseries", metrics="visitors,visits,pageviews,bounce_rate,visit_duration")
+    assert [tuple(r.values()) for r in series["results"]] == [
+        ("2025-03-01T00:00:00.000Z", 2, 3, 4, 66.7, 140),
+        ("2025-03-02T00:00:00.000Z", 2, 2, 3, 0.0, 345),
+    ]
+    assert sorted(stats.breakdown("source"), key=str) == sorted(
+        [(None, 2, 2, 3), ("Google", 1, 1, 1), ("Hacker News", 1, 1, 2), ("newsletter", 1, 1, 1)],
+        key=str,
+    )
+    assert sorted(stats.breakdown("page"), key=str) == sorted(
+        [("/", 2, 2, 2), ("/pricing", 2, 2, 2), ("/docs", 2, 2, 2), ("/docs/install", 1, 1, 1)],
+        key=str,
+    )
+    assert sorted(stats.breakdown("country"), key=str) == sorted(
+        [("US", 1, 2, 3), ("DE", 2, 2, 2), ("NL", 1, 1, 2)], key=str
+    )
+    assert sorted(stats.breakdown("device"), key=str) == [("desktop", 2, 3, 5), ("mobile", 2, 2, 2)]
+    assert sorted(stats.breakdown("screen"), key=str) == [
+        ("desktop", 1, 2, 3),
+        ("laptop", 1, 1, 2),
+        ("mobile", 2, 2, 2),
+    ]
+    assert sorted(stats.breakdown("browser"), key=str) == [
+        ("Chrome", 1, 2, 3),
+        ("Firefox", 1, 1, 2),
+        ("Safari", 2, 2, 2),
+    ]
+    assert sorted(stats.breakdown("os"), key=str) == [
+        ("GNU/Linux", 1, 1, 2),
+        ("Windows", 1, 2, 3),
+        ("iOS", 2, 2, 2),
+    ]
+    assert sorted(stats.breakdown("event"), key=str) == [
+        ("pageview", 4, 5, 7),
+        ("purchase", 2, 2, 0),
+        ("signup", 1, 1, 0),
+    ]
+    assert sorted(stats.breakdown("utm_medium"), key=str) == [("email", 1, 1, 1), (None, 3, 4, 6)]
+    plan = stats.get("breakdown", property="prop:plan", metrics="visitors,events")["results"]
+    assert [(r["value"], r["visitors"], r["events"]) for r in plan if r["value"]] == [("pro", 1, 2)]
+    seats = stats.get("breakdown", property="prop:seats", metrics="events")["results"]
+    assert [(r["value"], r["events"]) for r in seats if r["value"]] == [("3", 1)]
+    revenue = stats.get("breakdown", property="currency", metrics="revenue,events")["results"]
+    assert sorted((r["value"] or "", r["revenue"], r["events"]) for r in revenue) == [
+        ("", 0.0, 8),
+        ("EUR", 20.0, 1),
+        ("USD", 49.99, 1),
+    ]
+    cities = stats.get("breakdown", property="city", metrics="visitors", country="US")["results"]
+    assert [(r["value"], r["visitors"]) for r in cities] == [("San Francisco", 1)]
+    regions = stats.get("breakdown", property="region", metrics="visitors", country="DE")
+    assert [(r["value"], r["visitors"]) for r in regions["results"]] == [("DE-BE", 2)]
+
+
+def _count_rows(data: Path) -> list[tuple[Any, ...]]:
+    store = EventStore(data / "events.duckdb")
+    try:
+        return [
+            store.query(f"SELECT count(*) FROM {table}")[0]
+            for table in ("events", "imports", "import_days", "import_rollups", "rollup_days")
+        ]
+    finally:
+        store.close()
+
+
+def test_umami_csv_import_answers_the_hand_computed_numbers(tmp_path: Path, stats_of: Any) -> None:
+    data = new_data_dir(tmp_path)
+    env = {**_env(), "AVOCET_RAW_RETENTION_DAYS": "100000"}
+    files = [str(p) for p in TABLES]
+    # Two websites in the export: the user must pick one.
+    asked = cli(data, "import", "umami", *files, "--site", "example.com", env=env)
+    assert asked.returncode == 2
+    assert asked.stderr == (
+        "avocet: website_event.csv, line 13, column 'website_id': the export holds several"
+        f" Umami websites ({WEBSITE}, {OTHER}): choose one with --website UUID\n"
+    )
+    args = ["import", "umami", *files, "--site", "example.com", "--website", WEBSITE, "--json"]
+    done = cli(data, *args, env=env)
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert (job["status"], job["summary"]) == ("done", SUMMARY)
+    again = json.loads(cli(data, *args, env=env).stdout)
+    assert (again["status"], again["summary"]["duplicate_of"]) == ("duplicate", job["id"])
+
+    stats = stats_of(data)
+    assert_hand_computed(stats)
+
+
+def test_umami_delete_removes_exactly_what_it_added_and_bad_rows_add_nothing(
+    tmp_path: Path,
+) -> None:
+    data = new_data_dir(tmp_path)
+    env = _env()
+    before = _count_rows(data)
+    files = [str(p) for p in TABLES]
+    args = ["import", "umami", *files, "--site", "example.com", "--website", WEBSITE, "--json"]
+    job = json.loads(cli(data, *args, env=env).stdout)
+    assert job["status"] == "done"
+    assert _count_rows(data) != before
+    gone = cli(data, "import", "delete", job["id"], "--json", env=env)
+    assert gone.returncode == 0, gone.stderr
+    assert json.loads(gone.stdout)["deleted"] == {"events": 0, "days": 2}  # rollups only
+    assert _count_rows(data) == before
+
+    bad = tmp_path / "website_event.csv"
+    text = TABLES[0].read_text().replace("2025-03-02 09:01:30+00", "tomorrow", 1)
+    bad.write_text(text)
+    refused = cli(data, "import", "umami", str(bad), "--site", "example.com", "--website", WEBSITE)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "avocet: website_event.csv, line 10, column 'created_at': 'tomorrow' is not valid"
+        " (Invalid isoformat string: 'tomorrow')\n"
+    )
+    other = tmp_path / "visits.csv"
+    other.write_text("id,when\n1,2025-03-01\n")
+    refused = cli(data, "import", "umami", str(other), "--site", "example.com")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("avocet: visits.csv, line 1: not a table of Umami's")
+    assert _count_rows(data) == before
