@@ -53,24 +53,22 @@ async def _save(form: Any, folder: Path) -> list[Path]:
     for i, upload in enumerate(uploads):
         name = Path(upload.filename or f"upload-{i}").name or f"upload-{i}"
         target = folder / f"{i:04d}-{name}"
-        target.write_bytes(await upload.read())
+        with target.open("wb") as out:  # in pieces: an export can be hundreds of MB
+            while chunk := await upload.read(1 << 20):
+                out.write(chunk)
         paths.append(target)
     return paths
 
 
-@post(
-    "/api/v1/sites/{site_id:str}/imports", status_code=202, request_max_body_size=MAX_UPLOAD_BYTES
-)
-async def create_import(request: AnyRequest, site_id: FromPath[str]) -> dict[str, object]:
-    site, _, _ = site_access(request, site_id, "sites:write", write=True)
-    form = await request.form()
+async def start_import(svc: Services, site: Site, form: Any) -> import_jobs.ImportJob:
+    """Check a multipart import form (source, overlap, website, file parts), save its files
+    and start the job on a worker; the queued job (the API and the UI's upload share this)."""
     source = _text(form, "source") or ""
     if source not in AVAILABLE:
         raise InvalidRequest(f"source: one of {', '.join(AVAILABLE)}")
     overlap = _text(form, "overlap")
     if overlap is not None and overlap not in OVERLAP_CHOICES:
         raise InvalidRequest("overlap: skip or keep-both")
-    svc = services(request)
     folder = Path(tempfile.mkdtemp(prefix="avocet-import-"))
     try:
         uploaded = await _save(form, folder)
@@ -92,6 +90,15 @@ async def create_import(request: AnyRequest, site_id: FromPath[str]) -> dict[str
     task = asyncio.get_running_loop().create_task(_run(svc, site, job, files, folder, options))
     _running.add(task)
     task.add_done_callback(_running.discard)
+    return job
+
+
+@post(
+    "/api/v1/sites/{site_id:str}/imports", status_code=202, request_max_body_size=MAX_UPLOAD_BYTES
+)
+async def create_import(request: AnyRequest, site_id: FromPath[str]) -> dict[str, object]:
+    site, _, _ = site_access(request, site_id, "sites:write", write=True)
+    job = await start_import(services(request), site, await request.form())
     return job.public()
 
 
@@ -150,16 +157,21 @@ async def remove_import(
     site, _, _ = site_access(request, site_id, "sites:write", write=True)
     svc = services(request)
     job = await anyio.to_thread.run_sync(import_jobs.get_job, svc.meta, job_id, site.id)
+    removed = await remove_finished(svc, site, job)
+    return {"id": job.id, "status": "deleted", "deleted": removed}
+
+
+async def remove_finished(svc: Services, site: Site, job: import_jobs.ImportJob) -> dict[str, int]:
+    """Delete what a finished import added (the API's DELETE and the UI's share this)."""
     if job.status in ("queued", "running"):
         raise InvalidRequest("the import is still running; delete it once it has finished")
     async with svc.jobs.lock:
         await svc.writer.drain()
-        removed = await anyio.to_thread.run_sync(
+        return await anyio.to_thread.run_sync(
             lambda: delete_import(
                 svc.meta, svc.events, site, job, raw_days=svc.settings.raw_retention_days
             )
         )
-    return {"id": job.id, "status": "deleted", "deleted": removed}
 
 
 @get("/api/v1/sites/{site_id:str}/export")

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.errors import AppError, Conflict
 from app.imports.build import LocalDays, Record, build_rows
+from app.imports.errors import ImportInvalid
 from app.query import rollup
 from app.storage import import_jobs, imports
 from app.storage.events import EventStore, rows_to_arrow
@@ -100,7 +101,10 @@ def run_import(
     try:
         summary = _run(meta, store, site, job, source, paths, raw_days, progress, now)
     except AppError as exc:
-        import_jobs.finish_job(meta, job.id, "failed", error=exc.message)
+        where = None
+        if isinstance(exc, ImportInvalid):  # the UI shows where, field by field
+            where = {"error_at": {"file": exc.file, "line": exc.line, "column": exc.column}}
+        import_jobs.finish_job(meta, job.id, "failed", where, error=exc.message)
         raise
     except Exception as exc:
         log.exception("import %s failed", job.id)

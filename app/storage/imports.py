@@ -265,3 +265,34 @@ def delete_site_imports(store: EventStore, site_id: str) -> None:
     with store._transaction(site_id) as cur:
         for table in ("imported_stats", "import_rollups", "import_days", "imports"):
             cur.execute(f"DELETE FROM {table} WHERE site_id = ?", [site_id])
+
+
+def import_inventory(store: EventStore, site_id: str, seq: int) -> dict[str, Any]:
+    """What import seq holds in the site now (what deleting it removes): raw events, days
+    (and how many of them it added to rollup-only days), imported aggregate rows."""
+    lo, hi = session_range(seq)
+    events = store.query(
+        "SELECT count(*) FROM events WHERE site_id = ? AND session_id BETWEEN ? AND ?",
+        [site_id, lo, hi],
+    )[0][0]
+    days = store.query(
+        "SELECT count(*), count(*) FILTER (WHERE rolled), min(day), max(day), sum(events)"
+        " FROM import_days WHERE seq = ? AND site_id = ?",
+        [seq, site_id],
+    )[0]
+    stats = store.query(
+        "SELECT count(*), count(DISTINCT day), min(day), max(day) FROM imported_stats"
+        " WHERE seq = ? AND site_id = ?",
+        [seq, site_id],
+    )[0]
+    first = days[2] if days[0] else stats[2]
+    last = days[3] if days[0] else stats[3]
+    return {
+        "events": int(events),
+        "events_in_rollups": int(days[4] or 0) - int(events),
+        "days": int(days[0]) or int(stats[1]),
+        "rolled_days": int(days[1]),
+        "imported_rows": int(stats[0]),
+        "first_day": first,
+        "last_day": last,
+    }

@@ -161,4 +161,98 @@
     }
     poll()
   }
+
+  // ISO-8601 timestamps (import jobs) in the viewer's locale.
+  document.querySelectorAll('time[data-iso]').forEach(function (el) {
+    var d = new Date(el.dateTime)
+    if (!isNaN(d)) el.textContent = d.toLocaleString()
+  })
+
+  // Imports: the file picker offers the chosen source's file types; the upload shows its
+  // progress; a running job's progress bar follows GET /api/v1/sites/{id}/imports/{job}.
+  function initImportForm () {
+    var form = document.getElementById('import-form')
+    if (!form) return
+    var file = document.getElementById('f-file')
+    var accept = function () {
+      var chosen = form.querySelector('input[name=source]:checked')
+      if (chosen && chosen.dataset.accept) file.accept = chosen.dataset.accept
+    }
+    form.querySelectorAll('input[name=source]').forEach(function (r) { r.addEventListener('change', accept) })
+    accept()
+    if (!window.FormData || !window.XMLHttpRequest || !window.DOMParser) return
+    form.addEventListener('submit', function (ev) {
+      if (!file.files || !file.files.length) return // the server says what is missing
+      ev.preventDefault()
+      var bar = document.getElementById('upload-progress')
+      var status = document.getElementById('upload-status')
+      var button = document.getElementById('import-submit')
+      var xhr = new XMLHttpRequest()
+      xhr.open('POST', form.action)
+      xhr.upload.addEventListener('progress', function (e) {
+        if (!e.lengthComputable) return
+        bar.hidden = false
+        bar.max = e.total
+        bar.value = e.loaded
+        status.textContent = e.loaded < e.total
+          ? 'Uploading… ' + Math.floor(100 * e.loaded / e.total) + ' %'
+          : 'Uploaded; starting the import…'
+      })
+      xhr.addEventListener('load', function () {
+        if (xhr.status === 200 && xhr.responseURL.indexOf('/imports?job=') !== -1) {
+          window.location.assign(xhr.responseURL)
+          return
+        }
+        // The form again with its errors (or an error page): show it in place.
+        var doc = new DOMParser().parseFromString(xhr.responseText, 'text/html')
+        var main = doc.getElementById('main')
+        if (!main) { status.textContent = 'The upload failed (HTTP ' + xhr.status + ').'; button.disabled = false; return }
+        document.getElementById('main').innerHTML = main.innerHTML
+        initImportForm()
+        var bad = document.querySelector('#main [aria-invalid="true"], #main .error:not([hidden])')
+        if (bad && bad.focus) bad.focus()
+      })
+      xhr.addEventListener('error', function () {
+        status.textContent = 'The upload failed: the connection was lost. Try again.'
+        button.disabled = false
+        bar.hidden = true
+      })
+      button.disabled = true
+      status.textContent = 'Uploading…'
+      xhr.send(new FormData(form))
+    })
+  }
+  initImportForm()
+
+  document.querySelectorAll('[data-job-url]').forEach(function (box) {
+    var bar = box.querySelector('progress')
+    var text = box.querySelector('[role=status]')
+    var fmt = function (n) { return Number(n).toLocaleString('en-US') }
+    var poll = function () {
+      fetch(box.dataset.jobUrl, { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json() })
+        .then(function (job) {
+          if (job.status !== 'queued' && job.status !== 'running') {
+            window.location.reload()
+            return
+          }
+          if (job.total_rows) {
+            bar.max = job.total_rows
+            bar.value = Math.min(job.done_rows, job.total_rows)
+            text.textContent = job.done_rows >= job.total_rows
+              ? 'Writing ' + fmt(job.done_rows) + ' rows…'
+              : fmt(job.done_rows) + ' of ' + fmt(job.total_rows) + ' rows read (' +
+                Math.floor(100 * job.done_rows / job.total_rows) + ' %)'
+          } else if (job.status === 'running') {
+            text.textContent = fmt(job.done_rows) + ' rows read…'
+          }
+          setTimeout(poll, document.hidden ? 5000 : 700)
+        })
+        .catch(function () {
+          text.textContent = 'Could not check the import; retrying…'
+          setTimeout(poll, 3000)
+        })
+    }
+    poll()
+  })
 })()
