@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -136,6 +137,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     run_jobs: bool = True
     # Until real auth exists: allow unauthenticated stats reads from loopback only.
     open_stats_on_loopback: bool = False
+    # Where Plausible's APIs answer in Plausible's shapes (app/api/plausible_root.py): the
+    # Stats API v1, the Sites API, /api/v2/query, /api/event and script.js variants under
+    # it. Empty: not mounted.
+    plausible_base_path: str = "/plausible"
     duckdb: DuckDBSettings = DuckDBSettings()
     ingest: IngestSettings = IngestSettings()
     auth: AuthSettings = AuthSettings()
@@ -147,6 +152,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if self.public_url:
             check_public_url(self.public_url)
+        base = self.plausible_base_path
+        if base and (not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+/?", base) or base.rstrip("/") == ""):
+            raise ValueError(
+                f"plausible_base_path: expected a path such as /plausible (or empty), got {base!r}"
+            )
 
     @property
     def data_path(self) -> Path:

@@ -28,6 +28,7 @@ from app.api import imports as imports_api
 from app.api import privacy as privacy_api
 from app.api.dialects import openanalytics, ovyxa, zenovay
 from app.api.headers import ResponseHeaders
+from app.api.plausible_root import PlausibleRoot, plausible_router
 from app.api.request import AppRequest
 from app.config import Settings
 from app.errors import AppError, handle_error
@@ -115,6 +116,7 @@ def create_app(settings: Settings) -> Litestar:
             *zenovay.ROUTES,
             *ovyxa.ROUTES,
             ui_router(),  # the settings UI: /, /ui/*
+            *filter(None, [plausible_router(settings.plausible_base_path)]),
         ],
         template_config=template_config(),
         lifespan=[lifespan],
@@ -136,7 +138,10 @@ def create_app(settings: Settings) -> Litestar:
     # Tracking hits skip Litestar's request machinery (collect.TrackingFront, which adds its
     # own X-Request-ID). ResponseHeaders sits outside Litestar's router, so 404s, 405s and
     # CORS preflights get X-Request-ID too.
-    app.asgi_handler = collect.TrackingFront(
-        ResponseHeaders(app.asgi_handler), CORS, settings.ingest.max_body_bytes
+    app.asgi_handler = PlausibleRoot(
+        collect.TrackingFront(
+            ResponseHeaders(app.asgi_handler), CORS, settings.ingest.max_body_bytes
+        ),
+        settings.plausible_base_path,
     )
     return app

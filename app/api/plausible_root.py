@@ -1,0 +1,175 @@
+"""A complete Plausible API root at `plausible_base_path` (default `/plausible`), so an
+integration written for Plausible changes only its host: the Stats API v1 and the Sites API
+(routers here, errors in Plausible's {"error": message}), the v2 query and the Events API
+(the root's own handlers: the path is rewritten before routing), and the tracker at
+Plausible's script names (`script.hash.outbound-links.js`, ...) mapped onto our tracker's
+attributes."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import re
+from functools import cache
+from typing import Any
+
+import brotli
+from litestar import Request, Response, Router, route
+from litestar.enums import HttpMethod, ScopeType
+from litestar.exceptions import HTTPException
+from litestar.params import FromPath
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.api import plausible_sites, plausible_v1
+from app.api.script import (
+    CACHE_CONTROL,
+    CODINGS,
+    Representation,
+    accepted_codings,
+    etag_matches,
+    representations,
+)
+from app.errors import AppError, NotFound, RateLimited
+
+log = logging.getLogger("avocet")
+
+# The root's handlers that answer under the base path too (same handler, same envelope).
+SHARED_PATHS = frozenset({"/api/event", "/api/v2/query"})
+# Plausible's script extensions -> the tracker attribute each one means here. Outbound
+# links, file downloads, tagged events, revenue and pageview props are always on in our
+# tracker, so those names change nothing; `compat` is only for IE.
+EXTENSIONS: dict[str, str | None] = {
+    "hash": "hash",
+    "local": "allow-local",
+    "outbound-links": None,
+    "file-downloads": None,
+    "tagged-events": None,
+    "revenue": None,
+    "pageview-props": None,
+    "compat": None,
+}
+# Extensions our tracker can't honour: refused, not silently served wrong.
+REFUSED = {
+    "manual": "script.manual.js (no automatic pageviews) has no equivalent in Avocet's"
+    " tracker: use script.js, which sends the pageviews itself",
+    "exclusions": "script.exclusions.js (data-exclude / data-include) has no equivalent in"
+    " Avocet's tracker: exclude pages with the site's exclusion rules instead",
+}
+_SCRIPT_NAME = re.compile(r"script((?:\.[a-z0-9-]+)*)\.js")
+
+
+def normalized_base(path: str) -> str:
+    """ "/plausible/" -> "/plausible"; "" or "/" -> "" (no base path: nothing is mounted)."""
+    path = path.strip().rstrip("/")
+    if path and not path.startswith("/"):
+        path = "/" + path
+    return path
+
+
+def plausible_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Plausible's error shape for everything under the base path: {"error": message}."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, AppError):
+        status, message = exc.status, exc.message
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        message = exc.detail if status < 500 else "Internal server error"
+    else:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        status, message = 500, "Internal server error"
+    return Response({"error": message}, status_code=status, headers=headers)
+
+
+def script_attributes(filename: str) -> tuple[str, ...]:
+    """The tracker attributes a Plausible script name asks for, or NotFound."""
+    match = _SCRIPT_NAME.fullmatch(filename)
+    if match is None:
+        raise NotFound(f"no script named {filename}")
+    names = [n for n in match.group(1).split(".") if n]
+    attributes: list[str] = []
+    for name in names:
+        if name in REFUSED:
+            raise NotFound(REFUSED[name])
+        if name not in EXTENSIONS:
+            raise NotFound(f"unknown script extension {name!r} in {filename}")
+        attribute = EXTENSIONS[name]
+        if attribute and attribute not in attributes:
+            attributes.append(attribute)
+    return tuple(sorted(attributes))
+
+
+@cache
+def variant(attributes: tuple[str, ...]) -> dict[str | None, Representation]:
+    """The tracker with a first statement that sets the attributes on its own script tag
+    (the tracker reads them from document.currentScript), compressed like script.js."""
+    if not attributes:
+        return representations()
+    sets = "".join(f'document.currentScript.setAttribute("data-{a}","");' for a in attributes)
+    body = sets.encode() + representations()[None].body
+    tag = hashlib.sha256(body).hexdigest()[:32]
+    packed = {
+        "br": brotli.compress(body, quality=11),
+        "gzip": gzip.compress(body, compresslevel=9, mtime=0),
+    }
+    found: dict[str | None, Representation] = {None: Representation(body, f'"{tag}"', None)}
+    for coding in CODINGS:
+        found[coding] = Representation(packed[coding], f'"{tag}-{coding}"', coding)
+    return found
+
+
+@route("/js/{filename:str}", http_method=[HttpMethod.GET, HttpMethod.HEAD], include_in_schema=False)
+async def plausible_script(
+    request: Request[Any, Any, Any], filename: FromPath[str]
+) -> Response[bytes]:
+    """script.js and its Plausible variants, cached and compressed as /script.js is."""
+    found = variant(script_attributes(filename))
+    allowed = accepted_codings(request.headers.get("accept-encoding", ""))
+    chosen = next((found[c] for c in CODINGS if c in allowed), found[None])
+    headers = {
+        "ETag": chosen.etag,
+        "Cache-Control": CACHE_CONTROL,
+        "Vary": "Accept-Encoding",
+        "Access-Control-Allow-Origin": "*",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if etag_matches(request.headers.get("if-none-match", ""), chosen.etag):
+        return Response(b"", status_code=304, headers=headers)
+    if chosen.coding:
+        headers["Content-Encoding"] = chosen.coding
+    body = chosen.body
+    if request.method == HttpMethod.HEAD:
+        headers["Content-Length"] = str(len(body))
+        body = b""
+    return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
+
+
+def plausible_router(base_path: str) -> Router | None:
+    """The routes under the base path (None when it is empty: no Plausible root)."""
+    base = normalized_base(base_path)
+    if not base:
+        return None
+    return Router(
+        path=base,
+        route_handlers=[*plausible_v1.ROUTES, *plausible_sites.ROUTES, plausible_script],
+        exception_handlers={Exception: plausible_error},
+    )
+
+
+class PlausibleRoot:
+    """In front of everything (the tracking fast path included): `{base}/api/event` and
+    `{base}/api/v2/query` are the root's paths with the base taken off."""
+
+    def __init__(self, app: ASGIApp, base_path: str) -> None:
+        self.app = app
+        self.base = normalized_base(base_path)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.base and scope["type"] == ScopeType.HTTP:
+            path: str = scope["path"]
+            rest = path[len(self.base) :] if path.startswith(self.base + "/") else None
+            if rest is not None and rest in SHARED_PATHS:
+                scope = {**scope, "path": rest, "raw_path": rest.encode()}
+        await self.app(scope, receive, send)

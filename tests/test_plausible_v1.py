@@ -1,0 +1,688 @@
+"""Plausible's Stats API v1 at /plausible: real clients' requests replayed as they build them
+(Airbyte's source-plausible manifest, the plausible-mcp server), Plausible's own test
+cases for shapes and errors, against a small dataset sent through the real ingest pipeline
+whose numbers are worked out by hand below."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jinja2
+import pytest
+
+from app.ingest.hit import Hit
+from app.ingest.pipeline import Client, Drop
+from app.storage.accounts import User
+from app.storage.goals import add_goal
+from tests.accounts_fixtures import World, auth_settings
+from tests.conftest import CHROME_UA, IPHONE_UA, start_live_server, stop_live_server
+
+NOW = datetime(2021, 1, 5, 12, 0, tzinfo=UTC)
+FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+GOOGLE = "https://www.google.com/"
+TWITTER = "https://t.co/abc"
+SHOP = "shop.example"
+
+# (time, visitor, name, path, referrer, props). Visitors: (ip, user agent).
+U1, U2, U3 = ("10.0.0.1", CHROME_UA), ("10.0.0.2", IPHONE_UA), ("10.0.0.3", FIREFOX_UA)
+U4, U5 = ("10.0.0.4", CHROME_UA), ("10.0.0.5", CHROME_UA)
+DATASET: list[tuple[str, tuple[str, str], str, str, str | None, dict[str, str]]] = [
+    # 2021-01-01: three visits
+    ("2021-01-01 10:00:00", U1, "pageview", "/", GOOGLE, {}),
+    ("2021-01-01 10:05:00", U1, "pageview", "/blog/one", None, {}),
+    ("2021-01-01 10:06:00", U1, "Signup", "/blog/one", None, {"plan": "pro"}),
+    ("2021-01-01 11:00:00", U2, "pageview", "/", None, {}),
+    ("2021-01-01 12:00:00", U3, "pageview", "/blog/two", TWITTER, {}),
+    ("2021-01-01 12:10:00", U3, "pageview", "/docs", None, {}),
+    # 2021-01-02: two visits
+    ("2021-01-02 09:00:00", U4, "pageview", "/blog/one", GOOGLE, {}),
+    ("2021-01-02 15:00:00", U2, "pageview", "/docs", None, {}),
+    ("2021-01-02 15:01:00", U2, "pageview", "/", None, {}),
+    ("2021-01-02 15:02:00", U2, "Signup", "/", None, {"plan": "free"}),
+    # 2021-01-04: one visit
+    ("2021-01-04 08:00:00", U5, "pageview", "/", None, {}),
+]
+# By hand, per day (visitor ids are salted per day, so U2 is a visitor on each day):
+#   01: visitors 3, visits 3, pageviews 5, events 6, bounces 1 (U2) -> 33 %,
+#       durations 360 + 0 + 600 -> 320 s, views per visit 5/3 = 1.67
+#   02: visitors 2, visits 2, pageviews 3, events 4, bounces 1 (U4) -> 50 %,
+#       durations 0 + 120 -> 60 s
+#   04: visitors 1, visits 1, pageviews 1, events 1, bounce 100 %, duration 0
+# 2021-01-01..05: visitors 6, visits 6, pageviews 9, events 11, bounces 3 -> 50 %,
+#   durations 1080 / 6 = 180 s, views per visit 1.5
+DAY1 = {"visitors": 3, "pageviews": 5, "bounce_rate": 33, "visit_duration": 320, "visits": 3}
+DAY2 = {"visitors": 2, "pageviews": 3, "bounce_rate": 50, "visit_duration": 60, "visits": 2}
+DAY4 = {"visitors": 1, "pageviews": 1, "bounce_rate": 100, "visit_duration": 0, "visits": 1}
+EMPTY = {"visitors": 0, "pageviews": 0, "bounce_rate": 0, "visit_duration": None, "visits": 0}
+
+
+class Plausible:
+    """The server, its owner's keys and the shop site loaded with DATASET."""
+
+    def __init__(
+        self, world: World, owner: User, token: str, sites_token: str, other_token: str
+    ) -> None:
+        self.world, self.owner, self.token = world, owner, token
+        self.site_id = str(world.live.services.sites.by_domain(SHOP).id)  # type: ignore[union-attr]
+        self.sites_token, self.other_token = sites_token, other_token
+        self.url = f"{world.live.url}/plausible"
+
+    def get(self, path: str, token: str | None = None, **params: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.get(f"{self.url}{path}", params=params, headers=headers, timeout=30)
+
+    def ok(self, path: str, **params: Any) -> Any:
+        response = self.get(path, **params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def error(self, path: str, status: int = 400, token: str | None = None, **params: Any) -> str:
+        response = self.get(path, token, **params)
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert set(body) == {"error"}, body
+        return str(body["error"])
+
+
+@pytest.fixture(scope="module")
+def pl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plausible]:
+    live = start_live_server(auth_settings(tmp_path_factory.mktemp("v1")))
+    world = World(live)
+    owner = world.user("owner@example.com")
+    stranger = world.user("stranger@example.com")
+    site_id = world.site(SHOP, owner)
+    world.site("other.example", stranger)
+    svc = live.services
+    svc.clock = lambda: NOW
+    site = svc.sites.by_id(site_id)
+    assert site is not None
+    rows = []
+    for ts, (ip, ua), name, path, referrer, props in DATASET:
+        hit = Hit(
+            name=name,
+            url=f"https://{SHOP}{path}",
+            site_id=site_id,
+            referrer=referrer,
+            props=tuple(props.items()),
+        )
+        stamp = datetime.fromisoformat(ts).replace(tzinfo=UTC)
+        row = svc.ingest.build(hit, site, Client(ip, ua), int(stamp.timestamp() * 1e6))
+        assert not isinstance(row, Drop), (ts, row)
+        rows.append(row)
+    svc.events.append(rows)
+    add_goal(svc.meta, site_id, "event", "Signup", "Signup")
+    add_goal(svc.meta, site_id, "page", "/docs", "Visit /docs")
+    token = world.key(owner, None, ("stats:read",))
+    sites_token = world.key(owner, None, ("sites:read", "sites:write"))
+    other_token = world.key(stranger, None, ("stats:read",))
+    try:
+        yield Plausible(world, owner, token, sites_token, other_token)
+    finally:
+        stop_live_server(live)
+
+
+# --- Airbyte's source-plausible 0.1.14 (PyPI airbyte-source-plausible) -----------------
+# source_plausible/manifest.yaml: url_base "{{ config['api_url'] or
+# 'https://plausible.io/api/v1/stats' }}", BearerAuthenticator, stream "stats":
+AIRBYTE_PATH = "/timeseries"
+AIRBYTE_PARAMS = {
+    "site_id": "{{ config['site_id'] }}",
+    "period": "custom",
+    "metrics": "visitors,pageviews,bounce_rate,visit_duration,visits",
+    "date": "{{ config['start_date'] or '2019-01-01' }},{{ today_utc() }}",
+}
+
+
+def airbyte_records(pl: Plausible, config: dict[str, str]) -> list[dict[str, Any]]:
+    """The request the manifest builds (parameters rendered as the CDK's Jinja does), and
+    its record selector: results[], keeping records whose bounce_rate is not none."""
+    render = jinja2.Environment()
+    params = {
+        k: render.from_string(v).render(config=config, today_utc=lambda: "2021-01-05")
+        for k, v in AIRBYTE_PARAMS.items()
+    }
+    url = (config["api_url"] or "https://plausible.io/api/v1/stats") + AIRBYTE_PATH
+    response = httpx.get(
+        url, params=params, headers={"Authorization": f"Bearer {config['api_key']}"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return [r for r in response.json()["results"] if r["bounce_rate"] is not None]
+
+
+def test_airbyte_stats_stream_reads_daily_rows_when_api_url_points_at_plausible_root(
+    pl: Plausible,
+) -> None:
+    config = {
+        "api_key": pl.token,
+        "site_id": SHOP,
+        "api_url": f"{pl.url}/api/v1/stats",
+        "start_date": "2021-01-01",
+    }
+    assert airbyte_records(pl, config) == [
+        {"date": "2021-01-01", **DAY1},
+        {"date": "2021-01-02", **DAY2},
+        {"date": "2021-01-03", **EMPTY},
+        {"date": "2021-01-04", **DAY4},
+        {"date": "2021-01-05", **EMPTY},
+    ]
+
+
+def test_airbyte_check_fails_with_plausibles_401_when_key_is_wrong(pl: Plausible) -> None:
+    response = httpx.get(
+        f"{pl.url}/api/v1/stats/timeseries",
+        params={"site_id": SHOP, "period": "custom", "date": "2021-01-01,2021-01-05"},
+        headers={"Authorization": "Bearer not-a-key"},
+        timeout=30,
+    )
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "Invalid API key or site ID. Please make sure you're using a valid API key"
+        " with access to the site you've requested."
+    }
+
+
+# --- plausible-mcp 0.1.2 (PyPI plausible-mcp, plausible_mcp/server.py) -------------------
+# make_plausible_request: f"{PLAUSIBLE_BASE_URL}{endpoint}?{urlencode(params)}" with
+# Authorization: Bearer, User-Agent plausible-mcp/<version>, Accept: application/json.
+
+
+def mcp_request(pl: Plausible, endpoint: str, params: dict[str, Any]) -> Any:
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    url = f"{pl.url}{endpoint}" + (f"?{query}" if query else "")
+    headers = {
+        "Authorization": f"Bearer {pl.token}",
+        "User-Agent": "plausible-mcp/0.1.2",
+        "Accept": "application/json",
+    }
+    response = httpx.get(url, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_mcp_aggregate_with_its_default_metrics_over_a_custom_range(pl: Plausible) -> None:
+    # get_aggregate_stats(site_id, date_range="2021-01-01,2021-01-05"): resolve_date_params
+    # -> ("custom", the range); metrics default visitors,pageviews,bounce_rate,visit_duration.
+    params = {
+        "site_id": SHOP,
+        "period": "custom",
+        "metrics": "visitors,pageviews,bounce_rate,visit_duration",
+        "date": "2021-01-01,2021-01-05",
+    }
+    assert mcp_request(pl, "/api/v1/stats/aggregate", params) == {
+        "results": {
+            "visitors": {"value": 6},
+            "pageviews": {"value": 9},
+            "bounce_rate": {"value": 50},
+            "visit_duration": {"value": 180},
+        }
+    }
+
+
+def test_mcp_breakdown_by_page_alias_for_one_day(pl: Plausible) -> None:
+    # get_breakdown(site_id, property_name="page", date_range="2021-01-01", limit=20):
+    # alias page -> event:page, a bare date -> period=day&date=...
+    params = {"site_id": SHOP, "property": "event:page", "period": "day", "limit": 20}
+    params["date"] = "2021-01-01"
+    # Visitors per page on day 1: / (U1, U2) 2, /blog/one (U1) 1, /blog/two (U3) 1,
+    # /docs (U3) 1; ties by page ascending.
+    assert mcp_request(pl, "/api/v1/stats/breakdown", params) == {
+        "results": [
+            {"page": "/", "visitors": 2},
+            {"page": "/blog/one", "visitors": 1},
+            {"page": "/blog/two", "visitors": 1},
+            {"page": "/docs", "visitors": 1},
+        ]
+    }
+
+
+def test_mcp_timeseries_with_legacy_date_interval(pl: Plausible) -> None:
+    # get_timeseries(site_id, date_range="2021-01-01,2021-01-03") sends interval=date,
+    # which Plausible reads as day; metrics default to visitors.
+    params = {"site_id": SHOP, "period": "custom", "interval": "date"}
+    params["date"] = "2021-01-01,2021-01-03"
+    assert mcp_request(pl, "/api/v1/stats/timeseries", params) == {
+        "results": [
+            {"date": "2021-01-01", "visitors": 3},
+            {"date": "2021-01-02", "visitors": 2},
+            {"date": "2021-01-03", "visitors": 0},
+        ]
+    }
+
+
+# --- Plausible's documented examples and its controller tests' shapes ------------------
+
+
+def test_aggregate_compare_previous_period_has_value_comparison_value_and_change(
+    pl: Plausible,
+) -> None:
+    """aggregate_test.exs "compare period=day with previous period": pageviews 3 vs 5 on
+    the day before (-40 %), bounce_rate 50 vs 33 (+17 points), duration 60 vs 320."""
+    body = pl.ok(
+        "/api/v1/stats/aggregate",
+        site_id=SHOP,
+        period="day",
+        date="2021-01-02",
+        metrics="pageviews,visitors,bounce_rate,visit_duration,visits,views_per_visit,events",
+        compare="previous_period",
+    )
+    assert body == {
+        "results": {
+            "pageviews": {"value": 3, "comparison_value": 5, "change": -40},
+            "visitors": {"value": 2, "comparison_value": 3, "change": -33},
+            "bounce_rate": {"value": 50, "comparison_value": 33, "change": 17},
+            "visit_duration": {"value": 60, "comparison_value": 320, "change": -81},
+            "visits": {"value": 2, "comparison_value": 3, "change": -33},
+            "views_per_visit": {"value": 1.5, "comparison_value": 1.67, "change": -10},
+            "events": {"value": 4, "comparison_value": 6, "change": -33},
+        }
+    }
+
+
+def test_aggregate_defaults_to_visitors_and_filters_in_v1_syntax(pl: Plausible) -> None:
+    custom = {"site_id": SHOP, "period": "custom", "date": "2021-01-01,2021-01-05"}
+    assert pl.ok("/api/v1/stats/aggregate", **custom) == {"results": {"visitors": {"value": 6}}}
+    # event:page wildcard: visits with a /blog page: U1 d1, U3 d1, U4 d2.
+    blog = pl.ok("/api/v1/stats/aggregate", **custom, filters="event:page==/blog/**")
+    assert blog == {"results": {"visitors": {"value": 3}}}
+    # a list, and a negation: pages / or /docs -> U1, U2, U3 on d1, U2 on d2, U5 on d4.
+    listed = pl.ok("/api/v1/stats/aggregate", **custom, filters="event:page==/|/docs")
+    assert listed["results"]["visitors"]["value"] == 5
+    not_root = pl.ok("/api/v1/stats/aggregate", **custom, filters="event:page!=/")
+    assert not_root["results"]["visitors"]["value"] == 4  # U1 d1, U3 d1, U4, U2 d2
+    # visit:source by its label; Direct / None are the visits without a referrer.
+    google = pl.ok(
+        "/api/v1/stats/aggregate",
+        **custom,
+        metrics="visitors,pageviews",
+        filters="visit:source==Google",
+    )
+    assert google == {"results": {"visitors": {"value": 2}, "pageviews": {"value": 3}}}
+    direct = pl.ok("/api/v1/stats/aggregate", **custom, filters="visit:source==Direct / None")
+    assert direct["results"]["visitors"]["value"] == 3  # U2 d1, U2 d2, U5
+    # two filters and-ed with ;
+    both = pl.ok(
+        "/api/v1/stats/aggregate", **custom, filters="visit:source==Google;event:page==/blog/one"
+    )
+    assert both["results"]["visitors"]["value"] == 2
+
+
+def test_aggregate_goal_filter_and_conversion_rate(pl: Plausible) -> None:
+    body = pl.ok(
+        "/api/v1/stats/aggregate",
+        site_id=SHOP,
+        period="custom",
+        date="2021-01-01,2021-01-05",
+        metrics="visitors,events,conversion_rate",
+        filters="event:goal==Signup",
+    )
+    # Signup: U1 d1 and U2 d2, 2 of 6 visitors.
+    assert body == {
+        "results": {
+            "visitors": {"value": 2},
+            "events": {"value": 2},
+            "conversion_rate": {"value": 33.33},
+        }
+    }
+
+
+def test_timeseries_shapes_for_day_6mo_and_month_intervals(pl: Plausible) -> None:
+    hours = pl.ok("/api/v1/stats/timeseries", site_id=SHOP, period="day", date="2021-01-04")
+    assert len(hours["results"]) == 24
+    assert hours["results"][8] == {"date": "2021-01-04 08:00:00", "visitors": 1}
+    assert hours["results"][0] == {"date": "2021-01-04 00:00:00", "visitors": 0}
+    months = pl.ok("/api/v1/stats/timeseries", site_id=SHOP, period="6mo", date="2021-01-05")
+    assert months == {
+        "results": [
+            {"date": "2020-08-01", "visitors": 0},
+            {"date": "2020-09-01", "visitors": 0},
+            {"date": "2020-10-01", "visitors": 0},
+            {"date": "2020-11-01", "visitors": 0},
+            {"date": "2020-12-01", "visitors": 0},
+            {"date": "2021-01-01", "visitors": 6},
+        ]
+    }
+    seven = pl.ok("/api/v1/stats/timeseries", site_id=SHOP, period="7d", metrics="pageviews")
+    assert seven["results"][0]["date"] == "2020-12-30"
+    assert [r["pageviews"] for r in seven["results"]] == [0, 0, 5, 3, 0, 1, 0]
+
+
+def test_breakdown_shapes_sources_goals_props_and_pages(pl: Plausible) -> None:
+    custom = {"site_id": SHOP, "period": "custom", "date": "2021-01-01,2021-01-05"}
+    sources = pl.ok(
+        "/api/v1/stats/breakdown", **custom, property="visit:source", metrics="visitors,bounce_rate"
+    )
+    # Direct / None: U2 d1 (bounce), U2 d2, U5 (bounce) -> 67 %; Google: U1, U4 (bounce).
+    assert sources == {
+        "results": [
+            {"source": "Direct / None", "visitors": 3, "bounce_rate": 67},
+            {"source": "Google", "visitors": 2, "bounce_rate": 50},
+            {"source": "Twitter", "visitors": 1, "bounce_rate": 0},
+        ]
+    }
+    goals = pl.ok(
+        "/api/v1/stats/breakdown",
+        **custom,
+        property="event:goal",
+        metrics="visitors,events,conversion_rate",
+    )
+    # Visit /docs: U3 d1, U2 d2 (2 of 6); Signup: U1 d1, U2 d2.
+    assert goals == {
+        "results": [
+            {"goal": "Signup", "visitors": 2, "events": 2, "conversion_rate": 33.33},
+            {"goal": "Visit /docs", "visitors": 2, "events": 2, "conversion_rate": 33.33},
+        ]
+    }
+    plans = pl.ok(
+        "/api/v1/stats/breakdown",
+        **custom,
+        property="event:props:plan",
+        filters="event:name==Signup",
+    )
+    assert plans == {"results": [{"plan": "free", "visitors": 1}, {"plan": "pro", "visitors": 1}]}
+    paged = pl.ok("/api/v1/stats/breakdown", **custom, property="event:page", limit="2", page="2")
+    # visitors per page: / 4 (U1, U2 d1, U2 d2, U5), /blog/one 2, /docs 2, /blog/two 1
+    assert paged == {
+        "results": [{"page": "/docs", "visitors": 2}, {"page": "/blog/two", "visitors": 1}]
+    }
+    # Countries: every visit here has none, and v1 leaves those rows out.
+    assert pl.ok("/api/v1/stats/breakdown", **custom, property="visit:country") == {"results": []}
+    browsers = pl.ok("/api/v1/stats/breakdown", **custom, property="visit:browser_version")
+    # a version breakdown names the browser too: Chrome U1, U4, U5; Safari U2 (twice)
+    assert browsers == {
+        "results": [
+            {"browser": "Chrome", "browser_version": "130.0", "visitors": 3},
+            {"browser": "Safari", "browser_version": "17.4", "visitors": 2},
+            {"browser": "Firefox", "browser_version": "121.0", "visitors": 1},
+        ]
+    }
+    devices = pl.ok("/api/v1/stats/breakdown", **custom, property="visit:device")
+    # Plausible's labels: Mobile is U2's iPhone on both days
+    assert devices == {
+        "results": [{"device": "Desktop", "visitors": 4}, {"device": "Mobile", "visitors": 2}]
+    }
+
+
+def test_realtime_visitors_is_a_bare_number_of_the_last_five_minutes(pl: Plausible) -> None:
+    live = pl.world.live
+    site_id = pl.world.site("live.example", pl.owner)
+    svc = live.services
+    svc.clock = lambda: datetime.now(UTC)
+    try:
+        for ip in ("10.9.0.1", "10.9.0.2"):
+            sent = httpx.post(
+                f"{pl.url}/api/event",
+                json={"name": "pageview", "url": "https://live.example/", "domain": "live.example"},
+                headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip},
+                timeout=30,
+            )
+            assert sent.status_code in (202, 204), sent.text
+        live.wait_rows("SELECT 1 FROM events WHERE site_id = ?", [site_id], 2)
+        response = pl.get("/api/v1/stats/realtime/visitors", site_id="live.example")
+        assert response.status_code == 200
+        assert response.json() == 2
+    finally:
+        svc.clock = lambda: NOW
+
+
+# --- errors: Plausible's statuses and words (its controller tests) ----------------------
+
+PERIOD_DOCS = "https://plausible.io/docs/stats-api#time-periods"
+PROPS_DOCS = "https://plausible.io/docs/stats-api#properties"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "message"),
+    [
+        # aggregate_test.exs "param validation"
+        (
+            "aggregate",
+            {"period": "month", "date": "2021-dkjbAS", "metrics": "pageviews"},
+            "Error parsing `date` parameter: invalid_format. Please specify a valid date in"
+            " ISO-8601 format.",
+        ),
+        (
+            "aggregate",
+            {"period": "aosuhsacp", "metrics": "pageviews"},
+            "Error parsing `period` parameter: invalid period `aosuhsacp`. Please find"
+            f" accepted values in our docs: {PERIOD_DOCS}",
+        ),
+        (
+            "aggregate",
+            {"period": "custom", "metrics": "pageviews"},
+            f"The `date` parameter is required when using a custom period. See {PERIOD_DOCS}",
+        ),
+        (
+            "aggregate",
+            {"period": "custom", "date": "2020-131-2piaskj,s,a90uac", "metrics": "pageviews"},
+            "Invalid format for `date` parameter. When using a custom period, please include"
+            f" two ISO-8601 formatted dates joined by a comma. See {PERIOD_DOCS}",
+        ),
+        (
+            "aggregate",
+            {"period": "30d", "metrics": "pageviews,led_zeppelin"},
+            "The metric `led_zeppelin` is not recognized. Find valid metrics from the"
+            " documentation: https://plausible.io/docs/stats-api#metrics",
+        ),
+        (
+            "aggregate",
+            {"period": "30d", "metrics": "scroll_depth"},
+            "The metric `scroll_depth` is not recognized. Find valid metrics from the"
+            " documentation: https://plausible.io/docs/stats-api#metrics",
+        ),
+        (
+            "aggregate",
+            {"metrics": "pageviews,visit_duration", "filters": "event:name==some_value"},
+            "Session metric `visit_duration` cannot be queried when using a filter on"
+            " `event:name`.",
+        ),
+        (
+            "aggregate",
+            {"metrics": "pageviews,visit_duration", "filters": "event:props:plan==some_value"},
+            "Session metric `visit_duration` cannot be queried when using a filter on"
+            " `event:props:plan`.",
+        ),
+        (
+            "aggregate",
+            {"metrics": "conversion_rate"},
+            "Metric `conversion_rate` can only be queried in a goal breakdown or with a goal"
+            " filter",
+        ),
+        (
+            "aggregate",
+            {"filters": "event:page==/something", "metrics": "views_per_visit"},
+            "Metric `views_per_visit` cannot be queried with a filter on `event:page`.",
+        ),
+        (
+            "aggregate",
+            {"metrics": "visitors,visitors"},
+            "Metrics cannot be queried multiple times.",
+        ),
+        (
+            "aggregate",
+            {"metrics": "time_on_page"},
+            "Metric `time_on_page` can only be queried in a page breakdown or with a page filter.",
+        ),
+        (
+            "aggregate",
+            {"metrics": "time_on_page", "filters": "event:page==/A;event:goal==Signup"},
+            "Metric `time_on_page` cannot be queried when filtering by `event:goal`",
+        ),
+        (
+            "aggregate",
+            {"filters": "event:goal==Nope"},
+            "The goal `Nope` is not configured for this site. Find out how to configure goals"
+            " here: https://plausible.io/docs/stats-api#filtering-by-goals",
+        ),
+        (
+            "aggregate",
+            {"filters": "event:goal==Visit /nope"},
+            "The pageview goal for the pathname `/nope` is not configured for this site. Find"
+            " out how to configure goals here: https://plausible.io/docs/stats-api#filtering-by-goals",
+        ),
+        (
+            "aggregate",
+            {"filters": "visit:nope==1"},
+            "Invalid filter property 'visit:nope'. Please provide a valid filter property:"
+            f" {PROPS_DOCS}",
+        ),
+        # timeseries_test.exs
+        (
+            "timeseries",
+            {"period": "12mo", "interval": "alskd"},
+            "Error parsing `interval` parameter: invalid interval `alskd`. Valid intervals are"
+            " `day`, `month`",
+        ),
+        # breakdown_test.exs "param validation"
+        (
+            "breakdown",
+            {"property": "visit:source", "filters": "event:page==/A", "metrics": "time_on_page"},
+            "Metric `time_on_page` is not supported in breakdown queries (except `event:page`"
+            " breakdown)",
+        ),
+        (
+            "breakdown",
+            {},
+            "The `property` parameter is required. Please provide at least one property to"
+            " show a breakdown by.",
+        ),
+        (
+            "breakdown",
+            {"property": "badproperty"},
+            "Invalid property 'badproperty'. Please provide a valid property for the breakdown"
+            f" endpoint: {PROPS_DOCS}",
+        ),
+        (
+            "breakdown",
+            {"property": "event:props:"},
+            "Invalid property 'event:props:'. Please provide a valid property for the breakdown"
+            f" endpoint: {PROPS_DOCS}",
+        ),
+        (
+            "breakdown",
+            {"property": "event:name", "metrics": "visitors,bounce_rate"},
+            "Session metric `bounce_rate` cannot be queried for breakdown by `event:name`.",
+        ),
+        (
+            "breakdown",
+            {"property": "event:page", "metrics": "visitors,views_per_visit"},
+            "Metric `views_per_visit` is not supported in breakdown queries.",
+        ),
+        (
+            "breakdown",
+            {"property": "event:hostname"},
+            "Property 'event:hostname' is currently not supported for breakdowns.  Please"
+            f" provide a valid property for the breakdown endpoint: {PROPS_DOCS}",
+        ),
+        (
+            "breakdown",
+            {"property": "event:page", "limit": "1001"},
+            "Please provide limit as a number between 1 and 1000.",
+        ),
+        (
+            "breakdown",
+            {"property": "event:page", "page": "0"},
+            "Please provide page as a positive number.",
+        ),
+    ],
+)
+def test_v1_refusals_in_plausibles_words(
+    pl: Plausible, path: str, params: dict[str, str], message: str
+) -> None:
+    assert pl.error(f"/api/v1/stats/{path}", 400, None, site_id=SHOP, **params) == message
+
+
+def test_auth_refusals_as_plausibles_auth_test(pl: Plausible) -> None:
+    """auth_test.exs: 401 without a key, 401 for a bad key or a site the key can't read,
+    400 without site_id."""
+    url = f"{pl.url}/api/v1/stats/aggregate"
+    bare = httpx.get(url, params={"site_id": SHOP, "metrics": "pageviews"}, timeout=30)
+    assert (bare.status_code, bare.json()) == (
+        401,
+        {"error": "Missing API key. Please use a valid Plausible API key as a Bearer Token."},
+    )
+    invalid = (
+        "Invalid API key or site ID. Please make sure you're using a valid API key with access"
+        " to the site you've requested."
+    )
+    assert pl.error("/api/v1/stats/aggregate", 401, token="Bad key", site_id=SHOP) == invalid
+    assert pl.error("/api/v1/stats/aggregate", 401, site_id="some-site.com") == invalid
+    assert pl.error("/api/v1/stats/aggregate", 401, site_id="other.example") == invalid
+    assert pl.error("/api/v1/stats/aggregate", 401, token=pl.other_token, site_id=SHOP) == invalid
+    assert pl.error("/api/v1/stats/aggregate", metrics="pageviews") == (
+        "Missing site ID. Please provide the required site_id parameter with your request."
+    )
+    # a key without stats:read (a Sites API key) can't read stats either
+    assert pl.error("/api/v1/stats/aggregate", 401, token=pl.sites_token, site_id=SHOP) == invalid
+
+
+def test_root_v1_paths_still_answer_the_aizen_dialect(pl: Plausible) -> None:
+    """/api/v1/stats/* at the root stays the seed dialect; only the base path is v1."""
+    response = httpx.get(
+        f"{pl.world.live.url}/api/v1/stats/aggregate",
+        params={"site_id": pl.site_id, "period": "6mo"},
+        headers={"Authorization": f"Bearer {pl.token}"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert "results" not in response.json()
+
+
+def test_v2_query_and_event_api_answer_under_the_base_path(pl: Plausible) -> None:
+    body = {
+        "site_id": SHOP,
+        "metrics": ["visitors", "pageviews"],
+        "date_range": ["2021-01-01", "2021-01-05"],
+    }
+    headers = {"Authorization": f"Bearer {pl.token}"}
+    root = httpx.post(f"{pl.world.live.url}/api/v2/query", json=body, headers=headers, timeout=30)
+    based = httpx.post(f"{pl.url}/api/v2/query", json=body, headers=headers, timeout=30)
+    assert based.status_code == 200, based.text
+    assert (
+        based.json()["results"] == root.json()["results"] == [{"metrics": [6, 9], "dimensions": []}]
+    )
+    bad = httpx.post(f"{pl.url}/api/v2/query", json={"site_id": SHOP}, headers=headers, timeout=30)
+    assert bad.status_code == 400 and set(bad.json()) == {"error"}
+    event = httpx.post(f"{pl.url}/api/event", content=b"{", timeout=30)
+    assert event.status_code in (202, 204, 400)
+
+
+@pytest.mark.parametrize(
+    ("name", "attributes"),
+    [
+        ("script.js", ""),
+        ("script.hash.js", 'document.currentScript.setAttribute("data-hash","");'),
+        ("script.outbound-links.js", ""),
+        ("script.tagged-events.js", ""),
+        ("script.file-downloads.js", ""),
+        ("script.revenue.js", ""),
+        ("script.hash.outbound-links.js", 'document.currentScript.setAttribute("data-hash","");'),
+        (
+            "script.file-downloads.hash.local.js",
+            'document.currentScript.setAttribute("data-allow-local","");'
+            'document.currentScript.setAttribute("data-hash","");',
+        ),
+    ],
+)
+def test_script_variants_map_to_tracker_attributes(
+    pl: Plausible, name: str, attributes: str
+) -> None:
+    tracker = (Path(__file__).resolve().parents[1] / "static" / "script.js").read_bytes()
+    response = httpx.get(f"{pl.url}/js/{name}", headers={"Accept-Encoding": "identity"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/javascript")
+    assert response.content == attributes.encode() + tracker
+    etag = response.headers["etag"]
+    again = httpx.get(f"{pl.url}/js/{name}", headers={"If-None-Match": etag, "Accept-Encoding": ""})
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize("name", ["script.manual.js", "script.exclusions.js", "script.nope.js"])
+def test_script_variants_without_an_equivalent_are_refused(pl: Plausible, name: str) -> None:
+    response = httpx.get(f"{pl.url}/js/{name}")
+    assert response.status_code == 404
+    assert set(response.json()) == {"error"}
