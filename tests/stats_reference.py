@@ -312,6 +312,14 @@ def metrics(scope: list[Event], hit: Pred, wanted: Iterable[str], total: Pred) -
         s: (max(e.ts for e in es) - min(e.ts for e in es)).total_seconds()
         for s, es in whole.items()
     }
+    # Plausible's sessions: engagement events never lengthen one (session/cache_store.ex).
+    event_span = {
+        s: (
+            max(e.ts for e in es if e.name != "engagement")
+            - min(e.ts for e in es if e.name != "engagement")
+        ).total_seconds()
+        for s, es in whole.items()
+    }
     visits = len(sessions)
     engaged = [e for e in hits if e.name == "engagement"]
     depth: dict[tuple[Any, ...], int] = {}
@@ -331,6 +339,9 @@ def metrics(scope: list[Event], hit: Pred, wanted: Iterable[str], total: Pred) -
         "bounce_rate": round(100 * bounces / visits, 1) if visits else 0.0,
         "visit_duration": round(sum(span[s] for s in sessions) / visits) if visits else 0,
         "views_per_visit": round(sum(pv[s] for s in sessions) / visits, 2) if visits else 0.0,
+        # Plausible v2's: a whole-number bounce rate, durations without engagement events.
+        "v2_bounce_rate": round(100 * bounces / visits) if visits else 0,
+        "v2_visit_duration": round(sum(event_span[s] for s in sessions) / visits) if visits else 0,
         "time_on_page": round(
             sum(e.engagement_ms or 0 for e in engaged) / 1000 / len({e.visitor for e in engaged})
         )

@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -53,6 +54,8 @@ class Ev:
     query: str = ""  # ?utm_source=... on the page's URL
     props: dict[str, str] = field(default_factory=dict)
     hostname: str = "example.com"
+    engagement_ms: int | None = None  # an engagement event's time on the page
+    revenue: tuple[str, str] | None = None  # (amount, currency)
 
 
 class Site:
@@ -74,6 +77,8 @@ class Site:
                 site_id=self.site.id,
                 referrer=e.referrer,
                 props=tuple(e.props.items()),
+                engagement_ms=e.engagement_ms,
+                revenue=None if e.revenue is None else (Decimal(e.revenue[0]), e.revenue[1]),
             )
             client = Client(f"10.1.{user // 250}.{user % 250 + 1}", e.ua)
             row = svc.ingest.build(hit, self.site, client, int(ts.timestamp() * 1e6))

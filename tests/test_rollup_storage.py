@@ -59,7 +59,9 @@ def test_old_rollups_convert_exactly_and_pruned_days_stay(tmp_path: Path) -> Non
     _old_data_dir(path)
     store = EventStore(path)
     try:
-        assert _read(store) == sorted(ROWS, key=lambda r: (r[0], r[1], r[2], r[3] or ""))
+        # Migration 008's event_duration starts as the duration (pruned days keep it).
+        converted = [(*r, r[10]) for r in ROWS]
+        assert _read(store) == sorted(converted, key=lambda r: (r[0], r[1], r[2], r[3] or ""))
         types = dict(
             store.query(
                 "SELECT column_name, data_type FROM duckdb_columns()"
@@ -69,7 +71,7 @@ def test_old_rollups_convert_exactly_and_pruned_days_stay(tmp_path: Path) -> Non
         assert types["revenue"] == "DECIMAL(38,6)" and types["duration"] == "DOUBLE"
         assert store.query("SELECT day, events, pruned FROM rollup_days ORDER BY day") == [
             (date(2025, 1, 1), 40, True),
-            (date(2025, 1, 2), 20, False),
+            (date(2025, 1, 2), -1, False),  # raw events still there: 008 marks it rebuilt
         ]
     finally:
         store.close()
@@ -78,7 +80,8 @@ def test_old_rollups_convert_exactly_and_pruned_days_stay(tmp_path: Path) -> Non
 def test_written_rollups_read_back_as_written(tmp_path: Path) -> None:
     store = EventStore(tmp_path / "events.duckdb")
     try:
-        s1 = [r for r in ROWS if r[0] == "s1"]
+        # event_duration (migration 008): its own value, apart from duration.
+        s1 = [(*r, r[10] / 4) for r in ROWS if r[0] == "s1"]
         # The builder hands revenue as float (the raw path's value); stored exactly.
         rows = [(*r[:12], float(r[12]), *r[13:]) for r in s1]
         store.replace_rollups("s1", [date(2025, 1, 1), date(2025, 1, 2)], rows, [])

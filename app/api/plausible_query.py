@@ -171,6 +171,9 @@ def _ordered(rows: list[dict[str, Any]], q: Query) -> list[dict[str, Any]]:
 def _value(metric: str, row: dict[str, Any], total: int | None) -> Any:
     if metric == "percentage":  # as Plausible: one decimal, null when there is no total
         return round(row["visitors"] / total * 100, 1) if total else None
+    if metric == "bounce_rate":  # a whole number: round() of the ratio, as Plausible's SQL
+        value = row["bounce_rate"]
+        return None if value is None else round(float(value))
     return metric_value(METRICS[metric], row[METRICS[metric]])
 
 

@@ -96,6 +96,7 @@ def _needs(q: Query) -> tuple[bool, bool]:
         "exits",
         "bounces",
         "duration",
+        "event_duration",
         "session_pageviews",
     }
     return needs_exit or bool(session_metrics & set(q.metrics)), needs_exit
@@ -172,6 +173,7 @@ _METRIC_SQL = {
     # Components: additive per day, what rollups store and sum (app/query/rollup.py).
     "bounces": "coalesce(vs.bounces, 0)",
     "duration": "coalesce(vs.duration, 0)",
+    "event_duration": "coalesce(vs.event_duration, 0)",
     "session_pageviews": "coalesce(vs.session_pageviews, 0)",
     "engaged_ms": "coalesce(ev.engaged_ms, 0)",
     "engaged_visitors": "coalesce(ev.engaged_visitors, 0)",
@@ -194,10 +196,17 @@ def compile_query(q: Query) -> Compiled:
     sql = Sql()
     zone = ZoneInfo(q.period.timezone)
     ctes = []
+    event_span = _reads_event_duration(q)
     if needs_sessions:
         ctes.append(
             "sess AS (SELECT session_id, min(ts) AS t0, max(ts) AS t1,"
-            " count(*) FILTER (WHERE name = 'pageview') AS pv,"
+            + (
+                f" min(ts) FILTER (WHERE {NON_EVENT}) AS e0,"
+                f" max(ts) FILTER (WHERE {NON_EVENT}) AS e1,"
+                if event_span
+                else ""
+            )
+            + " count(*) FILTER (WHERE name = 'pageview') AS pv,"
             f" count(*) FILTER (WHERE {INTERACTIVE}) AS ic,"
             " arg_max(pathname, ts) FILTER (WHERE name = 'pageview') AS exit_page"
             f"{', any_value(entry_page) AS entry_page' if q.bounce_entry else ''}"
@@ -246,6 +255,7 @@ def compile_query(q: Query) -> Compiled:
             f"vs AS (SELECT {key_list}count(*) AS visits,"
             f" count(*) FILTER (WHERE {bounced}) AS bounces,{entered}"
             " sum(epoch(t1) - epoch(t0)) AS duration, sum(pv) AS session_pageviews"
+            f"{', sum(epoch(e1) - epoch(e0)) AS event_duration' if event_span else ''}"
             f" FROM (SELECT DISTINCT {key_list}session_id FROM hits WHERE {NON_EVENT})"
             " JOIN sess USING (session_id) GROUP BY ALL)"
         )
@@ -264,6 +274,8 @@ def compile_query(q: Query) -> Compiled:
         tot_keys = _totals_keys(q, plan)
         joins.append(f"LEFT JOIN tot ON {_on('ev', 'tot', tot_keys)}")
     metric_sql = dict(_METRIC_SQL)
+    if not q.pings_in_visits:
+        metric_sql["visit_duration"] = VISIT_DURATION_WITHOUT_PINGS
     if q.bounce_entry is not None:
         metric_sql["bounce_rate"] = "coalesce(100.0 * vs.bounces / nullif(vs.bounce_visits, 0), 0)"
     metrics = ", ".join(f"{metric_sql[m]} AS {m}" for m in q.metrics)
@@ -276,6 +288,17 @@ def compile_query(q: Query) -> Compiled:
     if q.limit is not None:
         text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
     return Compiled(text, sql.params, keys)
+
+
+# visit_duration when engagement pings don't lengthen visits (Query.pings_in_visits).
+VISIT_DURATION_WITHOUT_PINGS = "coalesce(vs.event_duration / nullif(vs.visits, 0), 0)"
+
+
+def _reads_event_duration(q: Query) -> bool:
+    """Whether the sessions CTE needs each visit's span without engagement pings."""
+    return "event_duration" in q.metrics or (
+        "visit_duration" in q.metrics and not q.pings_in_visits
+    )
 
 
 # Metrics computed from event aggregates alone (ev.<aggregate>), with no session, scroll
@@ -334,6 +357,7 @@ def _compile_by_session(q: Query) -> Compiled:
     dims = "".join(
         f", any_value({dimension_expr(sql, d)}) AS d{i}" for i, d in enumerate(q.properties)
     )
+    exprs = compile_sessions.metric_exprs(q)
     cte = compile_sessions.session_cte(
         q.metrics,
         dims,
@@ -341,8 +365,9 @@ def _compile_by_session(q: Query) -> Compiled:
         [filter_sql(sql, t) for t in q.filters],
         NON_EVENT,
         INTERACTIVE,
+        exprs,
     )
-    metrics = ", ".join(f"{compile_sessions.SESSION_METRICS[m]} AS {m}" for m in q.metrics)
+    metrics = ", ".join(f"{exprs[m]} AS {m}" for m in q.metrics)
     if not keys:
         # One row, always (an aggregate over no sessions is zeros): no window, no
         # grouping, no order to plan (~1 ms of a small site's answer).

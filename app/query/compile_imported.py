@@ -66,6 +66,8 @@ COMPONENT_SQL = {
     "engaged_visitors": "sum(engaged_visitors)",
     "scroll_sum": "sum(scroll_sum)",
     "scroll_count": "sum(scroll_count)",
+    # Plausible's own visit durations: engagement events never lengthened them.
+    "event_duration": "sum(duration)",
 }
 
 

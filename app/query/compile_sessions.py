@@ -29,8 +29,17 @@ SESSION_METRICS = {
     # Components (rollup.py sums them per day).
     "bounces": "count(*) FILTER (WHERE pv <= 1 AND ic = 0)",
     "duration": "coalesce(sum(dur), 0)",
+    "event_duration": "coalesce(sum(edur), 0)",
     "session_pageviews": "coalesce(sum(pv), 0)",
 }
+
+
+def metric_exprs(q: Query) -> dict[str, str]:
+    """SESSION_METRICS as this question defines them: without engagement pings in visits
+    (Query.pings_in_visits false), visit_duration spans a visit's other events."""
+    if q.pings_in_visits:
+        return SESSION_METRICS
+    return {**SESSION_METRICS, "visit_duration": "coalesce(avg(edur), 0)"}
 
 
 def applies(q: Query) -> bool:
@@ -52,17 +61,18 @@ _SESSION_COLUMNS = {
     "rev": "sum(revenue)",
     "ic": "count(*) FILTER (WHERE {interactive})",
     "dur": "epoch(max(ts)) - epoch(min(ts))",
+    "edur": "epoch(max(ts) FILTER (WHERE {non_event})) - epoch(min(ts) FILTER (WHERE {non_event}))",
 }
 # Columns that engagement pings change: duration (a ping extends the visit) and revenue
 # (not known to be NULL on pings). Without them the scan may leave pings out.
 _READ_PINGS = frozenset({"dur", "rev"})
 
 
-def columns_of(metrics: tuple[str, ...]) -> list[str]:
+def columns_of(metrics: tuple[str, ...], exprs: dict[str, str] = SESSION_METRICS) -> list[str]:
     """The per-session columns these metrics read, in _SESSION_COLUMNS' order."""
     used = set()
     for metric in metrics:
-        used |= set(re.findall(r"\b[a-z]+\b", SESSION_METRICS[metric]))
+        used |= set(re.findall(r"\b[a-z]+\b", exprs[metric]))
     return [c for c in _SESSION_COLUMNS if c in used]
 
 
@@ -73,11 +83,12 @@ def session_cte(
     filters_sql: list[str],
     non_event: str,
     interactive: str,
+    exprs: dict[str, str] = SESSION_METRICS,
 ) -> str:
     """Each session of the range once, with what the metrics need. A session of
     engagement pings alone is no visit: left out of the scan when no column reads pings
     (as a hand-written query would), else dropped by HAVING."""
-    columns = columns_of(metrics)
+    columns = columns_of(metrics, exprs)
     aggregates = "".join(
         f", {_SESSION_COLUMNS[c].format(non_event=non_event, interactive=interactive)} AS {c}"
         for c in columns

@@ -18,7 +18,7 @@ from app.query.compile_imported import compile_imported as compile_sql
 from app.query.compile_imported import decide
 from app.query.model import Query
 from app.query.rollup import COMPONENTS
-from app.query.rollup_answer import NEEDS, answer_from_sums, bucket_of
+from app.query.rollup_answer import answer_from_sums, bucket_of, needs
 from app.query.run import Result
 from app.storage.events import EventStore
 
@@ -56,7 +56,7 @@ def answer_with_imports(store: EventStore, q: Query, native: Answer) -> Result:
         alone.imports_included, alone.imports_skip_reason = False, status.skip_reason
         return alone
     prop = q.properties[0] if q.properties else ""
-    needed = {c for m in q.metrics for c in NEEDS[m]} | {"events"}
+    needed = {c for m in q.metrics for c in needs(m, q.pings_in_visits)} | {"events"}
     components = tuple(c for c in COMPONENTS if c in needed)
     own = native(
         store,

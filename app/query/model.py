@@ -126,6 +126,12 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     # (its top-level event:page filter, moved to entry_page; expression.ex
     # session_metric(:bounce_rate)). None: every visit in scope (the native definition).
     bounce_entry: Filter | None = None
+    # Whether engagement pings lengthen a visit (visit_duration from its first to its last
+    # event of any kind): the native definition. Plausible v2: False, a visit lasts from its
+    # first to its last event that isn't a ping (its session cache only keeps a session
+    # alive on engagement events: session/cache_store.ex handle_event). Bounces never
+    # count pings either way.
+    pings_in_visits: bool = True
 
     @property
     def interval(self) -> str | None:

@@ -319,6 +319,7 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
         offset=page.offset,
         include_imports=request.include.imports,
         bounce_entry=_entry_filter(filters),
+        pings_in_visits=False,  # engagement events don't lengthen visits in Plausible
     )
 
 

@@ -55,17 +55,25 @@ NEEDS = _NEEDS
 ROLLUP_METRICS = frozenset(_NEEDS)
 
 
-def _needed(metrics: Iterable[str], prop: str) -> set[str]:
+def needs(metric: str, pings_in_visits: bool = True) -> tuple[str, ...]:
+    """The components a metric is computed from (Query.pings_in_visits false: the visit
+    durations without engagement pings)."""
+    if metric == "visit_duration" and not pings_in_visits:
+        return ("visits", "event_duration")
+    return _NEEDS[metric]
+
+
+def _needed(metrics: Iterable[str], prop: str, pings_in_visits: bool = True) -> set[str]:
     """The components a question reads."""
-    needed = {c for m in metrics for c in _NEEDS[m]}
+    needed = {c for m in metrics for c in needs(m, pings_in_visits)}
     if prop:
         needed.add("events")  # a value with no events is not a row (see _result)
     return needed
 
 
-def _sums(metrics: Iterable[str], prop: str) -> list[str]:
+def _sums(q: Query, prop: str) -> list[str]:
     """The stored sums a question needs, 0 for the others (each sum of ~100k rows costs)."""
-    needed = _needed(metrics, prop)
+    needed = _needed(q.metrics, prop, q.pings_in_visits)
     return [ROLLUP_SUMS[c] if c in needed else "0" for c in COMPONENTS]
 
 
@@ -135,7 +143,7 @@ def answer(store: EventStore, q: Query) -> Result | None:
     raw_runs = _raw_runs(store, q.site_id, unrolled, rolled)
     if _pageable(q, prop):
         return _page_in_sql(store, q, prop, raw_runs)
-    wanted = _needed(q.metrics, prop) | {"events"}
+    wanted = _needed(q.metrics, prop, q.pings_in_visits) | {"events"}
     needed = tuple(c for c in COMPONENTS if c in wanted)
     raw_rows: list[dict[str, Any]] = [
         {c: row.get(c) or 0 for c in COMPONENTS} | {"time": row["time"], prop: row.get(prop)}
@@ -167,7 +175,7 @@ def _stored(store: EventStore, q: Query, prop: str) -> list[tuple[Any, ...]]:
     value (a year of pages is ~1k rows, not the ~200k (day, page) rows)."""
     if not prop:
         return _stored_totals(store, q)
-    sums = _sums(q.metrics, prop)
+    sums = _sums(q, prop)
     if q.interval:
         columns = ", ".join(re.sub(r"\bsum\((\w+)\)", r"\1", e) for e in sums)
         select, group = f"SELECT day, value, {columns}", ""
@@ -186,7 +194,7 @@ def _stored_totals(store: EventStore, q: Query) -> list[tuple[Any, ...]]:
     totals = store.rollup_totals(q.site_id)
     first, last = q.period.first_day, q.period.last_day
     if q.interval:
-        needed = _needed(q.metrics, "")
+        needed = _needed(q.metrics, "", q.pings_in_visits)
         wanted = {i for i, c in enumerate(COMPONENTS) if c in needed}
         return [(day, None, *c) for day, *c in totals.rows(first, last, wanted)]
     return [(None, None, *totals.sums(first, last))]
@@ -211,9 +219,9 @@ def _page_in_sql(
     ascending, NULL last), same rows (values with events), same total. Only the components
     the metrics read are summed."""
     orders = q.order_by or (Order(q.metrics[0], True),)
-    needed = _needed(q.metrics, prop) | {"events"}  # HAVING: values with events
+    needed = _needed(q.metrics, prop, q.pings_in_visits) | {"events"}  # HAVING: values with events
     wanted = [(i, c) for i, c in enumerate(COMPONENTS) if c in needed]
-    sums = _sums(q.metrics, prop)
+    sums = _sums(q, prop)
     stored = ", ".join(f"{sums[i]} AS c{i}" for i, _ in wanted)
     params: list[Any] = [q.site_id, prop, q.period.first_day, q.period.last_day]
     parts = [
@@ -253,7 +261,7 @@ def _page_in_sql(
         summed: list[Any] = [0] * len(COMPONENTS)
         for (i, _), v in zip(wanted, values, strict=True):
             summed[i] = v
-        rows.append({**final_metrics(summed, q.metrics), prop: value})
+        rows.append({**final_metrics(summed, q.metrics, q.pings_in_visits), prop: value})
     return Result(rows=rows, total_rows=total, from_rollups=True)
 
 
@@ -351,10 +359,18 @@ _METRIC = {
 }
 
 
-def final_metrics(c: list[Any], metrics: Iterable[str]) -> dict[str, Any]:
+_VISIT_DURATION_WITHOUT_PINGS = _ratio("event_duration", "visits")
+
+
+def final_metrics(
+    c: list[Any], metrics: Iterable[str], pings_in_visits: bool = True
+) -> dict[str, Any]:
     """These metrics' values from summed components in COMPONENTS order (only these: a
     year's series computes them for every day)."""
-    return {m: _METRIC[m](c) for m in metrics}
+    formulas = (
+        _METRIC if pings_in_visits else {**_METRIC, "visit_duration": _VISIT_DURATION_WITHOUT_PINGS}
+    )
+    return {m: formulas[m](c) for m in metrics}
 
 
 def _result(q: Query, prop: str, sums: dict[tuple[Any, Any], list[Any]]) -> Result:
@@ -363,7 +379,7 @@ def _result(q: Query, prop: str, sums: dict[tuple[Any, Any], list[Any]]) -> Resu
     for (bucket, value), totals in sums.items():
         if prop and not totals[_EVENTS]:
             continue  # a value seen only on engagement pings is not a row (as in raw)
-        row = final_metrics(totals, metrics)
+        row = final_metrics(totals, metrics, q.pings_in_visits)
         if prop:
             row[prop] = value
         if interval:

@@ -34,6 +34,9 @@ ROLLUP_COLUMNS = (
     "engaged_visitors",
     "scroll_sum",
     "scroll_count",
+    # Seconds from each visit's first to its last event that isn't an engagement ping,
+    # summed over visits (Plausible v2's visit_duration; `duration` counts the pings).
+    "event_duration",
 )
 
 # Logical rollup rows (the view `new_rows`, ROLLUP_COLUMNS) as daily_rollups rows, in the
@@ -43,7 +46,7 @@ _ENCODE_ROLLUPS = (
     " pageviews - visitors, custom_events, bounces, duration::DOUBLE,"
     " session_pageviews - pageviews, floor(rev)::BIGINT,"
     " ((rev - floor(rev)) * 1000000)::INTEGER,"
-    " engaged_ms, engaged_visitors, scroll_sum, scroll_count"
+    " engaged_ms, engaged_visitors, scroll_sum, scroll_count, event_duration::DOUBLE"
     " FROM (SELECT *, revenue::DECIMAL(38, 6) AS rev FROM new_rows)"
     " ORDER BY property, site_id, day, value"
 )
@@ -65,6 +68,7 @@ ROLLUP_SUMS = {
     "engaged_visitors": "sum(engaged_visitors)",
     "scroll_sum": "sum(scroll_sum)",
     "scroll_count": "sum(scroll_count)",
+    "event_duration": "sum(event_duration)",
 }
 
 
@@ -89,7 +93,8 @@ TOTALS_ROWS = (
     " visitors + extra_pageviews + custom_events, custom_events, bounces, duration,"
     " visitors + extra_pageviews + extra_session_pageviews,"
     " revenue_units * 1000000 + revenue_micros, engaged_ms, engaged_visitors, scroll_sum,"
-    " scroll_count FROM daily_rollups WHERE site_id = ? AND property = '' ORDER BY day"
+    " scroll_count, event_duration FROM daily_rollups WHERE site_id = ? AND property = ''"
+    " ORDER BY day"
 )
 _REVENUE_AT = ROLLUP_COLUMNS.index("revenue") - 4
 
@@ -103,7 +108,7 @@ class DailyTotals:
     def __init__(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self._days = array("l", (row[0].toordinal() for row in rows))
         self._columns = [
-            array("d" if name == "duration" else "q", (row[i] for row in rows))
+            array("d" if name in ("duration", "event_duration") else "q", (row[i] for row in rows))
             for i, name in enumerate(ROLLUP_COLUMNS[4:], 1)
         ]
 

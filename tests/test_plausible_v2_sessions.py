@@ -1,0 +1,127 @@
+"""Plausible Stats API v2, the rest of issue #20: visits as Plausible's sessions table
+holds them (engagement events don't lengthen them, entry/exit hostnames), bounce_rate as a
+whole number, and revenue as its money objects. Each case cites the Plausible code or test
+(plausible/analytics) it is taken from; events go through the real ingest pipeline into a
+live server's DuckDB, questions over HTTP, numbers worked out by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.query.rollup import build_rollups
+from tests.conftest import LiveServer, free_port, start_live_server, stop_live_server
+from tests.test_plausible_v2_parity import NOW, Ev, Site, row
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data = tmp_path_factory.mktemp("v2sessions") / "data"
+    settings = Settings(
+        data_dir=str(data), port=free_port(), open_stats_on_loopback=True, run_jobs=False
+    )
+    server = start_live_server(settings)
+    server.services.clock = lambda: NOW
+    try:
+        yield server
+    finally:
+        stop_live_server(server)
+
+
+# Three visits with engagement events (lib/plausible/session/cache_store.ex
+# handle_event/4: "pageleave"/"engagement" only keep a session alive in the cache, never
+# change its duration, pageviews or is_bounce):
+#   user 1: a pageview at 00:00, engagement at 00:05 -> a bounce of 0 s (native: 300 s)
+#   user 2: pageviews at 00:00 and 00:01, engagement at 00:10 -> 60 s (native: 600 s)
+#   user 3: a pageview at 00:00, engagement at 00:02 -> a bounce of 0 s (native: 120 s)
+# Plausible: visit_duration round((0 + 60 + 0) / 3) = 20, bounce_rate round(2/3 * 100) = 67.
+# Native: visit_duration (300 + 600 + 120) / 3 = 340, bounce_rate 66.7.
+def _engaged(day: str) -> list[Ev]:
+    return [
+        Ev(ts=f"{day} 00:00:00", user=1, path="/a"),
+        Ev(ts=f"{day} 00:05:00", user=1, path="/a", name="engagement", engagement_ms=300_000),
+        Ev(ts=f"{day} 00:00:00", user=2, path="/a"),
+        Ev(ts=f"{day} 00:01:00", user=2, path="/b"),
+        Ev(ts=f"{day} 00:10:00", user=2, path="/b", name="engagement", engagement_ms=540_000),
+        Ev(ts=f"{day} 00:00:00", user=3, path="/b"),
+        Ev(ts=f"{day} 00:02:00", user=3, path="/b", name="engagement", engagement_ms=120_000),
+    ]
+
+
+def _native(live: LiveServer, site: Site, day: str, metrics: str) -> dict[str, Any]:
+    """The native API's aggregate of one day."""
+    params = {"site_id": site.site.id, "period": "custom", "from": day, "to": day}
+    answer = httpx.get(
+        f"{live.url}/api/v1/stats/aggregate", params={**params, "metrics": metrics}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["metrics"]  # type: ignore[no-any-return]
+
+
+def test_engagement_events_do_not_lengthen_visits(live: LiveServer) -> None:
+    """cache_store.ex handle_event/4 (engagement events leave the session as it was) and
+    sql/expression.ex session_metric(:visit_duration) / (:bounce_rate) (whole numbers)."""
+    site = Site(live).add(*_engaged("2021-01-01"))
+    metrics = ["visits", "visit_duration", "bounce_rate"]
+    assert site.results(metrics=metrics) == [row([], [3, 20, 67])]
+    # Per entry page (the one-pass visit plan): /a entered by 1 and 2, /b by 3.
+    assert site.results(metrics=metrics, dimensions=["visit:entry_page"]) == [
+        row(["/a"], [2, 30, 50]),
+        row(["/b"], [1, 0, 100]),
+    ]
+    # With an event metric (the sessions CTE plan) and per day (bucketed).
+    assert site.results(metrics=["visitors", "visit_duration"], dimensions=["time:day"]) == [
+        row(["2021-01-01"], [3, 20])
+    ]
+    # The native API keeps its definition: pings lengthen visits.
+    native = _native(live, site, "2021-01-01", "visit_duration")
+    assert native["visit_duration"] == 340
+
+
+def test_engagement_events_do_not_lengthen_visits_from_rollups(live: LiveServer) -> None:
+    """The same visits on a rolled-up day: the rollups hold both durations (events
+    migration 008's event_duration), so v2 and native each keep their answer."""
+    site = Site(live).add(*_engaged("2020-12-30"))
+    build_rollups(live.services.events, site.site.id, "UTC", [date(2020, 12, 30)])
+    response = site.query(
+        metrics=["visits", "visit_duration", "bounce_rate"],
+        date_range=["2020-12-30", "2020-12-30"],
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["meta"]["from_rollups"] is True
+    assert body["results"] == [row([], [3, 20, 67])]
+    by_page = site.query(
+        metrics=["visit_duration"],
+        dimensions=["visit:entry_page"],
+        date_range=["2020-12-30", "2020-12-30"],
+    ).json()
+    assert by_page["meta"]["from_rollups"] is True
+    assert by_page["results"] == [row(["/a"], [30]), row(["/b"], [0])]
+    native = _native(live, site, "2020-12-30", "visit_duration")
+    assert native["visit_duration"] == 340
+
+
+def test_bounce_rate_is_a_whole_number(live: LiveServer) -> None:
+    """sql/expression.ex session_metric(:bounce_rate): toUInt32(round(... * 100)), so one
+    bounce in three visits is 33 (native: 33.3); two in three 67."""
+    site = Site(live).add(
+        Ev(ts="2021-01-01 00:00:00", user=1, path="/a"),
+        Ev(ts="2021-01-01 00:00:00", user=2, path="/a"),
+        Ev(ts="2021-01-01 00:01:00", user=2, path="/b"),
+        Ev(ts="2021-01-01 00:00:00", user=3, path="/a"),
+        Ev(ts="2021-01-01 00:01:00", user=3, path="/c"),
+    )
+    assert site.results(metrics=["bounce_rate"]) == [row([], [33])]
+    assert site.results(metrics=["bounce_rate"], dimensions=["event:page"]) == [
+        row(["/a"], [33]),
+        row(["/b"], [0]),
+        row(["/c"], [0]),
+    ]
+    native = _native(live, site, "2021-01-01", "bounce_rate")
+    assert native["bounce_rate"] == 33.3
