@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: run install dev test lint fmt typecheck bench tracker chromium clean
+.PHONY: run install dev test lint fmt typecheck bench tracker chromium postgresql clean
 
 $(CURDIR)/.tools/bin/uv:
 	@# uv is the installer; fetch it into a private tools venv when the machine has none.
@@ -38,7 +38,10 @@ typecheck: dev
 chromium:
 	@scripts/ensure-chromium
 
-test: dev chromium
+postgresql:
+	@scripts/ensure-postgresql
+
+test: dev chromium postgresql
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

@@ -192,7 +192,18 @@ def _open_all(paths: list[Path]) -> Iterator[list[tuple[str, tuple[str, Any]]]]:
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    paths = [Path(p) for p in args.paths]
+    if getattr(args, "from_db", None):  # Umami's database: its tables dumped, then imported
+        from app.imports import umami_db
+
+        if args.paths:
+            raise InvalidRequest("name the export's files or --from-db, not both")
+        with tempfile.TemporaryDirectory(prefix="avocet-umami-") as tmp:
+            paths, args.website = umami_db.dump(args.from_db, args.website, Path(tmp))
+            return _import_files(settings, args, paths)
+    return _import_files(settings, args, [Path(p) for p in args.paths])
+
+
+def _import_files(settings: Settings, args: argparse.Namespace, paths: list[Path]) -> int:
     for path in paths:
         if not path.exists():
             raise NotFound(f"{path}: no such file or directory")

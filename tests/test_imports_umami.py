@@ -27,6 +27,11 @@ By hand (site in UTC; Umami's session = the visitor, its visit_id = the visit):
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,3 +215,124 @@ def test_umami_delete_removes_exactly_what_it_added_and_bad_rows_add_nothing(
     assert refused.returncode == 2
     assert refused.stderr.startswith("avocet: visits.csv, line 1: not a table of Umami's")
     assert _count_rows(data) == before
+
+
+# --- Umami's PostgreSQL database (--from-db) ---------------------------------------------
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+def _as_postgres_user() -> list[str]:
+    """initdb and postgres refuse to run as root: run them as nobody then."""
+    if os.geteuid() != 0:
+        return []
+    return ["runuser", "-u", "nobody", "--"]
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A PostgreSQL started for the test on a unix socket in a temp dir, with Umami's
+    schema (its vendored migrations) and the fixture's rows; yields the URL of a role
+    that may only SELECT."""
+    bindir = _postgres_bin()
+    if bindir is None:
+        reason = "PostgreSQL is not installed (scripts/ensure-postgresql installs Debian's)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + ": in CI this test must run")
+        pytest.skip(reason)
+    import psycopg
+
+    root = Path(tempfile.mkdtemp(prefix="avocet-pg-"))
+    root.chmod(0o755)
+    home = root / "pg"
+    home.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(home, "nobody", "nogroup")
+    run = _as_postgres_user()
+    subprocess.run(
+        [*run, str(bindir / "initdb"), "-D", str(home / "db"), "-U", "postgres", "-A", "trust",
+         "-E", "UTF8", "--no-sync", "--locale=C"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = subprocess.Popen(
+        [*run, str(bindir / "postgres"), "-D", str(home / "db"), "-k", str(home),
+         "-c", "listen_addresses=", "-F"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    admin = f"postgresql://postgres@/postgres?host={home}"
+    try:
+        for _ in range(200):
+            try:
+                conn = psycopg.connect(admin, autocommit=True)
+                break
+            except psycopg.OperationalError:
+                if server.poll() is not None:
+                    raise RuntimeError(
+                        server.stderr.read().decode() if server.stderr else ""
+                    ) from None
+                time.sleep(0.05)
+        with conn:
+            for migration in sorted((FIXTURES / "migrations").glob("*.sql")):
+                conn.execute(migration.read_text())
+            conn.execute(
+                "INSERT INTO website (website_id, name, domain, created_at) VALUES"
+                " (%s, 'Example', 'example.com', '2024-01-01'),"
+                " (%s, 'Other', 'other.example', '2024-02-01')",
+                [WEBSITE, OTHER],
+            )
+            for table in TABLES:
+                header = table.read_text().splitlines()[0]
+                copy = f"COPY {table.stem} ({header}) FROM STDIN WITH (FORMAT csv, HEADER)"
+                with conn.cursor().copy(copy) as into:
+                    into.write(table.read_bytes())
+            conn.execute("CREATE ROLE reader LOGIN")
+            conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
+        yield f"postgresql://reader@/postgres?host={home}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_umami_database_import_reads_a_real_postgresql_read_only(
+    tmp_path: Path, stats_of: Any, postgres: str
+) -> None:
+    data = new_data_dir(tmp_path)
+    env = {**_env(), "AVOCET_RAW_RETENTION_DAYS": "100000"}
+    import_db = ["import", "umami", "--from-db", postgres, "--site", "example.com"]
+    asked = cli(data, *import_db, env=env)
+    assert asked.returncode == 2
+    assert asked.stderr == (
+        f"avocet: --website: the database holds 2 websites: {WEBSITE} (Example, example.com);"
+        f" {OTHER} (Other, other.example)\n"
+    )
+    done = cli(data, *import_db, "--website", WEBSITE, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    # The other website's rows are never read; the link event is.
+    expected = {**SUMMARY, "rows_read": 11}
+    expected["skipped"] = {"Umami event_type 3 (links, pixels, performance: not pages)": 1}
+    assert (job["status"], job["summary"]) == ("done", expected)
+    assert job["files"] == ["website_event.csv", "session.csv", "event_data.csv", "revenue.csv"]
+    # The same database again adds nothing.
+    again = json.loads(cli(data, *import_db, "--website", WEBSITE, "--json", env=env).stdout)
+    assert (again["status"], again["summary"]["duplicate_of"]) == ("duplicate", job["id"])
+    # Nothing was written to Umami's database (the role may only SELECT anyway).
+    import psycopg
+
+    with psycopg.connect(postgres) as conn:
+        counts = [
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()
+            for t in ("website_event", "session", "event_data", "revenue")
+        ]
+    assert counts == [(12,), (4,), (5,), (1,)]
+    assert_hand_computed(stats_of(data))
+
+    wrong = cli(data, "import", "umami", "--from-db", postgres + "x", "--site", "example.com")
+    assert wrong.returncode == 2
+    assert "avocet: --from-db: can't connect to postgresql://reader@/postgres?host=" in (
+        wrong.stderr
+    )
