@@ -11,7 +11,8 @@ from typing import Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Request, delete, get, post, put
+from litestar import Request, delete, get, post, put, route
+from litestar.enums import HttpMethod
 from litestar.params import FromPath
 
 from app.api.access import authenticate, has_credentials, require_scope, services, site_access
@@ -59,6 +60,17 @@ TRACKER_CONFIGURATION = {
     "form_submissions": True,
     "pageview_props": True,
 }
+
+
+class NotProvided(AppError):
+    status = 501
+    code = "not_implemented"
+
+
+GUESTS = (
+    "Avocet's Plausible Sites API has no guests endpoints: invite people to a site from its"
+    " settings page (Members), where they get viewer or admin roles"
+)
 
 
 class Caller(msgspec.Struct, frozen=True):
@@ -412,7 +424,17 @@ async def remove_prop(request: AnyRequest, prop: FromPath[str]) -> dict[str, boo
     return {"deleted": True}
 
 
+@route(
+    ["/api/v1/sites/guests", "/api/v1/sites/guests/{email:str}"],
+    http_method=[HttpMethod.GET, HttpMethod.PUT, HttpMethod.DELETE],
+)
+async def guests(request: AnyRequest) -> None:
+    caller(request, "sites:read")
+    raise NotProvided(GUESTS)
+
+
 ROUTES = [
+    guests,
     list_sites,
     list_teams,
     create_site,
