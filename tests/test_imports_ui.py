@@ -84,8 +84,8 @@ def test_overlapping_native_day_is_refused_then_skipped(world: World, site_id: s
         1,
         b"k" * 32,
         Counter(),
-    ).rows[0]
-    world.live.services.events.append([(*native[:5], 1, *native[6:])])
+    ).table.to_pylist()[0]
+    world.live.services.events.append([tuple({**native, "session_id": 1}.values())])
     owner, csrf = sign_in_ui(world, OWNER)
 
     asked = _upload(owner, site_id, csrf)

@@ -11,6 +11,7 @@ UTM, device, geo) copied onto its every event, enriched by the ingest code itsel
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -18,11 +19,21 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from app.ingest.enrich import Agent, cached_agent_parser, parse_page, referrer_host
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from app.ingest.enrich import Agent, Page, cached_agent_parser, parse_page, referrer_host
 from app.ingest.identity import SESSION_TIMEOUT_US, day_number
 from app.ingest.referrers import classify
-from app.storage.events import Row
-from app.storage.imports import MAX_SESSIONS, session_id
+from app.storage.events import EVENT_SCHEMA
+from app.storage.imports import MAX_SESSIONS, SEQ_BITS
+
+# The columns a visit's first event gives all its events (_visit_attrs' order).
+VISIT_COLUMNS = (
+    "entry_page", "referrer", "source", "channel", "utm_source", "utm_medium",
+    "utm_campaign", "utm_content", "utm_term", "device", "browser", "browser_version", "os",
+    "os_version", "screen", "country", "region", "city",
+)  # fmt: skip
 
 
 class Record(NamedTuple):
@@ -46,7 +57,7 @@ class Record(NamedTuple):
 
 
 class Built(NamedTuple):
-    rows: list[Row]  # EVENT_SCHEMA tuples, ts in microseconds and day as a day number
+    table: pa.Table  # EVENT_SCHEMA, sorted by visitor, session and time
     day_events: dict[date, int]
     sessions: int
 
@@ -114,8 +125,52 @@ def _visit_attrs(rec: Record, agent: Agent | None, pathname: str) -> tuple[Any, 
     )
 
 
+_EVENT = 3  # Record's fields from `name` on: what the rows' columns come from
+
+
+class Collected:
+    """Records as compact columns: each one's visitor (hashed), source session, time, day
+    and the id of its "kind" (every other field: exports repeat the same pages, referrers
+    and agents, so URLs, user agents and visit attributes are parsed once per kind)."""
+
+    def __init__(self, records: Iterable[Record], zone: ZoneInfo, key: bytes) -> None:
+        local = LocalDays(zone)
+        visitor = _visitor_hash(key)
+        kind_ids: dict[tuple[Any, ...], int] = {}
+        hashed: dict[tuple[str, int], int] = {}
+        self.kinds: list[Record] = []
+        # Machine integers (8 bytes a value, not a Python int's 36): 1M records in 36 MB.
+        self.vids = array("q")
+        self.sessions: list[str] = []
+        self.times = array("q")
+        self.daynos = array("q")
+        self.kind_of = array("q")
+        for rec in records:
+            day = local.of(rec.ts_us)
+            fields = rec[_EVENT:]
+            kid = kind_ids.get(fields)
+            if kid is None:
+                kid = kind_ids[fields] = len(self.kinds)
+                self.kinds.append(rec)
+            dayno = day_number(day)
+            vid = hashed.get((rec.visitor, dayno))
+            if vid is None:
+                vid = hashed[(rec.visitor, dayno)] = visitor(rec.visitor, day)
+            self.vids.append(vid)
+            self.sessions.append(rec.session or "")
+            self.times.append(rec.ts_us)
+            self.daynos.append(dayno)
+            self.kind_of.append(kid)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def days(self) -> set[date]:
+        return {_EPOCH + timedelta(days=n) for n in set(self.daynos)}
+
+
 def build_rows(
-    records: Iterable[Record],
+    records: Iterable[Record] | Collected,
     site_id: str,
     zone: ZoneInfo,
     seq: int,
@@ -123,69 +178,153 @@ def build_rows(
     skipped: Counter[str],
     keep_day: Callable[[date], bool] = lambda d: True,
 ) -> Built:
-    """The event rows of these records (bots and unusable URLs are counted in `skipped`,
-    and so are records on days keep_day refuses)."""
-    days = LocalDays(zone)
-    visitor = _visitor_hash(key)
+    """The event rows of these records as an Arrow table (bots and unusable URLs are
+    counted in `skipped`, and so are records on days keep_day refuses): kinds parsed once,
+    the sort in Arrow, each column one take() from the kinds' values."""
     parse_ua = cached_agent_parser(4096)
-    keyed: list[tuple[int, str, int, int, Record]] = []
-    for rec in records:
-        day = days.of(rec.ts_us)
-        if not keep_day(day):
-            skipped["day already has native data (--overlap skip)"] += 1
-            continue
-        keyed.append(
-            (visitor(rec.visitor, day), rec.session or "", rec.ts_us, day_number(day), rec)
-        )
-    keyed.sort(key=lambda k: (k[0], k[1], k[2]))
-    rows: list[Row] = []
-    day_events: Counter[date] = Counter()
-    n = 0
-    last: tuple[int, str, int] | None = None
-    attrs: tuple[Any, ...] = ()
-    for vid, sess, ts, dayno, rec in keyed:
+    got = records if isinstance(records, Collected) else Collected(records, zone, key)
+    kinds, vids, sessions, times = got.kinds, got.vids, got.sessions, got.times
+    daynos, kind_of = got.daynos, got.kind_of
+    refused = {n for n in set(daynos) if not keep_day(_EPOCH + timedelta(days=n))}
+    # Each kind once: its page, agent, and why it is skipped (if it is).
+    pages: list[Page | None] = []
+    agents: list[Agent | None] = []
+    bad: list[str | None] = []
+    for rec in kinds:
         page = parse_page(rec.url, False)
-        if page is None:
-            skipped["not an http(s) page URL"] += 1
-            continue
         agent = rec.agent
-        if rec.user_agent:
+        reason = None
+        if page is None:
+            reason = "not an http(s) page URL"
+        elif rec.user_agent:
             parsed = parse_ua(rec.user_agent)
             if parsed.bot:
-                skipped["bot user agent"] += 1
-                continue
+                reason = "bot user agent"
             agent = agent or parsed
-        new = (
-            last is None
-            or last[0] != vid
-            or last[1] != sess
-            or (not sess and ts - last[2] > SESSION_TIMEOUT_US)
-        )
-        if new:
+        pages.append(page)
+        agents.append(agent)
+        bad.append(reason)
+    order = _sorted_kept(got, bad, refused, skipped)
+    # Sessions: a new one when the visitor or the source's session changes, or (without
+    # a source session) after 30 idle minutes; the visit's attributes are its first's.
+    session_of: list[int] = []
+    visit_kind: list[int] = []  # per session: the kind of its first event
+    n = 0
+    last_vid, last_sess, last_ts = 0, "", 0
+    for i in order:
+        vid, sess, ts = vids[i], sessions[i], times[i]
+        if (
+            n == 0
+            or vid != last_vid
+            or sess != last_sess
+            or (not sess and ts - last_ts > SESSION_TIMEOUT_US)
+        ):
             n += 1
             if n > MAX_SESSIONS:
                 raise ValueError("too many sessions in one import")
-            attrs = _visit_attrs(rec, agent, page.pathname)
-        last = (vid, sess, ts)
-        rows.append(
-            (
-                site_id,
-                ts,
-                dayno,
-                rec.name,
-                vid,
-                session_id(seq, n),
-                page.hostname,
-                page.pathname,
-                *attrs,
-                list(rec.props) if rec.props else None,
-                rec.revenue,
-                rec.currency if rec.revenue is not None else None,
-                True,
-                None,
-                None,
-                None,
-            )
-        )
-        day_events[date(1970, 1, 1) + timedelta(days=dayno)] += 1
-    return Built(rows, dict(day_events), n)
+            visit_kind.append(kind_of[i])
+        session_of.append(n)
+        last_vid, last_sess, last_ts = vid, sess, ts
+    table = _table(
+        site_id, seq, order, vids, times, daynos, kind_of, session_of, visit_kind, kinds,
+        pages, agents,
+    )  # fmt: skip
+    day_events: Counter[date] = Counter()
+    for dayno, count in Counter(daynos[i] for i in order).items():
+        day_events[_EPOCH + timedelta(days=dayno)] = count
+    return Built(table, dict(day_events), n)
+
+
+_EPOCH = date(1970, 1, 1)
+
+
+def _int64(values: array[int]) -> pa.Array:
+    """An int64 Arrow array over an array('q')'s buffer (no copy, no Python ints)."""
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def _sorted_kept(
+    got: Collected, bad: list[str | None], refused: set[int], skipped: Counter[str]
+) -> list[int]:
+    """The indices of the records kept, by visitor, session, time (then input order)."""
+    vids, sessions, times, kind_of = got.vids, got.sessions, got.times, got.kind_of
+    if refused:
+        on_refused = [d in refused for d in got.daynos]
+        skipped["day already has native data (--overlap skip)"] += sum(on_refused)
+        keep = [not r and bad[k] is None for r, k in zip(on_refused, kind_of, strict=True)]
+        kinds = Counter(k for r, k in zip(on_refused, kind_of, strict=True) if not r)
+    else:
+        keep = [bad[k] is None for k in kind_of]
+        kinds = Counter(kind_of)
+    for k, count in kinds.items():
+        reason = bad[k]
+        if reason is not None:
+            skipped[reason] += count
+    keys = pa.table(
+        {
+            "vid": _int64(vids),
+            "sess": pa.array(sessions, pa.string()),
+            "ts": _int64(times),
+            "i": pa.array(range(len(vids)), pa.int64()),
+        }
+    ).filter(pa.array(keep, pa.bool_()))
+    order = pc.sort_indices(
+        keys, sort_keys=[("vid", "ascending"), ("sess", "ascending"), ("ts", "ascending"),
+                         ("i", "ascending")]
+    )  # fmt: skip
+    return keys.column("i").take(order).to_pylist()  # type: ignore[no-any-return]
+
+
+def _table(
+    site_id: str,
+    seq: int,
+    order: list[int],
+    vids: array[int],
+    times: array[int],
+    daynos: array[int],
+    kind_of: array[int],
+    session_of: list[int],
+    visit_kind: list[int],
+    kinds: list[Record],
+    pages: list[Page | None],
+    agents: list[Agent | None],
+) -> pa.Table:
+    """EVENT_SCHEMA columns in `order`: per-kind values taken by each row's kind (event
+    columns) or by its session's first kind (visit columns)."""
+    rows = len(order)
+    event_kind = pa.array([kind_of[i] for i in order], pa.int32())
+    visit_of = pa.array([visit_kind[s - 1] for s in session_of], pa.int32())
+    # Visit attributes of the kinds that start a session (VISIT_COLUMNS' order).
+    starts = sorted(set(visit_kind))
+    attrs: list[tuple[Any, ...] | None] = [None] * len(kinds)
+    for k in starts:
+        page = pages[k]
+        assert page is not None
+        attrs[k] = _visit_attrs(kinds[k], agents[k], page.pathname)
+    base = -(seq << SEQ_BITS)
+    columns: dict[str, pa.Array] = {
+        "site_id": pa.array([site_id], pa.string()).take(pa.array([0] * rows, pa.int32())),
+        "ts": pa.array([times[i] for i in order], pa.int64()).cast(pa.timestamp("us")),
+        "day": pa.array([daynos[i] for i in order], pa.int32()).cast(pa.date32()),
+        "visitor_id": pa.array([vids[i] for i in order], pa.int64()),
+        "session_id": pa.array([base - s for s in session_of], pa.int64()),
+    }
+    per_kind: dict[str, list[Any]] = {
+        "name": [r.name for r in kinds],
+        "hostname": [p.hostname if p else None for p in pages],
+        "pathname": [p.pathname if p else None for p in pages],
+        "props": [list(r.props) if r.props else None for r in kinds],
+        "revenue": [r.revenue for r in kinds],
+        "currency": [r.currency if r.revenue is not None else None for r in kinds],
+    }
+    for name, values in per_kind.items():
+        kind_values = pa.array(values, EVENT_SCHEMA.field(name).type)
+        columns[name] = kind_values.take(event_kind)
+    for j, name in enumerate(VISIT_COLUMNS):
+        values = [a[j] if a is not None else None for a in attrs]
+        columns[name] = pa.array(values, EVENT_SCHEMA.field(name).type).take(visit_of)
+    columns["interactive"] = pa.array([True], pa.bool_()).take(pa.array([0] * rows, pa.int32()))
+    arrays = [
+        columns[f.name] if f.name in columns else pa.nulls(rows, f.type) for f in EVENT_SCHEMA
+    ]
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)

@@ -15,12 +15,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from app.errors import AppError, Conflict
-from app.imports.build import LocalDays, Record, build_rows
+from app.imports.build import Collected, Record, build_rows
 from app.imports.errors import ImportInvalid
 from app.query import rollup
 from app.storage import import_jobs, imports
-from app.storage.events import EventStore, rows_to_arrow
+from app.storage.events import EventStore
 from app.storage.import_jobs import ImportJob
 from app.storage.meta import MetaStore, Site
 
@@ -53,32 +56,33 @@ def content_hash(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _read_all(
+def _counted(
     source: Source, paths: list[Path], skipped: Counter[str], progress: Progress | None
-) -> list[Record]:
+) -> Iterator[Record]:
+    """The source's records, streamed, with progress every 10,000."""
     total = source.total(paths)
-    out: list[Record] = []
+    n = 0
     for rec in source.read(paths, skipped):
-        out.append(rec)
-        if progress and len(out) % 10_000 == 0:
-            progress(len(out), total)
+        yield rec
+        n += 1
+        if progress and n % 10_000 == 0:
+            progress(n, total)
     if progress:
-        progress(len(out), len(out))
-    return out
+        progress(n, n)
 
 
 def _local_today(site: Site, now: datetime) -> date:
     return now.astimezone(site.zone).date()
 
 
-def _scratch_rollups(site: Site, rows: list[Any], days: list[date]) -> list[tuple[Any, ...]]:
+def _scratch_rollups(site: Site, table: pa.Table, days: list[date]) -> list[tuple[Any, ...]]:
     """The import's own rollup rows (ROLLUP_COLUMNS), computed by the rollup builder over
     a store that holds only the import's events."""
-    if not rows or not days:
+    if not table.num_rows or not days:
         return []
     scratch = EventStore(Path(":memory:"))
     try:
-        scratch.append(rows)
+        imports.append_table(scratch, table)
         return rollup.component_rows(scratch, site.id, site.zone, days)
     finally:
         scratch.close()
@@ -148,11 +152,12 @@ def _run(
             report,
         )
     skipped: Counter[str] = Counter()
-    records = _read_all(source, paths, skipped, report)
-    read = len(records) + sum(skipped.values())
+    key = secrets.token_bytes(32)
     zone = site.zone
-    local = LocalDays(zone)
-    days_seen = {local.of(r.ts_us) for r in records}
+    # The records as compact columns (not a million objects), read as they stream in.
+    collected = Collected(_counted(source, paths, skipped, report), zone, key)
+    read = len(collected) + sum(skipped.values())
+    days_seen = collected.days()
     overlap: set[date] = set()
     if days_seen:
         overlap = imports.native_days(store, site.id, min(days_seen), max(days_seen))
@@ -164,15 +169,14 @@ def _run(
             " other days) or --overlap keep-both (add the import to them)"
         )
     skip = overlap if job.overlap == "skip" else set()
-    built = build_rows(
-        records, site.id, zone, job.seq, secrets.token_bytes(32), skipped, lambda d: d not in skip
-    )
-    del records
+    built = build_rows(collected, site.id, zone, job.seq, key, skipped, lambda d: d not in skip)
+    del collected
     now = now or datetime.now(UTC)
     today = _local_today(site, now)
     before = today - timedelta(days=raw_days - 1)  # the first day that keeps raw events
     days = sorted(built.day_events)
     rolled: set[date] = set()
+    alone: list[date] = []
     if days:
         rolled = {d for d in days if d < before} | imports.pruned_days(
             store, site.id, days[0], days[-1]
@@ -182,23 +186,36 @@ def _run(
         pending = [d for d in rollup.days_to_build(store, site.id, today) if d in rolled]
         if pending:
             rollup.build_rollups(store, site.id, site.day_zone, pending)
-    own_rollups = _scratch_rollups(site, built.rows, days)
-    raw_rows = [r for r in built.rows if _day(r[2]) not in rolled]
+        # Finished raw days that hold nothing yet: their rollups are the import's own.
+        held = imports.held_days(store, site.id, days[0], days[-1])
+        alone = [d for d in days if d < today and d not in rolled and d not in held]
+    own_rollups = _scratch_rollups(site, built.table, days)
+    raw = built.table
+    if rolled:
+        raw = raw.filter(pc.invert(pc.is_in(raw.column("day"), pa.array(sorted(rolled)))))
     imports.apply_import(
         store,
         seq=job.seq,
         site_id=site.id,
         source=source.name,
         content_hash=job.content_hash,
-        raw=rows_to_arrow(raw_rows) if raw_rows else None,
+        raw=raw if raw.num_rows else None,
         day_events=built.day_events,
         rolled=own_rollups,
         rolled_days=rolled,
     )
+    if alone:  # the rollups built once: the hourly job would build the very same rows
+        wanted = set(alone)
+        store.replace_rollups(
+            site.id,
+            alone,
+            [r for r in own_rollups if r[1] in wanted],
+            [(d, built.day_events[d]) for d in alone],
+        )
     _settle(store, site, today, before, set(days))
     return {
         "rows_read": read,
-        "events_imported": len(built.rows),
+        "events_imported": built.table.num_rows,
         "sessions": built.sessions,
         "days": len(days),
         "first_day": days[0].isoformat() if days else None,
@@ -207,10 +224,6 @@ def _run(
         "days_overlapping_native_data": len(overlap),
         "skipped": dict(skipped),
     }
-
-
-def _day(number: int) -> date:
-    return date(1970, 1, 1) + timedelta(days=number)
 
 
 def _settle(store: EventStore, site: Site, today: date, before: date, days: set[date]) -> None:

@@ -59,6 +59,23 @@ def native_days(store: EventStore, site_id: str, first: date, last: date) -> set
     return {r[0] for r in rows}
 
 
+def held_days(store: EventStore, site_id: str, first: date, last: date) -> set[date]:
+    """The site's days first..last that hold anything: raw events (native or imported) or
+    rollups."""
+    rows = store.query(
+        "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?"
+        " UNION SELECT day FROM rollup_days WHERE site_id = ? AND day BETWEEN ? AND ?",
+        [site_id, first, last, site_id, first, last],
+    )
+    return {r[0] for r in rows}
+
+
+def append_table(store: EventStore, table: pa.Table) -> None:
+    """Insert an EVENT_SCHEMA table into a store's events (the import's scratch store)."""
+    with store._transaction() as cur:
+        cur.from_arrow(table).insert_into("events")
+
+
 def pruned_days(store: EventStore, site_id: str, first: date, last: date) -> set[date]:
     """The site's days first..last whose raw events are gone (only rollups remain)."""
     rows = store.query(
