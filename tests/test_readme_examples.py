@@ -39,6 +39,8 @@ EXPECTED: dict[str, list[int]] = {
     "curl -s -H 'Content-Type: application/json'": [200],
     "CSRF=$(curl -s -c cookies": [200, 201, 200, 200],
     "curl -X POST http://127.0.0.1:8000/api/v1/events": [202] * 5,
+    'curl -H "Authorization: Bearer $KEY" "http://127.0.0.1:8000/plausible/': [200] * 4,
+    "curl -X PUT http://127.0.0.1:8000/plausible/api/v1/sites/goals": [200] * 3,
     'curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8000/api/v1/sites/SITE_ID/privacy': [
         200,
         202,
