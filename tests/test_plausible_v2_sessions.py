@@ -125,3 +125,90 @@ def test_bounce_rate_is_a_whole_number(live: LiveServer) -> None:
     ]
     native = _native(live, site, "2021-01-01", "bounce_rate")
     assert native["bounce_rate"] == 33.3
+
+
+# A visit that lands on two.example.com (from Google, with UTM values) and goes on to
+# one.example.com: query_test.exs "breakdown by #{dimension} when filtered by hostname".
+def _two_hosts(site: Site) -> Site:
+    return site.add(
+        Ev(
+            ts="2021-01-01 00:00:00",
+            user=1,
+            hostname="two.example.com",
+            referrer="https://www.google.com/",
+            query="?utm_source=ad&utm_medium=ad&utm_campaign=ad&utm_content=ad&utm_term=ad",
+        ),
+        Ev(ts="2021-01-01 00:15:00", user=1, hostname="one.example.com", path="/next"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("dimension", "landed"),
+    [
+        ("visit:source", "ad"),  # utm_source names the source, as in Plausible
+        ("visit:referrer", "google.com"),
+        ("visit:utm_source", "ad"),
+        ("visit:utm_medium", "ad"),
+        ("visit:utm_campaign", "ad"),
+        ("visit:utm_content", "ad"),
+        ("visit:utm_term", "ad"),
+        ("visit:entry_page", "/"),
+    ],
+)
+def test_hostname_filter_keeps_visits_that_landed_elsewhere_out(
+    live: LiveServer, dimension: str, landed: str
+) -> None:
+    """query_test.exs "breakdown by #{dimension} when filtered by hostname" ("nobody landed
+    on one.example.com from utm_param=ad": no rows); query_optimizer.ex
+    extend_hostname_filters_to_visit adds the filter on visit:entry_page_hostname."""
+    site = _two_hosts(Site(live))
+    on_one = [["is", "event:hostname", ["one.example.com"]]]
+    assert site.results(metrics=["visitors"], dimensions=[dimension], filters=on_one) == []
+    on_two = [["is", "event:hostname", ["two.example.com"]]]
+    assert site.results(metrics=["visitors"], dimensions=[dimension], filters=on_two) == [
+        row([landed], [1])
+    ]
+    # Without a dimension the filter stays on events: the visitor was on one.example.com.
+    assert site.results(metrics=["visitors"], filters=on_one) == [row([], [1])]
+
+
+def test_hostname_filter_on_exit_pages_reads_the_exit_page_hostname(live: LiveServer) -> None:
+    """query_optimizer.ex: "visit:exit_page" => "visit:exit_page_hostname". The visit left
+    from one.example.com, so asked with two.example.com it has no exit page."""
+    site = _two_hosts(Site(live))
+    on_two = [["is", "event:hostname", ["two.example.com"]]]
+    assert site.results(metrics=["visits"], dimensions=["visit:exit_page"], filters=on_two) == []
+    on_one = [["is", "event:hostname", ["one.example.com"]]]
+    assert site.results(metrics=["visits"], dimensions=["visit:exit_page"], filters=on_one) == [
+        row(["/next"], [1])
+    ]
+
+
+def test_entry_and_exit_page_hostname_dimensions_and_filters(live: LiveServer) -> None:
+    """visit:entry_page_hostname / visit:exit_page_hostname (session/cache_store.ex: the
+    hostnames of the visit's first and last pageviews; where_builder.ex @sessions_only_visit_
+    fields): user 1 enters on a.example.com and leaves from b.example.com, user 2 stays on
+    b.example.com, user 3 on a.example.com."""
+    site = Site(live).add(
+        Ev(ts="2021-01-01 00:00:00", user=1, hostname="a.example.com", path="/x"),
+        Ev(ts="2021-01-01 00:05:00", user=1, hostname="b.example.com", path="/y"),
+        Ev(ts="2021-01-01 00:00:00", user=2, hostname="b.example.com", path="/y"),
+        Ev(ts="2021-01-01 00:00:00", user=3, hostname="a.example.com", path="/z"),
+    )
+    assert site.results(metrics=["visits"], dimensions=["visit:entry_page_hostname"]) == [
+        row(["a.example.com"], [2]),
+        row(["b.example.com"], [1]),
+    ]
+    assert site.results(metrics=["visits"], dimensions=["visit:exit_page_hostname"]) == [
+        row(["b.example.com"], [2]),
+        row(["a.example.com"], [1]),
+    ]
+    entered_a = [["is", "visit:entry_page_hostname", ["a.example.com"]]]
+    assert site.results(
+        metrics=["visitors", "bounce_rate"], dimensions=["visit:exit_page"], filters=entered_a
+    ) == [row(["/y"], [1, 0]), row(["/z"], [1, 100])]
+    # A session dimension with an event metric: table_decider.ex's refusal.
+    assert site.error(metrics=["pageviews"], dimensions=["visit:entry_page_hostname"]) == (
+        "Event metric(s) `pageviews` cannot be queried along with session dimension(s)"
+        " `visit:entry_page_hostname`"
+    )

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from app.errors import InvalidRequest
 from app.query import compile_sessions
 from app.query.compile_terms import Sql, bucket_expr, dimension_expr, filter_sql, uses_day_column
-from app.query.model import EVENT_PROPERTIES, Query, filter_dimensions
+from app.query.model import EVENT_PROPERTIES, SESSION_COMPUTED, Query, filter_dimensions
 
 NON_EVENT = "name <> 'engagement'"
 # A custom event that proves the visitor interacted (a bounce has none of these).
@@ -86,7 +86,7 @@ def _needs(q: Query) -> tuple[bool, bool]:
     dims = set(q.properties)
     for tree in q.filters:
         dims |= filter_dimensions(tree)
-    needs_exit = "exit_page" in dims
+    needs_exit = bool(SESSION_COMPUTED & dims)  # the sessions CTE joined to events
     session_metrics = {
         "visits",
         "views_per_visit",
@@ -198,18 +198,27 @@ def compile_query(q: Query) -> Compiled:
     ctes = []
     event_span = _reads_event_duration(q)
     if needs_sessions:
+        columns = [
+            "min(ts) AS t0",
+            "max(ts) AS t1",
+            "count(*) FILTER (WHERE name = 'pageview') AS pv",
+            f"count(*) FILTER (WHERE {INTERACTIVE}) AS ic",
+            "arg_max(pathname, ts) FILTER (WHERE name = 'pageview') AS exit_page",
+        ]
+        if event_span:  # the visit without its engagement pings
+            columns += [
+                f"min(ts) FILTER (WHERE {NON_EVENT}) AS e0",
+                f"max(ts) FILTER (WHERE {NON_EVENT}) AS e1",
+            ]
+        if _hostnames(q):  # the hostnames of its first and last pageviews
+            columns += [
+                "arg_min(hostname, ts) FILTER (WHERE name = 'pageview') AS entry_page_hostname",
+                "arg_max(hostname, ts) FILTER (WHERE name = 'pageview') AS exit_page_hostname",
+            ]
+        if q.bounce_entry:
+            columns.append("any_value(entry_page) AS entry_page")
         ctes.append(
-            "sess AS (SELECT session_id, min(ts) AS t0, max(ts) AS t1,"
-            + (
-                f" min(ts) FILTER (WHERE {NON_EVENT}) AS e0,"
-                f" max(ts) FILTER (WHERE {NON_EVENT}) AS e1,"
-                if event_span
-                else ""
-            )
-            + " count(*) FILTER (WHERE name = 'pageview') AS pv,"
-            f" count(*) FILTER (WHERE {INTERACTIVE}) AS ic,"
-            " arg_max(pathname, ts) FILTER (WHERE name = 'pageview') AS exit_page"
-            f"{', any_value(entry_page) AS entry_page' if q.bounce_entry else ''}"
+            f"sess AS (SELECT session_id, {', '.join(columns)}"
             f" FROM events WHERE {_range(sql, q)} GROUP BY session_id)"
         )
     plan = _plan(sql, q, zone)
@@ -292,6 +301,14 @@ def compile_query(q: Query) -> Compiled:
 
 # visit_duration when engagement pings don't lengthen visits (Query.pings_in_visits).
 VISIT_DURATION_WITHOUT_PINGS = "coalesce(vs.event_duration / nullif(vs.visits, 0), 0)"
+
+
+def _hostnames(q: Query) -> bool:
+    """Whether a visit's entry or exit page hostname is grouped or filtered by."""
+    dims = set(q.properties)
+    for tree in q.filters:
+        dims |= filter_dimensions(tree)
+    return bool({"entry_page_hostname", "exit_page_hostname"} & dims)
 
 
 def _reads_event_duration(q: Query) -> bool:

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import re
 
-from app.query.model import COLUMNS, EVENT_PROPERTIES, Query, filter_dimensions
+from app.query.model import (
+    COLUMNS,
+    EVENT_PROPERTIES,
+    SESSION_COMPUTED,
+    Query,
+    filter_dimensions,
+)
 
 # Visit attributes: equal on every event of a session, so any_value() per session is exact.
-SESSION_DIMENSIONS = frozenset(COLUMNS) - EVENT_PROPERTIES - {"hostname", "exit_page"}
+SESSION_DIMENSIONS = frozenset(COLUMNS) - EVENT_PROPERTIES - SESSION_COMPUTED - {"hostname"}
 SESSION_METRICS = {
     "visitors": "count(DISTINCT v)",
     "visits": "count(*)",

@@ -32,6 +32,10 @@ COLUMNS = {
     "page": "pathname",
     "entry_page": "entry_page",
     "exit_page": "exit_page",  # computed per session (the last pageview's path)
+    # Computed per session too: the hostnames of its first and last pageviews (Plausible's
+    # visit:entry_page_hostname / visit:exit_page_hostname, session/cache_store.ex).
+    "entry_page_hostname": "entry_page_hostname",
+    "exit_page_hostname": "exit_page_hostname",
     "exit_link": "exit_link",  # the url prop of outbound link clicks
     "hostname": "hostname",
     "source": "source",
@@ -63,7 +67,9 @@ OUTBOUND = "Outbound Link: Click"
 EVENT_PROPERTIES = frozenset({"page", "event", "exit_link", "currency"})
 # Properties daily rollups don't hold (rollups built before a property existed have no
 # rows for it): answered from raw events only, refused (422) outside the raw window.
-RAW_ONLY_PROPERTIES = frozenset({"currency"})
+RAW_ONLY_PROPERTIES = frozenset({"currency", "entry_page_hostname", "exit_page_hostname"})
+# Properties computed per session from its events (compile.py's sessions CTE, joined).
+SESSION_COMPUTED = frozenset({"exit_page", "entry_page_hostname", "exit_page_hostname"})
 INTERVALS = ("minute", "hour", "day", "week", "month")
 # A minute series covers at most this long a range (1,440 buckets; the realtime view's 30).
 MAX_MINUTE_RANGE = timedelta(days=1)

@@ -301,6 +301,7 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
             "Invalid dimensions: time:minute is only allowed for a date_range of one day or less"
         )
     filters = tuple(_filter(f, goals or {}) for f in request.filters)
+    filters += _visit_hostname_filters(filters, request.dimensions)
     if sum(_leaves(f) for f in request.filters) > MAX_FILTER_LEAVES:
         raise InvalidRequest(f"Invalid filters: more than {MAX_FILTER_LEAVES} conditions")
     if "conversion_rate" in metrics and not (goal_dimension or _has_goal(filters)):
@@ -320,6 +321,36 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
         include_imports=request.include.imports,
         bounce_entry=_entry_filter(filters),
         pings_in_visits=False,  # engagement events don't lengthen visits in Plausible
+    )
+
+
+# Plausible's QueryOptimizer.extend_hostname_filters_to_visit: with an event:hostname
+# filter, these dimensions also filter the visit's entry (or exit) page hostname, so a visit
+# that landed on another hostname keeps its source, referrer and UTM values out.
+_HOSTNAME_OF_DIMENSION = {
+    "visit:source": "entry_page_hostname",
+    "visit:entry_page": "entry_page_hostname",
+    "visit:utm_medium": "entry_page_hostname",
+    "visit:utm_source": "entry_page_hostname",
+    "visit:utm_campaign": "entry_page_hostname",
+    "visit:utm_content": "entry_page_hostname",
+    "visit:utm_term": "entry_page_hostname",
+    "visit:referrer": "entry_page_hostname",
+    "visit:exit_page": "exit_page_hostname",
+}
+
+
+def _visit_hostname_filters(
+    filters: tuple[FilterTree, ...], dimensions: list[str]
+) -> tuple[FilterTree, ...]:
+    """The top-level event:hostname filters again, on the visit hostname each dimension
+    asked calls for (event:hostname is only allowed at the top level)."""
+    targets = dict.fromkeys(
+        _HOSTNAME_OF_DIMENSION[d] for d in dimensions if d in _HOSTNAME_OF_DIMENSION
+    )
+    hostname = [f for f in filters if isinstance(f, Filter) and f.dimension == "hostname"]
+    return tuple(
+        msgspec.structs.replace(f, dimension=target) for target in targets for f in hostname
     )
 
 

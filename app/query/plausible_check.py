@@ -27,11 +27,13 @@ METRIC_NAMES = (
     "percentage",
 )
 EVENT_PROPS = ("name", "page", "hostname", "goal")
-# Plausible's visit:* dimensions that Avocet stores (its country_name, entry_page_hostname
-# and the like are not kept).
+# Plausible's visit:* dimensions that Avocet stores or computes per visit (its
+# country_name, region_name and city_name are not kept).
 VISIT_PROPS = (
     "entry_page",
     "exit_page",
+    "entry_page_hostname",
+    "exit_page_hostname",
     "source",
     "referrer",
     "channel",
@@ -70,7 +72,12 @@ EVENT_ONLY_METRICS = (
     "events",
     "time_on_page",
 )
-SESSION_ONLY_DIMENSIONS = ("visit:entry_page", "visit:exit_page")
+SESSION_ONLY_DIMENSIONS = (
+    "visit:entry_page",
+    "visit:exit_page",
+    "visit:entry_page_hostname",
+    "visit:exit_page_hostname",
+)
 GOALS_DOCS = "https://plausible.io/docs/stats-api#filtering-by-goals"
 
 
