@@ -7,7 +7,6 @@ the v2 step (app/query/plausible.py v2_query), with v2's labels and metric defin
 from __future__ import annotations
 
 import calendar
-import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -377,18 +376,11 @@ def default_interval(params: Mapping[str, str]) -> str:
     return "month" if period in ("6mo", "12mo") else "day"
 
 
-def _v2_filter(item: list[Any], goals: Goals) -> list[Any]:
+def _v2_filter(item: list[Any]) -> list[Any]:
     op, prop, values = item
     if op.startswith("matches_wildcard"):
         negated = op.endswith("_not")
         return ["matches_not" if negated else "matches", prop, [wildcard_regex(values[0])]]
-    if prop == "event:goal":  # a goal list may hold wildcards ("Visit /blog/*")
-        names = (
-            [n for v in values for n in goals if fnmatch.fnmatchcase(n, v)]
-            if any("*" in v for v in values)
-            else values
-        )
-        return ["is", prop, names or values]
     return [op, prop, values]
 
 
@@ -428,7 +420,7 @@ def parse_v1(
     metrics = check_metrics(params.get("metrics"), [prop] if prop else [], filters)
     limit = _bounded(params, "limit", DEFAULT_LIMIT, MAX_LIMIT) if kind == "breakdown" else 10_000
     page = _bounded(params, "page", 1, None) if kind == "breakdown" else 1
-    v2_filters = [_v2_filter(f, goals) for f in filters]
+    v2_filters = [_v2_filter(f) for f in filters]
     dimensions: list[str] = []
     order: list[list[str]] | None = None
     asked = list(metrics)
