@@ -514,7 +514,9 @@ def test_docs_filter_operators(pl: Plausible) -> None:
     assert visitors("event:goal==Signup|Visit /docs") == 3  # U1 d1, U3 d1, U2 d2
     # a goal name with a wildcard is just a name: not configured, refused (as Plausible's
     # validate_filter refuses it, whatever the docs' limitations section says)
-    assert pl.error("/api/v1/stats/aggregate", **custom, filters="event:goal==Visit /d*") == (
+    assert pl.error(
+        "/api/v1/stats/aggregate", 400, None, **custom, filters="event:goal==Visit /d*"
+    ) == (
         "The pageview goal for the pathname `/d*` is not configured for this site. Find out"
         " how to configure goals here: https://plausible.io/docs/stats-api#filtering-by-goals"
     )
