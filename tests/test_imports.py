@@ -320,7 +320,7 @@ def test_while_the_server_runs_the_cli_imports_through_the_api(world: Any) -> No
     assert bad.json() == {
         "error": {
             "code": "invalid_request",
-            "message": "source: one of plausible, goatcounter, umami",
+            "message": "source: one of plausible, goatcounter, umami, ga4",
         }
     }
 

@@ -40,6 +40,7 @@ import pytest
 
 from app.config import Settings
 from app.storage.events import EventStore
+from tests.accounts_fixtures import world_fixture  # noqa: F401
 from tests.conftest import free_port, start_live_server, stop_live_server
 from tests.test_imports import Stats, _env, cli, new_data_dir
 
@@ -336,3 +337,19 @@ def test_umami_database_import_reads_a_real_postgresql_read_only(
     assert "avocet: --from-db: can't connect to postgresql://reader@/postgres?host=" in (
         wrong.stderr
     )
+
+
+def test_umami_upload_through_the_api_with_its_website(world: Any) -> None:
+    from tests.test_imports_ga4 import upload
+
+    done = upload(world, "umami", TABLES, website=WEBSITE)
+    assert done["job"]["status"] == "done", done["job"]
+    assert done["job"]["summary"] == {**SUMMARY, "days_as_rollups": 2}  # past the 90 raw days
+    assert done["aggregate"] == {
+        "visitors": 4,
+        "visits": 5,
+        "pageviews": 7,
+        "events": 10,
+        "bounce_rate": 40.0,
+        "visit_duration": 222,
+    }

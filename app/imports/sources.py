@@ -7,7 +7,7 @@ from app.imports.run import Source
 from app.storage.meta import Site
 
 # The sources `avocet import` and the API accept (issue #22).
-AVAILABLE: tuple[str, ...] = ("plausible", "goatcounter", "umami")
+AVAILABLE: tuple[str, ...] = ("plausible", "goatcounter", "umami", "ga4")
 
 
 def source_for(name: str, site: Site, options: dict[str, str] | None = None) -> Source:
@@ -25,4 +25,8 @@ def source_for(name: str, site: Site, options: dict[str, str] | None = None) -> 
         from app.imports import umami
 
         return umami.source(site.domain, options.get("website") or None)
+    if name == "ga4":
+        from app.imports import ga4
+
+        return ga4.source(site.domain)
     raise InvalidRequest(f"unknown import source {name!r}: {', '.join(AVAILABLE)}")
