@@ -353,3 +353,106 @@ def test_umami_upload_through_the_api_with_its_website(world: Any) -> None:
         "bounce_rate": 40.0,
         "visit_duration": 222,
     }
+
+
+def _rewrite(source: Path, target: Path, change: Any) -> Path:
+    """A copy of a fixture table with change(row dicts) applied, columns as it returns."""
+    import csv
+
+    with source.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows = change(rows)
+    with target.open("w", newline="") as f:
+        out = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out.writeheader()
+        out.writerows(rows)
+    return target
+
+
+def v2_tables(folder: Path) -> list[Path]:
+    """The fixture as Umami v2 (before prisma/migrations/09_update_hostname_region and
+    08_add_utm_clid, 13_add_revenue) has it: hostname and subdivision1 on the session,
+    website_event without hostname and utm_* columns, revenue as event data."""
+    drop = {"hostname", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"}
+
+    def events(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [{k: v for k, v in r.items() if k not in drop} for r in rows]
+
+    def sessions(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        out = []
+        for r in rows:
+            region = r.pop("region")
+            r.pop("distinct_id")
+            # v2 stored subdivision1 as the code after the country's ("CA" of "US-CA").
+            out.append({**r, "hostname": "example.com", "subdivision1": region[3:]})
+        return out
+
+    def data(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        base = {**rows[2], "data_type": "2", "string_value": "", "date_value": ""}
+        revenue = {**base, "event_data_id": "da7a0000-0000-4000-8000-000000000006",
+                   "data_key": "revenue", "number_value": "49.9900"}  # fmt: skip
+        currency = {**base, "event_data_id": "da7a0000-0000-4000-8000-000000000007",
+                    "data_key": "currency", "number_value": "", "string_value": "USD",
+                    "data_type": "1"}  # fmt: skip
+        return [*rows, revenue, currency]
+
+    return [
+        _rewrite(TABLES[0], folder / "website_event.csv", events),
+        _rewrite(TABLES[1], folder / "session.csv", sessions),
+        _rewrite(TABLES[2], folder / "event_data.csv", data),
+    ]
+
+
+def test_umami_v2_tables_answer_the_same(tmp_path: Path, stats_of: Any) -> None:
+    data = new_data_dir(tmp_path)
+    env = {**_env(), "AVOCET_RAW_RETENTION_DAYS": "100000"}
+    files = [str(p) for p in v2_tables(tmp_path)]
+    args = ["import", "umami", *files, "--site", "example.com", "--website", WEBSITE, "--json"]
+    done = cli(data, *args, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"] == SUMMARY
+    stats = stats_of(data)
+    assert_hand_computed(stats)
+    regions = stats.get("breakdown", property="region", metrics="visitors", country="US")
+    assert [(r["value"], r["visitors"]) for r in regions["results"]] == [("US-CA", 1)]
+
+
+def test_umami_cloud_export_with_the_session_on_each_event_row(
+    tmp_path: Path, stats_of: Any
+) -> None:
+    """Umami Cloud's data export: one CSV of website_event rows joined with their
+    session's columns (no event data: no props, no revenue)."""
+    import csv
+
+    with TABLES[1].open(newline="") as f:
+        sessions = {r["session_id"]: r for r in csv.DictReader(f)}
+
+    def joined(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [{**sessions[r["session_id"]], **r} for r in rows]
+
+    export = _rewrite(TABLES[0], tmp_path / "umami-export.csv", joined)
+    data = new_data_dir(tmp_path)
+    env = {**_env(), "AVOCET_RAW_RETENTION_DAYS": "100000"}
+    args = ["import", "umami", str(export), "--site", "example.com", "--website", WEBSITE]
+    done = cli(data, *args, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"] == SUMMARY
+    stats = stats_of(data)
+    assert stats.get("aggregate", metrics=AGGREGATE)["metrics"] == {
+        "visitors": 4,
+        "visits": 5,
+        "pageviews": 7,
+        "events": 10,
+        "bounce_rate": 40.0,
+        "visit_duration": 222,
+    }
+    assert sorted(stats.breakdown("browser"), key=str) == [
+        ("Chrome", 1, 2, 3),
+        ("Firefox", 1, 1, 2),
+        ("Safari", 2, 2, 2),
+    ]
+    assert sorted(stats.breakdown("country"), key=str) == [
+        ("DE", 2, 2, 2),
+        ("NL", 1, 1, 2),
+        ("US", 1, 2, 3),
+    ]
