@@ -138,11 +138,17 @@ def _envelope(
         body = {"error": code, "message": message}  # OpenAnalytics
     elif path.startswith("/api/external/"):
         body = _zenovay_error(code, message)
-    elif path == "/api/v2/query":  # Plausible's Stats API v2: {"error": message}
-        body = {"error": message}
+    elif path == "/api/v2/query" or _under_plausible_root(request, path):
+        body = {"error": message}  # Plausible's APIs (v2, and its root's unmatched paths)
     else:
         body = {"error": {"code": code, "message": message}}
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def _under_plausible_root(request: Request[Any, Any, Any], path: str) -> bool:
+    """A path under plausible_base_path (set on the app's state by create_app)."""
+    base = request.app.state.get("plausible_base", "")
+    return bool(base) and path.startswith(base + "/")
 
 
 def _is_ui(path: str) -> bool:

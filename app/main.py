@@ -19,6 +19,7 @@ from app.api import (
     events,
     keys,
     plausible_query,
+    plausible_root,
     script,
     site_data,
     sites,
@@ -28,7 +29,7 @@ from app.api import imports as imports_api
 from app.api import privacy as privacy_api
 from app.api.dialects import openanalytics, ovyxa, zenovay
 from app.api.headers import ResponseHeaders
-from app.api.plausible_root import PlausibleRoot, plausible_router
+from app.api.plausible_root import PlausibleRoot, normalized_base, plausible_router
 from app.api.request import AppRequest
 from app.config import Settings
 from app.errors import AppError, handle_error
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> Litestar:
             *zenovay.ROUTES,
             *ovyxa.ROUTES,
             ui_router(),  # the settings UI: /, /ui/*
+            *plausible_root.ROUTES,
             *filter(None, [plausible_router(settings.plausible_base_path)]),
         ],
         template_config=template_config(),
@@ -138,6 +140,7 @@ def create_app(settings: Settings) -> Litestar:
     # Tracking hits skip Litestar's request machinery (collect.TrackingFront, which adds its
     # own X-Request-ID). ResponseHeaders sits outside Litestar's router, so 404s, 405s and
     # CORS preflights get X-Request-ID too.
+    app.state.plausible_base = normalized_base(settings.plausible_base_path)  # error shape
     app.asgi_handler = PlausibleRoot(
         collect.TrackingFront(
             ResponseHeaders(app.asgi_handler), CORS, settings.ingest.max_body_bytes

@@ -15,6 +15,7 @@ import httpx
 import jinja2
 import pytest
 
+from app.config import Settings
 from app.ingest.hit import Hit
 from app.ingest.pipeline import Client, Drop
 from app.storage.accounts import User
@@ -826,3 +827,41 @@ def test_script_variants_without_an_equivalent_are_refused(pl: Plausible, name: 
     response = httpx.get(f"{pl.url}/js/{name}")
     assert response.status_code == 404
     assert set(response.json()) == {"error"}
+
+
+def test_unmatched_paths_under_the_root_answer_plausibles_error_shape(pl: Plausible) -> None:
+    response = pl.get("/api/v1/stats/nope")
+    assert (response.status_code, response.json()) == (404, {"error": "Not Found"})
+
+
+def test_a_plausible_snippet_whose_host_alone_changed_loads_its_variant(pl: Plausible) -> None:
+    """/js/script.hash.js at the root too (/js/script.js is the root's own route)."""
+    root = pl.world.live.url
+    hashed = httpx.get(f"{root}/js/script.hash.js", headers={"Accept-Encoding": "identity"})
+    assert hashed.status_code == 200
+    assert hashed.content.startswith(b'document.currentScript.setAttribute("data-hash","");')
+    assert httpx.get(f"{root}/js/script.js").status_code == 200
+
+
+@pytest.mark.parametrize("base", ["/analytics/pa", ""])
+def test_plausible_base_path_moves_or_turns_off_the_root(tmp_path: Path, base: str) -> None:
+    live = start_live_server(auth_settings(tmp_path, plausible_base_path=base))
+    try:
+        if base:
+            moved = httpx.get(f"{live.url}{base}/api/v1/stats/aggregate", params={"site_id": "a.b"})
+            missing = "Missing API key. Please use a valid Plausible API key as a Bearer Token."
+            assert (moved.status_code, moved.json()) == (401, {"error": missing})
+            assert httpx.get(f"{live.url}{base}/js/script.hash.js").status_code == 200
+            query = httpx.post(f"{live.url}{base}/api/v2/query", json={})
+            assert query.status_code == 400 and set(query.json()) == {"error"}
+        default = httpx.get(f"{live.url}/plausible/api/v1/stats/aggregate")
+        assert default.status_code == 404
+        assert httpx.post(f"{live.url}/plausible/api/v2/query", json={}).status_code == 404
+    finally:
+        stop_live_server(live)
+
+
+@pytest.mark.parametrize("base", ["plausible", "/", "/a b"])
+def test_plausible_base_path_must_be_a_path(base: str) -> None:
+    with pytest.raises(ValueError, match="plausible_base_path"):
+        Settings(plausible_base_path=base)

@@ -120,10 +120,7 @@ def variant(attributes: tuple[str, ...]) -> dict[str | None, Representation]:
     return found
 
 
-@route("/js/{filename:str}", http_method=[HttpMethod.GET, HttpMethod.HEAD], include_in_schema=False)
-async def plausible_script(
-    request: Request[Any, Any, Any], filename: FromPath[str]
-) -> Response[bytes]:
+async def _script(request: Request[Any, Any, Any], filename: str) -> Response[bytes]:
     """script.js and its Plausible variants, cached and compressed as /script.js is."""
     found = variant(script_attributes(filename))
     allowed = accepted_codings(request.headers.get("accept-encoding", ""))
@@ -146,6 +143,29 @@ async def plausible_script(
     return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
 
 
+_SCRIPT_METHODS = [HttpMethod.GET, HttpMethod.HEAD]
+
+
+@route("/js/{filename:str}", http_method=_SCRIPT_METHODS, include_in_schema=False)
+async def plausible_script(
+    request: Request[Any, Any, Any], filename: FromPath[str]
+) -> Response[bytes]:
+    """{base}/js/script.js and its variants."""
+    return await _script(request, filename)
+
+
+@route("/js/{filename:str}", http_method=_SCRIPT_METHODS, include_in_schema=False)
+async def root_script_variant(
+    request: Request[Any, Any, Any], filename: FromPath[str]
+) -> Response[bytes]:
+    """/js/script.hash.js etc. at the root too, so a Plausible snippet whose host alone
+    changed loads (/js/script.js itself is app/api/script.py's)."""
+    return await _script(request, filename)
+
+
+ROUTES = [root_script_variant]
+
+
 def plausible_router(base_path: str) -> Router | None:
     """The routes under the base path (None when it is empty: no Plausible root)."""
     base = normalized_base(base_path)
@@ -155,6 +175,9 @@ def plausible_router(base_path: str) -> Router | None:
         path=base,
         route_handlers=[*plausible_v1.ROUTES, *plausible_sites.ROUTES, plausible_script],
         exception_handlers={Exception: plausible_error},
+        # Plausible's docs describe these (shapes, statuses, errors); our OpenAPI document
+        # and its envelope rules (app/api/docs.py) cover our own APIs.
+        include_in_schema=False,
     )
 
 
