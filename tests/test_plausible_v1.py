@@ -865,3 +865,24 @@ def test_plausible_base_path_moves_or_turns_off_the_root(tmp_path: Path, base: s
 def test_plausible_base_path_must_be_a_path(base: str) -> None:
     with pytest.raises(ValueError, match="plausible_base_path"):
         Settings(plausible_base_path=base)
+
+
+def test_past_the_keys_limit_a_429_in_plausibles_shape(tmp_path: Path) -> None:
+    """auth_test.exs "limits the rate of API requests": 429 and its message (our limit is
+    per minute, and the message says so)."""
+    live = start_live_server(auth_settings(tmp_path, limits={"key_per_minute": 2}))
+    world = World(live)
+    owner = world.user("owner@example.com")
+    world.site(SHOP, owner)
+    token = world.key(owner, None, ("stats:read",))
+    try:
+        url = f"{live.url}/plausible/api/v1/stats/aggregate"
+        headers = {"Authorization": f"Bearer {token}"}
+        answers = [httpx.get(url, params={"site_id": SHOP}, headers=headers) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert answers[2].json() == {
+            "error": "Too many API requests. Your API key is limited to 2 requests per minute."
+        }
+        assert int(answers[2].headers["retry-after"]) >= 1
+    finally:
+        stop_live_server(live)
