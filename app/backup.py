@@ -42,6 +42,7 @@ MANIFEST_FILE = "backup.json"
 DATA_FILES = (
     EVENTS_FILE,
     f"{EVENTS_FILE}.wal",
+    f"{EVENTS_FILE}.journal",  # batches not yet in the events file: they belong to it alone
     META_FILE,
     f"{META_FILE}-wal",
     f"{META_FILE}-shm",

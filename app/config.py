@@ -22,6 +22,10 @@ class DuckDBSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # 0 = let DuckDB use every core; the machine is small, queries should use all of it.
     threads: Annotated[int, msgspec.Meta(ge=0)] = 0
     memory_limit: str = "1GB"
+    # The server checkpoints (folds the WAL into the file) once the WAL is this big, from a
+    # job, while ingest goes to the journal; DuckDB's own checkpoint, which holds up every
+    # commit behind it, only happens at 4x this.
+    checkpoint_wal_mb: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 16
 
 
 class IngestSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

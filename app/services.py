@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from app.storage.retention import Retention, retention_of
 log = logging.getLogger("avocet")
 
 SWEEP_SECONDS = 60
+CHECKPOINT_POLL_SECONDS = 2.0
 
 
 META_FILE = "meta.sqlite3"
@@ -138,6 +140,7 @@ class Services:
         # `avocet site delete/reset` hands its request over through the control socket.
         self.submit_deletion: Callable[[str], None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         # What "now" is for the stats APIs (periods, raw window); tests pin it.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -150,6 +153,10 @@ class Services:
         await anyio.to_thread.run_sync(warm_agent_parsers)
         self.writer.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_forever())
+        # What start-up loaded (parsers, sites, restored sessions) lives as long as the
+        # process: out of the cycle collector's full passes, which stall the loop.
+        gc.freeze()
         self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
         if self.settings.run_jobs:
             self.jobs.start()
@@ -168,7 +175,20 @@ class Services:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
-            self.ingest.expire(now_us())
+            for _ in self.ingest.expire_steps(now_us()):
+                await asyncio.sleep(0)  # requests in between: no stall of the loop
+
+    async def _checkpoint_forever(self) -> None:
+        """Fold DuckDB's WAL into the file once it has grown past [duckdb] checkpoint_wal_mb,
+        in a thread; ingest goes to the journal meanwhile (app/storage/journal.py), so no
+        acknowledgement waits for it, as it would for DuckDB's own checkpoint."""
+        while True:
+            await asyncio.sleep(CHECKPOINT_POLL_SECONDS)
+            try:
+                if self.events.checkpoint_due():
+                    await anyio.to_thread.run_sync(self.events.checkpoint)
+            except Exception:
+                log.exception("checkpoint failed; retrying later")
 
     async def flush_usage(self) -> None:
         """Write the batched usage counters and last_used_at times to SQLite."""
@@ -190,8 +210,9 @@ class Services:
     async def stop(self) -> None:
         await self.control.stop()
         self.jobs.stop()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._checkpointer):
+            if task is not None:
+                task.cancel()
         if self._flusher is not None:
             self._flusher.cancel()
         try:

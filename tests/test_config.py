@@ -71,7 +71,7 @@ def test_env_overrides_file_when_both_set(tmp_path: Path) -> None:
         (
             {"AVOCET_DUCKDB__CORES": "2"},
             r"^AVOCET_DUCKDB__CORES is not a setting; \[duckdb\] has AVOCET_DUCKDB__THREADS,"
-            r" AVOCET_DUCKDB__MEMORY_LIMIT$",
+            r" AVOCET_DUCKDB__MEMORY_LIMIT, AVOCET_DUCKDB__CHECKPOINT_WAL_MB$",
         ),
         (
             {"AVOCET_DUKDB__THREADS": "2"},

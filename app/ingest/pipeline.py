@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import NamedTuple
@@ -100,9 +100,17 @@ class Ingestor:
 
     def expire(self, now: int) -> None:
         """Forget idle sessions; destroy every site's salts of days before its yesterday."""
-        self.sessions.sweep(now)
+        for _ in self.expire_steps(now):
+            pass
+
+    def expire_steps(self, now: int) -> Iterator[None]:
+        """expire() in small steps (a few thousand sessions, or one site's salts), yielding
+        in between: the server's minute sweep runs on the event loop, between requests."""
+        for _ in self.sessions.sweep_steps(now):
+            yield
         for site in self.sites.all():
             self.salts.destroy_before(site.id, self.local_day(site, now, now=True))
+            yield
 
     def country(self, ip: str) -> str | None:
         """The country of an address (for country exclusions; never stored)."""
