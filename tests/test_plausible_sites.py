@@ -238,3 +238,29 @@ def test_listing_pages_with_cursors(sites: Sites) -> None:
     everything = sites.call("GET").json()["sites"]
     assert first["sites"] + rest["sites"] == everything
     assert rest["meta"]["after"] is None and rest["meta"]["before"] is not None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("POST", "", {"content": b"{not json", "headers": {"Content-Type": "application/json"}}),
+        ("POST", "", {"json": ["domain", "x.example"]}),
+        ("PUT", "/goals", {"json": {"site_id": 5, "goal_type": "event"}}),
+        ("PUT", "/goals", {"json": {"site_id": "nope.example", "goal_type": "visit"}}),
+        ("PUT", "/custom-props", {"json": {"site_id": "shop.example", "property": "x" * 301}}),
+        ("PUT", "/custom-props", {"json": {"site_id": "shop.example", "property": " "}}),
+        ("POST", "", {"json": {"domain": "tz.example", "timezone": "Mars/Olympus"}}),
+        ("POST", "", {"json": {"domain": "not a domain"}}),
+        ("GET", "", {"params": {"limit": "0"}}),
+        ("PUT", "/shop.example", {"json": {"tracker_script_configuration": {"hash": True}}}),
+    ],
+)
+def test_bad_input_is_a_clear_error_never_a_500(
+    sites: Sites, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    if sites.call("GET", "/shop.example").status_code != 200:
+        sites.form("POST", domain="shop.example")
+    headers = {"Authorization": f"Bearer {sites.token}", **kwargs.pop("headers", {})}
+    response = httpx.request(method, f"{sites.url}{path}", headers=headers, timeout=30, **kwargs)
+    assert response.status_code in (400, 404), response.text
+    assert set(response.json()) == {"error"} and response.json()["error"]
