@@ -886,3 +886,35 @@ def test_past_the_keys_limit_a_429_in_plausibles_shape(tmp_path: Path) -> None:
         assert int(answers[2].headers["retry-after"]) >= 1
     finally:
         stop_live_server(live)
+
+
+def test_conversion_rate_per_bucket_and_per_group(pl: Plausible) -> None:
+    """legacy/timeseries.ex and breakdown.ex ask group_conversion_rate: each bucket's or
+    group's converted visitors over its own visitors."""
+    custom = {"site_id": SHOP, "period": "custom", "date": "2021-01-01,2021-01-03"}
+    series = pl.ok(
+        "/api/v1/stats/timeseries",
+        **custom,
+        metrics="visitors,conversion_rate",
+        filters="event:goal==Signup",
+    )
+    assert series == {
+        "results": [
+            {"date": "2021-01-01", "visitors": 1, "conversion_rate": 33.33},  # U1 of 3
+            {"date": "2021-01-02", "visitors": 1, "conversion_rate": 50.0},  # U2 of 2
+            {"date": "2021-01-03", "visitors": 0, "conversion_rate": 0.0},
+        ]
+    }
+    sources = pl.ok(
+        "/api/v1/stats/breakdown",
+        **custom,
+        property="visit:source",
+        metrics="visitors,conversion_rate",
+        filters="event:goal==Signup",
+    )
+    # Google: U1 converted of U1, U4; Direct / None: U2 (d2) of U2 d1, U2 d2 (U3 is Twitter).
+    # (A tie: Plausible then orders by the stored value, "" first; ours keeps no value last.)
+    assert sorted(sources["results"], key=lambda r: r["source"]) == [
+        {"source": "Direct / None", "visitors": 1, "conversion_rate": 50.0},
+        {"source": "Google", "visitors": 1, "conversion_rate": 50.0},
+    ]
