@@ -259,6 +259,124 @@ def _record(row: CsvRow, domain: str, tables: Tables, skipped: Counter[str]) -> 
     )
 
 
+class _Fast:
+    """_record's answers by column index with memoised parsing (an export repeats its
+    pages, referrers, sessions and days); anything unusual goes to _record itself."""
+
+    COLUMNS = (
+        "website_id", "event_type", "session_id", "created_at", "hostname", "event_id",
+        "event_name", "visit_id", "url_path", "url_query", "referrer_domain", "referrer_path",
+        *UTM,
+    )  # fmt: skip
+
+    def __init__(self, header: list[str], domain: str, tables: Tables) -> None:
+        index = {h: i for i, h in enumerate(header)}
+        self.at = [index.get(c) for c in self.COLUMNS]
+        self.width = max(i for i in self.at if i is not None) + 1
+        self.inline = "browser" in index or "country" in index
+        self.domain, self.tables = domain, tables
+        self.urls: dict[tuple[str, ...], str] = {}
+        self.referrers: dict[tuple[str, str], str | None] = {}
+        self.days: dict[str, int] = {}
+
+    def time_us(self, value: str) -> int | None:
+        """PostgreSQL's UTC text ("2025-03-01 10:00:00.25+00", or ...Z, +00:00) without
+        datetime; None: another form (parse_time_us reads it or names the error)."""
+        if len(value) < 19 or value[10] not in " T":
+            return None
+        for suffix in ("+00", "+00:00", "Z"):
+            if value.endswith(suffix):
+                value = value[: -len(suffix)]
+                break
+        else:
+            return None
+        clock, frac = value[11:19], value[19:]
+        if clock[2:3] != ":" or clock[5:6] != ":":
+            return None
+        digits = clock[:2] + clock[3:5] + clock[6:]
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        micros = 0
+        if frac:
+            if frac[0] != "." or not (frac[1:].isascii() and frac[1:].isdigit()) or len(frac) > 7:
+                return None
+            micros = int(frac[1:].ljust(6, "0"))
+        h, m, sec = int(clock[:2]), int(clock[3:5]), int(clock[6:])
+        if h > 23 or m > 59 or sec > 59:
+            return None
+        day = self.days.get(value[:10])
+        if day is None:
+            try:
+                day = self.days[value[:10]] = parse_time_us(value[:10] + "T00:00:00Z")
+            except ValueError:
+                return None
+        return day + (h * 3600 + m * 60 + sec) * 1_000_000 + micros
+
+    def record(self, row: CsvRow, skipped: Counter[str]) -> Record | None:
+        v = row.values
+        if len(v) < self.width or self.inline:
+            return _record(row, self.domain, self.tables, skipped)
+        t = [v[i].strip() if i is not None else "" for i in self.at]
+        _, etype, session, created, host, event_id, name, visit_id, path, query = t[:10]
+        ts = self.time_us(created)
+        custom = etype == "2"
+        if not session or not path or ts is None or etype not in ("", "1", "2"):
+            return _record(row, self.domain, self.tables, skipped)
+        if custom and not name:
+            return _record(row, self.domain, self.tables, skipped)
+        visit = self.tables.visits.get(session)
+        if visit is not None and visit.bot:
+            skipped["bot (Umami's browser column)"] += 1
+            return None
+        host = host or (visit.hostname if visit else None) or self.domain
+        key = (host, path, query, *t[12:])
+        url = self.urls.get(key)
+        if url is None:
+            url = self.urls[key] = _url(row, host)
+        ref_key = (t[10], t[11])
+        if ref_key in self.referrers:
+            referrer = self.referrers[ref_key]
+        else:
+            referrer = self.referrers[ref_key] = _referrer(row)
+        revenue = currency = None
+        props: list[tuple[str, str]] | tuple[()] = ()
+        if event_id and (event_id in self.tables.props or event_id in self.tables.revenue):
+            revenue, currency, props = _revenue(
+                event_id, self.tables.props.get(event_id, []), self.tables
+            )
+        return Record(
+            ts_us=ts,
+            visitor=session,
+            session=visit_id or None,
+            name=name if custom else "pageview",
+            url=url,
+            referrer=referrer,
+            agent=visit.agent if visit else None,
+            screen=visit.screen if visit else None,
+            country=visit.country if visit else None,
+            region=visit.region if visit else None,
+            city=visit.city if visit else None,
+            props=tuple(props),
+            revenue=revenue,
+            currency=currency,
+        )
+
+
+def _count_events(paths: list[Path]) -> int | None:
+    """The website_event files' rows (lines but the header): the progress bar's total."""
+    total = 0
+    for path in paths:
+        header, rows = read_csv(path, display_name(path))
+        rows.close()
+        if _kind(header) != "website_event":
+            continue
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                total += chunk.count(b"\n")
+        total -= 1
+    return max(total, 0)
+
+
 def source(domain: str, website: str | None = None) -> Source:
     def read(paths: list[Path], skipped: Counter[str]) -> Iterator[Record]:
         kinds: list[tuple[str, Path]] = []
@@ -288,13 +406,18 @@ def source(domain: str, website: str | None = None) -> Source:
                 _, rows = read_csv(path, display_name(path))
                 _load(kind, rows, tables, chosen if website else [None])
         for path in events:
-            _, rows = read_csv(path, display_name(path))
+            header, rows = read_csv(path, display_name(path))
+            fast = _Fast(header, domain, tables)
+            at = header.index("website_id") if "website_id" in header else None
             for row in rows:
-                if not _website_filter(row, chosen):
+                website_id = (
+                    row.values[at].strip() if at is not None and len(row.values) > at else ""
+                )
+                if website_id and website_id != chosen[0] and not _website_filter(row, chosen):
                     skipped["another Umami website's rows (--website)"] += 1
                     continue
-                rec = _record(row, domain, tables, skipped)
+                rec = fast.record(row, skipped)
                 if rec is not None:
                     yield rec
 
-    return Source("umami", read)
+    return Source("umami", read, total=_count_events)
