@@ -18,10 +18,11 @@ import pytest
 from app.config import Settings
 from app.ingest.hit import Hit
 from app.ingest.pipeline import Client, Drop
-from app.storage.accounts import User
+from app.storage.accounts import User, set_role
 from app.storage.goals import add_goal
 from tests.accounts_fixtures import World, auth_settings
 from tests.conftest import CHROME_UA, IPHONE_UA, start_live_server, stop_live_server
+from tests.test_imports import FIXTURES, cli, new_data_dir
 
 NOW = datetime(2021, 1, 5, 12, 0, tzinfo=UTC)
 FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
@@ -918,3 +919,61 @@ def test_conversion_rate_per_bucket_and_per_group(pl: Plausible) -> None:
         {"source": "Direct / None", "visitors": 1, "conversion_rate": 50.0},
         {"source": "Google", "visitors": 1, "conversion_rate": 50.0},
     ]
+
+
+def test_with_imported_adds_a_plausible_import_and_warns_when_it_cannot(tmp_path: Path) -> None:
+    """with_imported=true reads the site's imported Plausible export (the fixture's numbers,
+    by hand in tests/test_imports_plausible.py: 2024-01-01..02 visitors 15, visits 18,
+    pageviews 38, bounce rate 6/18, duration 720/18 = 40 s; Google 11, direct 4); a filter
+    on two properties can't use it: the native answer with Plausible's warning."""
+    data = new_data_dir(tmp_path)
+    imported = cli(
+        data, "import", "plausible", str(FIXTURES / "plausible"), "--site", "example.com"
+    )
+    assert imported.returncode == 0, imported.stderr
+    live = start_live_server(auth_settings(tmp_path))
+    live.services.clock = lambda: datetime(2024, 1, 10, tzinfo=UTC)
+    world = World(live)
+    owner = world.user("owner@example.com")
+    site = live.services.sites.by_domain("example.com")
+    assert site is not None
+    set_role(world.meta, site.id, owner.id, "owner")
+    headers = {"Authorization": f"Bearer {world.key(owner, None, ('stats:read',))}"}
+    jan = {"site_id": "example.com", "period": "custom", "date": "2024-01-01,2024-01-02"}
+
+    def get(path: str, **params: str) -> Any:
+        url = f"{live.url}/plausible/api/v1/stats/{path}"
+        response = httpx.get(url, params={**jan, **params}, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    try:
+        metrics = "visitors,visits,pageviews,bounce_rate,visit_duration"
+        assert get("aggregate", metrics=metrics, with_imported="true") == {
+            "results": {
+                "visitors": {"value": 15},
+                "visits": {"value": 18},
+                "pageviews": {"value": 38},
+                "bounce_rate": {"value": 33},
+                "visit_duration": {"value": 40},
+            }
+        }
+        assert get("aggregate", metrics="visitors") == {"results": {"visitors": {"value": 0}}}
+        sources = get("breakdown", property="visit:source", with_imported="true")
+        assert sources == {
+            "results": [
+                {"source": "Google", "visitors": 11},
+                {"source": "Direct / None", "visitors": 4},
+            ]
+        }
+        warned = get(
+            "aggregate", filters="event:page==/;visit:source==Google", with_imported="true"
+        )
+        assert warned == {
+            "results": {"visitors": {"value": 0}},
+            "warning": "Imported stats are not included in the results because query parameters"
+            " are not supported. For more information, see:"
+            " https://plausible.io/docs/stats-api#filtering-imported-stats",
+        }
+    finally:
+        stop_live_server(live)
