@@ -330,3 +330,25 @@ def test_ga4_upload_through_the_api(world: Any) -> None:
         "bounce_rate": 60.0,
         "visit_duration": 78,
     }
+
+
+def test_ga4_parquet_rows_without_params_or_device_are_skipped_not_crashed(
+    tmp_path: Path,
+) -> None:
+    from collections import Counter
+
+    from app.imports import ga4
+
+    path = to_parquet(DAY2, tmp_path / "events.parquet")
+    table = pq.read_table(path)
+    nulls = table.slice(0, 1).to_pylist()[0] | {"event_params": None, "device": None}
+    pq.write_table(pa.Table.from_pylist([nulls, *table.slice(1).to_pylist()], SCHEMA), path)
+    skipped: Counter[str] = Counter()
+    records = list(ga4.source("example.com").read([path], skipped))
+    assert skipped == {"no page_location (not a web page's event)": 1}
+    assert [(r.name, r.url, r.agent and r.agent.browser) for r in records] == [
+        ("file_download", "https://example.com/docs", "Samsung Browser"),
+        ("pageview", "https://example.com/docs/install", "Samsung Browser"),
+        ("pageview", "https://example.com/pricing", "Safari"),
+    ]
+    assert records[0].props == (("file_extension", "pdf"), ("file_name", "guide.pdf"))

@@ -119,19 +119,37 @@ def _version(value: Any) -> str | None:
     return ".".join(value.split(".")[:2])
 
 
+_AGENTS: dict[tuple[Any, ...], Agent] = {}
+
+
 def _agent(device: dict[str, Any]) -> Agent:
     web = device.get("web_info") or {}
-    browser = web.get("browser") or device.get("browser")
-    os = device.get("operating_system")
-    os_version = device.get("operating_system_version")
+    key = (
+        device.get("category"),
+        device.get("operating_system"),
+        device.get("operating_system_version"),
+        web.get("browser") or device.get("browser"),
+        web.get("browser_version") or device.get("browser_version"),
+    )
+    found = _AGENTS.get(key)
+    if found is None:
+        if len(_AGENTS) > 100_000:
+            _AGENTS.clear()
+        found = _AGENTS[key] = _parse_agent(*key)
+    return found
+
+
+def _parse_agent(
+    category: Any, os: Any, os_version: Any, browser: Any, browser_version: Any
+) -> Agent:
     if isinstance(os_version, str) and isinstance(os, str) and os_version.startswith(os):
         os_version = os_version[len(os) :].strip()  # "iOS 17.1" -> "17.1"
-    category = str(device.get("category") or "").lower()
+    category = str(category or "").lower()
     return Agent(
         False,
         DEVICES.get(category),
         BROWSERS.get(browser, browser) if browser and browser != "(not set)" else None,
-        _version(web.get("browser_version") or device.get("browser_version")),
+        _version(browser_version),
         OS_NAMES.get(os, os) if os and os != "(not set)" else None,
         _version(os_version),
     )
@@ -139,6 +157,10 @@ def _agent(device: dict[str, Any]) -> Agent:
 
 def _url(location: str, traffic: dict[str, Any]) -> str:
     """page_location, with the event's collected UTM values added where it has none."""
+    if not traffic or not any(
+        traffic.get(field) not in (None, "", "(not set)", "(none)") for _, field in TRAFFIC
+    ):
+        return location
     parts = urlsplit(location)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     have = {k for k, _ in pairs}
@@ -182,7 +204,7 @@ def record(row: dict[str, Any], skipped: Counter[str]) -> Record | None:
     user = row.get("user_pseudo_id")
     if not user:
         raise Bad("user_pseudo_id", "a value is required")
-    params = _params(row)
+    params = row["_params"] if "_params" in row else _params(row)
     location = params.get("page_location")
     if not isinstance(location, str) or not location.startswith(("http://", "https://")):
         skipped["no page_location (not a web page's event)"] += 1
@@ -229,32 +251,125 @@ def _is_parquet(path: Path) -> bool:
 
 
 def _parquet_rows(path: Path, label: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows of a Parquet export, a batch at a time, column by column: the event's
+    parameters read as flat arrays (GA4's nested records as Python dicts would cost more
+    than the rest of the import)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
         table = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise ImportInvalid(label, None, None, f"not a readable Parquet file ({exc})") from None
-    names = set(table.schema_arrow.names)
-    wanted = [
-        c
-        for c in (
-            "event_timestamp", "event_name", "user_pseudo_id", "event_params", "device",
-            "geo", "collected_traffic_source", "ecommerce",
-        )
-        if c in names
-    ]  # fmt: skip
+    schema = table.schema_arrow
     for column in ("event_timestamp", "event_name", "user_pseudo_id"):
-        if column not in names:
+        if column not in schema.names:
             raise ImportInvalid(
                 label, None, column, "not a GA4 events_YYYYMMDD table: the column is missing"
             )
+    fields = {
+        "device": ("category", "operating_system", "operating_system_version",
+                   ("web_info", "browser"), ("web_info", "browser_version")),
+        "geo": ("country", "city"),
+        "collected_traffic_source": tuple(field for _, field in TRAFFIC),
+        "ecommerce": ("purchase_revenue", "purchase_revenue_in_usd"),
+    }  # fmt: skip
+    wanted = ["event_timestamp", "event_name", "user_pseudo_id", "event_params"]
+    wanted = [c for c in [*wanted, *fields] if c in schema.names]
+
+    def subfields(batch: pa.RecordBatch, column: str) -> dict[str, list[Any]] | None:
+        if column not in batch.schema.names:
+            return None
+        array = batch.column(column)
+        out: dict[str, list[Any]] = {}
+        for field in fields[column]:
+            path_ = [field] if isinstance(field, str) else list(field)
+            try:
+                out[path_[-1] if len(path_) == 1 else ".".join(path_)] = pc.struct_field(
+                    array, path_
+                ).to_pylist()
+            except (pa.ArrowException, KeyError, TypeError):
+                continue  # a field this export lacks
+        return out
+
     n = 0
-    for batch in table.iter_batches(batch_size=BATCH, columns=wanted):
-        for row in batch.to_pylist():
-            n += 1
-            yield n, row
+    try:
+        for batch in table.iter_batches(batch_size=BATCH, columns=wanted):
+            size = batch.num_rows
+            ts = batch.column("event_timestamp").to_pylist()
+            names = batch.column("event_name").to_pylist()
+            users = batch.column("user_pseudo_id").to_pylist()
+            try:
+                params = _parquet_params(batch, size)
+            except Bad as bad:
+                raise ImportInvalid(label, None, bad.column, bad.problem) from None
+            device = subfields(batch, "device") or {}
+            geo = subfields(batch, "geo") or {}
+            traffic = subfields(batch, "collected_traffic_source")
+            commerce = subfields(batch, "ecommerce")
+            for i in range(size):
+                n += 1
+                yield (
+                    n,
+                    {
+                        "event_timestamp": ts[i],
+                        "event_name": names[i],
+                        "user_pseudo_id": users[i],
+                        "_params": params[i],
+                        "device": {
+                            "category": _at(device, "category", i),
+                            "operating_system": _at(device, "operating_system", i),
+                            "operating_system_version": _at(device, "operating_system_version", i),
+                            "web_info": {
+                                "browser": _at(device, "web_info.browser", i),
+                                "browser_version": _at(device, "web_info.browser_version", i),
+                            },
+                        },
+                        "geo": {"country": _at(geo, "country", i), "city": _at(geo, "city", i)},
+                        "collected_traffic_source": (
+                            {k: v[i] for k, v in traffic.items()} if traffic else None
+                        ),
+                        "ecommerce": {k: v[i] for k, v in commerce.items()} if commerce else None,
+                    },
+                )
+    except pa.ArrowException as exc:
+        raise ImportInvalid(label, n + 1, None, f"unreadable Parquet data ({exc})") from None
+
+
+def _at(columns: dict[str, list[Any]], name: str, i: int) -> Any:
+    values = columns.get(name)
+    return values[i] if values is not None else None
+
+
+def _parquet_params(batch: Any, size: int) -> list[dict[str, Any]]:
+    """event_params of each row as {key: value} (the first value set of the four types)."""
+    import pyarrow as pa
+
+    if "event_params" not in batch.schema.names:
+        return [{} for _ in range(size)]
+    column = batch.column("event_params")
+    if not pa.types.is_list(column.type) and not pa.types.is_large_list(column.type):
+        raise Bad("event_params", "each parameter is {key, value: {...}}")
+    offsets = column.offsets.to_pylist()  # into .values, even for a slice
+    flat = column.values
+    keys = flat.field("key").to_pylist()
+    value = flat.field("value")
+    kinds = [value.field(k).to_pylist() for k in
+             ("string_value", "int_value", "double_value", "float_value")
+             if value.type.get_field_index(k) >= 0]  # fmt: skip
+    valid = column.is_valid().to_pylist()
+    out: list[dict[str, Any]] = []
+    for i in range(size):
+        row: dict[str, Any] = {}
+        if valid[i]:
+            for j in range(offsets[i], offsets[i + 1]):
+                for values in kinds:
+                    if values[j] is not None:
+                        row[keys[j]] = values[j]
+                        break
+        out.append(row)
+    return out
 
 
 def _json_rows(path: Path, label: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -283,6 +398,29 @@ def _json_rows(path: Path, label: str) -> Iterator[tuple[int, dict[str, Any]]]:
             yield n, row
 
 
+def _count_rows(paths: list[Path]) -> int | None:
+    """The files' events (Parquet's row counts, JSON's lines): the progress bar's total;
+    None when a file is gzipped (counting it would read it twice)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path in paths:
+        if _is_parquet(path):
+            try:
+                total += pq.ParquetFile(path).metadata.num_rows
+            except (pa.ArrowException, OSError):
+                return None
+            continue
+        with path.open("rb") as f:
+            if f.read(2) == b"\x1f\x8b":
+                return None
+            f.seek(0)
+            while chunk := f.read(1 << 20):
+                total += chunk.count(b"\n")
+    return total
+
+
 def source(domain: str) -> Source:
     def read(paths: list[Path], skipped: Counter[str]) -> Iterator[Record]:
         for path in paths:
@@ -296,4 +434,4 @@ def source(domain: str) -> Source:
                 if rec is not None:
                     yield rec
 
-    return Source("ga4", read)
+    return Source("ga4", read, total=_count_rows)
