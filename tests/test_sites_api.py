@@ -66,3 +66,25 @@ def test_goals_are_stored_per_site_when_created_and_deleted(world: World) -> Non
     ]
     assert gone.json() == {"ok": True}
     assert [g["type"] for g in after] == ["page"]
+
+
+def test_revenue_goal_takes_an_iso_4217_currency(world: World) -> None:
+    """Plausible's revenue goals carry a currency: any case in, upper case out; a code that
+    is no ISO 4217 currency is a 400 naming the field."""
+    owner = world.user("owner@example.com")
+    site = world.site("shop.test", owner)
+    with world.bearer(world.key(owner, site, ("sites:read", "sites:write"))) as http:
+        made = http.post(
+            f"/api/v1/sites/{site}/goals", json={"event_name": "Purchase", "currency": "usd"}
+        )
+        bad = http.post(
+            f"/api/v1/sites/{site}/goals", json={"event_name": "Donation", "currency": "XYZ"}
+        )
+        listed = http.get(f"/api/v1/sites/{site}/goals").json()["goals"]
+    assert made.status_code == 201, made.text
+    assert made.json()["goal"]["currency"] == "USD"
+    assert bad.status_code == 400
+    assert bad.json()["error"]["message"] == (
+        "currency: 'XYZ' is not an ISO 4217 currency code (e.g. EUR, USD)"
+    )
+    assert [(g["event_name"], g["currency"]) for g in listed] == [("Purchase", "USD")]

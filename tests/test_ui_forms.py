@@ -101,6 +101,11 @@ SIGNED_IN_FORMS = [
     ),
     (
         "/ui/sites/{site}/goals",
+        {"kind": "event", "value": "Purchase", "currency": "EURO"},
+        {"currency": "Use a three-letter ISO 4217 code, e.g. EUR or USD, or leave it empty."},
+    ),
+    (
+        "/ui/sites/{site}/goals",
         {"kind": "url", "value": ""},
         {
             "kind": "Pick an event goal or a page goal.",
@@ -468,3 +473,16 @@ def test_recent_events_listed_newest_first_when_hits_arrive(ui: Ui) -> None:
         ("pageview", "/a", "desktop"),
     ]
     assert set(events[0]) == {"time", "name", "path", "source", "device", "country"}
+
+
+def test_revenue_goal_added_with_its_currency(ui: Ui) -> None:
+    """A revenue goal (Plausible's goal currency): the code is stored upper-case and listed."""
+    answer = ui.http.post(
+        ui.path("/ui/sites/{site}/goals"),
+        data={"csrf_token": ui.csrf, "kind": "event", "value": "Purchase", "currency": "eur"},
+    )
+    assert answer.status_code in (302, 303), answer.text
+    page = ui.http.get(ui.path("/ui/sites/{site}/goals")).text
+    assert re.search(r"<td><code>Purchase</code></td><td>EUR</td>", page), page
+    goals = ui.world.session(OWNER).get(ui.path("/api/v1/sites/{site}/goals")).json()["goals"]
+    assert [(g["event_name"], g["currency"]) for g in goals] == [("x", None), ("Purchase", "EUR")]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import anyio.to_thread
@@ -20,10 +21,18 @@ from app.query.plausible import METRICS, V2Request, date_range, decode_v2, time_
 from app.query.plausible_check import check_query
 from app.query.plausible_goals import GOAL_KEY, goal_questions, merge_goal_rows
 from app.query.plausible_labels import label
+from app.query.plausible_money import (
+    REVENUE_METRICS,
+    RevenueCurrencies,
+    metric_warnings,
+    money,
+    revenue_currencies,
+)
 from app.query.render import metric_value
 from app.query.rollup import with_site_timezone
 from app.query.run import Result, bucket_starts, first_event_day
 from app.services import Services
+from app.storage.goals import goals_of
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -38,8 +47,11 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     grant = stats_grant(request, by_domain.id if by_domain else req.site_id)
     site = grant.site
     zone = ZoneInfo(site.timezone)
+    revenue_asked = any(m in REVENUE_METRICS for m in req.metrics)
     goals = site_goals(
-        svc, site, "event:goal" in str(req.filters) or "event:goal" in req.dimensions
+        svc,
+        site,
+        "event:goal" in str(req.filters) or "event:goal" in req.dimensions or revenue_asked,
     )
     check_query(msgspec.to_builtins(req), set(goals))  # Plausible's refusals, its words
     first = None
@@ -50,12 +62,19 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     q = v2_query(req, site.id, period, goals)
     if grant.filters:  # a share link's fixed filter, which the body can't take away
         q = msgspec.structs.replace(q, filters=(*q.filters, *grant.filters))
+    revenue = None
+    if revenue_asked:
+        currencies = {g.name: g.currency for g in goals_of(svc.meta, site.id)}
+        revenue = revenue_currencies(req.metrics, req.filters, req.dimensions, currencies)
+    if revenue is not None and revenue.default is not None:
+        q = msgspec.structs.replace(q, revenue_currency=revenue.default)
     questions = goal_questions(q, goals)[:1] if "event:goal" in req.dimensions else []
     for question in (q, *(question for _, question in questions)):  # a goal's is filtered
         check_raw_window(question, now.astimezone(zone).date(), svc.retention(site).raw_days)
     q = with_site_timezone(q, site.settled_day_zone)
     if "event:goal" in req.dimensions:
-        result = await _by_goal(svc, q, goals)
+        by_goal = revenue.by_goal if revenue is not None else {}
+        result = await _by_goal(svc, q, goals, by_goal)
         q = msgspec.structs.replace(q, dimensions=_with_goal(req, q))
     else:
         result = await run_query(svc.events, q, bots=True)
@@ -65,7 +84,13 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
             q, dimensions=(), metrics=("visitors",), order_by=(), limit=None, offset=0
         )
         total = int((await run_query(svc.events, whole)).rows[0]["visitors"])
-    body = render(req, q, result, total)
+    groups = None
+    if "group_conversion_rate" in req.metrics:
+        groups = await _group_totals(svc, req, q)
+    body = render(req, q, result, total, revenue, groups)
+    warnings = metric_warnings(req.metrics, revenue)
+    if warnings:
+        body["meta"]["metric_warnings"] = warnings
     body["meta"].update(
         timezone=q.period.timezone,
         from_rollups=result.from_rollups,
@@ -77,12 +102,49 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     return body
 
 
-async def _by_goal(svc: Services, q: Query, goals: Goals) -> Result:
-    """event:goal as a dimension: each configured goal's question, merged."""
+async def _by_goal(svc: Services, q: Query, goals: Goals, currencies: Mapping[str, str]) -> Result:
+    """event:goal as a dimension: each configured goal's question, merged; a revenue goal's
+    revenue in its own currency."""
     answers: list[tuple[str, Result]] = []
     for name, question in goal_questions(q, goals):
+        if name in currencies:
+            question = msgspec.structs.replace(question, revenue_currency=currencies[name])
         answers.append((name, await run_query(svc.events, question, bots=not answers)))
     return merge_goal_rows(answers, q.order_by, q.limit, q.offset)
+
+
+async def _group_totals(svc: Services, req: V2Request, q: Query) -> dict[tuple[Any, ...], int]:
+    """group_conversion_rate's denominators (special_metrics.ex
+    maybe_add_group_conversion_rate): the visitors of each group of the question's
+    dimensions without its top-level event:goal and event:props filters."""
+    kept = tuple(
+        f
+        for i, f in enumerate(q.filters)
+        if i >= len(req.filters) or not _goal_or_prop_filter(req.filters[i])
+    )
+    dims = tuple(d for d in q.dimensions if d != GOAL_KEY)
+    totals = msgspec.structs.replace(
+        q,
+        dimensions=dims,
+        filters=kept,
+        metrics=("visitors",),
+        order_by=(),
+        limit=None,
+        offset=0,
+        revenue_currency=None,
+    )
+    rows = (await run_query(svc.events, totals)).rows
+    keys = ["time" if d.startswith("time:") else d for d in dims]
+    return {tuple(row[k] for k in keys): int(row["visitors"]) for row in rows}
+
+
+def _goal_or_prop_filter(raw: Any) -> bool:
+    return (
+        isinstance(raw, list)
+        and len(raw) >= 3
+        and isinstance(raw[1], str)
+        and (raw[1] == "event:goal" or raw[1].startswith("event:props:"))
+    )
 
 
 def _with_goal(req: V2Request, q: Query) -> tuple[str, ...]:
@@ -117,14 +179,28 @@ def imports_meta(result: Result) -> dict[str, Any]:
     return meta
 
 
-def render(req: V2Request, q: Query, result: Result, total: int | None = None) -> dict[str, Any]:
+def render(
+    req: V2Request,
+    q: Query,
+    result: Result,
+    total: int | None = None,
+    revenue: RevenueCurrencies | None = None,
+    groups: Mapping[tuple[Any, ...], int] | None = None,
+) -> dict[str, Any]:
     """Rows, meta (total_rows, time_labels when asked) and the query as understood. total:
-    the visitors the percentage metric is a share of."""
+    the visitors the percentage metric is a share of; revenue: the currencies revenue is
+    in; groups: group_conversion_rate's visitors per group (of the dimensions but goals)."""
     # Dimensions answer in the order asked ("time" is the time dimension's row key).
     keys = ["time" if d.startswith("time:") else d for d in q.dimensions]
+    group_keys = [k for k in keys if k != GOAL_KEY]
     results = []
     for row in _ordered(result.rows, q):
-        values = [_value(m, row, total) for m in req.metrics]
+        context = _RowContext(
+            total,
+            _currency(revenue, row),
+            None if groups is None else groups.get(tuple(row[k] for k in group_keys)),
+        )
+        values = [_value(m, row, context) for m in req.metrics]
         if q.interval and not any(values):
             continue  # v2 lists buckets with data; include.time_labels lists them all
         dims = [
@@ -168,9 +244,29 @@ def _ordered(rows: list[dict[str, Any]], q: Query) -> list[dict[str, Any]]:
     return ordered
 
 
-def _value(metric: str, row: dict[str, Any], total: int | None) -> Any:
+class _RowContext(NamedTuple):
+    total: int | None  # the question's visitors (percentage)
+    currency: str | None  # the row's revenue currency (None: revenue metrics are null)
+    group: int | None  # the row's group visitors (group_conversion_rate)
+
+
+def _currency(revenue: RevenueCurrencies | None, row: dict[str, Any]) -> str | None:
+    """revenue.ex format_revenue_metric's currency: the question's one, or the row's goal's."""
+    if revenue is None or revenue.warning is not None:
+        return None
+    return revenue.default or revenue.by_goal.get(row.get(GOAL_KEY, ""))
+
+
+def _value(metric: str, row: dict[str, Any], context: _RowContext) -> Any:
+    total = context.total
     if metric == "percentage":  # as Plausible: one decimal, null when there is no total
         return round(row["visitors"] / total * 100, 1) if total else None
+    if metric in REVENUE_METRICS:
+        value = row[METRICS[metric]]
+        return money(value, context.currency) if context.currency else None
+    if metric == "group_conversion_rate":  # if(total > 0, round(x / total * 100, 2), 0)
+        group = context.group
+        return round(row["visitors"] / group * 100, 2) if group else 0
     if metric == "bounce_rate":  # a whole number: round() of the ratio, as Plausible's SQL
         value = row["bounce_rate"]
         return None if value is None else round(float(value))

@@ -45,6 +45,8 @@ class GoalForm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     event_name: str | None = None
     page_path: str | None = None
     display_name: str | None = None
+    # A revenue goal's ISO 4217 code (Plausible's goal currency).
+    currency: str | None = None
 
 
 def visible_site_ids(svc: Services, principal: Principal) -> list[str]:
@@ -160,7 +162,7 @@ async def create_goal(
         value if kind == "event" else f"Visit {value}"
     )
     meta = services(request).meta
-    goal = await anyio.to_thread.run_sync(add_goal, meta, site.id, kind, value, name)
+    goal = await anyio.to_thread.run_sync(add_goal, meta, site.id, kind, value, name, data.currency)
     return {"goal": goal.public()}
 
 

@@ -14,6 +14,9 @@ from app.query.compile_terms import Sql, bucket_expr, dimension_expr, filter_sql
 from app.query.model import EVENT_PROPERTIES, SESSION_COMPUTED, Query, filter_dimensions
 
 NON_EVENT = "name <> 'engagement'"
+# Where the revenue aggregates take Query.revenue_currency: replaced by a bound filter, or
+# dropped (_in_currency) before the text is used.
+CURRENCY_FILTER = " FILTER (WHERE currency = :revenue_currency)"
 # A custom event that proves the visitor interacted (a bounce has none of these).
 INTERACTIVE = "name NOT IN ('pageview', 'engagement') AND interactive"
 
@@ -108,7 +111,8 @@ _EVENT_AGGREGATES = {
     "visitors": f"count(DISTINCT visitor_id) FILTER (WHERE {NON_EVENT})",
     "pageviews": "count(*) FILTER (WHERE name = 'pageview')",
     "events": f"count(*) FILTER (WHERE {NON_EVENT})",
-    "revenue": "sum(revenue)",
+    "revenue": f"sum(revenue){CURRENCY_FILTER}",
+    "revenue_events": f"count(revenue){CURRENCY_FILTER}",
     "custom_events": "count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement'))",
     "engaged_ms": "sum(engagement_ms) FILTER (WHERE name = 'engagement')",
     "engaged_visitors": "count(DISTINCT visitor_id) FILTER (WHERE name = 'engagement')",
@@ -123,6 +127,8 @@ _EVENT_AGGREGATES_NO_PINGS = {
 _READS_PINGS = frozenset(
     {
         "revenue",
+        "revenue_events",
+        "average_revenue",
         "time_on_page",
         "engaged_ms",
         "engaged_visitors",
@@ -146,6 +152,8 @@ def _skips_pings(q: Query) -> bool:
 
 def _event_needs(metrics: tuple[str, ...]) -> set[str]:
     needs = set(metrics)
+    if "average_revenue" in needs:
+        needs |= {"revenue", "revenue_events"}
     if "clicks" in needs:
         needs.add("events")
     if "conversion_rate" in needs:
@@ -162,6 +170,8 @@ _METRIC_SQL = {
     "clicks": "coalesce(ev.events, 0)",
     "custom_events": "coalesce(ev.custom_events, 0)",
     "revenue": "coalesce(ev.revenue, 0)",
+    # Plausible v2's average_revenue: over the events with revenue (NULL without any).
+    "average_revenue": "ev.revenue / nullif(ev.revenue_events, 0)",
     "visits": "coalesce(vs.visits, 0)",
     "entries": "coalesce(vs.visits, 0)",
     "exits": "coalesce(vs.visits, 0)",
@@ -191,7 +201,7 @@ def compile_query(q: Query) -> Compiled:
     needs_sessions, needs_exit = _needs(q)
     if not needs_sessions and _EVENT_ONLY.issuperset(q.metrics):
         return _compile_flat(q)  # no session is looked at: one GROUP BY over events
-    if compile_sessions.applies(q) and q.bounce_entry is None:
+    if compile_sessions.applies(q) and q.bounce_entry is None and q.revenue_currency is None:
         return _compile_by_session(q)
     sql = Sql()
     zone = ZoneInfo(q.period.timezone)
@@ -242,10 +252,14 @@ def compile_query(q: Query) -> Compiled:
     key_list = "".join(f"{k}, " for k in keys)
     having = _having_events(q)
     chosen = _EVENT_AGGREGATES_NO_PINGS if _skips_pings(q) else _EVENT_AGGREGATES
-    aggregates = ", ".join(
-        f"{sql_} AS {metric}"
-        for metric, sql_ in chosen.items()
-        if metric in _event_needs(q.metrics)
+    aggregates = _in_currency(
+        sql,
+        q,
+        ", ".join(
+            f"{sql_} AS {metric}"
+            for metric, sql_ in chosen.items()
+            if metric in _event_needs(q.metrics)
+        ),
     )
     ctes.append(
         f"ev AS (SELECT {key_list}{aggregates or 'count(*) AS n'} FROM hits GROUP BY ALL{having})"
@@ -311,6 +325,19 @@ def _hostnames(q: Query) -> bool:
     return bool({"entry_page_hostname", "exit_page_hostname"} & dims)
 
 
+def _in_currency(sql: Sql, q: Query, text: str) -> str:
+    """text with its revenue aggregates restricted to Query.revenue_currency (bound where
+    they stand: call it when text takes its place in the statement), or unrestricted."""
+    if q.revenue_currency is None:
+        return text.replace(CURRENCY_FILTER, "")
+    currency = q.revenue_currency
+    return re.sub(
+        re.escape(CURRENCY_FILTER),
+        lambda _: f" FILTER (WHERE currency = {sql.bind(currency)})",
+        text,
+    )
+
+
 def _reads_event_duration(q: Query) -> bool:
     """Whether the sessions CTE needs each visit's span without engagement pings."""
     return "event_duration" in q.metrics or (
@@ -349,7 +376,7 @@ def _compile_flat(q: Query) -> Compiled:
     chosen = _EVENT_AGGREGATES_NO_PINGS if _skips_pings(q) else _EVENT_AGGREGATES
     for metric in q.metrics:
         expr = re.sub(r"\bev\.(\w+)", lambda m: f"({chosen[m.group(1)]})", _METRIC_SQL[metric])
-        outputs.append(f"{expr} AS {metric}")
+        outputs.append(f"{_in_currency(sql, q, expr)} AS {metric}")
     if not keys:
         # One row, always: no window, no grouping, no order to plan (~1 ms of a small
         # site's answer).

@@ -138,6 +138,10 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     # alive on engagement events: session/cache_store.ex handle_event). Bounces never
     # count pings either way.
     pings_in_visits: bool = True
+    # Plausible v2's revenue goals: revenue and average_revenue count only the events whose
+    # revenue is in this ISO 4217 currency (the goals' currency; Avocet converts nothing).
+    # None: every event's revenue (the native sum, per currency only when asked so).
+    revenue_currency: str | None = None
 
     @property
     def interval(self) -> str | None:

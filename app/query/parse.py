@@ -120,6 +120,11 @@ def check_raw_window(q: Query, today: date, raw_days: int) -> None:
         raise UnsupportedQuery(
             f"filtered queries are only supported inside the {raw_days}-day raw event window"
         )
+    if q.revenue_currency is not None or "average_revenue" in q.metrics:
+        raise UnsupportedQuery(
+            f"revenue in a goal's currency is only answered inside the {raw_days}-day raw"
+            " event window"
+        )
     if q.interval in ("hour", "minute"):
         raise UnsupportedQuery(f"{q.interval}ly data is only kept for the last {raw_days} days")
 

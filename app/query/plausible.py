@@ -47,6 +47,11 @@ METRICS = {
     "scroll_depth": "scroll_depth",
     "time_on_page": "time_on_page",
     "total_revenue": "revenue",
+    # In the goals' currency (Query.revenue_currency, plausible_money.py), as money objects.
+    "average_revenue": "average_revenue",
+    # The row's visitors against its group's visitors without the goal and custom property
+    # filters: one more question (app/api/plausible_query.py).
+    "group_conversion_rate": "visitors",
     # The share of the query's visitors (dimensions dropped): computed from the row's
     # visitors and one more question (app/api/plausible_query.py).
     "percentage": "visitors",

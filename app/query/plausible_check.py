@@ -24,6 +24,8 @@ METRIC_NAMES = (
     "scroll_depth",
     "time_on_page",
     "total_revenue",
+    "average_revenue",
+    "group_conversion_rate",
     "percentage",
 )
 EVENT_PROPS = ("name", "page", "hostname", "goal")

@@ -121,6 +121,8 @@ def eligible(q: Query) -> bool:
     prop = q.properties[0] if q.properties else TOTALS
     if prop and prop not in ROLLUP_PROPERTIES:
         return False
+    if q.revenue_currency is not None:  # rollups sum revenue over every currency
+        return False
     return q.filters == implicit_filters(prop) and set(q.metrics) <= ROLLUP_METRICS
 
 

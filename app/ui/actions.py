@@ -8,14 +8,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio.to_thread
 
 from app.api.site_data import queue_site_deletion
 from app.auth.keys import create_api_key
 from app.auth.passwords import MAX_PASSWORD, MIN_PASSWORD
-from app.errors import AppError, Forbidden, NotFound, RateLimited
+from app.errors import AppError, Forbidden, InvalidRequest, NotFound, RateLimited
 from app.services import Services
 from app.storage.accounts import (
     ROLES,
@@ -30,7 +30,7 @@ from app.storage.accounts import (
     site_ids_of,
     user_by_email,
 )
-from app.storage.goals import Goal, add_goal
+from app.storage.goals import Goal, add_goal, currency_code
 from app.storage.invitations import (
     Invitation,
     claim_invitation,
@@ -216,10 +216,16 @@ def add_site_goal(svc: Services, site: Site, form: Form) -> Goal:
         errors["value"] = "Use at most 500 characters."
     elif kind == "page" and not value.startswith("/"):
         errors["value"] = "A page path starts with /, e.g. /thanks or /blog/*."
+    currency = None
+    try:
+        currency = currency_code(form.get("currency"))
+    except InvalidRequest:
+        errors["currency"] = "Use a three-letter ISO 4217 code, e.g. EUR or USD, or leave it empty."
     if errors:
         raise FormInvalid(errors)
     name = form.get("display_name")[:200] or (value if kind == "event" else f"Visit {value}")
-    return add_goal(svc.meta, site.id, "event" if kind == "event" else "page", value, name)
+    goal_kind: Literal["event", "page"] = "event" if kind == "event" else "page"
+    return add_goal(svc.meta, site.id, goal_kind, value, name, currency)
 
 
 # members
