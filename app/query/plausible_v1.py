@@ -18,7 +18,7 @@ import msgspec
 
 from app.errors import InvalidRequest
 from app.query.goals import Goals
-from app.query.periods import Period, day_range, previous_period
+from app.query.periods import FIRST_YEAR, LAST_YEAR, Period, day_range, previous_period
 from app.query.plausible import Include, Pagination, V2Request
 
 Kind = Literal["aggregate", "timeseries", "breakdown"]
@@ -201,6 +201,10 @@ def v1_period(params: Mapping[str, str], zone: ZoneInfo, today: date) -> Period:
             raise _error("Invalid `date` parameter: the first date is after the second")
         return _period(zone, first, last)
     anchor = date.fromisoformat(params["date"]) if params.get("date") else today
+    if not FIRST_YEAR + 1 <= anchor.year <= LAST_YEAR - 1:  # a year's room to shift in
+        raise _error(
+            f"Invalid `date` parameter: dates must lie between {FIRST_YEAR} and {LAST_YEAR}"
+        )
     if preset == "day":
         return _period(zone, anchor, anchor)
     if preset == "7d":
@@ -215,6 +219,10 @@ def v1_period(params: Mapping[str, str], zone: ZoneInfo, today: date) -> Period:
 
 
 def _period(zone: ZoneInfo, first: date, last: date) -> Period:
+    if not (first.year >= FIRST_YEAR and last.year <= LAST_YEAR):
+        raise _error(
+            f"Invalid `date` parameter: dates must lie between {FIRST_YEAR} and {LAST_YEAR}"
+        )
     if (last - first).days > 3660:
         raise _error("Invalid `date` parameter: a range may span at most 10 years")
     return day_range("custom", zone, first, last)
