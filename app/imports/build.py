@@ -155,6 +155,8 @@ class Collected:
             dayno = day_number(day)
             vid = hashed.get((rec.visitor, dayno))
             if vid is None:
+                if len(hashed) >= 65_536:  # a visitor's hits are close in time: forget
+                    hashed.clear()  # the old ones rather than hold every visitor-day
                 vid = hashed[(rec.visitor, dayno)] = visitor(rec.visitor, day)
             self.vids.append(vid)
             self.sessions.append(rec.session or "")
@@ -207,11 +209,11 @@ def build_rows(
     order = _sorted_kept(got, bad, refused, skipped)
     # Sessions: a new one when the visitor or the source's session changes, or (without
     # a source session) after 30 idle minutes; the visit's attributes are its first's.
-    session_of: list[int] = []
-    visit_kind: list[int] = []  # per session: the kind of its first event
+    session_of = array("q")  # per kept row, in order: its session's number (1, 2, ..)
+    visit_kind = array("q")  # per session: the kind of its first event
     n = 0
     last_vid, last_sess, last_ts = 0, "", 0
-    for i in order:
+    for i in memoryview(order.buffers()[1]).cast("q") if len(order) else ():
         vid, sess, ts = vids[i], sessions[i], times[i]
         if (
             n == 0
@@ -225,14 +227,15 @@ def build_rows(
             visit_kind.append(kind_of[i])
         session_of.append(n)
         last_vid, last_sess, last_ts = vid, sess, ts
-    table = _table(
-        site_id, seq, order, vids, times, daynos, kind_of, session_of, visit_kind, kinds,
-        pages, agents,
-    )  # fmt: skip
-    day_events: Counter[date] = Counter()
-    for dayno, count in Counter(daynos[i] for i in order).items():
-        day_events[_EPOCH + timedelta(days=dayno)] = count
-    return Built(table, dict(day_events), n)
+    table = _table(site_id, seq, order, got, session_of, visit_kind, pages, agents)
+    counts = pc.value_counts(table.column("day").cast(pa.int32()))
+    day_events = {
+        _EPOCH + timedelta(days=day): count
+        for day, count in zip(
+            counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+        )
+    }
+    return Built(table, day_events, n)
 
 
 _EPOCH = date(1970, 1, 1)
@@ -245,7 +248,7 @@ def _int64(values: array[int]) -> pa.Array:
 
 def _sorted_kept(
     got: Collected, bad: list[str | None], refused: set[int], skipped: Counter[str]
-) -> list[int]:
+) -> pa.Array:
     """The indices of the records kept, by visitor, session, time (then input order)."""
     vids, sessions, times, kind_of = got.vids, got.sessions, got.times, got.kind_of
     if refused:
@@ -272,42 +275,39 @@ def _sorted_kept(
         keys, sort_keys=[("vid", "ascending"), ("sess", "ascending"), ("ts", "ascending"),
                          ("i", "ascending")]
     )  # fmt: skip
-    return keys.column("i").take(order).to_pylist()  # type: ignore[no-any-return]
+    return keys.column("i").take(order).combine_chunks()
 
 
 def _table(
     site_id: str,
     seq: int,
-    order: list[int],
-    vids: array[int],
-    times: array[int],
-    daynos: array[int],
-    kind_of: array[int],
-    session_of: list[int],
-    visit_kind: list[int],
-    kinds: list[Record],
+    order: pa.Array,
+    got: Collected,
+    session_of: array[int],
+    visit_kind: array[int],
     pages: list[Page | None],
     agents: list[Agent | None],
 ) -> pa.Table:
-    """EVENT_SCHEMA columns in `order`: per-kind values taken by each row's kind (event
-    columns) or by its session's first kind (visit columns)."""
+    """EVENT_SCHEMA's columns for the rows in `order`: event columns from each row's kind,
+    visit columns from its session's first kind; strings dictionary-encoded (an index per
+    row into each kind's values: DuckDB reads them as VARCHAR)."""
+    kinds = got.kinds
     rows = len(order)
-    event_kind = pa.array([kind_of[i] for i in order], pa.int32())
-    visit_of = pa.array([visit_kind[s - 1] for s in session_of], pa.int32())
-    # Visit attributes of the kinds that start a session (VISIT_COLUMNS' order).
-    starts = sorted(set(visit_kind))
+    event_kind = _int64(got.kind_of).take(order)
+    sessions = _int64(session_of)
+    visit_of = _int64(visit_kind).take(pc.subtract(sessions, 1))
     attrs: list[tuple[Any, ...] | None] = [None] * len(kinds)
-    for k in starts:
+    for k in set(visit_kind):
         page = pages[k]
         assert page is not None
         attrs[k] = _visit_attrs(kinds[k], agents[k], page.pathname)
-    base = -(seq << SEQ_BITS)
     columns: dict[str, pa.Array] = {
-        "site_id": pa.array([site_id], pa.string()).take(pa.array([0] * rows, pa.int32())),
-        "ts": pa.array([times[i] for i in order], pa.int64()).cast(pa.timestamp("us")),
-        "day": pa.array([daynos[i] for i in order], pa.int32()).cast(pa.date32()),
-        "visitor_id": pa.array([vids[i] for i in order], pa.int64()),
-        "session_id": pa.array([base - s for s in session_of], pa.int64()),
+        "site_id": _repeat(site_id, rows),
+        "ts": _int64(got.times).take(order).cast(pa.timestamp("us")),
+        "day": _int64(got.daynos).take(order).cast(pa.int32()).cast(pa.date32()),
+        "visitor_id": _int64(got.vids).take(order),
+        "session_id": pc.subtract(pa.scalar(-(seq << SEQ_BITS), pa.int64()), sessions),
+        "interactive": pa.array([True], pa.bool_()).take(pa.array([0] * rows, pa.int8())),
     }
     per_kind: dict[str, list[Any]] = {
         "name": [r.name for r in kinds],
@@ -317,14 +317,37 @@ def _table(
         "revenue": [r.revenue for r in kinds],
         "currency": [r.currency if r.revenue is not None else None for r in kinds],
     }
-    for name, values in per_kind.items():
-        kind_values = pa.array(values, EVENT_SCHEMA.field(name).type)
-        columns[name] = kind_values.take(event_kind)
     for j, name in enumerate(VISIT_COLUMNS):
-        values = [a[j] if a is not None else None for a in attrs]
-        columns[name] = pa.array(values, EVENT_SCHEMA.field(name).type).take(visit_of)
-    columns["interactive"] = pa.array([True], pa.bool_()).take(pa.array([0] * rows, pa.int32()))
+        per_kind[name] = [a[j] if a is not None else None for a in attrs]
+    for name, values in per_kind.items():
+        rows_of = visit_of if name in VISIT_COLUMNS else event_kind
+        kind_type = EVENT_SCHEMA.field(name).type
+        if kind_type == pa.string():
+            columns[name] = _Encoded(values).take(rows_of)
+        else:
+            columns[name] = pa.array(values, kind_type).take(rows_of)
+    names = EVENT_SCHEMA.names
     arrays = [
         columns[f.name] if f.name in columns else pa.nulls(rows, f.type) for f in EVENT_SCHEMA
     ]
-    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _repeat(value: str, rows: int) -> pa.Array:
+    """`value` on every row, as a dictionary of one string."""
+    indices = pa.array([0], pa.int32()).take(pa.array([0] * rows, pa.int8()))
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value], pa.string()))
+
+
+class _Encoded:
+    """Each kind's string as an index into the distinct strings (None: a null index);
+    take(rows) gives the rows' dictionary array without copying a string."""
+
+    def __init__(self, values: list[str | None]) -> None:
+        positions: dict[str, int] = {}
+        index = [None if v is None else positions.setdefault(v, len(positions)) for v in values]
+        self.index = pa.array(index, pa.int32())
+        self.dictionary = pa.array(list(positions), pa.string())
+
+    def take(self, rows: pa.Array) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(self.index.take(rows), self.dictionary)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from app.config import DuckDBSettings
 from app.errors import AppError, Conflict
 from app.imports.build import Collected, Record, build_rows
 from app.imports.errors import ImportInvalid
@@ -75,17 +77,44 @@ def _local_today(site: Site, now: datetime) -> date:
     return now.astimezone(site.zone).date()
 
 
-def _scratch_rollups(site: Site, table: pa.Table, days: list[date]) -> list[tuple[Any, ...]]:
+# The scratch store's DuckDB memory (its events spill to its file beyond it), and how many
+# events one rollup question reads at most: the questions' hash tables stay within it.
+SCRATCH_MEMORY = "192MB"
+SCRATCH_CHUNK_EVENTS = 150_000
+
+
+def _day_chunks(day_events: dict[date, int]) -> Iterator[list[date]]:
+    """The days in order, in runs of at most SCRATCH_CHUNK_EVENTS events (a day at least)."""
+    chunk: list[date] = []
+    events = 0
+    for day in sorted(day_events):
+        if chunk and events + day_events[day] > SCRATCH_CHUNK_EVENTS:
+            yield chunk
+            chunk, events = [], 0
+        chunk.append(day)
+        events += day_events[day]
+    if chunk:
+        yield chunk
+
+
+def _scratch_rollups(
+    site: Site, table: pa.Table, day_events: dict[date, int]
+) -> list[tuple[Any, ...]]:
     """The import's own rollup rows (ROLLUP_COLUMNS), computed by the rollup builder over
-    a store that holds only the import's events."""
-    if not table.num_rows or not days:
+    a store (a temporary file) that holds only the import's events, in time order, a run
+    of days at a time (rows are per day: the same rows as all days at once)."""
+    if not table.num_rows:
         return []
-    scratch = EventStore(Path(":memory:"))
-    try:
-        imports.append_table(scratch, table)
-        return rollup.component_rows(scratch, site.id, site.zone, days)
-    finally:
-        scratch.close()
+    with tempfile.TemporaryDirectory(prefix="avocet-import-") as folder:
+        scratch = EventStore(Path(folder) / "scratch.duckdb", DuckDBSettings(0, SCRATCH_MEMORY))
+        try:
+            imports.append_table(scratch, table, order_by="ts")
+            rows: list[tuple[Any, ...]] = []
+            for days in _day_chunks(day_events):
+                rows += rollup.component_rows(scratch, site.id, site.zone, days)
+            return rows
+        finally:
+            scratch.close()
 
 
 def run_import(
@@ -189,7 +218,7 @@ def _run(
         # Finished raw days that hold nothing yet: their rollups are the import's own.
         held = imports.held_days(store, site.id, days[0], days[-1])
         alone = [d for d in days if d < today and d not in rolled and d not in held]
-    own_rollups = _scratch_rollups(site, built.table, days)
+    own_rollups = _scratch_rollups(site, built.table, built.day_events)
     raw = built.table
     if rolled:
         raw = raw.filter(pc.invert(pc.is_in(raw.column("day"), pa.array(sorted(rolled)))))
