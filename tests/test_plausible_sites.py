@@ -252,7 +252,13 @@ def test_listing_pages_with_cursors(sites: Sites) -> None:
         ("POST", "", {"json": {"domain": "tz.example", "timezone": "Mars/Olympus"}}),
         ("POST", "", {"json": {"domain": "not a domain"}}),
         ("GET", "", {"params": {"limit": "0"}}),
-        ("PUT", "/shop.example", {"json": {"tracker_script_configuration": {"hash": True}}}),
+        (
+            "PUT",
+            "/shop.example",
+            {"json": {"tracker_script_configuration": {"track_404_pages": 1}}},
+        ),
+        ("PUT", "/shop.example", {"json": {"tracker_script_configuration": "hash"}}),
+        ("POST", "", {"json": {"domain": "c.example", "tracker_script_configuration": []}}),
     ],
 )
 def test_bad_input_is_a_clear_error_never_a_500(
@@ -264,3 +270,73 @@ def test_bad_input_is_a_clear_error_never_a_500(
     response = httpx.request(method, f"{sites.url}{path}", headers=headers, timeout=30, **kwargs)
     assert response.status_code in (400, 404), response.text
     assert set(response.json()) == {"error"} and response.json()["error"]
+
+
+def test_tracker_script_configuration_as_the_docs_send_it_drives_the_sites_script(
+    sites: Sites,
+) -> None:
+    """The docs' JSON examples: create with a configuration, update domain and configuration
+    together; the switches Avocet acts on (hash routing, 404 pages) reach pa-<id>.js, the
+    others report what our tracker always does."""
+    created = sites.call(
+        "POST",
+        json={
+            "domain": "test-config.example",
+            "timezone": "Europe/London",
+            "tracker_script_configuration": {
+                "file_downloads": True,
+                "form_submissions": True,
+                "outbound_links": True,
+            },
+        },
+    )
+    assert created.status_code == 200, created.text
+    config = created.json()["tracker_script_configuration"]
+    site = sites.world.live.services.sites.by_domain("test-config.example")
+    assert site is not None
+    assert config == {
+        "id": f"pa-{site.id}",
+        "installation_type": None,
+        "track_404_pages": False,
+        "hash_based_routing": False,
+        "outbound_links": True,
+        "file_downloads": True,
+        "revenue_tracking": True,
+        "tagged_events": True,
+        "form_submissions": False,  # not something our tracker does
+        "pageview_props": False,
+    }
+    updated = sites.call(
+        "PUT",
+        "/test-config.example",
+        json={
+            "domain": "new-test-config.example",
+            "tracker_script_configuration": {
+                "hash_based_routing": True,
+                "installation_type": "manual",
+            },
+        },
+    )
+    assert updated.status_code == 200, updated.text
+    body = updated.json()
+    assert body["domain"] == "new-test-config.example"
+    assert body["tracker_script_configuration"]["hash_based_routing"] is True
+    assert body["tracker_script_configuration"]["installation_type"] == "manual"
+    only_404 = sites.call(
+        "PUT",
+        "/new-test-config.example",
+        json={"tracker_script_configuration": {"track_404_pages": True}},
+    ).json()["tracker_script_configuration"]
+    assert (only_404["track_404_pages"], only_404["hash_based_routing"]) == (True, True)
+    script = httpx.get(
+        f"{sites.world.live.url}/plausible/js/{config['id']}.js",
+        headers={"Accept-Encoding": "identity"},
+        timeout=30,
+    )
+    assert script.status_code == 200
+    assert script.content.startswith(
+        b'document.currentScript.setAttribute("data-domain","new-test-config.example");'
+        b'document.currentScript.setAttribute("data-hash","");'
+        b'document.currentScript.setAttribute("data-404","");'
+    )
+    assert httpx.get(f"{sites.world.live.url}/plausible/js/pa-nope.js").status_code == 404

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 import re
 from functools import cache
 from typing import Any
 
+import anyio.to_thread
 import brotli
 from litestar import Request, Response, Router, route
 from litestar.enums import HttpMethod, ScopeType
@@ -31,6 +33,8 @@ from app.api.script import (
     representations,
 )
 from app.errors import AppError, NotFound, RateLimited
+from app.services import Services
+from app.storage.tracker_config import config_of
 
 log = logging.getLogger("avocet")
 
@@ -57,6 +61,7 @@ REFUSED = {
     " Avocet's tracker: exclude pages with the site's exclusion rules instead",
 }
 _SCRIPT_NAME = re.compile(r"script((?:\.[a-z0-9-]+)*)\.js")
+_SITE_SCRIPT = re.compile(r"pa-([A-Za-z0-9_-]{1,64})\.js")
 
 
 def normalized_base(path: str) -> str:
@@ -83,31 +88,55 @@ def plausible_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     return Response({"error": message}, status_code=status, headers=headers)
 
 
-def script_attributes(filename: str) -> tuple[str, ...]:
+Attributes = tuple[tuple[str, str], ...]  # (data-* name without "data-", value)
+
+
+def script_attributes(filename: str) -> Attributes:
     """The tracker attributes a Plausible script name asks for, or NotFound."""
     match = _SCRIPT_NAME.fullmatch(filename)
     if match is None:
         raise NotFound(f"no script named {filename}")
     names = [n for n in match.group(1).split(".") if n]
-    attributes: list[str] = []
+    attributes: set[str] = set()
     for name in names:
         if name in REFUSED:
             raise NotFound(REFUSED[name])
         if name not in EXTENSIONS:
             raise NotFound(f"unknown script extension {name!r} in {filename}")
         attribute = EXTENSIONS[name]
-        if attribute and attribute not in attributes:
-            attributes.append(attribute)
-    return tuple(sorted(attributes))
+        if attribute:
+            attributes.add(attribute)
+    return tuple((a, "") for a in sorted(attributes))
+
+
+def site_script_attributes(svc: Services, filename: str) -> Attributes | None:
+    """pa-<site id>.js, Plausible's per-site script: the site's domain and the switches its
+    tracker_script_configuration stored (Sites API); None for another name."""
+    match = _SITE_SCRIPT.fullmatch(filename)
+    if match is None:
+        return None
+    site = svc.sites.by_id(match.group(1))
+    if site is None:
+        raise NotFound(f"no script named {filename}")
+    stored = config_of(svc.meta, site.id)
+    attributes = [("domain", site.domain)]
+    if stored.get("hash_based_routing"):
+        attributes.append(("hash", ""))
+    if stored.get("track_404_pages"):
+        attributes.append(("404", ""))
+    return tuple(attributes)
 
 
 @cache
-def variant(attributes: tuple[str, ...]) -> dict[str | None, Representation]:
+def variant(attributes: Attributes) -> dict[str | None, Representation]:
     """The tracker with a first statement that sets the attributes on its own script tag
     (the tracker reads them from document.currentScript), compressed like script.js."""
     if not attributes:
         return representations()
-    sets = "".join(f'document.currentScript.setAttribute("data-{a}","");' for a in attributes)
+    sets = "".join(
+        f"document.currentScript.setAttribute({json.dumps('data-' + name)},{json.dumps(value)});"
+        for name, value in attributes
+    )
     body = sets.encode() + representations()[None].body
     tag = hashlib.sha256(body).hexdigest()[:32]
     packed = {
@@ -122,7 +151,9 @@ def variant(attributes: tuple[str, ...]) -> dict[str | None, Representation]:
 
 async def _script(request: Request[Any, Any, Any], filename: str) -> Response[bytes]:
     """script.js and its Plausible variants, cached and compressed as /script.js is."""
-    found = variant(script_attributes(filename))
+    svc: Services = request.app.state.services
+    attributes = await anyio.to_thread.run_sync(site_script_attributes, svc, filename)
+    found = variant(attributes if attributes is not None else script_attributes(filename))
     allowed = accepted_codings(request.headers.get("accept-encoding", ""))
     chosen = next((found[c] for c in CODINGS if c in allowed), found[None])
     headers = {

@@ -34,6 +34,7 @@ from app.storage.goals import Goal, add_goal, delete_goal, goals_of
 from app.storage.meta import Site
 from app.storage.props import add_prop, delete_prop, props_of
 from app.storage.shares import ShareLink, add_share_link, share_links_of
+from app.storage.tracker_config import config_of, update_config
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -47,19 +48,48 @@ NO_TEAMS = (
 )
 SITE_MISSING = "Site could not be found"
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
-# What our tracker does, in the shape of Plausible's tracker_script_configuration: one
-# script with every feature on (no per-site switches to store; see the README).
-TRACKER_CONFIGURATION = {
-    "installation_type": None,
-    "track_404_pages": False,
-    "hash_based_routing": False,
+# Plausible's tracker_script_configuration. Stored and acted on by the site's pa-<id>.js
+# script (app/api/plausible_root.py): hash routing, 404 pages, the installation type. The
+# others report what our one tracker does whatever is asked (it always tracks outbound
+# links, downloads, tagged events and revenue; it has no form-submission or pageview-prop
+# tracking).
+STORED_SWITCHES = {"installation_type": None, "track_404_pages": False, "hash_based_routing": False}
+FIXED_SWITCHES = {
     "outbound_links": True,
     "file_downloads": True,
     "revenue_tracking": True,
     "tagged_events": True,
-    "form_submissions": True,
-    "pageview_props": True,
+    "form_submissions": False,
+    "pageview_props": False,
 }
+INSTALLATION_TYPES = (None, "manual", "wordpress", "gtm", "npm")
+CONFIG = "tracker_script_configuration"
+
+
+def check_configuration(raw: Any) -> dict[str, Any]:
+    """The stored switches a tracker_script_configuration sets; its errors as Plausible's
+    changeset names them ("tracker_script_configuration.<field>: is invalid")."""
+    if not isinstance(raw, dict):
+        raise InvalidRequest(f"{CONFIG}: is invalid")
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "installation_type":
+            valid = value in INSTALLATION_TYPES
+        elif key in STORED_SWITCHES or key in FIXED_SWITCHES:
+            valid = isinstance(value, bool)
+        else:
+            continue  # unknown fields are ignored, as Ecto's cast ignores them
+        if not valid:
+            raise InvalidRequest(f"{CONFIG}.{key}: is invalid")
+        if key in STORED_SWITCHES:
+            changes[key] = value
+    return changes
+
+
+def tracker_configuration(svc: Services, site: Site) -> dict[str, Any]:
+    stored = config_of(svc.meta, site.id)
+    switches = {k: stored.get(k, default) for k, default in STORED_SWITCHES.items()}
+    return {"id": f"pa-{site.id}", **switches, **FIXED_SWITCHES}
 
 
 class NotProvided(AppError):
@@ -161,7 +191,7 @@ def site_json(svc: Services, site: Site) -> dict[str, Any]:
         "domain": site.domain,
         "timezone": site.timezone,
         "custom_properties": props_of(svc.meta, site.id),
-        "tracker_script_configuration": {"id": site.id, **TRACKER_CONFIGURATION},
+        CONFIG: tracker_configuration(svc, site),
     }
 
 
@@ -243,6 +273,8 @@ async def create_site(request: AnyRequest) -> dict[str, Any]:
     if not domain or not domain.strip():
         raise InvalidRequest("domain: can't be blank")
     timezone = _text(params, "timezone") or "Etc/UTC"
+    config = params.get(CONFIG)
+    changes = check_configuration(config) if config is not None else {}
     svc = services(request)
     if svc.sites.by_domain(domain) is not None:
         raise InvalidRequest(
@@ -254,6 +286,8 @@ async def create_site(request: AnyRequest) -> dict[str, Any]:
     except AppError as exc:
         field = "timezone" if "timezone" in exc.message.lower() else "domain"
         raise InvalidRequest(f"{field}: {exc.message}") from exc
+    if changes:
+        await anyio.to_thread.run_sync(update_config, svc.meta, site.id, changes)
     return await anyio.to_thread.run_sync(site_json, svc, site)
 
 
@@ -266,35 +300,33 @@ async def get_site(request: AnyRequest, site_id: FromPath[str]) -> dict[str, Any
 
 @put("/api/v1/sites/{site_id:str}")
 async def update_site(request: AnyRequest, site_id: FromPath[str]) -> dict[str, Any]:
-    """A new domain (the old one keeps working for stats, as Plausible's does not: see
-    README). tracker_script_configuration can't be changed: our script's switches are the
-    snippet's attributes."""
+    """A new domain and/or tracker switches (the ones not named keep their value). The old
+    domain stops answering at once (Plausible keeps it for a while: see the README)."""
     caller(request, "sites:write")
     params = await params_of(request)
     domain = _text(params, "domain")
-    config = params.get("tracker_script_configuration")
+    config = params.get(CONFIG)
     if domain is None and config is None:
         raise InvalidRequest(
             "Payload must contain at least one of the parameters 'domain',"
             " 'tracker_script_configuration'"
         )
-    if config is not None:
-        raise InvalidRequest(
-            "tracker_script_configuration: Avocet's tracker is configured on the snippet"
-            " (data-hash, data-404, ...), not per site; see the README's snippet section"
-        )
+    changes = check_configuration(config) if config is not None else {}
     site = find_site(request, site_id, "sites:write")
     svc = services(request)
-    assert domain is not None
-    try:
-        updated = await anyio.to_thread.run_sync(
-            lambda: svc.meta.update_site(site.id, domain=domain)
-        )
-    except AppError as exc:
-        raise InvalidRequest(f"domain: {exc.message}") from exc
-    svc.sites.reload()
+    updated: Site | None = site
+    if domain is not None:
+        try:
+            updated = await anyio.to_thread.run_sync(
+                lambda: svc.meta.update_site(site.id, domain=domain)
+            )
+        except AppError as exc:
+            raise InvalidRequest(f"domain: {exc.message}") from exc
+        svc.sites.reload()
     if updated is None:
         raise NotFound(SITE_MISSING)
+    if changes:
+        await anyio.to_thread.run_sync(update_config, svc.meta, site.id, changes)
     return await anyio.to_thread.run_sync(site_json, svc, updated)
 
 
