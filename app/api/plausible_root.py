@@ -41,8 +41,9 @@ log = logging.getLogger("avocet")
 # The root's handlers that answer under the base path too (same handler, same envelope).
 SHARED_PATHS = frozenset({"/api/event", "/api/v2/query"})
 # Plausible's script extensions -> the tracker attribute each one means here. Outbound
-# links, file downloads, tagged events, revenue and pageview props are always on in our
-# tracker, so those names change nothing; `compat` is only for IE.
+# links, file downloads, tagged events and revenue are always on in our tracker, so those
+# names change nothing; `compat` is only for IE; `pageview-props` loads the script, whose
+# pageviews carry no props (the README says so).
 EXTENSIONS: dict[str, str | None] = {
     "hash": "hash",
     "local": "allow-local",
