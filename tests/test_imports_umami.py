@@ -456,3 +456,24 @@ def test_umami_cloud_export_with_the_session_on_each_event_row(
         ("NL", 1, 1, 2),
         ("US", 1, 2, 3),
     ]
+
+
+def test_umami_database_import_goes_through_the_running_server(world: Any, postgres: str) -> None:
+    """The server holds the events file: the CLI reads Umami's database itself and uploads
+    the tables to POST /api/v1/sites/{id}/imports with the website's id."""
+    owner = world.user("owner@example.com", admin=True)
+    site_id = world.site("example.com", owner)
+    token = world.key(owner, site_id, ("sites:read", "sites:write"))
+    data = Path(world.live.services.settings.data_dir)
+    url = ["--url", world.live.url, "--token", token]
+    done = cli(
+        data, "import", "umami", "--from-db", postgres, "--website", WEBSITE, "--site", site_id,
+        "--json", *url, env=_env(),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["status"] == "done"
+    assert job["files"] == ["website_event.csv", "session.csv", "event_data.csv", "revenue.csv"]
+    expected = {**SUMMARY, "rows_read": 11, "days_as_rollups": 2}  # the server keeps 90 days
+    expected["skipped"] = {"Umami event_type 3 (links, pixels, performance: not pages)": 1}
+    assert job["summary"] == expected
