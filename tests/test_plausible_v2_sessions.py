@@ -16,7 +16,13 @@ import pytest
 from app.config import Settings
 from app.query.rollup import build_rollups
 from app.storage.goals import add_goal
-from tests.conftest import LiveServer, free_port, start_live_server, stop_live_server
+from tests.conftest import (
+    IPHONE_UA,
+    LiveServer,
+    free_port,
+    start_live_server,
+    stop_live_server,
+)
 from tests.test_plausible_v2_parity import NOW, Ev, Site, row
 
 
@@ -419,3 +425,92 @@ def test_group_conversion_rate_and_revenue_per_source(live: LiveServer) -> None:
             [1, 50.0, _money(500.0, "$500.00", "$500.0"), _money(500.0, "$500.00", "$500.0")],
         ),
     ]
+
+
+# --- conversion_rate and group_conversion_rate (query_special_metrics_test.exs) ---------
+def test_conversion_rate_in_a_custom_property_breakdown_is_against_all_visitors(
+    live: LiveServer,
+) -> None:
+    """query_special_metrics_test.exs "returns conversion_rate in a goal filtered custom
+    prop breakdown": 8 visitors in all; "/blog**" matches every /blog page."""
+    uku, marko = {"author": "Uku"}, {"author": "Marko"}
+    site = Site(live).add(
+        Ev(path="/blog/1", props=uku),
+        Ev(path="/blog/2", props=uku),
+        Ev(path="/blog/3", props=uku),
+        Ev(path="/blog/1", props=marko),
+        Ev(path="/blog/2", props=marko, user=1),
+        Ev(path="/blog/3", props=marko, user=1),
+        Ev(path="/blog"),
+        Ev(props=marko),
+        Ev(),
+    )
+    add_goal(live.services.meta, site.site.id, "page", "/blog**", "Visit /blog**")
+    assert site.results(
+        metrics=["visitors", "events", "conversion_rate"],
+        dimensions=["event:props:author"],
+        filters=[["is", "event:goal", ["Visit /blog**"]]],
+    ) == [
+        row(["Uku"], [3, 3, 37.5]),
+        row(["Marko"], [2, 3, 25.0]),
+        row(["(none)"], [1, 1, 12.5]),
+    ]
+
+
+def _devices(live: LiveServer) -> Site:
+    """query_special_metrics_test.exs "... multi-goal filtered visit:screen_size breakdown":
+    three mobile visitors (two add to cart), two desktop ones (one adds and buys)."""
+    site = Site(live).add(
+        Ev(ua=IPHONE_UA),
+        Ev(ua=IPHONE_UA, name="AddToCart"),
+        Ev(ua=IPHONE_UA, name="AddToCart"),
+        Ev(user=1, name="AddToCart"),
+        Ev(user=1, name="Purchase", ts="2021-01-01 00:00:01"),
+        Ev(),
+    )
+    _goal(live, site, "Purchase", "EUR")  # revenue goals count as any event goal
+    _goal(live, site, "AddToCart", None)
+    return site
+
+
+def test_group_conversion_rate_per_device(live: LiveServer) -> None:
+    """query_special_metrics_test.exs "returns conversion_rate in a multi-goal filtered
+    visit:screen_size breakdown" (group_conversion_rate; Plausible's current
+    special_metrics.ex rounds to two places: 66.67 where that older test shows 66.7)."""
+    site = _devices(live)
+    assert site.results(
+        metrics=["visitors", "events", "group_conversion_rate"],
+        dimensions=["visit:device"],
+        filters=[["is", "event:goal", ["AddToCart", "Purchase"]]],
+    ) == [row(["Mobile"], [2, 2, 66.67]), row(["Desktop"], [1, 2, 50.0])]
+
+
+def test_conversion_rate_per_device_is_against_all_visitors(live: LiveServer) -> None:
+    """special_metrics.ex maybe_add_conversion_rate: its total query drops the goal and
+    property filters and the dimensions, so each device's converted visitors are a share of
+    all 5 (2 / 5 and 1 / 5), unlike group_conversion_rate above (2 / 3 and 1 / 2)."""
+    site = _devices(live)
+    assert site.results(
+        metrics=["visitors", "conversion_rate"],
+        dimensions=["visit:device"],
+        filters=[["is", "event:goal", ["AddToCart", "Purchase"]]],
+    ) == [row(["Mobile"], [2, 40.0]), row(["Desktop"], [1, 20.0])]
+
+
+def test_group_conversion_rate_per_page(live: LiveServer) -> None:
+    """query_special_metrics_test.exs "returns conversion_rate in a goal filtered
+    event:page breakdown": /en/register has 3 visitors, 2 signed up."""
+    site = Site(live).add(
+        Ev(path="/en/register"),
+        Ev(path="/en/register", name="Signup"),
+        Ev(path="/en/register", name="Signup"),
+        Ev(path="/it/register", name="Signup", user=1),
+        Ev(path="/it/register", name="Signup", user=1, ts="2021-01-01 00:00:01"),
+        Ev(path="/it/register"),
+    )
+    _goal(live, site, "Signup", None)
+    assert site.results(
+        metrics=["visitors", "events", "group_conversion_rate"],
+        dimensions=["event:page"],
+        filters=[["is", "event:goal", ["Signup"]]],
+    ) == [row(["/en/register"], [2, 2, 66.67]), row(["/it/register"], [1, 2, 50.0])]

@@ -87,7 +87,11 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     groups = None
     if "group_conversion_rate" in req.metrics:
         groups = await _group_totals(svc, req, q)
-    body = render(req, q, result, total, revenue, groups)
+    converting = None
+    if "conversion_rate" in req.metrics and q.interval is None:
+        totals = await _group_totals(svc, req, q, whole=True)
+        converting = totals.get((), 0)
+    body = render(req, q, result, total, revenue, groups, converting)
     warnings = metric_warnings(req.metrics, revenue)
     if warnings:
         body["meta"]["metric_warnings"] = warnings
@@ -113,16 +117,19 @@ async def _by_goal(svc: Services, q: Query, goals: Goals, currencies: Mapping[st
     return merge_goal_rows(answers, q.order_by, q.limit, q.offset)
 
 
-async def _group_totals(svc: Services, req: V2Request, q: Query) -> dict[tuple[Any, ...], int]:
+async def _group_totals(
+    svc: Services, req: V2Request, q: Query, *, whole: bool = False
+) -> dict[tuple[Any, ...], int]:
     """group_conversion_rate's denominators (special_metrics.ex
     maybe_add_group_conversion_rate): the visitors of each group of the question's
-    dimensions without its top-level event:goal and event:props filters."""
+    dimensions without its top-level event:goal and event:props filters. whole: without
+    the dimensions too, conversion_rate's one denominator (maybe_add_conversion_rate)."""
     kept = tuple(
         f
         for i, f in enumerate(q.filters)
         if i >= len(req.filters) or not _goal_or_prop_filter(req.filters[i])
     )
-    dims = tuple(d for d in q.dimensions if d != GOAL_KEY)
+    dims = () if whole else tuple(d for d in q.dimensions if d != GOAL_KEY)
     totals = msgspec.structs.replace(
         q,
         dimensions=dims,
@@ -186,10 +193,12 @@ def render(
     total: int | None = None,
     revenue: RevenueCurrencies | None = None,
     groups: Mapping[tuple[Any, ...], int] | None = None,
+    converting: int | None = None,
 ) -> dict[str, Any]:
     """Rows, meta (total_rows, time_labels when asked) and the query as understood. total:
     the visitors the percentage metric is a share of; revenue: the currencies revenue is
-    in; groups: group_conversion_rate's visitors per group (of the dimensions but goals)."""
+    in; groups: group_conversion_rate's visitors per group (of the dimensions but goals);
+    converting: conversion_rate's visitors (None: the engine's rate, per time bucket)."""
     # Dimensions answer in the order asked ("time" is the time dimension's row key).
     keys = ["time" if d.startswith("time:") else d for d in q.dimensions]
     group_keys = [k for k in keys if k != GOAL_KEY]
@@ -199,6 +208,7 @@ def render(
             total,
             _currency(revenue, row),
             None if groups is None else groups.get(tuple(row[k] for k in group_keys)),
+            converting,
         )
         values = [_value(m, row, context) for m in req.metrics]
         if q.interval and not any(values):
@@ -248,6 +258,7 @@ class _RowContext(NamedTuple):
     total: int | None  # the question's visitors (percentage)
     currency: str | None  # the row's revenue currency (None: revenue metrics are null)
     group: int | None  # the row's group visitors (group_conversion_rate)
+    converting: int | None  # the question's visitors without goals (conversion_rate)
 
 
 def _currency(revenue: RevenueCurrencies | None, row: dict[str, Any]) -> str | None:
@@ -267,6 +278,9 @@ def _value(metric: str, row: dict[str, Any], context: _RowContext) -> Any:
     if metric == "group_conversion_rate":  # if(total > 0, round(x / total * 100, 2), 0)
         group = context.group
         return round(row["visitors"] / group * 100, 2) if group else 0
+    if metric == "conversion_rate" and context.converting is not None:
+        whole = context.converting
+        return round(row["visitors"] / whole * 100, 2) if whole else 0
     if metric == "bounce_rate":  # a whole number: round() of the ratio, as Plausible's SQL
         value = row["bounce_rate"]
         return None if value is None else round(float(value))

@@ -290,6 +290,8 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
             raise InvalidRequest(f"Unknown metric '{name}'")
         if METRICS[name] not in metrics:
             metrics.append(METRICS[name])
+    if "conversion_rate" in metrics and "visitors" not in metrics:
+        metrics.append("visitors")  # its numerator (app/api/plausible_query.py)
     # event:goal as a dimension is answered per goal (plausible_goals.py): the Query
     # leaves it out, its order_by keeps it (as "event").
     goal_dimension = "event:goal" in request.dimensions
@@ -383,6 +385,8 @@ def _order(
         if len(item) != 2 or item[1] not in ("asc", "desc"):
             raise InvalidRequest(f"Invalid order_by entry '{item}'")
         key = METRICS.get(item[0]) or dimension(item[0])
+        if key == "conversion_rate" and not any(d.startswith("time:") for d in dims):
+            key = "visitors"  # against one total for every row: the same order
         found.append(Order("time" if key.startswith("time:") else key, item[1] == "desc"))
     return tuple(found)
 

@@ -127,7 +127,10 @@ function v2Metrics (state, req) {
 // The Plausible v2 body of a request (shift: the comparison period's body).
 export function v2Body (state, req, shift) {
   const p = req.params
-  const metrics = v2Metrics(state, req).map(m => V2_METRICS[m] || m)
+  // A breakdown's conversion rate is each row's group's (the native API's): v2's
+  // group_conversion_rate; v2's conversion_rate is against all visitors.
+  const rename = m => req.endpoint === 'breakdown' && m === 'conversion_rate' ? 'group_conversion_rate' : (V2_METRICS[m] || m)
+  const metrics = v2Metrics(state, req).map(rename)
   const filters = v2Filters(state.filters)
   for (const [k, v] of Object.entries(p)) {
     if (k === 'event' || k === 'goal') filters.push(['is', dim(k), v.split('|')])
@@ -144,7 +147,7 @@ export function v2Body (state, req, shift) {
   if (req.endpoint === 'timeseries') body.dimensions = ['time:' + (p.interval || 'day')]
   if (filters.length) body.filters = filters
   if (req.endpoint === 'breakdown') {
-    if (p.sort) { const [m, d] = p.sort.split('.'); body.order_by = [[V2_METRICS[m] || m, d]] }
+    if (p.sort) { const [m, d] = p.sort.split('.'); body.order_by = [[rename(m), d]] }
     const limit = Number(p.limit || 100)
     body.pagination = { limit, offset: (Number(p.page_number || 1) - 1) * limit }
     body.include = { total_rows: true }
