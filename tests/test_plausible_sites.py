@@ -49,7 +49,7 @@ class Sites:
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
-    live = start_live_server(auth_settings(tmp_path_factory.mktemp("sites")))
+    live = start_live_server(auth_settings(tmp_path_factory.mktemp("sites"), run_jobs=False))
     world = World(live)
     owner = world.user("owner@example.com")
     stranger = world.user("stranger@example.com")

@@ -95,7 +95,9 @@ class Plausible:
 def pl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plausible]:
     # Raw events kept 400 days: the docs' examples ask 6 months with filters (past the raw
     # window, a filtered question is a 422 here; see the README).
-    live = start_live_server(auth_settings(tmp_path_factory.mktemp("v1"), raw_retention_days=400))
+    live = start_live_server(
+        auth_settings(tmp_path_factory.mktemp("v1"), raw_retention_days=400, run_jobs=False)
+    )
     world = World(live)
     owner = world.user("owner@example.com")
     stranger = world.user("stranger@example.com")
@@ -351,8 +353,14 @@ def test_timeseries_shapes_for_day_6mo_and_month_intervals(pl: Plausible) -> Non
         ]
     }
     seven = pl.ok("/api/v1/stats/timeseries", site_id=SHOP, period="7d", metrics="pageviews")
-    assert seven["results"][0]["date"] == "2020-12-30"
-    assert [r["pageviews"] for r in seven["results"]] == [0, 0, 5, 3, 0, 1, 0]
+    # 7d: the seven days before the anchor (today, 2021-01-05), the anchor left out, as
+    # timeseries_test.exs "shows last 7 days of visitors" (date 2021-01-08 -> 01..07)
+    assert seven["results"][0]["date"] == "2020-12-29"
+    assert [r["pageviews"] for r in seven["results"]] == [0, 0, 0, 5, 3, 0, 1]
+    # no period: 30d, the 30 days before the anchor (U5's visit on 01-04 is the anchor's)
+    assert pl.ok("/api/v1/stats/aggregate", site_id=SHOP) == {"results": {"visitors": {"value": 6}}}
+    before = pl.ok("/api/v1/stats/aggregate", site_id=SHOP, date="2021-01-04")
+    assert before == {"results": {"visitors": {"value": 5}}}
 
 
 def test_breakdown_shapes_sources_goals_props_and_pages(pl: Plausible) -> None:
@@ -855,7 +863,7 @@ def test_a_plausible_snippet_whose_host_alone_changed_loads_its_variant(pl: Plau
 
 @pytest.mark.parametrize("base", ["/analytics/pa", ""])
 def test_plausible_base_path_moves_or_turns_off_the_root(tmp_path: Path, base: str) -> None:
-    live = start_live_server(auth_settings(tmp_path, plausible_base_path=base))
+    live = start_live_server(auth_settings(tmp_path, plausible_base_path=base, run_jobs=False))
     try:
         if base:
             moved = httpx.get(f"{live.url}{base}/api/v1/stats/aggregate", params={"site_id": "a.b"})
@@ -880,7 +888,7 @@ def test_plausible_base_path_must_be_a_path(base: str) -> None:
 def test_past_the_keys_limit_a_429_in_plausibles_shape(tmp_path: Path) -> None:
     """auth_test.exs "limits the rate of API requests": 429 and its message (our limit is
     per minute, and the message says so)."""
-    live = start_live_server(auth_settings(tmp_path, limits={"key_per_minute": 2}))
+    live = start_live_server(auth_settings(tmp_path, limits={"key_per_minute": 2}, run_jobs=False))
     world = World(live)
     owner = world.user("owner@example.com")
     world.site(SHOP, owner)
@@ -940,7 +948,7 @@ def test_with_imported_adds_a_plausible_import_and_warns_when_it_cannot(tmp_path
         data, "import", "plausible", str(FIXTURES / "plausible"), "--site", "example.com"
     )
     assert imported.returncode == 0, imported.stderr
-    live = start_live_server(auth_settings(tmp_path))
+    live = start_live_server(auth_settings(tmp_path, run_jobs=False))
     live.services.clock = lambda: datetime(2024, 1, 10, tzinfo=UTC)
     world = World(live)
     owner = world.user("owner@example.com")

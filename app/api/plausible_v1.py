@@ -5,7 +5,7 @@ with Plausible's statuses and words."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -87,7 +87,9 @@ async def _question(request: AnyRequest, kind: Kind) -> tuple[Services, Site, V1
     wanted = "event:goal" in params.get("filters", "") or params.get("property") == "event:goal"
     goals = site_goals(svc, site, wanted)
     zone = ZoneInfo(site.timezone)
-    question = parse_v1(kind, params, goals, zone, svc.clock().astimezone(zone).date())
+    # Plausible's default anchor is the UTC date (Timex.to_date(DateTime.utc_now())).
+    today = svc.clock().astimezone(UTC).date()
+    question = parse_v1(kind, params, goals, zone, today)
     return svc, site, question, goals
 
 

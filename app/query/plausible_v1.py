@@ -192,7 +192,8 @@ def check_property(params: Mapping[str, str]) -> str:
 
 def v1_period(params: Mapping[str, str], zone: ZoneInfo, today: date) -> Period:
     """legacy_query_builder.ex put_period: the days of the period, in the site's zone (no
-    period: 30d; `date` anchors every preset and defaults to today)."""
+    period: 30d; `date` anchors every preset and defaults to `today`, which Plausible takes
+    as the UTC date)."""
     preset = params.get("period") or "30d"
     if preset == "custom":
         first_text, last_text = params["date"].split(",")
@@ -207,10 +208,9 @@ def v1_period(params: Mapping[str, str], zone: ZoneInfo, today: date) -> Period:
         )
     if preset == "day":
         return _period(zone, anchor, anchor)
-    if preset == "7d":
-        return _period(zone, anchor - timedelta(days=6), anchor)
-    if preset == "30d":  # Date.shift(day: -30): 31 days, as Plausible counts them
-        return _period(zone, anchor - timedelta(days=30), anchor)
+    if preset in ("7d", "30d"):  # the N days before the anchor, the anchor left out
+        days = int(preset[:-1])
+        return _period(zone, anchor - timedelta(days=days), anchor - timedelta(days=1))
     if preset == "month":
         return _period(zone, anchor.replace(day=1), _month_end(anchor))
     months = 5 if preset == "6mo" else 11
