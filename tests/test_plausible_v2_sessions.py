@@ -514,3 +514,53 @@ def test_group_conversion_rate_per_page(live: LiveServer) -> None:
         dimensions=["event:page"],
         filters=[["is", "event:goal", ["Signup"]]],
     ) == [row(["/en/register"], [2, 2, 66.67]), row(["/it/register"], [1, 2, 50.0])]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"metrics": ["group_conversion_rate"], "dimensions": ["time:day"]},
+        {"metrics": ["average_revenue"], "dimensions": ["visit:source", "time:day"]},
+        {"metrics": ["total_revenue"], "dimensions": ["event:goal", "visit:device"]},
+        {"metrics": ["conversion_rate", "group_conversion_rate"], "dimensions": ["event:goal"]},
+        {
+            "metrics": ["total_revenue", "average_revenue"],
+            "dimensions": ["visit:source"],
+            "order_by": [["average_revenue", "asc"], ["total_revenue", "desc"]],
+        },
+        {
+            "metrics": ["visitors", "group_conversion_rate"],
+            "dimensions": ["visit:entry_page_hostname"],
+            "order_by": [["group_conversion_rate", "asc"]],
+            "include": {"imports": True, "total_rows": True},
+        },
+    ],
+)
+def test_money_and_group_metrics_combine_with_any_question(
+    live: LiveServer, body: dict[str, Any]
+) -> None:
+    """Combinations Plausible's tests don't cover answer 200 (never a 500): two visitors on
+    example.com, one buys for EUR 12.50 (a revenue goal in EUR)."""
+    site = Site(live).add(
+        Ev(user=1, referrer="https://google.com/"),
+        Ev(user=1, name="Purchase", revenue=("12.5", "EUR"), referrer="https://google.com/"),
+        Ev(user=2),
+    )
+    _goal(live, site, "Purchase", "EUR")
+    goal_filter = [] if "event:goal" in body["dimensions"] else [["is", "event:goal", ["Purchase"]]]
+    response = site.query(filters=goal_filter, **body)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert len(results) == 1
+    values = dict(zip(body["metrics"], results[0]["metrics"], strict=True))
+    euro = {"short": "€12.5", "long": "€12.50", "value": 12.5, "currency": "EUR"}
+    expected = {
+        "total_revenue": euro,
+        "average_revenue": euro,
+        "conversion_rate": 50.0,
+        "visitors": 1,
+    }
+    for metric, value in values.items():
+        # group_conversion_rate: every group (the day, the hostname, the goal's) holds both
+        # visitors, one of whom bought.
+        assert value == (50.0 if metric == "group_conversion_rate" else expected[metric])
