@@ -79,8 +79,8 @@ def _local_today(site: Site, now: datetime) -> date:
 
 # The scratch store's DuckDB memory (its events spill to its file beyond it), and how many
 # events one rollup question reads at most: the questions' hash tables stay within it.
-SCRATCH_MEMORY = "192MB"
-SCRATCH_CHUNK_EVENTS = 150_000
+SCRATCH_MEMORY = "128MB"
+SCRATCH_CHUNK_EVENTS = 100_000
 
 
 def _day_chunks(day_events: dict[date, int]) -> Iterator[list[date]]:
