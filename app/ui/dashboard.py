@@ -62,6 +62,7 @@ def dashboard_context(
     goals: Sequence[Goal] = (),
     empty: bool = False,
     base: str = "",
+    imported: bool = False,
 ) -> dict[str, Any]:
     """Template context of app/ui/templates/dashboard.html.
 
@@ -69,7 +70,8 @@ def dashboard_context(
     every API request of the page sends `Authorization: Bearer <api_token>` (None: the
     session cookie authenticates). goals: the site's goals by name (the Goals panel asks
     the API about each). empty: the site has no events yet, so the page shows the snippet
-    (loaded from `base`)."""
+    (loaded from `base`). imported: the site has imported aggregates (Plausible's export),
+    so the page offers the switch that adds them (?with_imported=true)."""
     return {
         "site": site,
         "embed": embed,
@@ -78,6 +80,7 @@ def dashboard_context(
         "goal_names": [g.name for g in goals],
         "empty": empty,
         "base": base,
+        "imported": imported,
         "preload": preload_chunks(),
         "version": asset_version(),
     }

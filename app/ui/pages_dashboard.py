@@ -9,6 +9,7 @@ from litestar.response import Template
 
 from app.query.run import first_event_day
 from app.storage.goals import goals_of
+from app.storage.imports import imported_span
 from app.ui.dashboard import dashboard_context
 from app.ui.pages_sites import base_url
 from app.ui.web import AnyRequest, page, services, signed_in, viewer_site
@@ -22,14 +23,16 @@ async def dashboard_page(request: AnyRequest, site_id: FromPath[str]) -> Templat
     svc = services(request)
     goals = await anyio.to_thread.run_sync(goals_of, svc.meta, site.id)
     first = await anyio.to_thread.run_sync(first_event_day, svc.events, site.id)
+    span = await anyio.to_thread.run_sync(imported_span, svc.events, site.id)
     context = dashboard_context(
         site,
         embed=False,
         share=False,
         api_token=None,
         goals=goals,
-        empty=first is None,
+        empty=first is None and span is None,
         base=base_url(request),
+        imported=span is not None,
     )
     return page(request, "dashboard.html", viewer, role=role, **context)
 

@@ -151,3 +151,51 @@ def test_upload_follow_summarise_and_delete_an_import(
     if SHOTS:
         for shot in out.iterdir():
             shot.replace(Path(SHOTS) / shot.name)
+
+
+def test_dashboard_switch_adds_the_imported_aggregates(
+    server: LiveServer, browser: Browser, tmp_path: Path
+) -> None:
+    """Plausible's export (its tables uploaded together on the Imports page; numbers by
+    hand in tests/test_imports_plausible.py: 15 visitors, 18 visits, 38 pageviews over
+    2024-01-01 .. 02) stays out of the dashboard until its switch is on."""
+    context = browser.new_context(user_agent=DESKTOP_UA, viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        site_id = _first_owner(page, server.url, "shop.example.com")
+        dashboard = f"{server.url}/ui/sites/{site_id}?period=custom&from=2024-01-01&to=2024-01-02"
+        page.goto(dashboard)
+        expect(page.locator("#with-imported")).to_have_count(0)  # nothing imported yet
+        page.goto(f"{server.url}/ui/sites/{site_id}/imports")
+        page.locator("input[name=source][value=plausible]").check()
+        tables = sorted((FIXTURES / "plausible").glob("*.csv"))
+        page.get_by_label("Export files").set_input_files([str(p) for p in tables])
+        page.get_by_role("button", name="Upload and import").click()
+        page.wait_for_url("**/imports?job=*")
+        expect(page.locator("li.import .badge")).to_have_text("Imported", timeout=20_000)
+
+        page.goto(dashboard)
+        tiles = page.locator("#top-stats li.stat")
+        expect(tiles.locator("xpath=self::*[@data-metric='visitors']")).to_have_attribute(
+            "data-value", "0"
+        )
+        switch = page.get_by_label("Imported data")
+        expect(switch).not_to_be_checked()
+        switch.check()
+        expect(page).to_have_url(dashboard + "&with_imported=true")
+        for metric, value in (("visitors", "15"), ("visits", "18"), ("pageviews", "38")):
+            expect(page.locator(f'#top-stats [data-metric="{metric}"]')).to_have_attribute(
+                "data-value", value
+            )
+        assert serious_violations(page) == []
+        page.screenshot(path=str(tmp_path / "dashboard-imported.png"))
+        page.reload()  # the URL keeps the choice
+        expect(page.get_by_label("Imported data")).to_be_checked()
+        page.get_by_label("Imported data").uncheck()
+        expect(page.locator('#top-stats [data-metric="visitors"]')).to_have_attribute(
+            "data-value", "0"
+        )
+    finally:
+        context.close()
+    if SHOTS:
+        (tmp_path / "dashboard-imported.png").replace(Path(SHOTS) / "dashboard-imported.png")

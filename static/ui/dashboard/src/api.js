@@ -50,6 +50,7 @@ export function nativeQuery (state, req) {
     for (const [k, v] of Object.entries(filterParams(state.filters))) q.set(k, v)
   }
   for (const [k, v] of Object.entries(req.params)) if (v != null) q.set(k, v)
+  if (state.imported && req.endpoint !== 'realtime') q.set('with_imported', 'true')
   return q.toString().replace(/%2C/g, ',').replace(/%2F/g, '/').replace(/%3A/g, ':').replace(/%7C/g, '|').replace(/%2A/g, '*')
 }
 
@@ -153,6 +154,7 @@ export function v2Body (state, req, shift) {
     body.include = { total_rows: true }
   }
   if (req.endpoint === 'timeseries') body.include = { time_labels: true }
+  if (state.imported) body.include = { ...body.include, imports: true }
   return body
 }
 

@@ -46,6 +46,7 @@ export function renderControls () {
   const state = app.state
   renderDatePicker(state)
   renderCompare(state)
+  renderImported(state)
   renderChips(state)
   renderFilterMenu()
 }
@@ -150,6 +151,16 @@ function renderCompare (state) {
   const select = h('select', { id: 'compare-select', 'aria-label': 'Compare in the graph', onchange: () => app.navigate({ ...app.state, compare: select.value || null }) })
   for (const [v, label] of COMPARE) select.append(h('option', { value: v, selected: (state.compare || '') === v }, label))
   box.append(select)
+}
+
+// The "imported data" switch (#imported: the page has it when the site has imported aggregates).
+function renderImported (state) {
+  const box = document.getElementById('imported')
+  if (!box) return
+  box.textContent = ''
+  const input = h('input', { type: 'checkbox', id: 'with-imported', checked: state.imported, onchange: () => app.navigate({ ...app.state, imported: input.checked }) })
+  box.append(h('label', { class: 'switch', for: 'with-imported', title: 'Add the imported daily aggregates where they can answer (not to hourly graphs, nor to filters on properties of two tables)' },
+    input, h('span', {}, 'Imported data')))
 }
 
 // --- filters ---------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ export function parseState (search) {
     compare: q.get('compare') || null,
     interval: INTERVALS.includes(q.get('interval')) ? q.get('interval') : null,
     metric: q.get('metric') || 'visitors',
+    // with_imported=true: add the site's imported aggregates where they can answer.
+    imported: q.get('with_imported') === 'true',
     filters: []
   }
   if (state.period === 'custom' && !(state.from && state.to)) state.period = DEFAULT_PERIOD
@@ -72,6 +74,7 @@ export function stateSearch (state) {
   if (state.compare) q.set('compare', state.compare)
   if (state.interval) q.set('interval', state.interval)
   if (state.metric && state.metric !== 'visitors') q.set('metric', state.metric)
+  if (state.imported) q.set('with_imported', 'true')
   for (const f of state.filters) q.append(f.key + SUFFIX[f.op], f.values.join('|'))
   // Keep the URL readable: "/" and ":" need no escaping in a query string.
   const text = q.toString().replace(/%2F/g, '/').replace(/%3A/g, ':').replace(/%2A/g, '*').replace(/%7C/g, '|')
