@@ -932,6 +932,23 @@ def test_conversion_rate_per_bucket_and_per_group(pl: Plausible) -> None:
     )
     # Google: U1 converted of U1, U4; Direct / None: U2 (d2) of U2 d1, U2 d2 (U3 is Twitter).
     # (A tie: Plausible then orders by the stored value, "" first; ours keeps no value last.)
+    # by a custom property, the question's rate: each row's converted visitors over all
+    # 6 visitors of 01..05 without the goal filter (legacy/breakdown.ex keeps conversion_rate)
+    plans = pl.ok(
+        "/api/v1/stats/breakdown",
+        site_id=SHOP,
+        period="custom",
+        date="2021-01-01,2021-01-05",
+        property="event:props:plan",
+        metrics="visitors,conversion_rate",
+        filters="event:goal==Signup",
+    )
+    assert plans == {
+        "results": [
+            {"plan": "free", "visitors": 1, "conversion_rate": 16.67},
+            {"plan": "pro", "visitors": 1, "conversion_rate": 16.67},
+        ]
+    }
     assert sorted(sources["results"], key=lambda r: r["source"]) == [
         {"source": "Direct / None", "visitors": 1, "conversion_rate": 50.0},
         {"source": "Google", "visitors": 1, "conversion_rate": 50.0},

@@ -15,6 +15,9 @@ from litestar import Request, get
 
 from app.api.access import authenticate, has_credentials, services, site_access
 from app.api.collect import NO_STORE
+
+# _group_totals: the v2 surface's conversion-rate denominators (the same numbers as v2's).
+from app.api.plausible_query import _group_totals as group_totals
 from app.api.plausible_query import render
 from app.api.stats import site_goals
 from app.errors import Forbidden, InvalidRequest, NotFound, RateLimited, Unauthorized
@@ -115,9 +118,23 @@ async def _answer(
     return msgspec.structs.replace(q, dimensions=tuple(dims)), result
 
 
-def _rows(question: V1Question, q: Query, result: Result) -> list[dict[str, Any]]:
-    """The v2 render's rows ({"metrics": [...], "dimensions": [...]}, labelled)."""
-    rows: list[dict[str, Any]] = render(question.request, q, result)["results"]
+async def _render(svc: Services, question: V1Question, q: Query, result: Result) -> dict[str, Any]:
+    """The v2 render ({"metrics": [...], "dimensions": [...]} rows, labelled), with the
+    denominators the v2 surface asks for conversion rates (one more question each)."""
+    req = question.request
+    groups = None
+    if "group_conversion_rate" in req.metrics:
+        groups = await group_totals(svc, req, q)
+    converting = None
+    if "conversion_rate" in req.metrics and q.interval is None:
+        converting = (await group_totals(svc, req, q, whole=True)).get((), 0)
+    return render(req, q, result, groups=groups, converting=converting)
+
+
+async def _rows(
+    svc: Services, question: V1Question, q: Query, result: Result
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (await _render(svc, question, q, result))["results"]
     return rows
 
 
@@ -138,13 +155,13 @@ async def aggregate(request: AnyRequest) -> dict[str, Any]:
     svc, site, question, goals = await _question(request, "aggregate")
     q, result = await _answer(svc, site, question, goals, question.period)
     asked = question.request.metrics
-    values = _rows(question, q, result)[0]["metrics"]
+    values = (await _rows(svc, question, q, result))[0]["metrics"]
     current = {m: aggregate_value(m, v) for m, v in zip(asked, values, strict=True)}
     results: dict[str, Any] = {}
     previous: dict[str, Any] = {}
     if question.compare is not None:
         pq, presult = await _answer(svc, site, question, goals, question.compare)
-        before = _rows(question, pq, presult)[0]["metrics"]
+        before = (await _rows(svc, question, pq, presult))[0]["metrics"]
         previous = {m: aggregate_value(m, v) for m, v in zip(asked, before, strict=True)}
     for metric in question.metrics:
         entry: dict[str, Any] = {"value": current[metric]}
@@ -161,7 +178,7 @@ async def timeseries(request: AnyRequest) -> dict[str, Any]:
     ones filled as legacy/timeseries.ex fills them)."""
     svc, site, question, goals = await _question(request, "timeseries")
     q, result = await _answer(svc, site, question, goals, question.period)
-    body = render(question.request, q, result)
+    body = await _render(svc, question, q, result)
     asked = question.request.metrics
     found = {row["dimensions"][0]: row["metrics"] for row in body["results"]}
     series = []
@@ -179,12 +196,11 @@ async def breakdown(request: AnyRequest) -> dict[str, Any]:
     svc, site, question, goals = await _question(request, "breakdown")
     q, result = await _answer(svc, site, question, goals, question.period)
     keys = [breakdown_key(d) for d in question.request.dimensions]
-    asked = question.request.metrics
     rows = []
-    for item in _rows(question, q, result):
+    for item in await _rows(svc, question, q, result):
         row: dict[str, Any] = dict(zip(keys, item["dimensions"], strict=True))
-        for metric, value in zip(asked, item["metrics"], strict=True):
-            if metric in question.metrics:
+        for metric, value in zip(question.keys, item["metrics"], strict=True):
+            if metric is not None:
                 row[metric] = series_value(metric, value)
         rows.append(row)
     return {"results": rows, **_warning(question, result)}

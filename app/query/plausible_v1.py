@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -94,11 +94,11 @@ class V1Question:
     request: V2Request
     period: Period
     metrics: list[str]  # as asked, in order (the v1 answer's keys)
+    keys: list[str | None]  # the v1 key of each request.metrics entry (None: not shown)
     kind: Kind
     interval: str | None = None
     prop: str | None = None
     compare: Period | None = None
-    goals_asked: list[str] = field(default_factory=list)
 
 
 def _error(message: str) -> InvalidRequest:
@@ -431,7 +431,11 @@ def parse_v1(
     v2_filters = [_v2_filter(f) for f in filters]
     dimensions: list[str] = []
     order: list[list[str]] | None = None
-    asked = list(metrics)
+    # legacy/breakdown.ex: conversion_rate by a visit or event:page/name property is each
+    # group's rate (group_conversion_rate); by goal or custom property, the question's.
+    grouped = prop is not None and prop != "event:goal" and not prop.startswith("event:props:")
+    asked = ["group_conversion_rate" if grouped and m == "conversion_rate" else m for m in metrics]
+    keys: list[str | None] = list(metrics)
     if kind == "timeseries":
         interval = interval or default_interval(params)
         dimensions = [f"time:{interval}"]
@@ -441,6 +445,7 @@ def parse_v1(
         sort_metric = next((m for m in asked if m != "time_on_page"), None)
         if sort_metric is None:
             asked.append("visitors")
+            keys.append(None)  # asked to order by, not shown
             sort_metric = "visitors"
         if prop in _NO_EMPTY_ROWS:
             v2_filters.append(["is_not", prop, ["(not set)"]])
@@ -464,7 +469,7 @@ def parse_v1(
     compare = None
     if kind == "aggregate" and params.get("compare") == "previous_period":
         compare = previous_period(period)
-    return V1Question(request, period, metrics, kind, interval, prop, compare)
+    return V1Question(request, period, metrics, keys, kind, interval, prop, compare)
 
 
 # --- rendering -------------------------------------------------------------------------
