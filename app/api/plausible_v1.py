@@ -5,7 +5,7 @@ with Plausible's statuses and words."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -211,9 +211,7 @@ async def realtime_visitors(request: AnyRequest) -> int:
     """The visitors of the last 5 minutes, a bare number (Plausible.Stats.current_visitors)."""
     site = v1_site(request, request.query_params.get("site_id"))
     svc = services(request)
-    return await anyio.to_thread.run_sync(
-        current_visitors, svc.events, site.id, 5, svc.clock() + timedelta(seconds=0)
-    )
+    return await anyio.to_thread.run_sync(current_visitors, svc.events, site.id, 5, svc.clock())
 
 
 ROUTES = [aggregate, timeseries, breakdown, realtime_visitors]
