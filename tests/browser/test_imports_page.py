@@ -8,7 +8,9 @@ scroll), axe-core with no serious or critical violation."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.accounts_fixtures import auth_settings
-from tests.browser.conftest import DESKTOP_UA
+from tests.browser.conftest import DESKTOP_UA, ROOT
 from tests.browser.test_dashboard_a11y import serious_violations
 from tests.browser.test_data_pages import _first_owner, _no_sideways_scroll
 from tests.conftest import LiveServer, start_live_server, stop_live_server
@@ -199,3 +201,31 @@ def test_dashboard_switch_adds_the_imported_aggregates(
         context.close()
     if SHOTS:
         (tmp_path / "dashboard-imported.png").replace(Path(SHOTS) / "dashboard-imported.png")
+
+
+def test_a_running_import_shows_its_progress_bar(
+    server: LiveServer, browser: Browser, tmp_path: Path
+) -> None:
+    """A 40,000-row GoatCounter export (bench/import.py's generator): the job's bar gets
+    the file's row count as its end and moves, then the page shows the summary."""
+    spec = importlib.util.spec_from_file_location("bench_import", ROOT / "bench" / "import.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    export = tmp_path / "goatcounter-40k.csv"
+    bench.generate(export, 40_000)
+    context = browser.new_context(user_agent=DESKTOP_UA)
+    try:
+        page = context.new_page()
+        site_id = _first_owner(page, server.url, "shop.example.com")
+        page.goto(f"{server.url}/ui/sites/{site_id}/imports")
+        _upload(page, "goatcounter", export)
+        bar = page.locator("li.import .job-progress progress")
+        expect(bar).to_have_attribute("max", "40000", timeout=20_000)
+        expect(page.locator("li.import .job-progress [role=status]")).to_contain_text(
+            re.compile(r"of 40,000 rows read|Writing 40,000 rows")
+        )
+        expect(page.locator("li.import .badge")).to_have_text("Imported", timeout=60_000)
+        expect(page.locator("li.import dl.figures > div").first).to_have_text("Rows read40,000")
+    finally:
+        context.close()
