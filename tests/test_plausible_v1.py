@@ -847,6 +847,13 @@ def test_script_variants_without_an_equivalent_are_refused(pl: Plausible, name: 
     assert set(response.json()) == {"error"}
 
 
+def test_health_answers_under_the_base_path_for_uptime_monitors(pl: Plausible) -> None:
+    root = httpx.get(f"{pl.world.live.url}/api/health", timeout=30)
+    based = httpx.get(f"{pl.url}/api/health", timeout=30)
+    assert based.status_code == root.status_code == 200
+    assert based.json().keys() == root.json().keys()
+
+
 def test_unmatched_paths_under_the_root_answer_plausibles_error_shape(pl: Plausible) -> None:
     response = pl.get("/api/v1/stats/nope")
     assert (response.status_code, response.json()) == (404, {"error": "Not Found"})

@@ -38,8 +38,9 @@ from app.storage.tracker_config import config_of
 
 log = logging.getLogger("avocet")
 
-# The root's handlers that answer under the base path too (same handler, same envelope).
-SHARED_PATHS = frozenset({"/api/event", "/api/v2/query"})
+# The root's handlers that answer under the base path too (same handler, same envelope;
+# /api/health is the one Plausible's docs point uptime monitors at).
+SHARED_PATHS = frozenset({"/api/event", "/api/v2/query", "/api/health"})
 # Plausible's script extensions -> the tracker attribute each one means here. Outbound
 # links, file downloads, tagged events and revenue are always on in our tracker, so those
 # names change nothing; `compat` is only for IE; `pageview-props` loads the script, whose
@@ -214,8 +215,9 @@ def plausible_router(base_path: str) -> Router | None:
 
 
 class PlausibleRoot:
-    """In front of everything (the tracking fast path included): `{base}/api/event` and
-    `{base}/api/v2/query` are the root's paths with the base taken off."""
+    """In front of everything (the tracking fast path included): `{base}/api/event`,
+    `{base}/api/v2/query` and `{base}/api/health` are the root's paths with the base taken
+    off."""
 
     def __init__(self, app: ASGIApp, base_path: str) -> None:
         self.app = app
