@@ -564,3 +564,18 @@ def test_money_and_group_metrics_combine_with_any_question(
         # group_conversion_rate: every group (the day, the hostname, the goal's) holds both
         # visitors, one of whom bought.
         assert value == (50.0 if metric == "group_conversion_rate" else expected[metric])
+
+
+def test_revenue_counts_only_on_revenue_goals_events(live: LiveServer) -> None:
+    """Plausible keeps revenue only on events that match a revenue goal (its ingest sets
+    revenue_reporting_amount from the goal; expression.ex sums that column): a Tip with
+    revenue but no goal adds nothing, nor does revenue in another currency."""
+    site = Site(live).add(
+        Ev(name="Purchase", revenue=("10", "USD")),
+        Ev(name="Purchase", revenue=("7", "EUR")),  # not converted: left out
+        Ev(name="Tip", revenue=("5", "USD")),
+    )
+    _goal(live, site, "Purchase", "USD")
+    assert site.results(metrics=["total_revenue", "average_revenue"]) == [
+        row([], [_money(10.0, "$10.00", "$10.0"), _money(10.0, "$10.00", "$10.0")])
+    ]

@@ -67,7 +67,11 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
         currencies = {g.name: g.currency for g in goals_of(svc.meta, site.id)}
         revenue = revenue_currencies(req.metrics, req.filters, req.dimensions, currencies)
     if revenue is not None and revenue.default is not None:
-        q = msgspec.structs.replace(q, revenue_currency=revenue.default)
+        q = msgspec.structs.replace(
+            q,
+            revenue_currency=revenue.default,
+            revenue_events=_revenue_events(goals, currencies, revenue.default),
+        )
     questions = goal_questions(q, goals)[:1] if "event:goal" in req.dimensions else []
     for question in (q, *(question for _, question in questions)):  # a goal's is filtered
         check_raw_window(question, now.astimezone(zone).date(), svc.retention(site).raw_days)
@@ -112,7 +116,11 @@ async def _by_goal(svc: Services, q: Query, goals: Goals, currencies: Mapping[st
     answers: list[tuple[str, Result]] = []
     for name, question in goal_questions(q, goals):
         if name in currencies:
-            question = msgspec.structs.replace(question, revenue_currency=currencies[name])
+            question = msgspec.structs.replace(
+                question,
+                revenue_currency=currencies[name],
+                revenue_events=_revenue_events(goals, {name: currencies[name]}, currencies[name]),
+            )
         answers.append((name, await run_query(svc.events, question, bots=not answers)))
     return merge_goal_rows(answers, q.order_by, q.limit, q.offset)
 
@@ -152,6 +160,19 @@ def _goal_or_prop_filter(raw: Any) -> bool:
         and isinstance(raw[1], str)
         and (raw[1] == "event:goal" or raw[1].startswith("event:props:"))
     )
+
+
+def _revenue_events(
+    goals: Goals, currencies: Mapping[str, str | None], currency: str
+) -> tuple[str, ...]:
+    """The event names of the goals in `currency`: Plausible keeps revenue only on events
+    that match a revenue goal (page goals carry none)."""
+    names = [
+        goal[1]
+        for g, c in currencies.items()
+        if c == currency and (goal := goals.get(g, ("page", "")))[0] == "event"
+    ]
+    return tuple(dict.fromkeys(names)) or ("",)
 
 
 def _with_goal(req: V2Request, q: Query) -> tuple[str, ...]:

@@ -330,12 +330,15 @@ def _in_currency(sql: Sql, q: Query, text: str) -> str:
     they stand: call it when text takes its place in the statement), or unrestricted."""
     if q.revenue_currency is None:
         return text.replace(CURRENCY_FILTER, "")
-    currency = q.revenue_currency
-    return re.sub(
-        re.escape(CURRENCY_FILTER),
-        lambda _: f" FILTER (WHERE currency = {sql.bind(currency)})",
-        text,
-    )
+    currency, names = q.revenue_currency, q.revenue_events
+
+    def restricted(_: re.Match[str]) -> str:
+        where = f"currency = {sql.bind(currency)}"
+        if names:
+            where += f" AND name IN ({', '.join(sql.bind(n) for n in names)})"
+        return f" FILTER (WHERE {where})"
+
+    return re.sub(re.escape(CURRENCY_FILTER), restricted, text)
 
 
 def _reads_event_duration(q: Query) -> bool:

@@ -142,6 +142,9 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
     # revenue is in this ISO 4217 currency (the goals' currency; Avocet converts nothing).
     # None: every event's revenue (the native sum, per currency only when asked so).
     revenue_currency: str | None = None
+    # ... and only on these events (the revenue goals' event names: Plausible keeps revenue
+    # only on events that match a revenue goal). Empty: on any event.
+    revenue_events: tuple[str, ...] = ()
 
     @property
     def interval(self) -> str | None:
