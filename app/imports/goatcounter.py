@@ -91,6 +91,7 @@ class _Cached:
         self.agents: dict[tuple[str | None, str | None], Agent] = {}
         self.screens: dict[str | None, str | None] = {}
         self.days: dict[str, int] = {}
+        self.minutes: dict[str, int] = {}
 
     def url(self, page: str, query: str) -> str:
         return f"https://{self.domain}{quote(page, safe='/%:@!$&()*+,;=~.-_')}{query}"
@@ -106,24 +107,39 @@ class _Cached:
         return found
 
     def time_us(self, value: str) -> int | None:
-        """2025-03-01T10:00:00Z (GoatCounter's own form) without datetime; None: another
-        form (parse_time_us reads it, or names the error)."""
-        if len(value) != 20 or value[10] != "T" or value[19] != "Z":
+        """2025-03-01T10:00:00Z (GoatCounter's own form) without datetime, from its minute's
+        start (memoised); None: another form (parse_time_us reads it, or names the error)."""
+        if len(value) != 20 or value[10] != "T" or value[16] != ":" or value[19] != "Z":
             return None
-        clock = value[11:19]
-        digits = clock[:2] + clock[3:5] + clock[6:]
-        if clock[2] != ":" or clock[5] != ":" or not (digits.isascii() and digits.isdigit()):
+        sec = value[17:19]
+        if not (sec.isascii() and sec.isdigit()) or sec > "59":
             return None
-        h, m, sec = int(clock[:2]), int(clock[3:5]), int(clock[6:])
-        if h > 23 or m > 59 or sec > 59:
+        minute = self.minutes.get(value[:16])
+        if minute is None:
+            minute = self._minute(value[:16])
+            if minute is None:
+                return None
+            if len(self.minutes) >= 100_000:
+                self.minutes.clear()
+            self.minutes[value[:16]] = minute
+        return minute + int(sec) * 1_000_000
+
+    def _minute(self, prefix: str) -> int | None:
+        """ "2025-03-01T10:00" as UTC microseconds, or None when it isn't one."""
+        clock = prefix[11:16]
+        digits = clock[:2] + clock[3:]
+        if clock[2] != ":" or not (digits.isascii() and digits.isdigit()):
             return None
-        day = self.days.get(value[:10])
+        h, m = int(clock[:2]), int(clock[3:])
+        if h > 23 or m > 59:
+            return None
+        day = self.days.get(prefix[:10])
         if day is None:
             try:
-                day = self.days[value[:10]] = parse_time_us(value[:10] + "T00:00:00Z")
+                day = self.days[prefix[:10]] = parse_time_us(prefix[:10] + "T00:00:00Z")
             except ValueError:
                 return None
-        return day + (h * 3600 + m * 60 + sec) * 1_000_000
+        return day + (h * 3600 + m * 60) * 1_000_000
 
 
 _COLUMNS = (
