@@ -408,17 +408,16 @@ def test_group_conversion_rate_and_revenue_per_source(live: LiveServer) -> None:
         metrics=["visitors", "group_conversion_rate", "average_revenue", "total_revenue"],
         dimensions=["visit:source"],
         filters=[["is", "event:goal", ["Payment"]]],
-        # Plausible's test orders visit:source "asc" (its "" for direct sorts first); "desc"
-        # here gives the same rows in an order both agree on (Avocet sorts missing last).
-        order_by=[["visitors", "desc"], ["visit:source", "desc"]],
+        # Direct visits' source is Plausible's "": first when ascending.
+        order_by=[["visitors", "desc"], ["visit:source", "asc"]],
     ) == [
-        row(
-            ["Google"],
-            [2, 66.67, _money(1500.0, "$1,500.00", "$1.5K"), _money(3000.0, "$3,000.00", "$3.0K")],
-        ),
         row(
             ["Direct / None"],
             [2, 100.0, _money(600.0, "$600.00", "$600.0"), _money(600.0, "$600.00", "$600.0")],
+        ),
+        row(
+            ["Google"],
+            [2, 66.67, _money(1500.0, "$1,500.00", "$1.5K"), _money(3000.0, "$3,000.00", "$3.0K")],
         ),
         row(
             ["DuckDuckGo"],
@@ -579,3 +578,44 @@ def test_revenue_counts_only_on_revenue_goals_events(live: LiveServer) -> None:
     assert site.results(metrics=["total_revenue", "average_revenue"]) == [
         row([], [_money(10.0, "$10.00", "$10.0"), _money(10.0, "$10.00", "$10.0")])
     ]
+
+
+def test_missing_values_sort_first_when_a_dimension_is_ordered_ascending(
+    live: LiveServer,
+) -> None:
+    """Plausible stores a missing source or UTM value as "" (labelled "Direct / None",
+    "(not set)"), so ordering by the dimension ascending lists it first, descending last
+    (query_test.exs "simple breakdown by #{dimension}" rows, ordered by the dimension)."""
+    site = Site(live).add(
+        Ev(referrer="https://google.com/", query="?utm_medium=cpc"),
+        Ev(referrer="https://bing.com/"),
+        Ev(),
+    )
+    asc = site.results(
+        metrics=["visitors"], dimensions=["visit:source"], order_by=[["visit:source", "asc"]]
+    )
+    assert [r["dimensions"][0] for r in asc] == ["Direct / None", "Bing", "Google"]
+    desc = site.results(
+        metrics=["visitors"], dimensions=["visit:source"], order_by=[["visit:source", "desc"]]
+    )
+    assert [r["dimensions"][0] for r in desc] == ["Google", "Bing", "Direct / None"]
+    medium = site.results(
+        metrics=["visitors"],
+        dimensions=["visit:utm_medium"],
+        order_by=[["visit:utm_medium", "asc"]],
+    )
+    assert medium == [row(["(not set)"], [2]), row(["cpc"], [1])]
+    # The same from rollups (a finished, rolled-up day).
+    old = Site(live).add(
+        Ev(ts="2020-12-29 10:00:00", referrer="https://google.com/"),
+        Ev(ts="2020-12-29 10:00:00"),
+    )
+    build_rollups(live.services.events, old.site.id, "UTC", [date(2020, 12, 29)])
+    rolled = old.query(
+        metrics=["visitors"],
+        dimensions=["visit:source"],
+        order_by=[["visit:source", "asc"]],
+        date_range=["2020-12-29", "2020-12-29"],
+    ).json()
+    assert rolled["meta"]["from_rollups"] is True
+    assert rolled["results"] == [row(["Direct / None"], [1]), row(["Google"], [1])]

@@ -484,7 +484,8 @@ def _order_sql(q: Query, keys: tuple[str, ...], prefix: str = "ev.") -> str:
             raise InvalidRequest(
                 f"cannot order by {order.key!r}: not a requested metric or dimension"
             )
-        terms.append(f"{column} {'DESC' if order.descending else 'ASC'} NULLS LAST")
+        nulls = "FIRST" if order.nulls_first else "LAST"
+        terms.append(f"{column} {'DESC' if order.descending else 'ASC'} NULLS {nulls}")
     if not q.order_by and q.metrics and "bucket" not in keys:
         terms.append(f"{q.metrics[0]} DESC")
     for key in keys:  # tie-breaks, unless already ordered by

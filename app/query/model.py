@@ -111,6 +111,9 @@ FilterTree = Filter | Not | And | Or
 class Order(msgspec.Struct, frozen=True):
     key: str  # a metric or a dimension
     descending: bool = True
+    # Rows without a value come first (Plausible v2 ordering a dimension ascending: its
+    # missing values are empty strings). False: last, whatever the direction.
+    nulls_first: bool = False
 
 
 class Query(msgspec.Struct, frozen=True, kw_only=True):

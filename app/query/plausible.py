@@ -387,7 +387,12 @@ def _order(
         key = METRICS.get(item[0]) or dimension(item[0])
         if key == "conversion_rate" and not any(d.startswith("time:") for d in dims):
             key = "visitors"  # against one total for every row: the same order
-        found.append(Order("time" if key.startswith("time:") else key, item[1] == "desc"))
+        descending = item[1] == "desc"
+        if key.startswith("time:"):
+            found.append(Order("time", descending))
+        else:  # a dimension's missing value is Plausible's "": first when ascending
+            is_dimension = key not in METRICS.values()
+            found.append(Order(key, descending, nulls_first=is_dimension and not descending))
     return tuple(found)
 
 

@@ -47,7 +47,8 @@ def merge_goal_rows(
         key = GOAL_KEY if order.key == "event" else order.key
         present = [r for r in rows if r.get(key) is not None]
         present.sort(key=lambda r: r[key], reverse=order.descending)
-        rows = present + [r for r in rows if r.get(key) is None]
+        absent = [r for r in rows if r.get(key) is None]
+        rows = absent + present if order.nulls_first else present + absent
     bots = answers[0][1].bot_hits if answers else None
     end = None if limit is None else offset + limit
     return Result(rows=rows[offset:end], total_rows=len(rows), bot_hits=bots)

@@ -428,7 +428,7 @@ def _sorted(rows: list[dict[str, Any]], q: Query, prop: str) -> list[dict[str, A
         present = [r for r in rows if r.get(key) is not None]
         absent = [r for r in rows if r.get(key) is None]
         present.sort(key=lambda r: r[key], reverse=order.descending)
-        rows = present + absent
+        rows = absent + present if order.nulls_first else present + absent
     return rows
 
 
