@@ -321,6 +321,31 @@ def _check_events(
     events["rows"] = rows
 
 
+def _file_usage(con: duckdb.DuckDBPyConnection, path: Path, events: dict[str, Any]) -> None:
+    """The events file's size against its used blocks (freed blocks DuckDB keeps), and what
+    waits beside it (WAL, ingest journal)."""
+    [(block_size, used, free)] = con.execute(
+        "SELECT block_size, used_blocks, free_blocks FROM pragma_database_size()"
+    ).fetchall()
+
+    def size(name: str) -> int:
+        try:
+            return path.with_name(name).stat().st_size
+        except OSError:
+            return 0
+
+    on_disk = path.stat().st_size
+    used_bytes = int(block_size) * int(used)
+    events["file"] = {
+        "bytes": on_disk,
+        "used_bytes": used_bytes,
+        "free_bytes": int(block_size) * int(free),
+        "ratio": round(on_disk / used_bytes, 3) if used_bytes else None,
+        "wal_bytes": size(path.name + ".wal"),
+        "journal_bytes": size(path.name + ".journal"),
+    }
+
+
 def doctor(data_dir: Path, live: EventStore | None = None) -> dict[str, Any]:
     """Health of a data dir: schema versions, SQLite integrity, every DuckDB table readable
     (through `live`, the running server's store, when the server holds the file)."""
@@ -364,6 +389,7 @@ def doctor(data_dir: Path, live: EventStore | None = None) -> dict[str, Any]:
         if live is not None:  # the running server's store (the CLI asked it)
             with live.reading() as cur:
                 _check_events(cur, events, problems)
+                _file_usage(cur, events_path, events)
         else:
             try:
                 dcon = duckdb.connect(str(events_path), read_only=True)
@@ -376,6 +402,7 @@ def doctor(data_dir: Path, live: EventStore | None = None) -> dict[str, Any]:
                 raise
             try:
                 _check_events(dcon, events, problems)
+                _file_usage(dcon, events_path, events)
             finally:
                 dcon.close()
         if events["schema"] != events["expected_schema"]:

@@ -130,6 +130,16 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{part}: schema {info.get('schema')} (expected {info['expected_schema']})")
             for table, n in info.get("rows", {}).items():
                 print(f"  {table}: {n}")
+            file = info.get("file")
+            if file:
+                mb = 1 << 20
+                ratio = f" ({file['ratio']}x)" if file["ratio"] else ""
+                print(
+                    f"  file: {file['bytes'] / mb:.1f} MB on disk,"
+                    f" {file['used_bytes'] / mb:.1f} MB in use{ratio};"
+                    f" WAL {file['wal_bytes'] / mb:.1f} MB,"
+                    f" journal {file['journal_bytes'] / mb:.1f} MB"
+                )
         if report["healthy"]:
             print("healthy")
         for problem in report["problems"]:

@@ -103,10 +103,14 @@ def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
 
         report = compact(store, progress=progress)
         if args.json:
-            print_json({"done": report.done, "failed": report.failed})
+            print_json(
+                {"done": report.done, "failed": report.failed, "rewritten": report.rewritten}
+            )
         else:
             total = sum(report.done.values())
             print(f"{len(report.done)} days compacted ({total} events)")
+            if report.rewritten is not None:
+                print(f"events file rewritten to its used size: {report.rewritten:,} bytes")
             for day, error in report.failed.items():
                 print(f"{day}: FAILED: {error}", file=sys.stderr)
         return 1 if report.failed else 0

@@ -647,6 +647,25 @@ class EventStore:
             names = [d[0] for d in cur.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def usage(self) -> tuple[int, int]:
+        """(the file's size, the bytes of its used blocks): what a user sees, and what the
+        data takes. Freed blocks (deleted or rewritten rows, after a checkpoint) make the
+        difference; DuckDB reuses them for new data but never gives them back."""
+        with self.reading() as cur:
+            row = cur.execute("SELECT block_size, used_blocks FROM pragma_database_size()")
+            block_size, used = row.fetchall()[0]
+        return self.path.stat().st_size, int(block_size) * int(used)
+
+    def reclaim(self, slack: float = 0.10, floor: int = 1 << 20) -> int | None:
+        """After a checkpoint, rewrite the file (rewrite(): live rows only, swapped in while
+        ingest goes to the journal) when its free blocks exceed `slack` of the used ones and
+        `floor` bytes; returns the new size, or None when it was near its used size."""
+        self.checkpoint()
+        size, used = self.usage()
+        if size - used <= max(floor, int(used * slack)):
+            return None
+        return self.rewrite()
+
     def wal_bytes(self) -> int:
         """The size of the WAL beside the file (0 when there is none)."""
         try:
