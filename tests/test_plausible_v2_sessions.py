@@ -619,3 +619,30 @@ def test_missing_values_sort_first_when_a_dimension_is_ordered_ascending(
     ).json()
     assert rolled["meta"]["from_rollups"] is True
     assert rolled["results"] == [row(["Direct / None"], [1]), row(["Google"], [1])]
+
+
+def test_bounce_rate_divides_as_plausible_before_rounding(live: LiveServer) -> None:
+    """sql/expression.ex: round(sum(is_bounce) / sum(sign) * 100) in Float64: 23 bounces in
+    40 visits is 57.49999999999999 there (23 / 40 * 100), so 57; 100.0 * 23 / 40 is 57.5,
+    which would round to 58. Native keeps its one decimal: 57.5."""
+    events = [Ev(user=u) for u in range(1, 24)]  # 23 one-page visits
+    for u in range(24, 41):  # 17 visits of two pages
+        events += [Ev(user=u), Ev(user=u, path="/next", ts="2021-01-01 00:01:00")]
+    site = Site(live).add(*events)
+    assert site.results(metrics=["visits", "bounce_rate"]) == [row([], [40, 57])]
+    assert _native(live, site, "2021-01-01", "bounce_rate")["bounce_rate"] == 57.5
+
+
+def test_visit_duration_counts_whole_seconds_as_plausible(live: LiveServer) -> None:
+    """Plausible's event timestamps are whole seconds (ingestion/request.ex truncates them;
+    events_v2.timestamp is a ClickHouse DateTime), so a visit from 00:00:00.900 to
+    00:00:10.200 lasts 10 s there (native: 9.3 s, shown as 9)."""
+    site = Site(live).add(
+        Ev(user=1, ts="2021-01-01 00:00:00.900"),
+        Ev(user=1, ts="2021-01-01 00:00:10.200", path="/next"),
+    )
+    assert site.results(metrics=["visit_duration"]) == [row([], [10])]
+    assert site.results(metrics=["visit_duration"], dimensions=["visit:entry_page"]) == [
+        row(["/"], [10])
+    ]
+    assert _native(live, site, "2021-01-01", "visit_duration")["visit_duration"] == 9

@@ -302,9 +302,12 @@ def _value(metric: str, row: dict[str, Any], context: _RowContext) -> Any:
     if metric == "conversion_rate" and context.converting is not None:
         whole = context.converting
         return round(row["visitors"] / whole * 100, 2) if whole else 0
-    if metric == "bounce_rate":  # a whole number: round() of the ratio, as Plausible's SQL
-        value = row["bounce_rate"]
-        return None if value is None else round(float(value))
+    if metric == "bounce_rate":  # round(bounces / visits * 100): Plausible's Float64 steps
+        visits = row.get("bounce_visits", row.get("visits"))
+        if visits is None or "bounces" not in row:  # a question without the parts
+            value = row["bounce_rate"]
+            return None if value is None else round(float(value))
+        return round(int(row["bounces"]) / int(visits) * 100) if visits else 0
     return metric_value(METRICS[metric], row[METRICS[metric]])
 
 

@@ -100,6 +100,7 @@ def _needs(q: Query) -> tuple[bool, bool]:
         "bounces",
         "duration",
         "event_duration",
+        "bounce_visits",
         "session_pageviews",
     }
     return needs_exit or bool(session_metrics & set(q.metrics)), needs_exit
@@ -184,6 +185,8 @@ _METRIC_SQL = {
     "bounces": "coalesce(vs.bounces, 0)",
     "duration": "coalesce(vs.duration, 0)",
     "event_duration": "coalesce(vs.event_duration, 0)",
+    # bounce_rate's denominator: every visit, or those that entered on Query.bounce_entry.
+    "bounce_visits": "coalesce(vs.visits, 0)",
     "session_pageviews": "coalesce(vs.session_pageviews, 0)",
     "engaged_ms": "coalesce(ev.engaged_ms, 0)",
     "engaged_visitors": "coalesce(ev.engaged_visitors, 0)",
@@ -274,11 +277,17 @@ def compile_query(q: Query) -> Compiled:
             entered = (
                 f" count(*) FILTER (WHERE {filter_sql(sql, q.bounce_entry)}) AS bounce_visits,"
             )
+        # Plausible's visit duration (event_span): whole seconds, as its timestamps are.
+        spans = (
+            ", sum(epoch(date_trunc('second', e1)) - epoch(date_trunc('second', e0)))"
+            " AS event_duration"
+            if event_span
+            else ""
+        )
         ctes.append(
             f"vs AS (SELECT {key_list}count(*) AS visits,"
             f" count(*) FILTER (WHERE {bounced}) AS bounces,{entered}"
-            " sum(epoch(t1) - epoch(t0)) AS duration, sum(pv) AS session_pageviews"
-            f"{', sum(epoch(e1) - epoch(e0)) AS event_duration' if event_span else ''}"
+            f" sum(epoch(t1) - epoch(t0)) AS duration, sum(pv) AS session_pageviews{spans}"
             f" FROM (SELECT DISTINCT {key_list}session_id FROM hits WHERE {NON_EVENT})"
             " JOIN sess USING (session_id) GROUP BY ALL)"
         )
@@ -301,6 +310,7 @@ def compile_query(q: Query) -> Compiled:
         metric_sql["visit_duration"] = VISIT_DURATION_WITHOUT_PINGS
     if q.bounce_entry is not None:
         metric_sql["bounce_rate"] = "coalesce(100.0 * vs.bounces / nullif(vs.bounce_visits, 0), 0)"
+        metric_sql["bounce_visits"] = "coalesce(vs.bounce_visits, 0)"
     metrics = ", ".join(f"{metric_sql[m]} AS {m}" for m in q.metrics)
     order = _order_sql(q, keys)
     outputs = "".join(f"{_key_out(k)}, " for k in keys)

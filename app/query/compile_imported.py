@@ -34,7 +34,7 @@ TABLE_OF = {
 }  # fmt: skip
 _VISIT = frozenset(
     {"visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration",
-     "views_per_visit"}
+     "views_per_visit", "bounces"}
 )  # fmt: skip
 # The metrics each table can answer (its columns: csv_importer.ex's input structures).
 METRICS_OF = {

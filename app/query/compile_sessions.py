@@ -67,7 +67,9 @@ _SESSION_COLUMNS = {
     "rev": "sum(revenue)",
     "ic": "count(*) FILTER (WHERE {interactive})",
     "dur": "epoch(max(ts)) - epoch(min(ts))",
-    "edur": "epoch(max(ts) FILTER (WHERE {non_event})) - epoch(min(ts) FILTER (WHERE {non_event}))",
+    # Whole seconds, as Plausible's timestamps (truncated to the second at ingest).
+    "edur": "epoch(date_trunc('second', max(ts) FILTER (WHERE {non_event})))"
+    " - epoch(date_trunc('second', min(ts) FILTER (WHERE {non_event})))",
 }
 # Columns that engagement pings change: duration (a ping extends the visit) and revenue
 # (not known to be NULL on pings). Without them the scan may leave pings out.

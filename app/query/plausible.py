@@ -309,6 +309,10 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
         )
     filters = tuple(_filter(f, goals or {}) for f in request.filters)
     filters += _visit_hostname_filters(filters, request.dimensions)
+    entry = _entry_filter(filters)
+    if "bounce_rate" in metrics:  # its parts, divided as Plausible's SQL divides them
+        parts = ("bounces", "visits" if entry is None else "bounce_visits")
+        metrics += [m for m in parts if m not in metrics]
     if sum(_leaves(f) for f in request.filters) > MAX_FILTER_LEAVES:
         raise InvalidRequest(f"Invalid filters: more than {MAX_FILTER_LEAVES} conditions")
     if "conversion_rate" in metrics and not (goal_dimension or _has_goal(filters)):
@@ -326,7 +330,7 @@ def v2_query(request: V2Request, site_id: str, period: Period, goals: Goals | No
         limit=page.limit,
         offset=page.offset,
         include_imports=request.include.imports,
-        bounce_entry=_entry_filter(filters),
+        bounce_entry=entry,
         pings_in_visits=False,  # engagement events don't lengthen visits in Plausible
     )
 

@@ -34,8 +34,9 @@ ROLLUP_COLUMNS = (
     "engaged_visitors",
     "scroll_sum",
     "scroll_count",
-    # Seconds from each visit's first to its last event that isn't an engagement ping,
-    # summed over visits (Plausible v2's visit_duration; `duration` counts the pings).
+    # Seconds from each visit's first to its last event that isn't an engagement ping, both
+    # truncated to the second as Plausible's timestamps are, summed over visits (Plausible
+    # v2's visit_duration; `duration` counts the pings, to the microsecond).
     "event_duration",
 )
 
