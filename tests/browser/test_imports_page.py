@@ -138,6 +138,7 @@ def test_upload_follow_summarise_and_delete_an_import(
 
         page.get_by_role("link", name="Delete the GoatCounter import").click()
         expect(page.locator("#import-deletes li")).to_have_text(["7 raw events"])
+        expect(page.locator('.tabs [aria-current="page"]')).to_have_text(["Imports"])
         expect(page.locator("#import-span")).to_have_text("on 2 days, 2025-03-01 to 2025-03-02.")
         _no_sideways_scroll(page)
         assert serious_violations(page) == []
