@@ -58,7 +58,7 @@ SOURCES: dict[str, dict[str, str]] = {
         "what": "raw events",
         "files": "the BigQuery export's daily events_YYYYMMDD tables as Parquet or"
         " newline-delimited JSON (choose several files at once)",
-        "accept": ".zip,.parquet,.json,.ndjson,.jsonl",
+        "accept": ".zip,.parquet,.json,.ndjson,.jsonl,.gz",
     },
 }
 STATUS_LABELS = {
