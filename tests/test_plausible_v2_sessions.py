@@ -23,7 +23,7 @@ from tests.conftest import (
     start_live_server,
     stop_live_server,
 )
-from tests.test_plausible_v2_parity import NOW, Ev, Site, row
+from tests.test_plausible_v2_parity import FIREFOX_UA, NOW, SAFARI_UA, Ev, Site, row
 
 
 @pytest.fixture(scope="module")
@@ -646,3 +646,39 @@ def test_visit_duration_counts_whole_seconds_as_plausible(live: LiveServer) -> N
         row(["/"], [10])
     ]
     assert _native(live, site, "2021-01-01", "visit_duration")["visit_duration"] == 9
+
+
+# --- contains / matches on relabelled values --------------------------------------------
+def test_contains_and_matches_on_device_and_os_test_plausibles_labels(live: LiveServer) -> None:
+    """where_builder.ex compares filters with the stored values, and Plausible stores its
+    labels ("Mac", "GNU/Linux", "Desktop", "Mobile"): a Mac visitor, a Linux one, a phone."""
+    site = Site(live).add(
+        Ev(user=1, ua=SAFARI_UA),
+        Ev(user=2, ua=FIREFOX_UA),
+        Ev(user=3, ua=IPHONE_UA),
+    )
+
+    def oses(*filters: list[Any]) -> list[Any]:
+        rows = site.results(metrics=["visitors"], dimensions=["visit:os"], filters=list(filters))
+        return sorted(r["dimensions"][0] for r in rows)
+
+    assert oses(["contains", "visit:os", ["Mac"]]) == ["Mac"]
+    assert oses(["contains", "visit:os", ["mac"]]) == []  # "Mac" has no "mac"
+    assert oses(["contains", "visit:os", ["mac"], {"case_sensitive": False}]) == ["Mac"]
+    assert oses(["contains", "visit:os", ["macos"], {"case_sensitive": False}]) == []
+    assert oses(["contains", "visit:os", ["GNU"]]) == ["GNU/Linux"]
+    assert oses(["matches", "visit:os", ["^Mac$"]]) == ["Mac"]
+    assert oses(["matches", "visit:os", ["^i"]]) == ["iOS"]  # not renamed: its own label
+    assert oses(["contains_not", "visit:os", ["Mac"]]) == ["GNU/Linux", "iOS"]
+    assert oses(["matches_not", "visit:os", ["Linux$"]]) == ["Mac", "iOS"]
+
+    def devices(*filters: list[Any]) -> list[Any]:
+        rows = site.results(
+            metrics=["visitors"], dimensions=["visit:device"], filters=list(filters)
+        )
+        return sorted(r["dimensions"][0] for r in rows)
+
+    assert devices(["contains", "visit:device", ["Desk"]]) == ["Desktop"]
+    assert devices(["contains", "visit:device", ["desk"]]) == []
+    assert devices(["matches", "visit:device", ["^M"]]) == ["Mobile"]
+    assert devices(["contains_not", "visit:device", ["top"]]) == ["Mobile"]

@@ -5,9 +5,10 @@ where_builder.ex). Only the v2 surface uses this; the engine keeps the stored va
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from app.query.model import Filter
+from app.query.model import And, Filter, FilterTree, Not, Or
 
 NO_REF = "Direct / None"
 NOT_SET = "(not set)"
@@ -59,12 +60,15 @@ def _absent_labels(dimension: str) -> frozenset[str]:
     return frozenset({NOT_SET}) if dimension in MISSING else frozenset()
 
 
-def labelled_filter(op: str, dimension: str, values: tuple[str, ...], case: bool) -> Filter:
+def labelled_filter(op: str, dimension: str, values: tuple[str, ...], case: bool) -> FilterTree:
     """An exact filter (equals / equals_not) on Plausible's labels -> one on stored values:
     the missing-value label becomes `missing`, renamed labels their stored value, and a
     value that is no label of a renamed dimension matches nothing (as in Plausible, where
-    "desktop" is not a device). Other ops compare the stored text as it is."""
+    "desktop" is not a device). contains / matches on a renamed dimension test the labels
+    (_renamed_text_filter); other ops compare the stored text as it is."""
     if op not in ("equals", "equals_not"):
+        if dimension in RENAMED:
+            return _renamed_text_filter(op, dimension, values, case)
         return Filter(op, dimension, values, case)  # type: ignore[arg-type]
     fold = (lambda v: v) if case else str.lower
     absent = {fold(v) for v in _absent_labels(dimension)}
@@ -82,3 +86,37 @@ def labelled_filter(op: str, dimension: str, values: tuple[str, ...], case: bool
                 translated.append(value)
         kept = translated
     return Filter(op, dimension, tuple(kept), case, missing=missing)  # type: ignore[arg-type]
+
+
+def _renamed_text_filter(
+    op: str, dimension: str, values: tuple[str, ...], case: bool
+) -> FilterTree:
+    """contains / matches (and their negations) on Plausible's labels of a renamed
+    dimension ("Mac" contains "Mac", "Desktop" matches "^Desk"): the renamed stored values
+    whose label passes, or (open sets: operating systems) any other stored value whose
+    text passes, as it is its own label."""
+    renamed = RENAMED[dimension]
+    positive = op.removesuffix("_not")
+
+    def passes(text: str) -> bool:
+        if positive == "contains":
+            fold = (lambda t: t) if case else str.lower
+            return any(fold(v) in fold(text) for v in values)
+        try:
+            return any(re.search(v, text) for v in values)
+        except re.error:  # a pattern only the engine's RE2 reads: no label passes
+            return False
+
+    clauses: list[FilterTree] = []
+    if dimension not in _CLOSED:
+        others = Not(Filter("equals", dimension, tuple(renamed)))
+        clauses.append(And((Filter(positive, dimension, values, case), others)))  # type: ignore[arg-type]
+    hits = tuple(stored for stored, text in renamed.items() if passes(text))
+    if hits:
+        clauses.append(Filter("equals", dimension, hits))
+    tree: FilterTree = (
+        Or(tuple(clauses))
+        if len(clauses) > 1
+        else (clauses[0] if clauses else Filter("equals", dimension, ()))
+    )
+    return Not(tree) if op.endswith("_not") else tree
