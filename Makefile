@@ -14,12 +14,13 @@ $(CURDIR)/.tools/bin/uv:
 
 # One .venv for both commands: `install` adds what serving needs and removes nothing
 # (--inexact), so `make run` keeps the dev tools `make test` installed; `dev` installs the
-# same packages plus the dev extras, so `make test` keeps everything `make run` needs.
+# same packages plus the dev and clickhouse extras, so `make test` keeps everything `make run`
+# needs and runs the ClickHouse store's tests on chdb (`make install` alone never adds chdb).
 install: $(UV)
 	$(UV) sync --frozen --no-dev --inexact
 
 dev: $(UV)
-	$(UV) sync --frozen --extra dev
+	$(UV) sync --frozen --extra dev --extra clickhouse
 
 run: install
 	$(VENV)/bin/avocet serve

@@ -114,6 +114,19 @@ class MailSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
 
+class ClickHouseSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Where events go when storage = "clickhouse" (preview, issue #24): chdb://PATH for
+    # ClickHouse's embedded engine on a folder, http(s)://user:password@host:8123/db for a
+    # server or cluster. Empty: chdb://<data_dir>/clickhouse.
+    dsn: str = ""
+
+    def __post_init__(self) -> None:
+        if self.dsn and not self.dsn.startswith(("chdb://", "http://", "https://")):
+            raise ValueError(
+                f"clickhouse.dsn: expected chdb://PATH or http(s)://..., got {self.dsn!r}"
+            )
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
@@ -145,7 +158,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Stats API v1, the Sites API, /api/v2/query, /api/event and script.js variants under
     # it. Empty: not mounted.
     plausible_base_path: str = "/plausible"
+    # Where events and rollups live: "duckdb" (events.duckdb in data_dir) or "clickhouse"
+    # ([clickhouse] dsn; a preview that needs the clickhouse extra, see the README).
+    storage: Literal["duckdb", "clickhouse"] = "duckdb"
     duckdb: DuckDBSettings = DuckDBSettings()
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
     ingest: IngestSettings = IngestSettings()
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
@@ -165,6 +182,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        """[clickhouse] dsn, or the embedded engine's folder in the data dir."""
+        return self.clickhouse.dsn or f"chdb://{Path(self.data_dir) / 'clickhouse'}"
 
     @property
     def backup_root(self) -> Path:

@@ -65,6 +65,13 @@ def open_stores(settings: Settings) -> tuple[MetaStore, EventStore]:
     without their meta.sqlite3 would start a new instance over them, whose first-run
     setup is open to whoever comes first; a meta.sqlite3 whose events store was lost
     would silently start an empty one."""
+    if settings.storage == "clickhouse":
+        raise StartupError(
+            'storage = "clickhouse" is a preview: its store and schema exist'
+            " (app/storage/clickhouse/), but the stats, rollup and privacy jobs do not run on"
+            ' it yet, so the server does not start on it. Set storage = "duckdb" (the'
+            " default); see ClickHouse (preview) in the README"
+        )
     data = Path(settings.data_dir)
     meta_path, events_path = data / META_FILE, data / EVENTS_FILE
     if not _has_bytes(events_path):

@@ -1,0 +1,444 @@
+"""The ClickHouse event store (issue #24, preview): the append path, reads, rollup rows and
+deletes of EventStore, on ClickHouse's embedded engine (chdb://PATH) or a server
+(http(s)://...). The schema is schema.sql beside this file.
+
+Exactly-once: every insert carries insert_deduplication_token = the batch's id plus the
+table, and each table remembers its last 10,000 tokens, so a batch retried after an error
+or a crash (the same id) inserts nothing it inserted before, table by table. Acknowledged
+after commit: an insert returns once its part is fsynced (fsync_after_insert on the
+tables); on a cluster, the writer should add insert_quorum=2 (or 'auto') with
+insert_quorum_parallel=1 to the insert settings, so that a reply means two replicas have it.
+
+SQL passed to query() is ClickHouse's: parameters are {p0:Type}, {p1:Type}, ... in the
+order of `params` (DuckDB's `?` are not understood)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from importlib import resources
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from app.storage.events import COLUMNS, Row, rows_to_arrow
+from app.storage.rollups import ROLLUP_COLUMNS, DailyTotals
+
+_EPOCH = date(1970, 1, 1)
+# daily_rollups' columns, in schema.sql's order (DuckDB's compact form plus build).
+_PHYSICAL_ROLLUPS = pa.schema(
+    [
+        ("property", pa.string()),
+        ("site_id", pa.string()),
+        ("day", pa.date32()),
+        ("value", pa.string()),
+        ("build", pa.uint64()),
+        ("visitors", pa.int64()),
+        ("extra_visits", pa.int64()),
+        ("extra_pageviews", pa.int64()),
+        ("custom_events", pa.int64()),
+        ("bounces", pa.int64()),
+        ("duration", pa.float64()),
+        ("extra_session_pageviews", pa.int64()),
+        ("revenue_units", pa.int64()),
+        ("revenue_micros", pa.int32()),
+        ("engaged_ms", pa.int64()),
+        ("engaged_visitors", pa.int64()),
+        ("scroll_sum", pa.int64()),
+        ("scroll_count", pa.int64()),
+        ("event_duration", pa.float64()),
+    ]
+)
+_ROLLUP_DAYS = pa.schema(
+    [
+        ("site_id", pa.string()),
+        ("day", pa.date32()),
+        ("build", pa.uint64()),
+        ("events", pa.int64()),
+        ("built_at", pa.timestamp("us")),
+        ("pruned", pa.bool_()),
+    ]
+)
+_BOTS = pa.schema([("site_id", pa.string()), ("day", pa.date32()), ("hits", pa.int64())])
+_EXCLUDED = pa.schema(
+    [("site_id", pa.string()), ("day", pa.date32()), ("reason", pa.string()), ("hits", pa.int64())]
+)
+# A site's daily totals rows, components in ROLLUP_COLUMNS order (rollups.TOTALS_ROWS).
+_TOTALS_ROWS = (
+    "SELECT day, visitors, visitors + extra_visits, visitors + extra_pageviews,"
+    " visitors + extra_pageviews + custom_events, custom_events, bounces, duration,"
+    " visitors + extra_pageviews + extra_session_pageviews,"
+    " revenue_units * 1000000 + revenue_micros, engaged_ms, engaged_visitors, scroll_sum,"
+    " scroll_count, event_duration FROM daily_rollups_current"
+    " WHERE site_id = {p0:String} AND property = '' ORDER BY day"
+)
+
+
+class ClickHouseError(Exception):
+    """The DSN is not one Avocet can open."""
+
+
+def schema_statements() -> list[str]:
+    """schema.sql's statements, comments dropped, in order."""
+    text = resources.files("app.storage.clickhouse").joinpath("schema.sql").read_text()
+    lines = [line.split("--", 1)[0].rstrip() for line in text.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class _Engine(Protocol):
+    def run(self, sql: str, params: Mapping[str, object]) -> None: ...
+
+    def arrow(self, sql: str, params: Mapping[str, object]) -> pa.Table: ...
+
+    def insert(self, table: str, data: pa.Table, settings: Mapping[str, object]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _chdb_text(value: object) -> object:
+    """A parameter as chdb binds it: dates, times and lists in ClickHouse's text form."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        items = []
+        for item in value:
+            text = _chdb_text(item)
+            if isinstance(text, str):
+                text = "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+            items.append(str(text))
+        return "[" + ",".join(items) + "]"
+    return value
+
+
+class _Chdb:
+    """ClickHouse's embedded engine on a folder (one process at a time)."""
+
+    def __init__(self, path: str) -> None:
+        from chdb import session
+
+        # chdb has no annotations on Session: typed here as Any, checked by the tests.
+        opener: Any = session.Session
+        self._session: Any = opener(path)
+        self._lock = threading.Lock()
+
+    def run(self, sql: str, params: Mapping[str, object]) -> None:
+        self.arrow(sql, params)
+
+    def arrow(self, sql: str, params: Mapping[str, object]) -> pa.Table:
+        bound = {k: _chdb_text(v) for k, v in params.items()}
+        with self._lock:
+            result = self._session.query(sql, "ArrowTable", params=bound)
+        return result if isinstance(result, pa.Table) else pa.table({})
+
+    def insert(self, table: str, data: pa.Table, settings: Mapping[str, object]) -> None:
+        # chdb's Python() table function reads `batch` from this frame.
+        batch = data  # noqa: F841
+        columns = ", ".join(data.column_names)
+        given = ", ".join(f"{k} = {_literal(v)}" for k, v in settings.items())
+        with self._lock:
+            self._session.query(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM Python(batch)"
+                f" SETTINGS {given}"
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()
+
+
+class _Http:
+    """A ClickHouse server (or a cluster's load balancer) through clickhouse-connect."""
+
+    def __init__(self, dsn: str) -> None:
+        import clickhouse_connect
+
+        self._client = clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
+        self._lock = threading.Lock()
+
+    def run(self, sql: str, params: Mapping[str, object]) -> None:
+        with self._lock:
+            self._client.command(sql, parameters=dict(params))
+
+    def arrow(self, sql: str, params: Mapping[str, object]) -> pa.Table:
+        with self._lock:
+            return self._client.query_arrow(sql, parameters=dict(params))
+
+    def insert(self, table: str, data: pa.Table, settings: Mapping[str, object]) -> None:
+        with self._lock:
+            self._client.insert_arrow(table, data, settings=dict(settings))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(int(value) if isinstance(value, bool) else value)
+
+
+def open_engine(dsn: str) -> _Engine:
+    """chdb://PATH: the embedded engine on that folder; http(s)://...: a server."""
+    if dsn.startswith("chdb://"):
+        path = dsn.removeprefix("chdb://")
+        if not path:
+            raise ClickHouseError("clickhouse.dsn: chdb:// needs a folder, e.g. chdb://data/ch")
+        return _Chdb(path)
+    if dsn.startswith(("http://", "https://")):
+        return _Http(dsn)
+    raise ClickHouseError(f"clickhouse.dsn: expected chdb://PATH or http(s)://..., got {dsn!r}")
+
+
+def _plain(column: pa.ChunkedArray) -> list[Any]:
+    """A result column as Python values the way DuckDB gives them: timestamps naive UTC,
+    maps as dicts (an empty map as None: ClickHouse maps are never NULL, and DuckDB stores
+    a hit without props as NULL)."""
+    kind = column.type
+    if pa.types.is_timestamp(kind) and kind.tz is not None:
+        column = column.cast(pa.timestamp(kind.unit))
+    values: list[Any] = column.to_pylist()
+    if pa.types.is_map(kind):
+        return [dict(v) if v else None for v in values]
+    return values
+
+
+def _days(day: int) -> date:
+    return _EPOCH + timedelta(days=day)
+
+
+def _rollup_arrow(rows: Sequence[tuple[Any, ...]], build: int) -> pa.Table:
+    """Logical rollup rows (ROLLUP_COLUMNS tuples) in daily_rollups' compact columns."""
+    encoded = []
+    for row in rows:
+        r = dict(zip(ROLLUP_COLUMNS, row, strict=True))
+        revenue = Decimal(r["revenue"] or 0)
+        units = int(revenue.to_integral_value(rounding=ROUND_FLOOR))
+        encoded.append(
+            (
+                r["property"],
+                r["site_id"],
+                r["day"],
+                None if r["value"] is None else str(r["value"]),
+                build,
+                r["visitors"],
+                r["visits"] - r["visitors"],
+                r["pageviews"] - r["visitors"],
+                r["custom_events"],
+                r["bounces"],
+                float(r["duration"]),
+                r["session_pageviews"] - r["pageviews"],
+                units,
+                int((revenue - units) * 1_000_000),
+                r["engaged_ms"],
+                r["engaged_visitors"],
+                r["scroll_sum"],
+                r["scroll_count"],
+                float(r["event_duration"]),
+            )
+        )
+    return _table(encoded, _PHYSICAL_ROLLUPS)
+
+
+def _table(rows: Sequence[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    arrays = [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+class ClickHouseEventStore:
+    """EventStore's append path, reads, rollup rows and deletes on ClickHouse. append() may
+    be called from any thread (the engine serialises); every insert is idempotent by its
+    batch id."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._engine = open_engine(dsn)
+        self._last_build = 0
+        self._build_lock = threading.Lock()
+        for statement in schema_statements():
+            self._engine.run(statement, {})
+
+    def append(
+        self,
+        rows: Sequence[Row],
+        bot_hits: Iterable[tuple[str, int, int]] = (),
+        excluded: Iterable[tuple[str, int, str, int]] = (),
+        batch_id: str | None = None,
+    ) -> None:
+        """Insert rows, add bot hits (site_id, day, hits) and excluded hits (site_id, day,
+        reason, hits); durable on return. batch_id: the writer's id of this batch, the same
+        on a retry (then nothing already inserted is inserted again); None: a fresh one (an
+        identical batch is then still a different batch)."""
+        token = batch_id or uuid.uuid4().hex
+        bots = [(s, _days(d), h) for s, d, h in bot_hits]
+        shielded = [(s, _days(d), r, h) for s, d, r, h in excluded]
+        if rows:
+            self._insert("events", rows_to_arrow(rows), token)
+        if bots:
+            self._insert("bot_counts", _table(bots, _BOTS), token)
+        if shielded:
+            self._insert("excluded_counts", _table(shielded, _EXCLUDED), token)
+
+    def _insert(self, table: str, data: pa.Table, token: str) -> None:
+        self._engine.insert(
+            table,
+            data,
+            {
+                "insert_deduplicate": 1,
+                "insert_deduplication_token": f"{token}:{table}",
+                # One part per insert, whatever its size: the token then covers the batch.
+                "max_insert_block_size": max(data.num_rows, 1),
+                "min_insert_block_size_rows": 0,
+                "min_insert_block_size_bytes": 0,
+            },
+        )
+
+    @staticmethod
+    def _params(params: Sequence[object] | Mapping[str, object]) -> Mapping[str, object]:
+        if isinstance(params, Mapping):
+            return params
+        return {f"p{i}": value for i, value in enumerate(params)}
+
+    def arrow(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> pa.Table:
+        """One read as an Arrow table (ClickHouse's types: timestamps carry 'UTC')."""
+        return self._engine.arrow(sql, self._params(params))
+
+    def execute(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> None:
+        """One statement whose result is not wanted (DDL, a DELETE)."""
+        self._engine.run(sql, self._params(params))
+
+    def query(
+        self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
+    ) -> list[tuple[Any, ...]]:
+        """One read; values as EventStore.query gives them."""
+        table = self.arrow(sql, params)
+        columns = [_plain(c) for c in table.columns]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    def query_dicts(
+        self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
+    ) -> list[dict[str, Any]]:
+        """Like query(), with rows as dicts keyed by column name."""
+        table = self.arrow(sql, params)
+        names = table.column_names
+        return [dict(zip(names, row, strict=True)) for row in self.query_rows(table)]
+
+    @staticmethod
+    def query_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+        columns = [_plain(c) for c in table.columns]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    def events(self, site_id: str) -> list[dict[str, Any]]:
+        """A site's raw events, EVENT_SCHEMA's columns, in (ts, session_id, name) order."""
+        return self.query_dicts(
+            f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = {{p0:String}}"
+            " ORDER BY ts, session_id, name",
+            [site_id],
+        )
+
+    def bot_hits(self, site_id: str, first: date, last: date) -> int:
+        rows = self.query(
+            "SELECT sum(hits) FROM bot_counts WHERE site_id = {p0:String}"
+            " AND day BETWEEN {p1:Date} AND {p2:Date}",
+            [site_id, first, last],
+        )
+        return int(rows[0][0] or 0) if rows else 0
+
+    def rolled_days(self, site_id: str) -> frozenset[date]:
+        return frozenset(
+            r[0]
+            for r in self.query(
+                "SELECT day FROM rollup_days FINAL WHERE site_id = {p0:String}", [site_id]
+            )
+        )
+
+    def rollup_totals(self, site_id: str) -> DailyTotals:
+        return DailyTotals(self.query(_TOTALS_ROWS, [site_id]))
+
+    def _next_build(self) -> int:
+        with self._build_lock:
+            self._last_build = max(self._last_build + 1, time.time_ns())
+            return self._last_build
+
+    def replace_rollups(
+        self,
+        site_id: str,
+        days: Sequence[object],
+        rows: Sequence[tuple[Any, ...]],
+        counts: Sequence[tuple[object, int]],
+    ) -> None:
+        """Swap a site's rollup rows for these days: the rows go in under a new build, then
+        rollup_days points at it (the switch readers see), then the older builds' rows of
+        these days are deleted. A crash between leaves rows of an unreferenced build, which
+        no reader sees and the next rebuild of the day deletes."""
+        build = self._next_build()
+        token = f"rollups:{site_id}:{build}"
+        if rows:
+            self._insert("daily_rollups", _rollup_arrow(rows, build), token)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        counted = [(site_id, day, build, n, now, False) for day, n in counts]
+        if counted:
+            self._insert("rollup_days", _table(counted, _ROLLUP_DAYS), token)
+        listed = list(days)
+        uncounted = [d for d in listed if d not in {day for day, _ in counts}]
+        if uncounted:
+            self.execute(
+                "DELETE FROM rollup_days WHERE site_id = {p0:String}"
+                " AND has({p1:Array(Date)}, day)",
+                [site_id, uncounted],
+            )
+        if listed:
+            self.execute(
+                "DELETE FROM daily_rollups WHERE site_id = {p0:String}"
+                " AND has({p1:Array(Date)}, day) AND build < {p2:UInt64}",
+                [site_id, listed, build],
+            )
+
+    def _count(self, table: str, where: str, params: Sequence[object]) -> int:
+        rows = self.query(f"SELECT count() FROM {table} WHERE {where}", params)
+        return int(rows[0][0]) if rows else 0
+
+    def _delete(self, table: str, where: str, params: Sequence[object]) -> int:
+        """Lightweight DELETE (rows masked at once, gone at the next merge); returns how many
+        rows matched it."""
+        gone = self._count(table, where, params)
+        if gone:
+            self.execute(f"DELETE FROM {table} WHERE {where}", params)
+        return gone
+
+    def delete_user_events(self, site_id: str, user_key: int) -> int:
+        """Delete every raw event of one server-side user (by user_key) of a site."""
+        return self._delete(
+            "events", "site_id = {p0:String} AND user_key = {p1:Int64}", [site_id, user_key]
+        )
+
+    def delete_site_data(
+        self,
+        site_id: str,
+        first: date | None = None,
+        last: date | None = None,
+        before: datetime | None = None,
+    ) -> dict[str, int]:
+        """Delete a site's raw events, rollups, bot and exclusion counters of its days
+        first..last (None: unbounded); raw events only when stamped before `before` (UTC,
+        naive; None: all). Returns rows deleted per table (rollups: rows of current builds
+        and older ones alike)."""
+        days = "site_id = {p0:String} AND day BETWEEN {p1:Date} AND {p2:Date}"
+        span: list[object] = [site_id, first or date(1970, 1, 1), last or date(2149, 6, 6)]
+        if before is None:
+            gone = {"events": self._delete("events", days, span)}
+        else:
+            stamped = f"{days} AND ts < {{p3:DateTime64(6, 'UTC')}}"
+            gone = {"events": self._delete("events", stamped, [*span, before])}
+        for table in ("daily_rollups", "rollup_days", "bot_counts", "excluded_counts"):
+            gone[table] = self._delete(table, days, span)
+        return gone
+
+    def close(self) -> None:
+        self._engine.close()

@@ -1,0 +1,355 @@
+"""The ClickHouse store (issue #24, preview) on ClickHouse's own engine (chdb) in a temp dir:
+its schema, rows read back as DuckDB stores them, exactly-once batches, summed counters,
+deletes and rollup builds; and that Avocet without storage = "clickhouse" never loads it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.config import ConfigError, load_settings
+from app.storage.events import COLUMNS, EventStore
+
+ROOT = Path(__file__).resolve().parent.parent
+chdb = pytest.importorskip("chdb", reason="the clickhouse extra is not installed")
+
+from app.storage.clickhouse.store import ClickHouseEventStore  # noqa: E402
+
+EPOCH = date(1970, 1, 1)
+
+
+def day_no(day: date) -> int:
+    return (day - EPOCH).days
+
+
+def event(site: str, ts: datetime, **values: Any) -> tuple[Any, ...]:
+    """An EVENT_SCHEMA row: a pageview of one visitor unless told otherwise."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(
+        site_id=site,
+        ts=ts,
+        day=ts.date(),
+        name="pageview",
+        visitor_id=1,
+        session_id=1,
+        hostname="example.com",
+        pathname="/",
+        entry_page="/",
+        interactive=True,
+    )
+    row.update(values)
+    return tuple(row[c] for c in COLUMNS)
+
+
+def varied_batch(site: str) -> list[tuple[Any, ...]]:
+    """Rows that use every column kind: NULLs, props, revenue, negative ids, microseconds."""
+    t = datetime(2026, 11, 30, 23, 59, 59, 999_999)
+    return [
+        event(site, t, visitor_id=-(2**63), session_id=-42, referrer=None, source=None),
+        event(
+            site,
+            t + timedelta(microseconds=1),
+            day=date(2026, 12, 1),
+            name="Signup",
+            visitor_id=2**63 - 1,
+            session_id=7,
+            pathname="/é/ünïcode?q='x'",
+            referrer="news.ycombinator.com",
+            source="Hacker News",
+            channel="Organic Social",
+            utm_source="hn",
+            utm_medium="social",
+            utm_campaign="launch",
+            utm_content="a",
+            utm_term="b",
+            device="Desktop",
+            browser="Chrome",
+            browser_version="130.0",
+            os="Mac",
+            os_version="10.15",
+            screen="Desktop",
+            country="DE",
+            region="DE-BE",
+            city="2950159",
+            props=[("plan", "pro"), ("path", "/checkout")],
+            revenue=Decimal("1234.567891"),
+            currency="EUR",
+            interactive=True,
+            engagement_ms=None,
+            scroll_depth=None,
+            user_key=99,
+        ),
+        event(
+            site,
+            datetime(2026, 12, 1, 8, 0, 0),
+            name="engagement",
+            visitor_id=3,
+            session_id=8,
+            interactive=False,
+            engagement_ms=12_345,
+            scroll_depth=87,
+            props=None,
+            hostname=None,
+            pathname=None,
+            entry_page=None,
+        ),
+    ]
+
+
+@pytest.fixture(scope="module")
+def ch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseEventStore]:
+    # One engine for the module: chdb starts in ~3 s, and a process holds one at a time.
+    store = ClickHouseEventStore(f"chdb://{tmp_path_factory.mktemp('ch') / 'clickhouse'}")
+    yield store
+    store.close()
+
+
+def count(ch: ClickHouseEventStore, sql: str, *params: object) -> int:
+    return int(ch.query(sql, list(params))[0][0])
+
+
+def test_a_plain_install_imports_no_clickhouse_module() -> None:
+    code = (
+        "import sys, app.main, app.cli, app.services, app.storage.store\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('chdb', 'clickhouse_connect', 'app') and ('clickhouse' in m or 'chdb' in m))\n"
+        "print(loaded)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_storage_and_dsn_settings_from_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(None, {"AVOCET_DATA_DIR": str(tmp_path)})
+    assert settings.storage == "duckdb"
+    assert settings.clickhouse_dsn == f"chdb://{tmp_path / 'clickhouse'}"
+    env = {"AVOCET_STORAGE": "clickhouse", "AVOCET_CLICKHOUSE__DSN": "https://ch:8443/avocet"}
+    settings = load_settings(None, env)
+    assert (settings.storage, settings.clickhouse_dsn) == ("clickhouse", "https://ch:8443/avocet")
+    with pytest.raises(ConfigError, match="storage"):
+        load_settings(None, {"AVOCET_STORAGE": "postgres"})
+    with pytest.raises(ConfigError, match=r"expected chdb://PATH or http\(s\)"):
+        load_settings(None, {"AVOCET_CLICKHOUSE__DSN": "tcp://ch:9000"})
+
+
+def test_serve_refuses_clickhouse_storage_with_a_clear_error(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "AVOCET_DATA_DIR": str(tmp_path / "data"),
+        "AVOCET_STORAGE": "clickhouse",
+        "AVOCET_PORT": "0",
+        "AVOCET_RUN_JOBS": "false",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    assert 'storage = "clickhouse" is a preview' in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_schema_is_plausibles_layout(ch: ClickHouseEventStore) -> None:
+    tables = {
+        r[0]: r[1:]
+        for r in ch.query(
+            "SELECT name, engine, partition_key, sorting_key, sampling_key FROM system.tables"
+            " WHERE database = currentDatabase() ORDER BY name"
+        )
+    }
+    assert tables["events"] == (
+        "MergeTree",
+        "toYYYYMM(ts)",
+        "site_id, day, name, visitor, ts",
+        "visitor",
+    )
+    assert tables["bot_counts"][0] == "SummingMergeTree"
+    assert tables["excluded_counts"][0] == "SummingMergeTree"
+    assert tables["daily_rollups"][:3] == (
+        "ReplacingMergeTree",
+        "toYYYYMM(day)",
+        "site_id, property, day, value",
+    )
+    assert tables["rollup_days"][0] == "ReplacingMergeTree"
+    assert tables["daily_stats"][0] == "View"
+    types = dict(ch.query("SELECT name, type FROM system.columns WHERE table = 'events'"))
+    assert types["ts"] == "DateTime64(6, 'UTC')"
+    assert types["visitor"] == "UInt64"
+    assert types["browser"] == "LowCardinality(Nullable(String))"
+    codecs = dict(
+        ch.query("SELECT name, compression_codec FROM system.columns WHERE table = 'events'")
+    )
+    assert codecs["ts"] == "CODEC(Delta(8), ZSTD(1))"
+    # SELECT * is EVENT_SCHEMA exactly (the materialized visitor hash stays out of it).
+    assert tuple(ch.arrow("SELECT * FROM events LIMIT 0").column_names) == COLUMNS
+
+
+def test_rows_read_back_as_duckdb_stores_them(ch: ClickHouseEventStore, tmp_path: Path) -> None:
+    batch = varied_batch("same.example")
+    duck = EventStore(tmp_path / "events.duckdb")
+    try:
+        duck.append(batch)
+        expected = duck.query_dicts(
+            "SELECT * FROM events WHERE site_id = ? ORDER BY ts, session_id, name",
+            ["same.example"],
+        )
+    finally:
+        duck.close()
+    ch.append(batch, batch_id="parity-1")
+    got = ch.events("same.example")
+    assert len(got) == len(expected) == 3
+    for mine, theirs in zip(got, expected, strict=True):
+        for column in COLUMNS:
+            assert (column, mine[column]) == (column, theirs[column])
+    # The values themselves, independently of DuckDB.
+    assert got[0]["ts"] == datetime(2026, 11, 30, 23, 59, 59, 999_999)
+    assert got[0]["visitor_id"] == -(2**63)
+    assert got[1]["revenue"] == Decimal("1234.567891")
+    assert got[1]["props"] == {"plan": "pro", "path": "/checkout"}
+    assert got[2]["props"] is None and got[2]["hostname"] is None
+
+
+def test_a_retried_batch_inserts_nothing_twice(ch: ClickHouseEventStore) -> None:
+    site = "retry.example"
+    day = date(2026, 12, 1)
+    rows = [event(site, datetime(2026, 12, 1, 10, i), visitor_id=i, session_id=i) for i in range(5)]
+    bots = [(site, day_no(day), 2)]
+    excluded = [(site, day_no(day), "ip", 3)]
+    for _ in range(3):  # the writer retries the same batch after an error it can't tell
+        ch.append(rows, bots, excluded, batch_id="batch-0001")
+    assert count(ch, "SELECT count() FROM events WHERE site_id = {p0:String}", site) == 5
+    assert ch.bot_hits(site, day, day) == 2
+    assert count(ch, "SELECT sum(hits) FROM excluded_counts WHERE site_id = {p0:String}", site) == 3
+    # The same content under another batch id is another batch: it goes in.
+    ch.append(rows, bots, excluded, batch_id="batch-0002")
+    assert count(ch, "SELECT count() FROM events WHERE site_id = {p0:String}", site) == 10
+    assert ch.bot_hits(site, day, day) == 4
+    # Without an id each call is its own batch (identical bot counts are not merged away).
+    ch.append([], bots)
+    ch.append([], bots)
+    assert ch.bot_hits(site, day, day) == 8
+
+
+def test_counters_sum_across_batches_and_merges(ch: ClickHouseEventStore) -> None:
+    site = "bots.example"
+    d1, d2 = date(2026, 11, 29), date(2026, 11, 30)
+    for n, hits in enumerate((2, 3, 5)):
+        ch.append(
+            [],
+            [(site, day_no(d1), hits), (site, day_no(d2), 1)],
+            [(site, day_no(d1), "ip", hits), (site, day_no(d1), "page", 1)],
+            batch_id=f"bots-{n}",
+        )
+    assert ch.bot_hits(site, d1, d1) == 10
+    assert ch.bot_hits(site, d1, d2) == 13
+    assert ch.bot_hits(site, d2 + timedelta(days=1), d2 + timedelta(days=9)) == 0
+    ch.execute("OPTIMIZE TABLE bot_counts FINAL")
+    ch.execute("OPTIMIZE TABLE excluded_counts FINAL")
+    assert ch.query(
+        "SELECT day, hits FROM bot_counts WHERE site_id = {p0:String} ORDER BY day", [site]
+    ) == [(d1, 10), (d2, 3)]
+    assert ch.query(
+        "SELECT reason, hits FROM excluded_counts WHERE site_id = {p0:String} ORDER BY reason",
+        [site],
+    ) == [("ip", 10), ("page", 3)]
+
+
+def test_delete_a_users_events_and_a_sites_data(ch: ClickHouseEventStore) -> None:
+    site, other = "gone.example", "kept.example"
+    rows = [
+        event(site, datetime(2026, 11, 28, 9), user_key=7),
+        event(site, datetime(2026, 11, 28, 10), user_key=7),
+        event(site, datetime(2026, 11, 29, 9), user_key=8),
+        event(site, datetime(2026, 11, 30, 9)),
+        event(site, datetime(2026, 11, 30, 12)),
+        event(other, datetime(2026, 11, 29, 9), user_key=7),
+    ]
+    ch.append(
+        rows,
+        [(site, day_no(date(2026, 11, 29)), 4), (other, day_no(date(2026, 11, 29)), 1)],
+        batch_id="del-1",
+    )
+    assert ch.delete_user_events(site, 7) == 2
+    assert ch.delete_user_events(site, 7) == 0
+    assert count(ch, "SELECT count() FROM events WHERE site_id = {p0:String}", site) == 3
+    # A reset asked for at 11:00 on the 30th: the 12:00 hit of that day stays.
+    gone = ch.delete_site_data(
+        site, date(2026, 11, 29), date(2026, 11, 30), before=datetime(2026, 11, 30, 11)
+    )
+    assert gone == {
+        "events": 2,
+        "daily_rollups": 0,
+        "rollup_days": 0,
+        "bot_counts": 1,
+        "excluded_counts": 0,
+    }
+    assert ch.query("SELECT ts FROM events WHERE site_id = {p0:String}", [site]) == [
+        (datetime(2026, 11, 30, 12),)
+    ]
+    assert ch.delete_site_data(site)["events"] == 1
+    assert count(ch, "SELECT count() FROM events WHERE site_id = {p0:String}", site) == 0
+    assert count(ch, "SELECT count() FROM events WHERE site_id = {p0:String}", other) == 1
+    assert ch.bot_hits(other, date(2026, 11, 29), date(2026, 11, 29)) == 1
+
+
+def rollup(site: str, day: date, prop: str, value: str | None, visitors: int) -> tuple[Any, ...]:
+    """A logical rollup row (ROLLUP_COLUMNS): visits = visitors + 1, pageviews = 2 x."""
+    return (
+        site, day, prop, value,
+        visitors, visitors + 1, 2 * visitors, 2 * visitors + 1, 1, 1, 30.5,
+        2 * visitors + 2, Decimal("10.000001") * visitors, 1000, 1, 50, 1, 20.25,
+    )  # fmt: skip
+
+
+def test_rollup_builds_replace_each_other(ch: ClickHouseEventStore) -> None:
+    site = "rolled.example"
+    d1, d2 = date(2026, 11, 20), date(2026, 11, 21)
+    first = [
+        rollup(site, d1, "", None, 3),
+        rollup(site, d1, "source", "Google", 2),
+        rollup(site, d1, "source", "Bing", 1),
+        rollup(site, d2, "", None, 5),
+    ]
+    ch.replace_rollups(site, [d1, d2], first, [(d1, 7), (d2, 9)])
+    assert ch.rolled_days(site) == {d1, d2}
+    logical = ch.query(
+        "SELECT * FROM daily_stats WHERE site_id = {p0:String} ORDER BY day, property, value",
+        [site],
+    )
+    assert [tuple(r) for r in logical] == sorted(first, key=lambda r: (r[1], r[2], r[3] or ""))
+    totals = ch.rollup_totals(site).sums(d1, d2)
+    # visitors, visits, pageviews, events, custom_events, bounces, duration, ...
+    assert totals[:7] == (8, 10, 16, 18, 2, 2, 61.0)
+    assert totals[8] == Decimal("80.000008")
+    # Day 1 rebuilt without Bing (its late events moved it): Bing's row is gone.
+    second = [rollup(site, d1, "", None, 4), rollup(site, d1, "source", "Google", 4)]
+    ch.replace_rollups(site, [d1], second, [(d1, 8)])
+    assert ch.query(
+        "SELECT value, visitors FROM daily_stats WHERE site_id = {p0:String}"
+        " AND day = {p1:Date} AND property = 'source'",
+        [site, d1],
+    ) == [("Google", 4)]
+    assert ch.rollup_totals(site).sums(d1, d2)[0] == 9
+    assert count(ch, "SELECT count() FROM daily_rollups WHERE site_id = {p0:String}", site) == 3
+    assert ch.query(
+        "SELECT day, events FROM rollup_days FINAL WHERE site_id = {p0:String} ORDER BY day",
+        [site],
+    ) == [(d1, 8), (d2, 9)]
+    # A day rebuilt to nothing is no longer rolled up.
+    ch.replace_rollups(site, [d2], [], [])
+    assert ch.rolled_days(site) == {d1}
+    assert ch.rollup_totals(site).sums(d2, d2)[0] == 0
