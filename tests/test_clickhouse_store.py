@@ -353,3 +353,33 @@ def test_rollup_builds_replace_each_other(ch: ClickHouseEventStore) -> None:
     ch.replace_rollups(site, [d2], [], [])
     assert ch.rolled_days(site) == {d1}
     assert ch.rollup_totals(site).sums(d2, d2)[0] == 0
+
+
+RETRY_AFTER_KILL = """
+import os, sys
+from datetime import datetime
+sys.path.insert(0, {tests!r})
+from test_clickhouse_store import event
+from app.storage.clickhouse.store import ClickHouseEventStore
+
+store = ClickHouseEventStore({dsn!r})
+rows = [event("killed.example", datetime(2026, 12, 1, 10, i), visitor_id=i) for i in range(50)]
+store.append(rows, [("killed.example", 20423, 1)], batch_id="batch-after-kill")
+print(store.query("SELECT count() FROM events")[0][0], flush=True)
+os._exit(0)  # no close(): as a kill -9 after the insert returned
+"""
+
+
+def test_a_batch_retried_after_the_process_died_inserts_nothing_twice(tmp_path: Path) -> None:
+    """The writer acknowledged nothing yet when it died right after the insert returned: on
+    restart it retries the batch under its id, and the table still has it once."""
+    script = RETRY_AFTER_KILL.format(
+        tests=str(ROOT / "tests"), dsn=f"chdb://{tmp_path / 'clickhouse'}"
+    )
+    counts = [
+        subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert counts == ["50", "50"]
