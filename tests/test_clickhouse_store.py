@@ -387,3 +387,29 @@ def test_a_batch_retried_after_the_process_died_inserts_nothing_twice(tmp_path: 
         for _ in range(2)
     ]
     assert counts == ["50", "50"]
+
+
+def test_rollups_read_back_as_duckdb_stores_them(ch: ClickHouseEventStore, tmp_path: Path) -> None:
+    site = "rolled-parity.example"
+    d1, d2 = date(2026, 10, 1), date(2026, 10, 2)
+    rows = [
+        rollup(site, d1, "", None, 3),
+        rollup(site, d1, "country", "DE", 2),
+        rollup(site, d1, "props:plan", "pro", 1),
+        rollup(site, d2, "", None, 11),
+    ]
+    order = " ORDER BY day, property, value NULLS FIRST"
+    duck = EventStore(tmp_path / "events.duckdb")
+    try:
+        duck.replace_rollups(site, [d1, d2], rows, [(d1, 6), (d2, 11)])
+        expected = duck.query("SELECT * FROM daily_stats WHERE site_id = ?" + order, [site])
+        expected_days = duck.rolled_days(site)
+        expected_sums = duck.rollup_totals(site).sums(d1, d2)
+    finally:
+        duck.close()
+    ch.replace_rollups(site, [d1, d2], rows, [(d1, 6), (d2, 11)])
+    got = ch.query("SELECT * FROM daily_stats WHERE site_id = {p0:String}" + order, [site])
+    assert got == expected
+    assert ch.rolled_days(site) == expected_days == {d1, d2}
+    assert ch.rollup_totals(site).sums(d1, d2) == expected_sums
+    assert expected_sums[0] == 14 and expected_sums[8] == Decimal("140.000014")
