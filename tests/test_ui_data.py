@@ -68,6 +68,15 @@ RETENTION_CASES = [
     ),
     ({"raw_retention_days": "0", "retention_days": ""}, {"raw_retention_days": "At least 1 day."}),
     (
+        # Beyond the calendar once subtracted from today (it was a 500 on the stats APIs).
+        {"raw_retention_days": "1000000000", "retention_days": ""},
+        {"raw_retention_days": "At most 36500 days (100 years)."},
+    ),
+    (
+        {"raw_retention_days": "", "retention_days": "36501"},
+        {"retention_days": "At most 36500 days (100 years)."},
+    ),
+    (
         {"raw_retention_days": "100", "retention_days": "30"},
         {
             "raw_retention_days": "Can't exceed retention_days (100 > 30): raw events are part"

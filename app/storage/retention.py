@@ -15,6 +15,8 @@ class Retention(NamedTuple):
     raw_days: int  # raw events; older days are answered from rollups
     total_days: int  # everything; 0: forever
 
+MAX_RETENTION_DAYS = 36_500  # 100 years; 0 (forever) stays the way to keep everything
+
 
 def _capped(days: int, limit: int) -> int:
     """days within the limit (0: none); 0 days = forever, which a limit caps too."""
@@ -54,6 +56,10 @@ def check_retention(settings: Settings, raw_days: int | None, total_days: int | 
         raise InvalidRequest("raw_retention_days: at least 1 day")
     if total_days is not None and total_days < 0:
         raise InvalidRequest("retention_days: 0 (forever) or a number of days")
+    # Past this, "N days before today" leaves the calendar (a 500 before the bound).
+    for name, days in (("raw_retention_days", raw_days), ("retention_days", total_days)):
+        if days is not None and days > MAX_RETENTION_DAYS:
+            raise InvalidRequest(f"{name}: at most {MAX_RETENTION_DAYS} days (100 years)")
     if limits.max_raw_days and raw_days is not None and raw_days > limits.max_raw_days:
         raise InvalidRequest(f"raw_retention_days: at most {limits.max_raw_days} days here")
     if (
