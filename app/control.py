@@ -25,6 +25,7 @@ import msgspec
 from app.cli_served import SERVED_COMMANDS, command_of, reachable, serving, socket_path
 from app.config import ConfigError
 from app.errors import AppError
+from app.jobs.background import in_background
 
 if TYPE_CHECKING:
     from app.services import Services
@@ -163,7 +164,7 @@ class ControlServer:
         if args.command in LOCKED_COMMANDS:
             async with svc.jobs.lock:
                 await svc.writer.drain()  # events on their way are in before the job
-                code = await anyio.to_thread.run_sync(run)
+                code = await in_background(run)  # after requests, as the scheduler's jobs
         else:
             code = await anyio.to_thread.run_sync(run)
         svc.sites.reload()  # a renamed site, re-dated zones: ingestion sees them now

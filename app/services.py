@@ -20,6 +20,7 @@ from app.ingest.identity import Salts
 from app.ingest.pipeline import Ingestor, now_us
 from app.ingest.sites import SiteDirectory
 from app.ingest.writer import Writer
+from app.jobs.background import in_background
 from app.jobs.scheduler import Jobs
 from app.mail import Mailer
 from app.proxies import TrustedProxies
@@ -193,7 +194,7 @@ class Services:
             await asyncio.sleep(CHECKPOINT_POLL_SECONDS)
             try:
                 if self.events.checkpoint_due():
-                    await anyio.to_thread.run_sync(self.events.checkpoint)
+                    await in_background(self.events.checkpoint)
             except Exception:
                 log.exception("checkpoint failed; retrying later")
 

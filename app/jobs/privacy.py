@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 import anyio.to_thread
 
 from app.ingest.sites import SiteDirectory
+from app.jobs.background import in_background
 from app.query.rollup import build_rollups
 from app.storage import privacy
 from app.storage.events import EventStore
@@ -195,9 +196,7 @@ class PrivacyJobs:
             async with self._lock:
                 if self._drain is not None:
                     await self._drain()
-                await anyio.to_thread.run_sync(
-                    run_request, self._store, self._meta, self._sites, request_id
-                )
+                await in_background(run_request, self._store, self._meta, self._sites, request_id)
         finally:
             self._submitted.discard(request_id)
 

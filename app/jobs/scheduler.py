@@ -10,6 +10,7 @@ import anyio.to_thread
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.ingest.sites import SiteDirectory
+from app.jobs.background import in_background
 from app.jobs.lifecycle import Report, align_zones, compact, prune_sites, rollup_sites
 from app.storage.events import EventStore
 from app.storage.meta import MetaStore, Site
@@ -80,7 +81,7 @@ class Jobs:
         # commit: they are let in first, so none is left on an old-zone day.
         await self._drain()
         sites = await anyio.to_thread.run_sync(self._meta.sites)
-        report = await anyio.to_thread.run_sync(align_zones, self._events, self._meta, sites)
+        report = await in_background(align_zones, self._events, self._meta, sites)
         if report.done:
             self._sites.reload()
         return report
@@ -106,15 +107,15 @@ class Jobs:
 
     async def _rollup(self) -> Report:
         await self._align_zones()
-        return await anyio.to_thread.run_sync(rollup_sites, self._events, self._sites.all())
+        return await in_background(rollup_sites, self._events, self._sites.all())
 
     async def prune(self) -> Report:
         # Rolled up first, so a day is never pruned before its rollup exists; then what
         # is left of finished days is compacted.
         async with self.lock:
             await self._rollup()
-            report = await anyio.to_thread.run_sync(
+            report = await in_background(
                 prune_sites, self._events, self._sites.all(), self._raw_days
             )
-            await anyio.to_thread.run_sync(compact, self._events)
+            await in_background(compact, self._events)
         return report
