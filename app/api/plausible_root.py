@@ -25,12 +25,11 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.api import plausible_sites, plausible_v1
 from app.api.script import (
-    CACHE_CONTROL,
     CODINGS,
     Representation,
     accepted_codings,
-    etag_matches,
     representations,
+    script_response,
 )
 from app.errors import AppError, NotFound, RateLimited
 from app.services import Services
@@ -158,22 +157,7 @@ async def _script(request: Request[Any, Any, Any], filename: str) -> Response[by
     found = variant(attributes if attributes is not None else script_attributes(filename))
     allowed = accepted_codings(request.headers.get("accept-encoding", ""))
     chosen = next((found[c] for c in CODINGS if c in allowed), found[None])
-    headers = {
-        "ETag": chosen.etag,
-        "Cache-Control": CACHE_CONTROL,
-        "Vary": "Accept-Encoding",
-        "Access-Control-Allow-Origin": "*",
-        "X-Content-Type-Options": "nosniff",
-    }
-    if etag_matches(request.headers.get("if-none-match", ""), chosen.etag):
-        return Response(b"", status_code=304, headers=headers)
-    if chosen.coding:
-        headers["Content-Encoding"] = chosen.coding
-    body = chosen.body
-    if request.method == HttpMethod.HEAD:
-        headers["Content-Length"] = str(len(body))
-        body = b""
-    return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
+    return script_response(request, chosen)
 
 
 _SCRIPT_METHODS = [HttpMethod.GET, HttpMethod.HEAD]

@@ -98,7 +98,12 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
 )
 async def tracker_script(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The minified tracker; 304 when the browser's copy is current; HEAD: headers only."""
-    chosen = choose(request.headers.get("accept-encoding", ""))
+    return script_response(request, choose(request.headers.get("accept-encoding", "")))
+
+
+def script_response(request: Request[Any, Any, Any], chosen: Representation) -> Response[bytes]:
+    """One representation of a tracker script as the answer: cacheable, loadable from any
+    origin, 304 when the browser's copy is current, headers only for HEAD."""
     headers = {
         "ETag": chosen.etag,
         "Cache-Control": CACHE_CONTROL,

@@ -15,6 +15,7 @@ class Retention(NamedTuple):
     raw_days: int  # raw events; older days are answered from rollups
     total_days: int  # everything; 0: forever
 
+
 MAX_RETENTION_DAYS = 36_500  # 100 years; 0 (forever) stays the way to keep everything
 
 
