@@ -17,8 +17,17 @@ from app.query.answer import run_query
 from app.query.goals import Goals
 from app.query.model import Query
 from app.query.parse import check_raw_window
-from app.query.plausible import METRICS, V2Request, date_range, decode_v2, time_label, v2_query
+from app.query.plausible import (
+    METRICS,
+    V2Request,
+    comparison_period,
+    date_range,
+    decode_v2,
+    time_label,
+    v2_query,
+)
 from app.query.plausible_check import check_query
+from app.query.plausible_compare import compare_rows
 from app.query.plausible_goals import GOAL_KEY, goal_questions, merge_goal_rows
 from app.query.plausible_labels import label
 from app.query.plausible_money import (
@@ -76,6 +85,41 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     for question in (q, *(question for _, question in questions)):  # a goal's is filtered
         check_raw_window(question, now.astimezone(zone).date(), svc.retention(site).raw_days)
     q = with_site_timezone(q, site.settled_day_zone)
+    compared = req.include.comparisons is not None
+    # A comparison's time series lists every bucket (Plausible's add_empty_timeseries_rows).
+    all_buckets = compared and len(q.dimensions) == 1 and q.interval is not None
+    result, body = await _answer(svc, req, q, goals, revenue, all_buckets=all_buckets)
+    if req.include.comparisons is not None:
+        other = comparison_period(req.include.comparisons, period, zone, now)
+        cq = msgspec.structs.replace(q, period=other, limit=None, offset=0)
+        check_raw_window(cq, now.astimezone(zone).date(), svc.retention(site).raw_days)
+        _, against = await _answer(svc, req, cq, goals, revenue, all_buckets=True)
+        body["results"] = compare_rows(req, q, cq, body["results"], against["results"])
+        body["query"]["include"]["comparisons"] = req.include.comparisons
+    warnings = metric_warnings(req.metrics, revenue)
+    if warnings:
+        body["meta"]["metric_warnings"] = warnings
+    body["meta"].update(
+        timezone=q.period.timezone,
+        from_rollups=result.from_rollups,
+        sampled=False,
+        filtered_bot_traffic=result.bot_hits,
+        **expired_days(svc, site, period),
+        **imports_meta(result),
+    )
+    return body
+
+
+async def _answer(
+    svc: Services,
+    req: V2Request,
+    q: Query,
+    goals: Goals,
+    revenue: RevenueCurrencies | None,
+    *,
+    all_buckets: bool = False,
+) -> tuple[Result, dict[str, Any]]:
+    """The question's rows in v2's shape, with the further questions its metrics need."""
     if "event:goal" in req.dimensions:
         by_goal = revenue.by_goal if revenue is not None else {}
         result = await _by_goal(svc, q, goals, by_goal)
@@ -95,19 +139,8 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     if "conversion_rate" in req.metrics and q.interval is None:
         totals = await _group_totals(svc, req, q, whole=True)
         converting = totals.get((), 0)
-    body = render(req, q, result, total, revenue, groups, converting)
-    warnings = metric_warnings(req.metrics, revenue)
-    if warnings:
-        body["meta"]["metric_warnings"] = warnings
-    body["meta"].update(
-        timezone=q.period.timezone,
-        from_rollups=result.from_rollups,
-        sampled=False,
-        filtered_bot_traffic=result.bot_hits,
-        **expired_days(svc, site, period),
-        **imports_meta(result),
-    )
-    return body
+    body = render(req, q, result, total, revenue, groups, converting, all_buckets=all_buckets)
+    return result, body
 
 
 async def _by_goal(svc: Services, q: Query, goals: Goals, currencies: Mapping[str, str]) -> Result:
@@ -215,6 +248,8 @@ def render(
     revenue: RevenueCurrencies | None = None,
     groups: Mapping[tuple[Any, ...], int] | None = None,
     converting: int | None = None,
+    *,
+    all_buckets: bool = False,
 ) -> dict[str, Any]:
     """Rows, meta (total_rows, time_labels when asked) and the query as understood. total:
     the visitors the percentage metric is a share of; revenue: the currencies revenue is
@@ -232,7 +267,7 @@ def render(
             converting,
         )
         values = [_value(m, row, context) for m in req.metrics]
-        if q.interval and not any(values):
+        if q.interval and not any(values) and not all_buckets:
             continue  # v2 lists buckets with data; include.time_labels lists them all
         dims = [
             time_label(row[k], q.interval, q.period)

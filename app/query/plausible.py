@@ -96,6 +96,9 @@ class Include(msgspec.Struct):
     total_rows: bool = False
     time_labels: bool = False
     imports: bool = False
+    # {"mode": "previous_period" | "year_over_year" | "custom", "date_range": [from, to],
+    # "match_day_of_week": bool}: as Plausible's dashboard asks (plausible_check.py checks it)
+    comparisons: dict[str, Any] | None = None
 
 
 class V2Request(msgspec.Struct, forbid_unknown_fields=True):
@@ -273,6 +276,48 @@ def _instants(value: list[str], zone: ZoneInfo) -> Period:
             rolling=True,
         )
     )
+
+
+def comparison_period(
+    comparisons: dict[str, Any], period: Period, zone: ZoneInfo, now: datetime
+) -> Period:
+    """The period include.comparisons compares with, in whole local days (Plausible's
+    comparisons.ex get_comparison_date_range): the previous period of as many days up to
+    today, or the same days 365 days before, or a custom range; with match_day_of_week,
+    moved to start on the weekday the period starts on."""
+    mode = comparisons["mode"]
+    if mode == "custom":
+        return date_range(comparisons["date_range"], zone, now, None)
+    first = period.first_day
+    last = min(period.last_day, now.astimezone(zone).date())
+    if mode == "year_over_year":
+        shift = timedelta(days=-365)
+    else:  # previous_period
+        shift = timedelta(days=(first - last).days - 1)
+    new_first, new_last = first + shift, last + shift
+    if comparisons.get("match_day_of_week"):
+        moved = _nearest_weekday(first.isoweekday(), new_first, first)
+        new_first, new_last = moved, new_last + (moved - new_first)
+    if new_last < new_first:  # a range that starts after today: Plausible's is empty
+        raise InvalidRequest(
+            "Invalid include.comparisons: the date_range starts after today, so it has no"
+            " previous period"
+        )
+    if new_first.year < FIRST_YEAR:
+        raise InvalidRequest("Invalid include.comparisons: the period compared with is too early")
+    return day_range("custom", zone, new_first, new_last)
+
+
+def _nearest_weekday(weekday: int, day: date, reject: date) -> date:
+    """comparisons.ex shift_to_nearest: `day` if it is on `weekday`, else the next such day
+    (Plausible sorts the candidates by a signed distance, so the later one wins) unless that
+    is `reject`."""
+    if day.isoweekday() == weekday:
+        return day
+    ahead = (weekday - day.isoweekday()) % 7 or 7
+    behind = (day.isoweekday() - weekday) % 7 or 7
+    candidates = [day + timedelta(days=ahead), day - timedelta(days=behind)]
+    return next(c for c in candidates if c != reject)
 
 
 def _within_ten_years(period: Period) -> Period:

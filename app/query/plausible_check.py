@@ -166,8 +166,9 @@ def _valid_date_range(value: Any) -> bool:
     return all(re.fullmatch(_DATETIME + _OFFSET, v) for v in value)
 
 
-# The public schema's objects and their keys (additionalProperties: false). Plausible's
-# include.comparisons is internal-only (its dashboard's): the public API refuses it.
+# The schema's objects and their keys (additionalProperties: false). include.comparisons
+# is in the schema Plausible's own dashboard queries with (its internal API, the same
+# QueryParser); Avocet's v2 answers it too.
 _KEYS = {
     "": (
         "site_id",
@@ -179,10 +180,30 @@ _KEYS = {
         "include",
         "pagination",
     ),
-    "include": ("time_labels", "imports", "total_rows"),
+    "include": ("time_labels", "imports", "total_rows", "comparisons"),
     "pagination": ("limit", "offset"),
 }
 _EXTRA = "Schema does not allow additional properties."
+
+
+def _valid_comparisons(value: Any) -> bool:
+    """The schema's include.comparisons (oneOf): {"mode": "previous_period" |
+    "year_over_year"} or {"mode": "custom", "date_range": [from, to]}, each with an optional
+    boolean match_day_of_week and nothing else. null is no comparison."""
+    if value is None:
+        return True
+    if not isinstance(value, dict) or not isinstance(value.get("match_day_of_week", True), bool):
+        return False
+    mode = value.get("mode")
+    if mode in ("previous_period", "year_over_year"):
+        return set(value) <= {"mode", "match_day_of_week"}
+    return (
+        mode == "custom"
+        and set(value) <= {"mode", "match_day_of_week", "date_range"}
+        and "date_range" in value
+        and isinstance(value["date_range"], list)
+        and _valid_date_range(value["date_range"])
+    )
 
 
 def _object_errors(body: dict[str, Any]) -> Iterator[str]:
@@ -220,6 +241,11 @@ def _schema_errors(body: dict[str, Any]) -> Iterator[str]:
     include = body.get("include", {})
     if not isinstance(include, dict):
         yield f"#/include: Type mismatch. Expected Object but got {_type_name(include)}."
+    elif "comparisons" in include and not _valid_comparisons(include["comparisons"]):
+        yield (
+            "#/include/comparisons: Expected exactly one of the schemata to match, but none of"
+            " them did."
+        )
     pagination = body.get("pagination", {})
     if isinstance(pagination, dict):
         yield from _pagination_errors(pagination)
