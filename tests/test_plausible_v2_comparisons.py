@@ -299,3 +299,29 @@ def test_conversion_rate_changes_in_points(live: LiveServer) -> None:
         dimensions=["event:goal"],
         include=PREVIOUS,
     ) == [compared(["Signup"], [1, 33.33, 1], ["Signup"], [1, 50.0, 1], [0, -16.7, 0])]
+
+
+def test_compared_rows_of_plausibles_labels(live: LiveServer) -> None:
+    """The compared period's row of `Direct / None` (visits without a source) and of a
+    renamed value (`Desktop`), found by the label the question's row has; percentage is
+    of all the compared period's visitors (3), not of the listed rows only
+    (query_runner.ex: the comparison filters are ignore_in_totals_query)."""
+    google = "https://www.google.com/"
+    site = Site(live).add(
+        Ev("2020-12-31 10:00:00"),
+        Ev("2020-12-31 10:00:00", referrer=google),
+        Ev("2020-12-31 10:00:00", referrer=google),
+        Ev("2021-01-07 10:00:00"),
+        Ev("2021-01-07 10:00:00"),
+        Ev("2021-01-07 10:00:00", referrer=google),
+    )
+    body: dict[str, Any] = {"date_range": WEEK, "include": PREVIOUS}
+    assert site.results(
+        metrics=["visitors", "percentage"],
+        dimensions=["visit:source"],
+        pagination={"limit": 1},
+        **body,
+    ) == [compared(["Direct / None"], [2, 66.7], ["Direct / None"], [1, 33.3], [100, 100])]
+    assert site.results(metrics=["visitors"], dimensions=["visit:device"], **body) == [
+        compared(["Desktop"], [3], ["Desktop"], [3], [0])
+    ]

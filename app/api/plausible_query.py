@@ -15,7 +15,7 @@ from app.api.share_access import stats_grant
 from app.api.stats import expired_days, site_goals
 from app.query.answer import run_query
 from app.query.goals import Goals
-from app.query.model import Query
+from app.query.model import FilterTree, Query
 from app.query.parse import check_raw_window
 from app.query.plausible import (
     METRICS,
@@ -23,13 +23,14 @@ from app.query.plausible import (
     comparison_period,
     date_range,
     decode_v2,
+    dimension,
     time_label,
     v2_query,
 )
 from app.query.plausible_check import check_query
 from app.query.plausible_compare import compare_rows
 from app.query.plausible_goals import GOAL_KEY, goal_questions, merge_goal_rows
-from app.query.plausible_labels import label
+from app.query.plausible_labels import label, labelled_filter
 from app.query.plausible_money import (
     REVENUE_METRICS,
     RevenueCurrencies,
@@ -93,7 +94,8 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
         other = comparison_period(req.include.comparisons, period, zone, now)
         cq = msgspec.structs.replace(q, period=other, limit=None, offset=0)
         check_raw_window(cq, now.astimezone(zone).date(), svc.retention(site).raw_days)
-        _, against = await _answer(svc, req, cq, goals, revenue, all_buckets=True)
+        scope = _comparison_scope(req, body["results"])
+        _, against = await _answer(svc, req, cq, goals, revenue, all_buckets=True, scope=scope)
         body["results"] = compare_rows(req, q, cq, body["results"], against["results"])
         body["query"]["include"]["comparisons"] = req.include.comparisons
     warnings = metric_warnings(req.metrics, revenue)
@@ -118,14 +120,18 @@ async def _answer(
     revenue: RevenueCurrencies | None,
     *,
     all_buckets: bool = False,
+    scope: FilterTree | None = None,
 ) -> tuple[Result, dict[str, Any]]:
-    """The question's rows in v2's shape, with the further questions its metrics need."""
+    """The question's rows in v2's shape, with the further questions its metrics need.
+    scope: a filter on the rows only (not on the totals percentage and the conversion
+    rates divide by), as Plausible's comparison filters (ignore_in_totals_query)."""
     if "event:goal" in req.dimensions:
         by_goal = revenue.by_goal if revenue is not None else {}
         result = await _by_goal(svc, q, goals, by_goal)
         q = msgspec.structs.replace(q, dimensions=_with_goal(req, q))
     else:
-        result = await run_query(svc.events, q, bots=True)
+        rows_q = q if scope is None else msgspec.structs.replace(q, filters=(*q.filters, scope))
+        result = await run_query(svc.events, rows_q, bots=True)
     total = None
     if "percentage" in req.metrics:  # the visitors of the question without its dimensions
         whole = msgspec.structs.replace(
@@ -141,6 +147,24 @@ async def _answer(
         converting = totals.get((), 0)
     body = render(req, q, result, total, revenue, groups, converting, all_buckets=all_buckets)
     return result, body
+
+
+def _comparison_scope(req: V2Request, rows: list[dict[str, Any]]) -> FilterTree | None:
+    """The compared period's rows limited to the values the question's rows have, as
+    Plausible's Comparisons.add_comparison_filters, where that changes no row's numbers:
+    one visit:* dimension besides time (a visit's value is the same on all its events), as
+    one IN list (several dimensions' or-ed pairs would cost more to plan than they save),
+    every value a label a filter can name."""
+    kept = [
+        (i, d) for i, d in enumerate(req.dimensions) if not (d == "time" or d.startswith("time:"))
+    ]
+    if len(kept) != 1 or not kept[0][1].startswith("visit:") or not rows:
+        return None
+    index, name = kept[0]
+    values = [r["dimensions"][index] for r in rows]
+    if not all(isinstance(v, str) and v for v in values):
+        return None
+    return labelled_filter("equals", dimension(name), tuple(dict.fromkeys(values)), True)
 
 
 async def _by_goal(svc: Services, q: Query, goals: Goals, currencies: Mapping[str, str]) -> Result:
