@@ -2,8 +2,9 @@
 test/plausible_web/controllers/api/external_stats_controller/query_comparisons_test.exs
 (results), test/plausible/stats/query_parser_test.exs "include.comparisons" (refusals),
 lib/plausible/stats/comparisons.ex and compare.ex (periods and change). Plausible answers
-them on its dashboard's query path (the same QueryParser, comparisons allowed); Avocet's
-/api/v2/query does too. Each pageview without a user is its own visitor, as Plausible's
+them on its dashboard's query path (the same QueryParser, comparisons allowed), and later
+versions on the public /api/v2/query too (the later query_comparisons_test.exs posts there);
+Avocet's /api/v2/query answers them. Each pageview without a user is its own visitor, as Plausible's
 build(:pageview) gives each one a new user_id."""
 
 from __future__ import annotations
@@ -324,4 +325,132 @@ def test_compared_rows_of_plausibles_labels(live: LiveServer) -> None:
     ) == [compared(["Direct / None"], [2, 66.7], ["Direct / None"], [1, 33.3], [100, 100])]
     assert site.results(metrics=["visitors"], dimensions=["visit:device"], **body) == [
         compared(["Desktop"], [3], ["Desktop"], [3], [0])
+    ]
+
+
+# From the later query_comparisons_test.exs, whose requests go to the public /api/v2/query.
+SERIES = [
+    Ev("2021-05-27 00:00:00"),
+    Ev("2021-05-28 00:00:00"),
+    Ev("2021-05-30 00:00:00"),
+    Ev("2021-05-30 00:00:00"),
+    Ev("2021-05-31 00:00:00"),
+    Ev("2021-06-01 00:00:00"),
+    Ev("2021-06-02 00:00:00"),
+    Ev("2021-06-02 00:00:00"),
+    Ev("2021-06-03 00:00:00"),
+]
+JUNE = ["2021-06-01", "2021-06-04"]
+
+
+def test_public_aggregate_previous_period(live: LiveServer) -> None:
+    """query_comparisons_test.exs "aggregate previous_period comparison": May (31 days)
+    against 2021-03-31 .. 2021-04-30."""
+    site = Site(live).add(
+        Ev("2021-04-20 00:00:00"),
+        Ev("2021-05-01 00:00:00"),
+        Ev("2021-05-02 00:00:00"),
+        Ev("2021-05-03 00:00:00"),
+    )
+    assert site.results(
+        metrics=["pageviews"], date_range=["2021-05-01", "2021-05-31"], include=PREVIOUS
+    ) == [compared([], [3], [], [1], [200])]
+
+
+def test_public_utm_source_previous_period(live: LiveServer) -> None:
+    """query_comparisons_test.exs "utm_source previous_period comparison"."""
+    site = Site(live).add(
+        *(Ev(f"2021-04-2{d} 00:00:00", query="?utm_source=Google") for d in range(4)),
+        Ev("2021-04-24 00:00:00", query="?utm_source=Bing"),
+        Ev("2021-05-01 00:00:00", query="?utm_source=Google"),
+        Ev("2021-05-02 00:00:00"),
+        Ev("2021-05-03 00:00:00", query="?utm_source=Facebook"),
+        Ev("2021-05-04 00:00:00", query="?utm_source=Google"),
+    )
+    assert site.results(
+        metrics=["pageviews"],
+        date_range=["2021-05-01", "2021-05-31"],
+        dimensions=["visit:utm_source"],
+        include=PREVIOUS,
+    ) == [
+        compared(["Google"], [2], ["Google"], [4], [-50]),
+        compared(["Facebook"], [1], ["Facebook"], [0], [100]),
+        compared(["(not set)"], [1], ["(not set)"], [0], [100]),
+    ]
+
+
+def test_public_time_series_previous_period(live: LiveServer) -> None:
+    """query_comparisons_test.exs "time series previous_period comparison"."""
+    site = Site(live).add(*SERIES)
+    assert site.results(
+        metrics=["pageviews"], date_range=JUNE, dimensions=["time:day"], include=PREVIOUS
+    ) == [
+        compared(["2021-06-01"], [1], ["2021-05-28"], [1], [0]),
+        compared(["2021-06-02"], [2], ["2021-05-29"], [0], [100]),
+        compared(["2021-06-03"], [1], ["2021-05-30"], [2], [-50]),
+        compared(["2021-06-04"], [0], ["2021-05-31"], [1], [-100]),
+    ]
+
+
+def test_public_time_series_previous_period_matching_the_day_of_week(live: LiveServer) -> None:
+    """query_comparisons_test.exs "time series previous_period comparison with
+    match_day_of_week": the previous period starts on Friday 05-28; the next Tuesday is
+    06-01, the period's own first day, so the Tuesday before, 05-25."""
+    site = Site(live).add(*SERIES)
+    matched = {"comparisons": {"mode": "previous_period", "match_day_of_week": True}}
+    assert site.results(
+        metrics=["pageviews"], date_range=JUNE, dimensions=["time:day"], include=matched
+    ) == [
+        compared(["2021-06-01"], [1], ["2021-05-25"], [0], [100]),
+        compared(["2021-06-02"], [2], ["2021-05-26"], [0], [100]),
+        compared(["2021-06-03"], [1], ["2021-05-27"], [1], [0]),
+        compared(["2021-06-04"], [0], ["2021-05-28"], [1], [-100]),
+    ]
+
+
+def test_public_time_series_year_over_year(live: LiveServer) -> None:
+    """query_comparisons_test.exs "time series year_over_year comparison": 365 days
+    before 2020-01-01 is 2019-01-01."""
+    site = Site(live).add(
+        Ev("2020-01-01 00:00:00"),
+        Ev("2020-01-05 00:00:00"),
+        Ev("2020-01-30 00:00:00"),
+        Ev("2020-01-31 00:00:00"),
+        Ev("2019-01-01 00:00:00"),
+        Ev("2019-01-01 00:00:00"),
+        Ev("2019-01-05 00:00:00"),
+        Ev("2019-01-05 00:00:00"),
+        Ev("2019-01-31 00:00:00"),
+    )
+    results = site.results(
+        metrics=["pageviews"],
+        date_range=["2020-01-01", "2020-01-31"],
+        dimensions=["time:day"],
+        include={"comparisons": {"mode": "year_over_year"}},
+    )
+    by_day = {r["dimensions"][0]: r for r in results}
+    assert by_day["2020-01-01"] == compared(["2020-01-01"], [1], ["2019-01-01"], [2], [-50])
+    assert by_day["2020-01-05"] == compared(["2020-01-05"], [1], ["2019-01-05"], [2], [-50])
+    assert by_day["2020-01-31"] == compared(["2020-01-31"], [1], ["2019-01-31"], [1], [0])
+
+
+def test_public_time_series_custom_range(live: LiveServer) -> None:
+    """query_comparisons_test.exs "time series custom date range comparison": days
+    paired by position."""
+    site = Site(live).add(
+        Ev("2021-05-01 00:00:00"),
+        Ev("2021-05-02 00:00:00"),
+        Ev("2021-05-03 00:00:00"),
+        Ev("2021-05-03 00:00:00"),
+        Ev("2021-05-04 00:00:00"),
+        *SERIES[5:],
+    )
+    custom = {"comparisons": {"mode": "custom", "date_range": ["2021-05-01", "2021-05-04"]}}
+    assert site.results(
+        metrics=["pageviews"], date_range=JUNE, dimensions=["time:day"], include=custom
+    ) == [
+        compared(["2021-06-01"], [1], ["2021-05-01"], [1], [0]),
+        compared(["2021-06-02"], [2], ["2021-05-02"], [1], [100]),
+        compared(["2021-06-03"], [1], ["2021-05-03"], [2], [-50]),
+        compared(["2021-06-04"], [0], ["2021-05-04"], [1], [-100]),
     ]
