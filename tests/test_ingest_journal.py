@@ -185,3 +185,32 @@ def test_journaled_batches_survive_kill_9_and_apply_exactly_once(tmp_path: Path)
         assert count(store) == 43
     finally:
         store.close()
+
+
+def test_an_entry_journaled_while_earlier_ones_commit_stays_until_it_commits(
+    tmp_path: Path,
+) -> None:
+    # The holder copies the pending entries, commits them without the journal's lock, then
+    # drops them: a batch journaled in between must stay, in memory and in the file.
+    from app.storage.events import rows_to_arrow
+    from app.storage.journal import Journal
+
+    journal = Journal(tmp_path / "j")
+    journal.append(rows_to_arrow(rows("a", 2)), [], [])
+    copied = list(journal.pending)
+    journal.append(rows_to_arrow(rows("b", 3)), [("s1", DAY, 1)], [])
+    journal.applied(len(copied))  # "a" is in DuckDB now, with seq 1
+    assert [e.seq for e in journal.pending] == [2]
+    assert (tmp_path / "j").stat().st_size > 0
+    journal.close()
+    again = Journal(tmp_path / "j")
+    [entry] = again.recover(applied=1)  # "a" is skipped by its seq, "b" comes back
+    assert (entry.seq, entry.table.num_rows if entry.table else 0, entry.bots) == (
+        2,
+        3,
+        [("s1", DAY, 1)],
+    )
+    assert again.next_seq == 3
+    again.applied(1)
+    assert (tmp_path / "j").stat().st_size == 0
+    again.close()

@@ -240,22 +240,28 @@ class EventStore:
         excluded: Sequence[tuple[str, int, str, int]] = (),
     ) -> None:
         """With the writer lock held: commit the journal's entries, then this batch, in one
-        transaction that records the last entry's seq; then empty the journal."""
+        transaction that records the last entry's seq; then drop them from the journal.
+
+        The journal lock is held only to copy and to drop the entries, never during the
+        commit: the holder may be a background thread at a low priority (app/jobs/
+        background.py), and the writer, journaling meanwhile, must never wait for it."""
         journal = self._journal
-        if journal is None or not journal.pending:
+        with self._journal_lock:
+            entries = list(journal.pending) if journal is not None else []
+        if not entries:
             if table is not None or bots or excluded:
                 self._commit(table, list(bots), list(excluded), None)
             return
+        assert journal is not None
+        tables = [e.table for e in entries if e.table is not None]
+        if table is not None:
+            tables.append(table)
+        all_bots = [b for e in entries for b in e.bots] + list(bots)
+        all_excluded = [x for e in entries for x in e.excluded] + list(excluded)
+        merged = pa.concat_tables(tables) if tables else None
+        self._commit(merged, all_bots, all_excluded, entries[-1].seq)
         with self._journal_lock:
-            entries = list(journal.pending)
-            tables = [e.table for e in entries if e.table is not None]
-            if table is not None:
-                tables.append(table)
-            all_bots = [b for e in entries for b in e.bots] + list(bots)
-            all_excluded = [x for e in entries for x in e.excluded] + list(excluded)
-            merged = pa.concat_tables(tables) if tables else None
-            self._commit(merged, all_bots, all_excluded, entries[-1].seq)
-            journal.applied()
+            journal.applied(len(entries))
 
     def _commit(
         self,

@@ -107,10 +107,13 @@ class Journal:
         self.next_seq = seq + 1
         self.pending.append(Entry(seq, table, bots, excluded))
 
-    def applied(self) -> None:
-        """Every pending entry is committed in DuckDB (with its seq): empty the file."""
-        self.pending = []
-        os.ftruncate(self._fd, 0)
+    def applied(self, count: int) -> None:
+        """The first `count` pending entries are committed in DuckDB (with the last one's
+        seq): forget them, and empty the file once nothing is pending (entries appended
+        meanwhile stay; recovery skips the applied ones by their seq)."""
+        del self.pending[:count]
+        if not self.pending:
+            os.ftruncate(self._fd, 0)
 
     def close(self) -> None:
         os.close(self._fd)
