@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from app.query.compile import compile_query
 from app.query.compile_terms import Sql, local_ts
 from app.query.model import COLUMNS, OUTBOUND, RAW_ONLY_PROPERTIES, Filter, Query
 from app.query.periods import day_range
-from app.query.run import plain_value, run_sql_sync
+from app.query.run import run_query_sync
 from app.storage.events import EventStore
 from app.storage.rollups import ROLLUP_COLUMNS
 
@@ -98,37 +97,17 @@ def component_rows(
     column (which is in another zone while a site's events are re-dated)."""
     wanted = set(days)
     rows: list[tuple[Any, ...]] = []
-    props = (TOTALS, *ROLLUP_PROPERTIES)
-    events, engaged = COMPONENTS.index("events"), COMPONENTS.index("engaged_ms")
     for first, last in runs(wanted):
-        sql, params = _all_properties(site_id, zone, first, last, stored_days)
-        for p, value, bucket, *components in run_sql_sync(store, sql, params):
-            day = bucket.date()
-            if day in wanted and (components[events] or components[engaged]):
-                rows.append((site_id, day, props[p], value, *map(plain_value, components)))
+        for prop in (TOTALS, *ROLLUP_PROPERTIES):
+            q = component_query(site_id, zone, first, last, prop)
+            if not stored_days:
+                q = msgspec.structs.replace(q, site_timezone=None)
+            for row in run_query_sync(store, q).rows:
+                day = row["time"].date()
+                if day in wanted and (row["events"] or row["engaged_ms"]):
+                    value = row.get(prop) if prop else None
+                    rows.append((site_id, day, prop, value, *(row[c] for c in COMPONENTS)))
     return rows
-
-
-def _all_properties(
-    site_id: str, zone: ZoneInfo, first: date, last: date, stored_days: bool
-) -> tuple[str, list[object]]:
-    """The totals' and every property's component query (the compiler's own SQL, as each
-    would run alone) in one statement, UNION ALL: one plan and one pass of the client
-    instead of 24, and DuckDB runs the branches on every core. Each branch's columns are
-    taken by position: (property index, value, day bucket, components...)."""
-    selects, params = [], []
-    width = len(COMPONENTS)
-    for i, prop in enumerate((TOTALS, *ROLLUP_PROPERTIES)):
-        q = component_query(site_id, zone, first, last, prop)
-        if not stored_days:
-            q = msgspec.structs.replace(q, site_timezone=None)
-        compiled = compile_query(q)
-        keys = len(compiled.keys)  # (bucket) for the totals, (value, bucket) for a property
-        value = "#1" if prop else "NULL::VARCHAR"
-        metrics = ", ".join(f"#{keys + 1 + j}" for j in range(width))
-        selects.append(f"SELECT {i}, {value}, #{keys}, {metrics} FROM ({compiled.sql})")
-        params += compiled.params
-    return " UNION ALL ".join(selects), params
 
 
 def build_rollups(store: EventStore, site_id: str, timezone: str, days: list[date]) -> int:

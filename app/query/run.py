@@ -103,12 +103,7 @@ def _execute(store: EventStore, sql: str, params: list[object]) -> list[tuple[An
             _watchdog.done(token)
 
 
-def run_sql_sync(store: EventStore, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
-    """Blocking: one statement the query modules built, with the watchdog's time limit."""
-    return _execute(store, sql, params)
-
-
-def plain_value(value: Any) -> Any:
+def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return value
@@ -133,7 +128,7 @@ def run_query_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result
     for record in raw:
         keys, values = record[:first_metric], record[first_metric:total_at]
         row = dict(zip(names, keys, strict=True))
-        row.update((m, plain_value(v)) for m, v in zip(q.metrics, values, strict=True))
+        row.update((m, _plain(v)) for m, v in zip(q.metrics, values, strict=True))
         rows.append(row)
     bot_count = bot_hits(store, q) if bots else None
     if not raw and q.offset and q.limit is not None:
