@@ -93,7 +93,7 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class RetentionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Days of everything (raw events, daily rollups, bot and exclusion counters) a site keeps
     # unless its owner sets its own; 0 = forever. (The raw default is raw_retention_days.)
-    total_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 0
+    total_days: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
     # Limits on what an owner may set, in days; 0 = no limit. max_total_days also caps the
     # sites that keep "forever" (and total_days above), e.g. to bound the disk a user can fill.
     max_raw_days: Annotated[int, msgspec.Meta(ge=0)] = 0
@@ -148,7 +148,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     geoip_db: str = ""
     # Days of raw events a site keeps unless its owner sets its own; older days are answered
     # from daily rollups. Limits and the total retention: [retention].
-    raw_retention_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] = 90
+    raw_retention_days: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 90
     # Background jobs: daily rollups (hourly) and raw retention (every 6 h). Off only for
     # tests or when another process runs `avocet rollup` / `avocet prune` on a schedule.
     run_jobs: bool = True

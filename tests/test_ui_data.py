@@ -70,11 +70,11 @@ RETENTION_CASES = [
     (
         # Beyond the calendar once subtracted from today (it was a 500 on the stats APIs).
         {"raw_retention_days": "1000000000", "retention_days": ""},
-        {"raw_retention_days": "At most 36500 days (100 years)."},
+        {"raw_retention_days": "At most 100000 days."},
     ),
     (
-        {"raw_retention_days": "", "retention_days": "36501"},
-        {"retention_days": "At most 36500 days (100 years)."},
+        {"raw_retention_days": "", "retention_days": "100001"},
+        {"retention_days": "At most 100000 days."},
     ),
     (
         {"raw_retention_days": "100", "retention_days": "30"},

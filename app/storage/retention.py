@@ -16,7 +16,7 @@ class Retention(NamedTuple):
     total_days: int  # everything; 0: forever
 
 
-MAX_RETENTION_DAYS = 36_500  # 100 years; 0 (forever) stays the way to keep everything
+MAX_RETENTION_DAYS = 100_000  # ~270 years: N days before today stays a date; 0 = forever
 
 
 def _capped(days: int, limit: int) -> int:
@@ -60,7 +60,7 @@ def check_retention(settings: Settings, raw_days: int | None, total_days: int | 
     # Past this, "N days before today" leaves the calendar (a 500 before the bound).
     for name, days in (("raw_retention_days", raw_days), ("retention_days", total_days)):
         if days is not None and days > MAX_RETENTION_DAYS:
-            raise InvalidRequest(f"{name}: at most {MAX_RETENTION_DAYS} days (100 years)")
+            raise InvalidRequest(f"{name}: at most {MAX_RETENTION_DAYS} days")
     if limits.max_raw_days and raw_days is not None and raw_days > limits.max_raw_days:
         raise InvalidRequest(f"raw_retention_days: at most {limits.max_raw_days} days here")
     if (
