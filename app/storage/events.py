@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +15,14 @@ import pyarrow as pa
 from app.config import DuckDBSettings
 from app.storage.journal import Journal
 from app.storage.migrate import migrations
+from app.storage.rewrite import (
+    ReadGate,
+    copy_live,
+    remove_with_wal,
+    rewrite_path,
+    swap_in,
+    wal_path,
+)
 from app.storage.rollups import (
     ROLLUP_COLUMNS,
     TOTALS_ROWS,
@@ -73,74 +80,10 @@ class StoreLocked(Exception):
     """Another process (normally the running server) holds the events file."""
 
 
-class _Gate:
-    """Readers share it; EventStore.rewrite() takes it alone for the instant it swaps the
-    file (it waits for the readers in flight and holds new ones). Re-entrant per thread, so
-    a reader that reads again inside a read never waits on a swap waiting on it."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._closed = False
-        self._mine = threading.local()
-
-    def enter(self) -> None:
-        depth = getattr(self._mine, "depth", 0)
-        if depth == 0:
-            with self._cond:
-                while self._closed:
-                    self._cond.wait()
-                self._readers += 1
-        self._mine.depth = depth + 1
-
-    def leave(self) -> None:
-        self._mine.depth -= 1
-        if self._mine.depth == 0:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self._cond:
-            self._closed = True
-            try:
-                while self._readers:
-                    self._cond.wait()
-                yield
-            finally:
-                self._closed = False
-                self._cond.notify_all()
-
-
-def _sql_path(path: Path) -> str:
-    return str(path.resolve()).replace("'", "''")
-
-
-def rewrite_path(path: Path) -> Path:
-    """Where rewrite() builds the new copy of the events file (beside it)."""
-    return path.with_name(path.name + ".rewrite")
-
-
-def _remove_with_wal(path: Path) -> None:
-    for leftover in (path, path.with_name(path.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-
-
 def _count(cur: duckdb.DuckDBPyConnection) -> int:
     """The row count a DELETE or UPDATE just returned."""
     row = cur.fetchone()
     return int(row[0]) if row else 0
-
-
-def _sync_dir(folder: Path) -> None:
-    """fsync a directory, so a rename in it survives a power cut."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def rows_to_arrow(rows: Sequence[Row]) -> pa.Table:
@@ -178,7 +121,7 @@ class EventStore:
             raise
         self.path = path
         # A copy a crash interrupted (rewrite()): the file above is whole, this one not.
-        _remove_with_wal(rewrite_path(path))
+        remove_with_wal(rewrite_path(path))
         self._migrate()
         self._writer = self._con.cursor()
         self._lock = threading.Lock()
@@ -195,7 +138,7 @@ class EventStore:
             # refuses to checkpoint once the journal's seq has been updated.
             [(applied,)] = self._con.execute("SELECT max(seq) FROM journal_applied").fetchall()
             self._journal.recover(int(applied or 0))
-        self._gate = _Gate()
+        self._gate = ReadGate()
         # rolled_days(): the days each site has rollups for, read once, dropped on change.
         self._rolled: dict[str, frozenset[date]] = {}
         # rollup_totals(): each site's daily totals rows, read once, dropped on change.
@@ -589,42 +532,22 @@ class EventStore:
         return gone
 
     def rewrite(self) -> int:
-        """Copy the live rows into a new file and swap it in; returns its size in bytes.
-
-        DuckDB never overwrites a deleted row's bytes: a DELETE marks the rows, a checkpoint
-        moves the blocks they sat in to the free list, and the old bytes stay there until
-        the space is reused. A deletion that must delete (a site, a reset, a privacy
-        request) ends with this, the compaction the DuckDB manual gives: COPY FROM DATABASE
-        into a new file, which holds live rows only. Ingest goes to the journal meanwhile
-        (~1 s per million events here), readers wait only for the swap. A crash before the
-        swap leaves the old file as it was (the copy is removed on next open); after it, the
-        new one."""
-        fresh = rewrite_path(self.path)
+        """Copy the live rows into a new file and swap it in (app/storage/rewrite.py);
+        returns its size in bytes. A deletion that must delete (a site, a reset, a privacy
+        request) ends with this. Ingest goes to the journal meanwhile (~1 s per million
+        events here), readers wait only for the swap."""
         with self._locked():
-            _remove_with_wal(fresh)
-            cur = self._writer
-            cur.execute("CHECKPOINT")  # no WAL left beside the file that goes
-            row = cur.execute("SELECT current_database()").fetchone()
-            source = str(row[0]) if row else ""
-            cur.execute(f"ATTACH '{_sql_path(fresh)}' AS avocet_rewrite")
-            try:
-                cur.execute(f'COPY FROM DATABASE "{source}" TO avocet_rewrite')
-                cur.execute("CHECKPOINT avocet_rewrite")
-            finally:
-                cur.execute("DETACH avocet_rewrite")
+            fresh = copy_live(self._writer, self.path)
             with self._gate.exclusive():
                 self._writer.close()
                 self._con.close()
-                wal = self.path.with_name(self.path.name + ".wal")
-                if not wal.exists():  # else keep the old file: its WAL belongs to it
-                    os.replace(fresh, self.path)
-                    _sync_dir(self.path.parent)
+                swap_in(self.path, fresh)
                 self._con = duckdb.connect(str(self.path), config=self._config)
                 self._writer = self._con.cursor()
                 self._rolled_generation += 1
                 self._rolled.clear()
                 self._totals.clear()
-            _remove_with_wal(fresh)
+            remove_with_wal(fresh)
         return self.path.stat().st_size
 
     @contextmanager
@@ -675,7 +598,7 @@ class EventStore:
     def wal_bytes(self) -> int:
         """The size of the WAL beside the file (0 when there is none)."""
         try:
-            return self.path.with_name(self.path.name + ".wal").stat().st_size
+            return wal_path(self.path).stat().st_size
         except (FileNotFoundError, OSError):
             return 0
 
