@@ -190,3 +190,28 @@ def test_drop_log_keeps_counts_and_bounded_reasons_when_flooded() -> None:
     assert len(rows) == 16
     assert {r.reason: r.count for r in rows}["reason0"] == 2
     assert log.of("s2") == []
+
+
+def test_the_public_address_shortcut_never_skips_a_private_address() -> None:
+    """The symptom skips the parse for IPv4 addresses whose first octet starts no private
+    network: checked against ipaddress over the first and last address of every network it
+    calls private, and every first octet."""
+    import ipaddress
+
+    private = [
+        str(address)
+        for network in ipaddress._IPv4Constants._private_networks  # type: ignore[attr-defined]
+        for address in (network.network_address, network.broadcast_address)
+        if not address.is_loopback
+    ]
+    assert len(private) >= 20
+    for ip in private:
+        symptom = ProxySymptom()
+        symptom._match(ip)
+        assert symptom._hits == 1, ip
+    for octet in range(256):
+        ip = f"{octet}.16.0.1"
+        symptom = ProxySymptom()
+        symptom._match(ip)
+        address = ipaddress.ip_address(ip)
+        assert symptom._hits == int(address.is_private and not address.is_loopback), ip

@@ -77,6 +77,14 @@ RANGES = tuple(
 )
 
 
+# IPv4 first octets no private or loopback network starts with (ipaddress's is_private
+# networks start with 0, 10, 127, 169, 172, 192, 198, 203 or 240-255; 100 is left to the
+# full check too, for 100.64.0.0/10).
+_PUBLIC_FIRST_OCTETS = frozenset(
+    str(n) for n in range(1, 240) if n not in {10, 100, 127, 169, 172, 192, 198, 203}
+)
+
+
 class ProxySymptom:
     """Watches the client addresses of tracking hits for "many hits, one private address".
 
@@ -100,6 +108,9 @@ class ProxySymptom:
             self._judge()
 
     def _match(self, ip: str) -> None:
+        first, dot, _ = ip.partition(".")
+        if dot and first in _PUBLIC_FIRST_OCTETS:
+            return  # a public IPv4 address: most hits, without a parse (~5 µs)
         try:
             address = ipaddress.ip_address(ip)
         except ValueError:
