@@ -152,3 +152,22 @@ def test_loop_counters_reset_ended_windows_and_sweep_them(monkeypatch: pytest.Mo
     limiter.hit(item, "ip", "c")
     assert set(counters._counts) == {item.key_for("ip", "c")}
     assert threading.active_count() == threads_before  # no expiry thread
+
+
+def test_collect_limits_count_where_the_retry_after_reads_them() -> None:
+    """admit_hit/admit_site_hit count in the counters get_window_stats reads: the 4th hit of
+    an IP limited to 3 a minute is refused, and collect_retry_after then says when the
+    minute ends; another IP and another site are untouched."""
+    from app.auth.limits import RateLimits
+    from app.config import AuthSettings, LimitSettings
+
+    limits = RateLimits(
+        LimitSettings(collect_ip_per_minute=3, collect_site_per_minute=5), AuthSettings()
+    )
+    assert [limits.admit_hit("203.0.113.9") for _ in range(4)] == [True, True, True, False]
+    assert limits.admit_hit("203.0.113.10")
+    assert 55 <= limits.collect_retry_after("203.0.113.9", []) <= 60  # the window just began
+    assert limits.collect_retry_after("203.0.113.10", []) == 1  # nothing full: the floor
+    assert [limits.admit_site_hit("a") for _ in range(6)] == [True] * 5 + [False]
+    assert limits.admit_site_hit("b")
+    assert 55 <= limits.collect_retry_after("203.0.113.10", ["a"]) <= 60

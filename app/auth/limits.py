@@ -71,6 +71,22 @@ class LoopCounters(Storage):
         self._counts.pop(key, None)
 
 
+class _FixedKey:
+    """FixedWindowRateLimiter.hit for one limit and one identifier, with the key built as
+    the limit's key_for builds it (so get_window_stats reads the same counter) from two
+    strings made once: the library's generic path cost ~4 % of the ingest core per check."""
+
+    __slots__ = ("amount", "expiry", "prefix", "suffix")
+
+    def __init__(self, item: RateLimitItem, name: str) -> None:
+        self.prefix, self.suffix = item.key_for(name, "\x00").split("\x00")
+        self.amount = item.amount
+        self.expiry = item.get_expiry()
+
+    def hit(self, counters: LoopCounters, identifier: str) -> bool:
+        return counters.incr(self.prefix + identifier + self.suffix, self.expiry) <= self.amount
+
+
 class Verdict(NamedTuple):
     allowed: bool
     limit: int
@@ -99,17 +115,20 @@ class RateLimits:
         self.login_ip = RateLimitItemPerMinute(auth.login_attempts_per_ip)
         # Public collection is the hot path: fixed windows (one counter per key, a few µs)
         # instead of moving ones (one timestamp per hit).
-        self._fixed = FixedWindowRateLimiter(LoopCounters())
+        self._counters = LoopCounters()
+        self._fixed = FixedWindowRateLimiter(self._counters)
         self.collect_site = RateLimitItemPerMinute(limits.collect_site_per_minute)
         self.collect_ip = RateLimitItemPerMinute(limits.collect_ip_per_minute)
+        self._collect_ip = _FixedKey(self.collect_ip, "collect-ip")
+        self._collect_site = _FixedKey(self.collect_site, "collect-site")
 
     def admit_hit(self, ip: str) -> bool:
         """A public tracking hit from this IP is within its limit."""
-        return self._fixed.hit(self.collect_ip, "collect-ip", ip)
+        return self._collect_ip.hit(self._counters, ip)
 
     def admit_site_hit(self, site_id: str) -> bool:
         """One more public tracking hit for this site is within its limit."""
-        return self._fixed.hit(self.collect_site, "collect-site", site_id)
+        return self._collect_site.hit(self._counters, site_id)
 
     def collect_retry_after(self, ip: str, site_ids: list[str]) -> int:
         """Seconds until the full ones among the IP's and these sites' windows have room."""
