@@ -305,12 +305,20 @@ def _env_value(value: str) -> Any:
     return value.split(",") if "," in value else value
 
 
+_SERVICE_LINK = re.compile(r"^(tcp|udp|sctp)://", re.IGNORECASE)
+
+
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
     keys = set(setting_keys())
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name[len(ENV_PREFIX) :] in CLI_VARIABLES:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
+        if _SERVICE_LINK.match(value):
+            # A service named "avocet" makes Kubernetes (and Docker's links) set
+            # AVOCET_PORT=tcp://10.0.0.11:8000 in every pod: where that service is, not a
+            # setting (a port to listen on is a number).
+            continue
         if ".".join(path) not in keys:
             problem = _unknown_env(name, ".".join(path))
             if problem is not None:

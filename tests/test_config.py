@@ -99,6 +99,24 @@ def test_avocet_variables_that_are_not_settings_are_left_alone() -> None:
     assert load_settings(None, env) == Settings(port=9000)
 
 
+def test_a_kubernetes_service_named_avocet_does_not_break_the_port() -> None:
+    """Kubernetes gives every pod of a namespace with a service "avocet" these variables
+    (Docker's container links too): AVOCET_PORT is the service's address, not a setting."""
+    env = {
+        "AVOCET_SERVICE_HOST": "10.96.0.11",
+        "AVOCET_SERVICE_PORT": "8000",
+        "AVOCET_PORT": "tcp://10.96.0.11:8000",
+        "AVOCET_PORT_8000_TCP": "tcp://10.96.0.11:8000",
+        "AVOCET_PORT_8000_TCP_PROTO": "tcp",
+        "AVOCET_PORT_8000_TCP_PORT": "8000",
+        "AVOCET_PORT_8000_TCP_ADDR": "10.96.0.11",
+    }
+    assert load_settings(None, env) == Settings()
+    assert load_settings(None, {**env, "AVOCET_PUBLIC_URL": "https://a.example.com"}) == Settings(
+        public_url="https://a.example.com"
+    )
+
+
 def test_misspelt_key_in_the_file_is_named_with_the_closest_setting(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('public_ulr = "https://a.example.com"\n')
