@@ -314,7 +314,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         if not name.startswith(ENV_PREFIX) or name[len(ENV_PREFIX) :] in CLI_VARIABLES:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
-        if _SERVICE_LINK.match(value):
+        if path == ["port"] and _SERVICE_LINK.match(value):
             # A service named "avocet" makes Kubernetes (and Docker's links) set
             # AVOCET_PORT=tcp://10.0.0.11:8000 in every pod: where that service is, not a
             # setting (a port to listen on is a number).
