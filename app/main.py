@@ -32,6 +32,7 @@ from app.api.headers import ResponseHeaders
 from app.api.plausible_root import PlausibleRoot, normalized_base, plausible_router
 from app.api.request import AppRequest
 from app.config import Settings
+from app.control import ControlServer
 from app.errors import AppError, handle_error
 from app.jobs.privacy import PrivacyJobs
 from app.services import Services
@@ -91,10 +92,15 @@ def create_app(settings: Settings) -> Litestar:
         svc.submit_deletion = privacy_jobs.submit
         privacy_jobs.resume()
         privacy_jobs.start_polling()
+        # The CLI's local channel (app/cli_served.py): commands that need the events file
+        # run here while the server holds it.
+        control = ControlServer(svc)
+        await control.start()
         log.info("avocet ready, data in %s", settings.data_dir)
         try:
             yield
         finally:
+            await control.stop()
             await privacy_jobs.stop()
             await svc.stop()
 

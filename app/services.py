@@ -13,7 +13,6 @@ import anyio.to_thread
 
 from app.auth.principal import Authenticator
 from app.config import Settings
-from app.control import ControlServer
 from app.errors import AppError
 from app.ingest.enrich import warm_agent_parsers
 from app.ingest.identity import Salts
@@ -141,9 +140,6 @@ class Services:
         self.auth = Authenticator(settings, self.meta)
         self.mailer = Mailer(settings.mail)
         self.jobs = Jobs(self.events, self.meta, self.sites, self.retention, self.writer.drain)
-        # The CLI's local channel (app/cli_served.py): commands that need the events file
-        # run here while the server holds it.
-        self.control = ControlServer(self)
         # Queues a deletion request on the app's PrivacyJobs (set by the app's lifespan);
         # `avocet site delete/reset` hands its request over through the control socket.
         self.submit_deletion: Callable[[str], None] | None = None
@@ -168,7 +164,6 @@ class Services:
         self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
         if self.settings.run_jobs:
             self.jobs.start()
-        await self.control.start()
 
     def retention(self, site: Site) -> Retention:
         """What the site keeps: its own retention, or the instance's defaults and limits."""
@@ -216,7 +211,6 @@ class Services:
                 log.exception("usage flush failed; retrying later")
 
     async def stop(self) -> None:
-        await self.control.stop()
         self.jobs.stop()
         for task in (self._sweeper, self._checkpointer):
             if task is not None:
