@@ -114,6 +114,18 @@ def test_currency_breakdown_refused_outside_the_raw_window(stats: Stats) -> None
     }
 
 
+def test_custom_property_breakdown_refused_outside_the_raw_window(stats: Stats) -> None:
+    """Rollups hold no custom property's values either: a year of prop:<key> rows would be
+    the raw days' alone (it answered 200 with them, while currency answered 422)."""
+    answer = stats.get("breakdown", property="prop:plan", metrics="events", period="12m")
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == {
+        "code": "unsupported_query",
+        "message": "property=prop:plan is only answered inside the 90-day raw event window",
+    }
+    assert stats.get("breakdown", property="prop:plan", period="7d").status_code == 200
+
+
 def test_v2_has_no_currency_dimension_as_plausible(stats: Stats) -> None:
     answer = stats.http.post(
         "/api/v2/query",

@@ -106,12 +106,14 @@ def comparison_of(params: Mapping[str, str], period: Period) -> Period | None:
 
 
 def check_raw_window(q: Query, today: date, raw_days: int) -> None:
-    """Filtered and hourly questions, and breakdowns by a property rollups don't hold, need
-    raw events, which are kept `raw_days` days."""
+    """Filtered and hourly questions, and breakdowns by a property rollups don't hold (a
+    custom property's too), need raw events, which are kept `raw_days` days."""
     window_start = today - timedelta(days=raw_days - 1)
     if q.period.first_day >= window_start:
         return
-    raw_only = RAW_ONLY_PROPERTIES.intersection(q.properties)
+    # Rollups hold no custom property's values (keys are open-ended): a breakdown by one
+    # over older days would count the raw days alone, silently.
+    raw_only = {p for p in q.properties if p in RAW_ONLY_PROPERTIES or p.startswith("prop:")}
     if raw_only:
         raise UnsupportedQuery(
             f"property={min(raw_only)} is only answered inside the {raw_days}-day raw event window"
