@@ -190,8 +190,18 @@ def test_dashboard_switch_adds_the_imported_aggregates(
             expect(page.locator(f'#top-stats [data-metric="{metric}"]')).to_have_attribute(
                 "data-value", value
             )
+        expect(page.locator("#imports-note")).to_be_hidden()
         assert serious_violations(page) == []
         page.screenshot(path=str(tmp_path / "dashboard-imported.png"))
+        # Days the export doesn't cover: the top numbers and the graph say so.
+        page.goto(
+            f"{server.url}/ui/sites/{site_id}?period=custom&from=2024-02-01&to=2024-02-02"
+            "&with_imported=true"
+        )
+        expect(page.locator("#imports-note")).to_have_text("No imported data falls in this period.")
+        assert serious_violations(page) == []
+        page.screenshot(path=str(tmp_path / "dashboard-imported-note.png"))
+        page.goto(dashboard + "&with_imported=true")
         page.reload()  # the URL keeps the choice
         expect(page.get_by_label("Imported data")).to_be_checked()
         page.get_by_label("Imported data").uncheck()
@@ -201,7 +211,8 @@ def test_dashboard_switch_adds_the_imported_aggregates(
     finally:
         context.close()
     if SHOTS:
-        (tmp_path / "dashboard-imported.png").replace(Path(SHOTS) / "dashboard-imported.png")
+        for name in ("dashboard-imported.png", "dashboard-imported-note.png"):
+            (tmp_path / name).replace(Path(SHOTS) / name)
 
 
 def test_a_running_import_shows_its_progress_bar(

@@ -197,7 +197,7 @@ export async function run (state, req, signal) {
   }))
   if (req.endpoint === 'aggregate') {
     const values = main.results.length ? pick(main.results[0]) : Object.fromEntries(metrics.map(m => [m, 0]))
-    const out = { metrics: values }
+    const out = { metrics: values, meta: main.meta }
     if (other) {
       const prev = other.results.length ? pick(other.results[0]) : Object.fromEntries(metrics.map(m => [m, 0]))
       out.comparison = { metrics: prev }
@@ -216,7 +216,7 @@ export async function run (state, req, signal) {
     const zero = Object.fromEntries(metrics.map(m => [m, 0]))
     return r.meta.time_labels.map(label => ({ label, ...(found.get(label) || zero) }))
   }
-  const out = { results: series(main), interval: req.params.interval }
+  const out = { results: series(main), interval: req.params.interval, meta: main.meta }
   if (other) out.comparison = { results: series(other) }
   return out
 }

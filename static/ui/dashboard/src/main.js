@@ -111,6 +111,7 @@ async function loadTopStats (gen) {
     return
   }
   if (gen !== generation) return
+  renderImportsNote(gen, 'top', body.meta)
   list.textContent = ''
   const chosen = graphMetric()
   const goal = topMetrics() === GOAL
@@ -136,6 +137,28 @@ async function loadTopStats (gen) {
   }
   for (const r of revenue || []) list.append(revenueTile(r))
   list.removeAttribute('aria-busy')
+}
+
+// With the imported data switch on, why the numbers leave it out when they do (the
+// answer's meta.imports_skip_reason, Plausible's names).
+const IMPORTS_SKIPPED = {
+  unsupported_query: 'Imported data is left out: it holds daily totals per table, which can’t answer these filters.',
+  unsupported_interval: 'Imported data is daily: it is left out of hourly and per-minute views.',
+  out_of_range: 'No imported data falls in this period.',
+  no_imported_data: 'This site has no imported data.'
+}
+
+// The reasons of this generation's answers (top numbers, graph): the first one is shown.
+const importsSkipped = { gen: -1, top: null, graph: null }
+
+function renderImportsNote (gen, part, meta) {
+  const note = document.getElementById('imports-note')
+  if (!note) return
+  if (importsSkipped.gen !== gen) Object.assign(importsSkipped, { gen, top: null, graph: null })
+  importsSkipped[part] = state.imported && meta && meta.imports_included === false ? meta.imports_skip_reason || 'other' : null
+  const reason = importsSkipped.top || importsSkipped.graph
+  note.textContent = reason ? (IMPORTS_SKIPPED[reason] || 'Imported data is left out of these numbers.') : ''
+  note.hidden = !reason
 }
 
 // What a tile's change is measured against: the previous period unless the switch says
@@ -205,6 +228,7 @@ async function loadGraph (gen) {
     return
   }
   if (gen !== generation) return
+  renderImportsNote(gen, 'graph', body.meta)
   const metric = graphMetric()
   const labels = body.results.map(label)
   const [partial, future] = partialAndFuture(labels, interval)
