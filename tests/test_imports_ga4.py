@@ -344,7 +344,13 @@ def test_ga4_parquet_rows_without_params_or_device_are_skipped_not_crashed(
     nulls = table.slice(0, 1).to_pylist()[0] | {"event_params": None, "device": None}
     pq.write_table(pa.Table.from_pylist([nulls, *table.slice(1).to_pylist()], SCHEMA), path)
     skipped: Counter[str] = Counter()
-    records = list(ga4.source("example.com").read([path], skipped))
+    from app.imports.build import Batch
+
+    records = [
+        r
+        for got in ga4.source("example.com").read([path], skipped)
+        for r in (got.records() if isinstance(got, Batch) else [got])
+    ]
     assert skipped == {"no page_location (not a web page's event)": 1}
     assert [(r.name, r.url, r.agent and r.agent.browser) for r in records] == [
         ("file_download", "https://example.com/docs", "Samsung Browser"),

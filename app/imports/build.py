@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -56,6 +56,32 @@ class Record(NamedTuple):
     currency: str | None = None
 
 
+class Batch(NamedTuple):
+    """Records column-wise, as a columnar source (GA4's Parquet) reads them: row i is an
+    event at times[i] of visitors[i] in sessions[i], on the page urls[i] from referrers[i],
+    with agents[i] (device, browser, OS), places[i] (screen, country, region, city) and
+    events[i] (name, props, revenue, currency): the parts a Record has."""
+
+    times: list[int]
+    visitors: list[str]
+    sessions: list[str | None]
+    urls: list[str]
+    referrers: list[str | None]
+    agents: list[Agent | None]
+    places: list[tuple[str | None, str | None, str | None, str | None]]
+    events: list[tuple[str, tuple[tuple[str, str], ...], Decimal | None, str | None]]
+
+    def records(self) -> Iterator[Record]:
+        """Row by row, as a row-wise source would have yielded them."""
+        for ts, visitor, session, url, referrer, agent, place, event in zip(*self, strict=True):
+            name, props, revenue, currency = event
+            screen, country, region, city = place
+            yield Record(
+                ts, visitor, session, name, url, referrer, None, agent, screen, country,
+                region, city, props, revenue, currency,
+            )  # fmt: skip
+
+
 class Built(NamedTuple):
     table: pa.Table  # EVENT_SCHEMA, sorted by visitor, session and time
     day_events: dict[date, int]
@@ -82,6 +108,10 @@ class LocalDays:
             self._day = day
         return self._day
 
+    def bounds(self) -> tuple[int, int]:
+        """The UTC microseconds [start, end) of the last day of()."""
+        return self._lo, self._hi
+
 
 def _visitor_hash(key: bytes) -> Callable[[str, date], int]:
     def visitor(source_id: str, day: date) -> int:
@@ -92,13 +122,20 @@ def _visitor_hash(key: bytes) -> Callable[[str, date], int]:
     return visitor
 
 
-def _visit_attrs(rec: Record, agent: Agent | None, pathname: str) -> tuple[Any, ...]:
-    """The visit attributes of a session that starts with rec (VISIT_COLUMNS' order)."""
-    page = parse_page(rec.url, False)
-    host = page.hostname if page else None
+# VISIT_COLUMNS by where they come from: the first page and referrer, the agent, the place.
+SOURCE_COLUMNS = VISIT_COLUMNS[1:9]
+AGENT_COLUMNS = VISIT_COLUMNS[9:14]
+PLACE_COLUMNS = VISIT_COLUMNS[14:]
+Place = tuple[str | None, str | None, str | None, str | None]  # screen, country, region, city
+Event = tuple[str, tuple[tuple[str, str], ...], Decimal | None, str | None]
+
+
+def _source_attrs(page: Page | None, referrer: str | None) -> tuple[Any, ...]:
+    """A visit's referrer, source, channel and UTM values (SOURCE_COLUMNS' order), from its
+    first page and referrer, as live hits get them."""
     src = classify(
-        referrer_host(rec.referrer),
-        host,
+        referrer_host(referrer),
+        page.hostname if page else None,
         page.utm_source if page else None,
         page.utm_medium if page else None,
         page.utm_campaign if page else None,
@@ -110,59 +147,122 @@ def _visit_attrs(rec: Record, agent: Agent | None, pathname: str) -> tuple[Any, 
         if page
         else (None,) * 5
     )
-    agent_cols = agent[1:] if agent else (None,) * 5
-    return (
-        pathname,
-        src.referrer,
-        src.source,
-        src.channel,
-        *utm,
-        *agent_cols,
-        rec.screen,
-        rec.country,
-        rec.region,
-        rec.city,
-    )
+    return (src.referrer, src.source, src.channel, *utm)
 
 
-_EVENT = 3  # Record's fields from `name` on: what the rows' columns come from
+class _Parts:
+    """The distinct values of one part of the records (pages, agents...), numbered."""
+
+    def __init__(self) -> None:
+        self.ids: dict[Any, int] = {}
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> int:
+        n = self.ids[value] = len(self.values)
+        self.values.append(value)
+        return n
+
+
+_CHUNK = 4096  # records gathered before they are added column-wise
 
 
 class Collected:
-    """Records as compact columns: each one's visitor (hashed), source session, time, day
-    and the id of its "kind" (every other field: exports repeat the same pages, referrers
-    and agents, so URLs, user agents and visit attributes are parsed once per kind)."""
+    """Records as compact columns: each one's visitor (hashed), source session (a number
+    per distinct id, 0 for none), time, day, and the number of each of its parts: page URL,
+    referrer, agent (user agent, source's Agent), place, event (name, props, revenue,
+    currency). Exports repeat their pages, referrers and agents: each distinct one is
+    parsed once, and no row keeps a Python object of its own."""
 
-    def __init__(self, records: Iterable[Record], zone: ZoneInfo, key: bytes) -> None:
-        local = LocalDays(zone)
-        visitor = _visitor_hash(key)
-        kind_ids: dict[tuple[Any, ...], int] = {}
-        hashed: dict[tuple[str, int], int] = {}
-        self.kinds: list[Record] = []
-        # Machine integers (8 bytes a value, not a Python int's 36): 1M records in 36 MB.
+    def __init__(self, records: Iterable[Record | Batch], zone: ZoneInfo, key: bytes) -> None:
+        self._local = LocalDays(zone)
+        self._visitor = _visitor_hash(key)
+        self._hashed: dict[tuple[str, int], int] = {}
+        self._session_ids: dict[str, int] = {"": 0}
+        self.pages, self.referrers, self.agents = _Parts(), _Parts(), _Parts()
+        self.places, self.events = _Parts(), _Parts()
+        # Machine integers (8 or 4 bytes a value, not a Python int's 36).
         self.vids = array("q")
-        self.sessions: list[str] = []
+        self.sessions = array("q")
         self.times = array("q")
-        self.daynos = array("q")
-        self.kind_of = array("q")
+        self.daynos = array("i")
+        self.page_of, self.referrer_of, self.agent_of = array("i"), array("i"), array("i")
+        self.place_of, self.event_of = array("i"), array("i")
+        chunk: list[Record] = []
         for rec in records:
-            day = local.of(rec.ts_us)
-            fields = rec[_EVENT:]
-            kid = kind_ids.get(fields)
-            if kid is None:
-                kid = kind_ids[fields] = len(self.kinds)
-                self.kinds.append(rec)
-            dayno = day_number(day)
-            vid = hashed.get((rec.visitor, dayno))
+            if isinstance(rec, Batch):
+                self._add_rows(
+                    rec.times, rec.visitors, rec.sessions, rec.urls, rec.referrers,
+                    [(None, a) for a in rec.agents], rec.places, rec.events,
+                )  # fmt: skip
+                continue
+            chunk.append(rec)
+            if len(chunk) == _CHUNK:
+                self._add_records(chunk)
+                chunk = []
+        self._add_records(chunk)
+        del self._hashed, self._session_ids
+
+    def _add_records(self, records: list[Record]) -> None:
+        if not records:
+            return
+        (ts, visitor, session, name, url, referrer, ua, agent, screen, country, region, city,
+         props, revenue, currency) = zip(*records, strict=True)  # fmt: skip
+        self._add_rows(
+            ts, visitor, session, url, referrer, zip(ua, agent, strict=True),
+            zip(screen, country, region, city, strict=True),
+            zip(name, props, revenue, currency, strict=True),
+        )  # fmt: skip
+
+    def _add_rows(
+        self,
+        times: Iterable[int],
+        visitors: Iterable[str],
+        sessions: Iterable[str | None],
+        urls: Iterable[str],
+        referrers_in: Iterable[str | None],
+        agents: Iterable[tuple[str | None, Agent | None]],
+        places: Iterable[Place],
+        events: Iterable[Event],
+    ) -> None:
+        local, hashed, session_ids = self._local, self._hashed, self._session_ids
+        pages, referrers, agent_parts = self.pages, self.referrers, self.agents
+        places_, events_ = self.places, self.events
+        page_ids, referrer_ids, agent_ids = pages.ids, referrers.ids, agent_parts.ids
+        place_ids, event_ids = places_.ids, events_.ids
+        vids, sids, stamps, daynos = self.vids, self.sessions, self.times, self.daynos
+        page_of, referrer_of, agent_of = self.page_of, self.referrer_of, self.agent_of
+        place_of, event_of = self.place_of, self.event_of
+        lo = hi = dayno = 0
+        day = _EPOCH
+        for ts, visitor, session, url, ref, agent, place, event in zip(
+            times, visitors, sessions, urls, referrers_in, agents, places, events, strict=True
+        ):
+            if not lo <= ts < hi:
+                day = local.of(ts)
+                dayno = day_number(day)
+                lo, hi = local.bounds()
+            vid = hashed.get((visitor, dayno))
             if vid is None:
                 if len(hashed) >= 65_536:  # a visitor's hits are close in time: forget
                     hashed.clear()  # the old ones rather than hold every visitor-day
-                vid = hashed[(rec.visitor, dayno)] = visitor(rec.visitor, day)
-            self.vids.append(vid)
-            self.sessions.append(rec.session or "")
-            self.times.append(rec.ts_us)
-            self.daynos.append(dayno)
-            self.kind_of.append(kid)
+                vid = hashed[(visitor, dayno)] = self._visitor(visitor, day)
+            sid = session_ids.get(session or "")
+            if sid is None:
+                sid = session_ids[session or ""] = len(session_ids)
+            vids.append(vid)
+            sids.append(sid)
+            stamps.append(ts)
+            daynos.append(dayno)
+            n = page_ids.get(url)
+            page_of.append(pages.add(url) if n is None else n)
+            n = referrer_ids.get(ref)
+            referrer_of.append(referrers.add(ref) if n is None else n)
+            n = agent_ids.get(agent)
+            agent_of.append(agent_parts.add(agent) if n is None else n)
+            n = place_ids.get(place)
+            place_of.append(places_.add(place) if n is None else n)
+            n = event_ids.get(event)
+            event_of.append(events_.add(event) if n is None else n)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -172,7 +272,7 @@ class Collected:
 
 
 def build_rows(
-    records: Iterable[Record] | Collected,
+    records: Iterable[Record | Batch] | Collected,
     site_id: str,
     zone: ZoneInfo,
     seq: int,
@@ -181,40 +281,29 @@ def build_rows(
     keep_day: Callable[[date], bool] = lambda d: True,
 ) -> Built:
     """The event rows of these records as an Arrow table (bots and unusable URLs are
-    counted in `skipped`, and so are records on days keep_day refuses): kinds parsed once,
-    the sort in Arrow, each column one take() from the kinds' values."""
-    parse_ua = cached_agent_parser(4096)
+    counted in `skipped`, and so are records on days keep_day refuses): each distinct page
+    and agent parsed once, the sort in Arrow, each column one take() from its part's
+    values."""
     got = records if isinstance(records, Collected) else Collected(records, zone, key)
-    kinds, vids, sessions, times = got.kinds, got.vids, got.sessions, got.times
-    daynos, kind_of = got.daynos, got.kind_of
-    refused = {n for n in set(daynos) if not keep_day(_EPOCH + timedelta(days=n))}
-    # Each kind once: its page, agent, and why it is skipped (if it is).
-    pages: list[Page | None] = []
+    pages = [parse_page(url, False) for url in got.pages.values]
+    parse_ua = cached_agent_parser(4096)
     agents: list[Agent | None] = []
-    bad: list[str | None] = []
-    for rec in kinds:
-        page = parse_page(rec.url, False)
-        agent = rec.agent
-        reason = None
-        if page is None:
-            reason = "not an http(s) page URL"
-        elif rec.user_agent:
-            parsed = parse_ua(rec.user_agent)
-            if parsed.bot:
-                reason = "bot user agent"
-            agent = agent or parsed
-        pages.append(page)
-        agents.append(agent)
-        bad.append(reason)
-    order = _sorted_kept(got, bad, refused, skipped)
+    bots: list[bool] = []
+    for user_agent, agent in got.agents.values:
+        parsed = parse_ua(user_agent) if user_agent else None
+        bots.append(bool(parsed and parsed.bot))
+        agents.append(agent or parsed)
+    refused = sorted(n for n in set(got.daynos) if not keep_day(_EPOCH + timedelta(days=n)))
+    order = _sorted_kept(got, [p is None for p in pages], bots, refused, skipped)
     # Sessions: a new one when the visitor or the source's session changes, or (without
     # a source session) after 30 idle minutes; the visit's attributes are its first's.
     session_of = array("q")  # per kept row, in order: its session's number (1, 2, ..)
-    visit_kind = array("q")  # per session: the kind of its first event
+    first_row = array("q")  # per session: the record its first event is
+    vids, sessions, times = got.vids, got.sessions, got.times
     n = 0
-    last_vid, last_sess, last_ts = 0, "", 0
+    last_vid, last_sess, last_ts = 0, 0, 0
     for i in memoryview(order.buffers()[1]).cast("q") if len(order) else ():
-        vid, sess, ts = vids[i], sessions[i], times[i]
+        vid, sess, ts = vids[i], sessions[i], times[i]  # sess 0: none
         if (
             n == 0
             or vid != last_vid
@@ -224,10 +313,10 @@ def build_rows(
             n += 1
             if n > MAX_SESSIONS:
                 raise ValueError("too many sessions in one import")
-            visit_kind.append(kind_of[i])
+            first_row.append(i)
         session_of.append(n)
         last_vid, last_sess, last_ts = vid, sess, ts
-    table = _table(site_id, seq, order, got, session_of, visit_kind, pages, agents)
+    table = _table(site_id, seq, order, got, session_of, first_row, pages, agents)
     counts = pc.value_counts(table.column("day").cast(pa.int32()))
     day_events = {
         _EPOCH + timedelta(days=day): count
@@ -246,31 +335,39 @@ def _int64(values: array[int]) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
+def _int32(values: array[int]) -> pa.Array:
+    """An int32 Arrow array over an array('i')'s buffer."""
+    assert values.itemsize == 4
+    return pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(values)])
+
+
 def _sorted_kept(
-    got: Collected, bad: list[str | None], refused: set[int], skipped: Counter[str]
+    got: Collected,
+    bad_page: list[bool],
+    bot: list[bool],
+    refused: list[int],
+    skipped: Counter[str],
 ) -> pa.Array:
     """The indices of the records kept, by visitor, session, time (then input order)."""
-    vids, sessions, times, kind_of = got.vids, got.sessions, got.times, got.kind_of
-    if refused:
-        on_refused = [d in refused for d in got.daynos]
-        skipped["day already has native data (--overlap skip)"] += sum(on_refused)
-        keep = [not r and bad[k] is None for r, k in zip(on_refused, kind_of, strict=True)]
-        kinds = Counter(k for r, k in zip(on_refused, kind_of, strict=True) if not r)
-    else:
-        keep = [bad[k] is None for k in kind_of]
-        kinds = Counter(kind_of)
-    for k, count in kinds.items():
-        reason = bad[k]
-        if reason is not None:
+    no_page = pa.array(bad_page, pa.bool_()).take(_int32(got.page_of))
+    is_bot = pc.and_not(pa.array(bot, pa.bool_()).take(_int32(got.agent_of)), no_page)
+    on_refused = pc.is_in(_int32(got.daynos), pa.array(refused, pa.int32()))
+    for reason, rows in (
+        ("day already has native data (--overlap skip)", on_refused),
+        ("not an http(s) page URL", pc.and_not(no_page, on_refused)),
+        ("bot user agent", pc.and_not(is_bot, on_refused)),
+    ):
+        if count := pc.sum(rows).as_py():
             skipped[reason] += count
+    keep = pc.invert(pc.or_(pc.or_(no_page, is_bot), on_refused))
     keys = pa.table(
         {
-            "vid": _int64(vids),
-            "sess": pa.array(sessions, pa.string()),
-            "ts": _int64(times),
-            "i": pa.array(range(len(vids)), pa.int64()),
+            "vid": _int64(got.vids),
+            "sess": _int64(got.sessions),
+            "ts": _int64(got.times),
+            "i": pa.array(range(len(got)), pa.int64()),
         }
-    ).filter(pa.array(keep, pa.bool_()))
+    ).filter(keep)
     order = pc.sort_indices(
         keys, sort_keys=[("vid", "ascending"), ("sess", "ascending"), ("ts", "ascending"),
                          ("i", "ascending")]
@@ -284,48 +381,72 @@ def _table(
     order: pa.Array,
     got: Collected,
     session_of: array[int],
-    visit_kind: array[int],
+    first_row: array[int],
     pages: list[Page | None],
     agents: list[Agent | None],
 ) -> pa.Table:
-    """EVENT_SCHEMA's columns for the rows in `order`: event columns from each row's kind,
-    visit columns from its session's first kind; strings dictionary-encoded (an index per
-    row into each kind's values: DuckDB reads them as VARCHAR)."""
-    kinds = got.kinds
+    """EVENT_SCHEMA's columns for the rows in `order`: event columns from each row's parts,
+    visit columns from its session's first row's; strings dictionary-encoded (an index per
+    row into a part's values: DuckDB reads them as VARCHAR)."""
     rows = len(order)
-    event_kind = _int64(got.kind_of).take(order)
     sessions = _int64(session_of)
-    visit_of = _int64(visit_kind).take(pc.subtract(sessions, 1))
-    attrs: list[tuple[Any, ...] | None] = [None] * len(kinds)
-    for k in set(visit_kind):
-        page = pages[k]
-        assert page is not None
-        attrs[k] = _visit_attrs(kinds[k], agents[k], page.pathname)
+    visit_row = _int64(first_row).take(pc.subtract(sessions, 1))  # per row: its visit's first
     columns: dict[str, pa.Array] = {
         "site_id": _repeat(site_id, rows),
         "ts": _int64(got.times).take(order).cast(pa.timestamp("us")),
-        "day": _int64(got.daynos).take(order).cast(pa.int32()).cast(pa.date32()),
+        "day": _int32(got.daynos).take(order).cast(pa.date32()),
         "visitor_id": _int64(got.vids).take(order),
         "session_id": pc.subtract(pa.scalar(-(seq << SEQ_BITS), pa.int64()), sessions),
         "interactive": pa.array([True], pa.bool_()).take(pa.array([0] * rows, pa.int8())),
     }
-    per_kind: dict[str, list[Any]] = {
-        "name": [r.name for r in kinds],
-        "hostname": [p.hostname if p else None for p in pages],
-        "pathname": [p.pathname if p else None for p in pages],
-        "props": [list(r.props) if r.props else None for r in kinds],
-        "revenue": [r.revenue for r in kinds],
-        "currency": [r.currency if r.revenue is not None else None for r in kinds],
-    }
-    for j, name in enumerate(VISIT_COLUMNS):
-        per_kind[name] = [a[j] if a is not None else None for a in attrs]
-    for name, values in per_kind.items():
-        rows_of = visit_of if name in VISIT_COLUMNS else event_kind
-        kind_type = EVENT_SCHEMA.field(name).type
-        if kind_type == pa.string():
-            columns[name] = _Encoded(values).take(rows_of)
-        else:
-            columns[name] = pa.array(values, kind_type).take(rows_of)
+
+    def set_columns(names: tuple[str, ...], values: list[tuple[Any, ...]], of: pa.Array) -> None:
+        """The columns `names` from a part's values (one tuple each) at the part ids `of`."""
+        for j, name in enumerate(names):
+            per_part = [v[j] for v in values]
+            kind_type = EVENT_SCHEMA.field(name).type
+            if kind_type == pa.string():
+                columns[name] = _Encoded(per_part).take(of)
+            else:
+                columns[name] = pa.array(per_part, kind_type).take(of)
+
+    row_page = _int32(got.page_of).take(order)
+    set_columns(
+        ("hostname", "pathname"),
+        [(p.hostname, p.pathname) if p else (None, None) for p in pages],
+        row_page,
+    )
+    set_columns(
+        ("name", "props", "revenue", "currency"),
+        [(name, list(props) if props else None, revenue, currency if revenue is not None else None)
+         for name, props, revenue, currency in got.events.values],
+        _int32(got.event_of).take(order),
+    )  # fmt: skip
+    visit_page = _int32(got.page_of).take(visit_row)
+    set_columns(("entry_page",), [(p.pathname if p else None,) for p in pages], visit_page)
+    # A visit's source comes from its first page and referrer together: each pair once.
+    pairs: dict[tuple[int, int], int] = {}
+    pair_of = array("i")
+    for page, ref in zip(
+        _int32(got.page_of).take(_int64(first_row)).to_pylist(),
+        _int32(got.referrer_of).take(_int64(first_row)).to_pylist(),
+        strict=True,
+    ):
+        n = pairs.get((page, ref))
+        if n is None:
+            n = pairs[(page, ref)] = len(pairs)
+        pair_of.append(n)
+    set_columns(
+        SOURCE_COLUMNS,
+        [_source_attrs(pages[page], got.referrers.values[ref]) for page, ref in pairs],
+        _int32(pair_of).take(pc.subtract(sessions, 1)),
+    )
+    set_columns(
+        AGENT_COLUMNS,
+        [tuple(a[1:]) if a else (None,) * 5 for a in agents],
+        _int32(got.agent_of).take(visit_row),
+    )
+    set_columns(PLACE_COLUMNS, got.places.values, _int32(got.place_of).take(visit_row))
     names = EVENT_SCHEMA.names
     arrays = [
         columns[f.name] if f.name in columns else pa.nulls(rows, f.type) for f in EVENT_SCHEMA

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from app.imports.build import Record
+from app.imports.build import Batch, Event, Place, Record
 from app.imports.csvfiles import display_name
 from app.imports.errors import ImportInvalid
 from app.imports.ga4_countries import CODES
@@ -67,7 +67,7 @@ TRAFFIC = (
     ("utm_content", "manual_content"),
     ("utm_term", "manual_term"),
 )
-BATCH = 8192
+BATCH = 65_536
 MAX_PROP = 2000
 
 
@@ -175,8 +175,7 @@ def _url(location: str, traffic: dict[str, Any]) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-def _revenue(row: dict[str, Any], params: dict[str, Any]) -> tuple[Decimal | None, str | None]:
-    commerce = row.get("ecommerce") or {}
+def _revenue(commerce: dict[str, Any], params: dict[str, Any]) -> tuple[Decimal | None, str | None]:
     currency = params.get("currency")
     amount = commerce.get("purchase_revenue")
     if amount is None:
@@ -204,45 +203,59 @@ def record(row: dict[str, Any], skipped: Counter[str]) -> Record | None:
     user = row.get("user_pseudo_id")
     if not user:
         raise Bad("user_pseudo_id", "a value is required")
-    params = row["_params"] if "_params" in row else _params(row)
+    params = _params(row)
     location = params.get("page_location")
     if not isinstance(location, str) or not location.startswith(("http://", "https://")):
         skipped["no page_location (not a web page's event)"] += 1
         return None
     session = params.get("ga_session_id")
-    referrer = params.get("page_referrer")
-    if params.get("ignore_referrer") in ("true", True):
-        referrer = None
     geo = row.get("geo") or {}
-    country_name = geo.get("country")
+    _, country, _, city = _place(geo.get("country"), geo.get("city"))
+    name, props, revenue, currency = _event(name, params, row.get("ecommerce") or {})
+    return Record(
+        ts_us=ts,
+        visitor=str(user),
+        session=_text(session) if session is not None else None,
+        name=name,
+        url=_url(location, row.get("collected_traffic_source") or {}),
+        referrer=_referrer(params.get("page_referrer"), params.get("ignore_referrer")),
+        agent=_agent(row.get("device") or {}),
+        country=country,
+        city=city,
+        props=props,
+        revenue=revenue,
+        currency=currency,
+    )
+
+
+def _referrer(referrer: Any, ignore: Any) -> str | None:
+    if ignore in ("true", True):
+        return None
+    return referrer if isinstance(referrer, str) and referrer else None
+
+
+def _place(country_name: Any, city: Any) -> Place:
+    """geo's country name and city -> (screen, country code, region, city)."""
     country = None
     if isinstance(country_name, str):
         country = CODES.get(country_name.strip().lower())
         if country is None and len(country_name) == 2 and country_name.isalpha():
             country = country_name.upper()
-    city = geo.get("city")
+    good_city = city if isinstance(city, str) and city and city != "(not set)" else None
+    return (None, country, None, good_city)
+
+
+def _event(name: str, params: dict[str, Any], commerce: dict[str, Any]) -> Event:
+    """An event's name, props (its parameters but GA4's own) and revenue (a purchase's)."""
     revenue, currency = (None, None)
     if name == "purchase":
-        revenue, currency = _revenue(row, params)
+        revenue, currency = _revenue(commerce, params)
     props = tuple(
         (key, _text(value)[:MAX_PROP])
         for key, value in sorted(params.items())
         if key not in INTERNAL_PARAMS
     )
-    return Record(
-        ts_us=ts,
-        visitor=str(user),
-        session=_text(session) if session is not None else None,
-        name="pageview" if name == "page_view" else name,
-        url=_url(location, row.get("collected_traffic_source") or {}),
-        referrer=referrer if isinstance(referrer, str) and referrer else None,
-        agent=_agent(row.get("device") or {}),
-        country=country,
-        city=city if isinstance(city, str) and city and city != "(not set)" else None,
-        props=props,
-        revenue=revenue,
-        currency=currency,
-    )
+    return ("pageview" if name == "page_view" else name, props, revenue, currency)
 
 
 def _is_parquet(path: Path) -> bool:
@@ -250,12 +263,26 @@ def _is_parquet(path: Path) -> bool:
         return f.read(4) == b"PAR1"
 
 
-def _parquet_rows(path: Path, label: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The rows of a Parquet export, a batch at a time, column by column: the event's
-    parameters read as flat arrays (GA4's nested records as Python dicts would cost more
-    than the rest of the import)."""
+# The parameters a row's own columns are read from (the rest but INTERNAL_PARAMS: props).
+ROW_PARAMS = (
+    "page_location", "page_referrer", "ga_session_id", "ignore_referrer", "currency", "value"
+)  # fmt: skip
+# The nested fields read, by column: a name or a path into a record.
+SUBFIELDS: dict[str, tuple[str | tuple[str, str], ...]] = {
+    "device": ("category", "operating_system", "operating_system_version",
+               ("web_info", "browser"), ("web_info", "browser_version")),
+    "geo": ("country", "city"),
+    "collected_traffic_source": tuple(field for _, field in TRAFFIC),
+    "ecommerce": ("purchase_revenue", "purchase_revenue_in_usd"),
+}  # fmt: skip
+
+
+def _parquet_batches(path: Path, label: str, skipped: Counter[str]) -> Iterator[Batch]:
+    """A Parquet export's events, a batch at a time and column by column (GA4's nested
+    records as a Python dict per row would cost more than the rest of the import): each
+    distinct event (name, page, referrer, props, device, place, campaign, revenue) goes
+    through record() once, as a row of the JSON export does."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
@@ -268,108 +295,186 @@ def _parquet_rows(path: Path, label: str) -> Iterator[tuple[int, dict[str, Any]]
             raise ImportInvalid(
                 label, None, column, "not a GA4 events_YYYYMMDD table: the column is missing"
             )
-    fields = {
-        "device": ("category", "operating_system", "operating_system_version",
-                   ("web_info", "browser"), ("web_info", "browser_version")),
-        "geo": ("country", "city"),
-        "collected_traffic_source": tuple(field for _, field in TRAFFIC),
-        "ecommerce": ("purchase_revenue", "purchase_revenue_in_usd"),
-    }  # fmt: skip
     wanted = ["event_timestamp", "event_name", "user_pseudo_id", "event_params"]
-    wanted = [c for c in [*wanted, *fields] if c in schema.names]
-
-    def subfields(batch: pa.RecordBatch, column: str) -> dict[str, list[Any]] | None:
-        if column not in batch.schema.names:
-            return None
-        array = batch.column(column)
-        out: dict[str, list[Any]] = {}
-        for field in fields[column]:
-            path_ = [field] if isinstance(field, str) else list(field)
-            try:
-                out[path_[-1] if len(path_) == 1 else ".".join(path_)] = pc.struct_field(
-                    array, path_
-                ).to_pylist()
-            except (pa.ArrowException, KeyError, TypeError):
-                continue  # a field this export lacks
-        return out
-
+    wanted = [c for c in [*wanted, *SUBFIELDS] if c in schema.names]
     n = 0
     try:
         for batch in table.iter_batches(batch_size=BATCH, columns=wanted):
-            size = batch.num_rows
-            ts = batch.column("event_timestamp").to_pylist()
-            names = batch.column("event_name").to_pylist()
-            users = batch.column("user_pseudo_id").to_pylist()
-            try:
-                params = _parquet_params(batch, size)
-            except Bad as bad:
-                raise ImportInvalid(label, None, bad.column, bad.problem) from None
-            device = subfields(batch, "device") or {}
-            geo = subfields(batch, "geo") or {}
-            traffic = subfields(batch, "collected_traffic_source")
-            commerce = subfields(batch, "ecommerce")
-            for i in range(size):
-                n += 1
-                yield (
-                    n,
-                    {
-                        "event_timestamp": ts[i],
-                        "event_name": names[i],
-                        "user_pseudo_id": users[i],
-                        "_params": params[i],
-                        "device": {
-                            "category": _at(device, "category", i),
-                            "operating_system": _at(device, "operating_system", i),
-                            "operating_system_version": _at(device, "operating_system_version", i),
-                            "web_info": {
-                                "browser": _at(device, "web_info.browser", i),
-                                "browser_version": _at(device, "web_info.browser_version", i),
-                            },
-                        },
-                        "geo": {"country": _at(geo, "country", i), "city": _at(geo, "city", i)},
-                        "collected_traffic_source": (
-                            {k: v[i] for k, v in traffic.items()} if traffic else None
-                        ),
-                        "ecommerce": {k: v[i] for k, v in commerce.items()} if commerce else None,
-                    },
-                )
+            yield _batch(batch, n, label, skipped)
+            n += batch.num_rows
     except pa.ArrowException as exc:
         raise ImportInvalid(label, n + 1, None, f"unreadable Parquet data ({exc})") from None
 
 
-def _at(columns: dict[str, list[Any]], name: str, i: int) -> Any:
-    values = columns.get(name)
-    return values[i] if values is not None else None
-
-
-def _parquet_params(batch: Any, size: int) -> list[dict[str, Any]]:
-    """event_params of each row as {key: value} (the first value set of the four types)."""
+def _batch(batch: Any, before: int, label: str, skipped: Counter[str]) -> Batch:
+    """One record batch's events (`before`: the file's rows before it, for errors' lines)."""
     import pyarrow as pa
 
+    size = batch.num_rows
+    names = batch.column("event_name").to_pylist()
+    stamps = batch.column("event_timestamp")
+    times = stamps.to_pylist()
+    if not pa.types.is_integer(stamps.type):  # a string column, as JSON exports write INT64
+        for i, value in enumerate(times):
+            try:
+                times[i] = _int(value, "event_timestamp") if value is not None else None
+            except Bad as bad:
+                raise ImportInvalid(label, before + i + 1, bad.column, bad.problem) from None
+    users = batch.column("user_pseudo_id").to_pylist()
+    try:
+        params, props = _parquet_params(batch, size)
+    except Bad as bad:
+        line = before + bad.row + 1 if isinstance(bad, BadRow) else None
+        raise ImportInvalid(label, line, bad.column, bad.problem) from None
+    location, referrer, session_ids, ignore, currency, value = params
+    device = _subfields(batch, "device", size)
+    geo = _subfields(batch, "geo", size)
+    traffic = _subfields(batch, "collected_traffic_source", size)
+    commerce = _subfields(batch, "ecommerce", size)
+    out = Batch([], [], [], [], [], [], [], [])
+    urls: dict[tuple[str, tuple[Any, ...]], str] = {}
+    agents: dict[tuple[Any, ...], Agent] = {}
+    places: dict[tuple[Any, ...], Place] = {}
+    events: dict[tuple[Any, ...], Event] = {}
+    fields = [field for _, field in TRAFFIC]
+    skipped_events = no_page = 0
+    for i in range(size):
+        name = names[i]
+        if not isinstance(name, str) or not name:
+            raise ImportInvalid(label, before + i + 1, "event_name", "a value is required")
+        if name in SKIPPED_EVENTS:
+            skipped_events += 1
+            continue
+        ts, user = times[i], users[i]
+        if ts is None or not user:
+            column = "event_timestamp" if ts is None else "user_pseudo_id"
+            raise ImportInvalid(label, before + i + 1, column, "a value is required")
+        page = location[i]
+        if not isinstance(page, str) or not page.startswith(("http://", "https://")):
+            no_page += 1
+            continue
+        campaign = traffic[i]
+        url = urls.get((page, campaign))
+        if url is None:
+            url = urls[(page, campaign)] = _url(page, dict(zip(fields, campaign, strict=True)))
+        agent = agents.get(device[i])
+        if agent is None:
+            agent = agents[device[i]] = _parse_agent(*device[i])
+        place = places.get(geo[i])
+        if place is None:
+            place = places[geo[i]] = _place(*geo[i])
+        purchase = name == "purchase"
+        key = (name, props[i], (currency[i], value[i], commerce[i]) if purchase else None)
+        event = events.get(key)
+        if event is None:
+            own = {"currency": currency[i], "value": value[i], **dict(props[i])}
+            bought = dict(zip(SUBFIELDS["ecommerce"], commerce[i], strict=True))
+            try:
+                event = events[key] = _event(name, own, bought)  # type: ignore[arg-type]
+            except Bad as bad:
+                raise ImportInvalid(label, before + i + 1, bad.column, bad.problem) from None
+        sid = session_ids[i]
+        out.times.append(ts)
+        out.visitors.append(user if type(user) is str else str(user))
+        out.sessions.append(_text(sid) if sid is not None else None)
+        out.urls.append(url)
+        out.referrers.append(_referrer(referrer[i], ignore[i]))
+        out.agents.append(agent)
+        out.places.append(place)
+        out.events.append(event)
+    if skipped_events:
+        skipped["GA4's session_start, first_visit and user_engagement (not actions)"] += (
+            skipped_events
+        )
+    if no_page:
+        skipped["no page_location (not a web page's event)"] += no_page
+    return out
+
+
+class BadRow(Bad):
+    """A bad value of a batch's row (its index in the batch)."""
+
+    def __init__(self, row: int, column: str, problem: str) -> None:
+        super().__init__(column, problem)
+        self.row = row
+
+
+def _subfields(batch: Any, column: str, size: int) -> list[tuple[Any, ...]]:
+    """Each row's nested fields of a record column (SUBFIELDS' order; None where the
+    export lacks a field or the column)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    fields = SUBFIELDS[column]
+    if column not in batch.schema.names:
+        return [(None,) * len(fields)] * size
+    array = batch.column(column)
+    values: list[list[Any]] = []
+    for field in fields:
+        try:
+            values.append(
+                pc.struct_field(
+                    array, [field] if isinstance(field, str) else list(field)
+                ).to_pylist()
+            )
+        except (pa.ArrowException, KeyError, TypeError):
+            values.append([None] * size)  # a field this export lacks
+    return list(zip(*values, strict=True))
+
+
+def _parquet_params(batch: Any, size: int) -> tuple[list[list[Any]], list[tuple[Any, ...]]]:
+    """event_params column-wise: for each of ROW_PARAMS, every row's value (a key's first
+    value set of the four types; the last such parameter of a row wins, as in a dict), and
+    every row's other parameters but INTERNAL_PARAMS as sorted (key, value) pairs."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if "event_params" not in batch.schema.names:
-        return [{} for _ in range(size)]
+        return [[None] * size for _ in ROW_PARAMS], [()] * size
     column = batch.column("event_params")
     if not pa.types.is_list(column.type) and not pa.types.is_large_list(column.type):
         raise Bad("event_params", "each parameter is {key, value: {...}}")
-    offsets = column.offsets.to_pylist()  # into .values, even for a slice
-    flat = column.values
-    keys = flat.field("key").to_pylist()
-    value = flat.field("value")
-    kinds = [value.field(k).to_pylist() for k in
-             ("string_value", "int_value", "double_value", "float_value")
+    flat = column.flatten()  # the rows' parameters (a slice's and a null row's respected)
+    parents = pc.list_parent_indices(column)
+    try:
+        keys = flat.field("key")
+        value = flat.field("value")
+    except KeyError:
+        raise Bad("event_params", "each parameter is {key, value: {...}}") from None
+    if not pa.types.is_string(keys.type) or not pa.types.is_struct(value.type):
+        raise Bad("event_params", "each parameter is {key, value: {...}}")
+    if keys.null_count:
+        first = pc.index(keys.is_null(), True).as_py()
+        raise BadRow(parents[first].as_py(), "event_params", "each parameter has a key")
+    kinds = [value.field(k) for k in ("string_value", "int_value", "double_value", "float_value")
              if value.type.get_field_index(k) >= 0]  # fmt: skip
-    valid = column.is_valid().to_pylist()
-    out: list[dict[str, Any]] = []
-    for i in range(size):
-        row: dict[str, Any] = {}
-        if valid[i]:
-            for j in range(offsets[i], offsets[i + 1]):
-                for values in kinds:
-                    if values[j] is not None:
-                        row[keys[j]] = values[j]
-                        break
-        out.append(row)
-    return out
+
+    def values_of(mask: Any) -> tuple[list[int], list[Any], list[Any]]:
+        """The masked parameters' rows, keys and values (None: no value set)."""
+        at = pc.indices_nonzero(mask)
+        rows = parents.take(at).to_pylist()
+        picked: list[Any] = [None] * len(rows)
+        for values in (k.take(at).to_pylist() for k in kinds):
+            picked = [p if p is not None else v for p, v in zip(picked, values, strict=True)]
+        return rows, keys.take(at).to_pylist(), picked
+
+    columns: list[list[Any]] = []
+    for name in ROW_PARAMS:
+        out: list[Any] = [None] * size
+        rows, _, picked = values_of(pc.equal(keys, name))
+        for row, v in zip(rows, picked, strict=True):
+            if v is not None:
+                out[row] = v
+        columns.append(out)
+    rows, names, picked = values_of(pc.invert(pc.is_in(keys, pa.array(sorted(INTERNAL_PARAMS)))))
+    own: dict[int, dict[str, Any]] = {}
+    for row, key, v in zip(rows, names, picked, strict=True):
+        if v is not None:
+            own.setdefault(row, {})[key] = v
+    props: list[tuple[Any, ...]] = [()] * size
+    for row, found in own.items():
+        props[row] = tuple(sorted(found.items()))
+    return columns, props
 
 
 def _json_rows(path: Path, label: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -422,11 +527,13 @@ def _count_rows(paths: list[Path]) -> int | None:
 
 
 def source(domain: str) -> Source:
-    def read(paths: list[Path], skipped: Counter[str]) -> Iterator[Record]:
+    def read(paths: list[Path], skipped: Counter[str]) -> Iterator[Record | Batch]:
         for path in paths:
             label = display_name(path)
-            rows = _parquet_rows(path, label) if _is_parquet(path) else _json_rows(path, label)
-            for line, row in rows:
+            if _is_parquet(path):
+                yield from _parquet_batches(path, label, skipped)
+                continue
+            for line, row in _json_rows(path, label):
                 try:
                     rec = record(row, skipped)
                 except Bad as bad:

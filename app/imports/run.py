@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from app.config import DuckDBSettings
 from app.errors import AppError, Conflict
-from app.imports.build import Collected, Record, build_rows
+from app.imports.build import Batch, Collected, Record, build_rows
 from app.imports.errors import ImportInvalid
 from app.query import rollup
 from app.storage import import_jobs, imports
@@ -40,7 +40,8 @@ class Source:
     """A parser: files -> records. total(): the record count when cheap to know."""
 
     name: str
-    read: Callable[[list[Path], Counter[str]], Iterator[Record]]  # counts what it skips
+    # Records, or Batches of them from a columnar source; counts what it skips.
+    read: Callable[[list[Path], Counter[str]], Iterator[Record | Batch]]
     total: Callable[[list[Path]], int | None] = lambda paths: None
     # An aggregate source (Plausible's daily tables) runs its own import instead:
     # (store, site, job, paths, the site's native days first..last, progress) -> summary.
@@ -60,12 +61,17 @@ def content_hash(paths: list[Path]) -> str:
 
 def _counted(
     source: Source, paths: list[Path], skipped: Counter[str], progress: Progress | None
-) -> Iterator[Record]:
-    """The source's records, streamed, with progress every 10,000."""
+) -> Iterator[Record | Batch]:
+    """The source's records, streamed, with progress every 10,000 (and after each batch)."""
     total = source.total(paths)
     n = 0
     for rec in source.read(paths, skipped):
         yield rec
+        if isinstance(rec, Batch):
+            n += len(rec.times)
+            if progress:
+                progress(n, total)
+            continue
         n += 1
         if progress and n % 10_000 == 0:
             progress(n, total)
@@ -80,7 +86,7 @@ def _local_today(site: Site, now: datetime) -> date:
 # The scratch store's DuckDB memory (its events spill to its file beyond it), and how many
 # events one rollup question reads at most: the questions' hash tables stay within it.
 SCRATCH_MEMORY = "128MB"
-SCRATCH_CHUNK_EVENTS = 100_000
+SCRATCH_CHUNK_EVENTS = 300_000
 
 
 def _day_chunks(day_events: dict[date, int]) -> Iterator[list[date]]:
