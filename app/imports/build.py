@@ -82,10 +82,72 @@ class Batch(NamedTuple):
             )  # fmt: skip
 
 
-class Built(NamedTuple):
-    table: pa.Table  # EVENT_SCHEMA, sorted by visitor, session and time
-    day_events: dict[date, int]
-    sessions: int
+class Built:
+    """The import's events, sorted by day, visitor, session and time, with each row's
+    session: tables() builds them as Arrow tables a run of days at a time (no table of all
+    of them is held)."""
+
+    def __init__(
+        self,
+        site_id: str,
+        seq: int,
+        got: Collected,
+        order: pa.Array,
+        session_of: array[int],
+        first_row: array[int],
+        pages: list[Page | None],
+        agents: list[Agent | None],
+    ) -> None:
+        self._site_id, self._seq, self._got = site_id, seq, got
+        self._order, self._session_of, self._first_row = order, session_of, first_row
+        self._pages, self._agents = pages, agents
+        self.sessions = len(first_row)
+        self.rows = len(order)
+        counts = pc.value_counts(_int32(got.daynos).take(order)) if len(order) else None
+        self.day_events: dict[date, int] = (
+            {
+                _EPOCH + timedelta(days=day): count
+                for day, count in zip(
+                    counts.field("values").to_pylist(),
+                    counts.field("counts").to_pylist(),
+                    strict=True,
+                )
+            }
+            if counts is not None
+            else {}
+        )
+
+    def tables(self, max_events: int) -> Iterator[tuple[list[date], pa.Table]]:
+        """(days, their events) in runs of whole days of at most max_events (a day at
+        least), in day order."""
+        start = 0
+        days: list[date] = []
+        events = 0
+        for day in sorted(self.day_events):
+            if days and events + self.day_events[day] > max_events:
+                yield days, self._slice(start, start + events)
+                start, days, events = start + events, [], 0
+            days.append(day)
+            events += self.day_events[day]
+        if days:
+            yield days, self._slice(start, start + events)
+
+    @property
+    def table(self) -> pa.Table:
+        """All of the events as one table (small imports and tests)."""
+        return self._slice(0, self.rows)
+
+    def _slice(self, start: int, end: int) -> pa.Table:
+        return _table(
+            self._site_id,
+            self._seq,
+            self._order.slice(start, end - start),
+            self._got,
+            _int64(self._session_of).slice(start, end - start),
+            self._first_row,
+            self._pages,
+            self._agents,
+        )
 
 
 class LocalDays:
@@ -280,10 +342,10 @@ def build_rows(
     skipped: Counter[str],
     keep_day: Callable[[date], bool] = lambda d: True,
 ) -> Built:
-    """The event rows of these records as an Arrow table (bots and unusable URLs are
-    counted in `skipped`, and so are records on days keep_day refuses): each distinct page
-    and agent parsed once, the sort in Arrow, each column one take() from its part's
-    values."""
+    """The event rows of these records (bots and unusable URLs are counted in `skipped`,
+    and so are records on days keep_day refuses): each distinct page and agent parsed
+    once, the sort and the sessions here, the Arrow tables built by the Built a run of
+    days at a time (each column one take() from its part's values)."""
     got = records if isinstance(records, Collected) else Collected(records, zone, key)
     pages = [parse_page(url, False) for url in got.pages.values]
     parse_ua = cached_agent_parser(4096)
@@ -316,15 +378,7 @@ def build_rows(
             first_row.append(i)
         session_of.append(n)
         last_vid, last_sess, last_ts = vid, sess, ts
-    table = _table(site_id, seq, order, got, session_of, first_row, pages, agents)
-    counts = pc.value_counts(table.column("day").cast(pa.int32()))
-    day_events = {
-        _EPOCH + timedelta(days=day): count
-        for day, count in zip(
-            counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
-        )
-    }
-    return Built(table, day_events, n)
+    return Built(site_id, seq, got, order, session_of, first_row, pages, agents)
 
 
 _EPOCH = date(1970, 1, 1)
@@ -348,7 +402,7 @@ def _sorted_kept(
     refused: list[int],
     skipped: Counter[str],
 ) -> pa.Array:
-    """The indices of the records kept, by visitor, session, time (then input order)."""
+    """The indices of the records kept, by day, visitor, session, time (then input order)."""
     no_page = pa.array(bad_page, pa.bool_()).take(_int32(got.page_of))
     is_bot = pc.and_not(pa.array(bot, pa.bool_()).take(_int32(got.agent_of)), no_page)
     on_refused = pc.is_in(_int32(got.daynos), pa.array(refused, pa.int32()))
@@ -362,6 +416,7 @@ def _sorted_kept(
     keep = pc.invert(pc.or_(pc.or_(no_page, is_bot), on_refused))
     keys = pa.table(
         {
+            "day": _int32(got.daynos),
             "vid": _int64(got.vids),
             "sess": _int64(got.sessions),
             "ts": _int64(got.times),
@@ -369,8 +424,8 @@ def _sorted_kept(
         }
     ).filter(keep)
     order = pc.sort_indices(
-        keys, sort_keys=[("vid", "ascending"), ("sess", "ascending"), ("ts", "ascending"),
-                         ("i", "ascending")]
+        keys, sort_keys=[("day", "ascending"), ("vid", "ascending"), ("sess", "ascending"),
+                         ("ts", "ascending"), ("i", "ascending")]
     )  # fmt: skip
     return keys.column("i").take(order).combine_chunks()
 
@@ -380,7 +435,7 @@ def _table(
     seq: int,
     order: pa.Array,
     got: Collected,
-    session_of: array[int],
+    sessions: pa.Array,
     first_row: array[int],
     pages: list[Page | None],
     agents: list[Agent | None],
@@ -389,8 +444,13 @@ def _table(
     visit columns from its session's first row's; strings dictionary-encoded (an index per
     row into a part's values: DuckDB reads them as VARCHAR)."""
     rows = len(order)
-    sessions = _int64(session_of)
-    visit_row = _int64(first_row).take(pc.subtract(sessions, 1))  # per row: its visit's first
+    if not rows:
+        return EVENT_SCHEMA.empty_table()
+    # The sessions here are numbered base+1.. (a run of days holds whole sessions).
+    base = sessions[0].as_py() - 1
+    visits = _int64(first_row).slice(base, sessions[-1].as_py() - base)
+    in_run = pc.subtract(sessions, base + 1)  # per row: its session, from 0 in this run
+    visit_row = visits.take(in_run)  # per row: its visit's first record
     columns: dict[str, pa.Array] = {
         "site_id": _repeat(site_id, rows),
         "ts": _int64(got.times).take(order).cast(pa.timestamp("us")),
@@ -428,8 +488,8 @@ def _table(
     pairs: dict[tuple[int, int], int] = {}
     pair_of = array("i")
     for page, ref in zip(
-        _int32(got.page_of).take(_int64(first_row)).to_pylist(),
-        _int32(got.referrer_of).take(_int64(first_row)).to_pylist(),
+        _int32(got.page_of).take(visits).to_pylist(),
+        _int32(got.referrer_of).take(visits).to_pylist(),
         strict=True,
     ):
         n = pairs.get((page, ref))
@@ -439,7 +499,7 @@ def _table(
     set_columns(
         SOURCE_COLUMNS,
         [_source_attrs(pages[page], got.referrers.values[ref]) for page, ref in pairs],
-        _int32(pair_of).take(pc.subtract(sessions, 1)),
+        _int32(pair_of).take(in_run),
     )
     set_columns(
         AGENT_COLUMNS,

@@ -67,7 +67,7 @@ TRAFFIC = (
     ("utm_content", "manual_content"),
     ("utm_term", "manual_term"),
 )
-BATCH = 65_536
+BATCH = 16_384
 MAX_PROP = 2000
 
 
@@ -297,11 +297,14 @@ def _parquet_batches(path: Path, label: str, skipped: Counter[str]) -> Iterator[
             )
     wanted = ["event_timestamp", "event_name", "user_pseudo_id", "event_params"]
     wanted = [c for c in [*wanted, *SUBFIELDS] if c in schema.names]
+    pool = pa.default_memory_pool()
     n = 0
     try:
         for batch in table.iter_batches(batch_size=BATCH, columns=wanted):
             yield _batch(batch, n, label, skipped)
             n += batch.num_rows
+            del batch
+            pool.release_unused()  # mimalloc keeps what a batch freed, batch after batch
     except pa.ArrowException as exc:
         raise ImportInvalid(label, n + 1, None, f"unreadable Parquet data ({exc})") from None
 

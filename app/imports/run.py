@@ -16,12 +16,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.config import DuckDBSettings
 from app.errors import AppError, Conflict
-from app.imports.build import Batch, Collected, Record, build_rows
+from app.imports.build import Batch, Built, Collected, Record, build_rows
 from app.imports.errors import ImportInvalid
 from app.query import rollup
 from app.storage import import_jobs, imports
@@ -84,43 +83,30 @@ def _local_today(site: Site, now: datetime) -> date:
 
 
 # The scratch store's DuckDB memory (its events spill to its file beyond it), and how many
-# events one rollup question reads at most: the questions' hash tables stay within it.
+# events are built, written and rolled up at a time: Arrow tables and the questions' hash
+# tables stay within them.
 SCRATCH_MEMORY = "128MB"
-SCRATCH_CHUNK_EVENTS = 300_000
+SCRATCH_CHUNK_EVENTS = 200_000
 
 
-def _day_chunks(day_events: dict[date, int]) -> Iterator[list[date]]:
-    """The days in order, in runs of at most SCRATCH_CHUNK_EVENTS events (a day at least)."""
-    chunk: list[date] = []
-    events = 0
-    for day in sorted(day_events):
-        if chunk and events + day_events[day] > SCRATCH_CHUNK_EVENTS:
-            yield chunk
-            chunk, events = [], 0
-        chunk.append(day)
-        events += day_events[day]
-    if chunk:
-        yield chunk
-
-
-def _scratch_rollups(
-    site: Site, table: pa.Table, day_events: dict[date, int]
-) -> list[tuple[Any, ...]]:
-    """The import's own rollup rows (ROLLUP_COLUMNS), computed by the rollup builder over
-    a store (a temporary file) that holds only the import's events, in time order, a run
-    of days at a time (rows are per day: the same rows as all days at once)."""
-    if not table.num_rows:
-        return []
-    with tempfile.TemporaryDirectory(prefix="avocet-import-") as folder:
-        scratch = EventStore(Path(folder) / "scratch.duckdb", DuckDBSettings(0, SCRATCH_MEMORY))
-        try:
-            imports.append_table(scratch, table, order_by="ts")
-            rows: list[tuple[Any, ...]] = []
-            for days in _day_chunks(day_events):
-                rows += rollup.component_rows(scratch, site.id, site.zone, days)
-            return rows
-        finally:
-            scratch.close()
+def _scratch(site: Site, built: Built, path: Path) -> list[tuple[Any, ...]]:
+    """Write the import's events into a scratch store (a file of their own, what the
+    store's transaction then copies from), a run of days at a time, each run in time
+    order; returns the import's own rollup rows (ROLLUP_COLUMNS), computed by the rollup
+    builder from the scratch store (rows are per day: the same as all days at once)."""
+    scratch = EventStore(path, DuckDBSettings(0, SCRATCH_MEMORY))
+    try:
+        rows: list[tuple[Any, ...]] = []
+        for days, table in built.tables(SCRATCH_CHUNK_EVENTS):
+            # In time order (a run of days then reads only its row groups), sorted here:
+            # DuckDB's ORDER BY would hold all the run's rows as it sorts.
+            imports.append_table(scratch, table.take(pc.sort_indices(table.column("ts"))))
+            del table
+            rows += rollup.component_rows(scratch, site.id, site.zone, days)
+        scratch.checkpoint()
+        return rows
+    finally:
+        scratch.close()
 
 
 def run_import(
@@ -224,34 +210,35 @@ def _run(
         # Finished raw days that hold nothing yet: their rollups are the import's own.
         held = imports.held_days(store, site.id, days[0], days[-1])
         alone = [d for d in days if d < today and d not in rolled and d not in held]
-    own_rollups = _scratch_rollups(site, built.table, built.day_events)
-    raw = built.table
-    if rolled:
-        raw = raw.filter(pc.invert(pc.is_in(raw.column("day"), pa.array(sorted(rolled)))))
-    imports.apply_import(
-        store,
-        seq=job.seq,
-        site_id=site.id,
-        source=source.name,
-        content_hash=job.content_hash,
-        raw=raw if raw.num_rows else None,
-        day_events=built.day_events,
-        rolled=own_rollups,
-        rolled_days=rolled,
-    )
+    with tempfile.TemporaryDirectory(prefix="avocet-import-") as folder:
+        scratch = Path(folder) / "scratch.duckdb"
+        own_rollups = _scratch(site, built, scratch)
+        imported, sessions, day_events = built.rows, built.sessions, built.day_events
+        del built  # the collected columns: the events are in the scratch file now
+        imports.apply_import(
+            store,
+            seq=job.seq,
+            site_id=site.id,
+            source=source.name,
+            content_hash=job.content_hash,
+            raw_from=scratch if imported and set(days) - rolled else None,
+            day_events=day_events,
+            rolled=own_rollups,
+            rolled_days=rolled,
+        )
     if alone:  # the rollups built once: the hourly job would build the very same rows
         wanted = set(alone)
         store.replace_rollups(
             site.id,
             alone,
             [r for r in own_rollups if r[1] in wanted],
-            [(d, built.day_events[d]) for d in alone],
+            [(d, day_events[d]) for d in alone],
         )
     _settle(store, site, today, before, set(days))
     return {
         "rows_read": read,
-        "events_imported": built.table.num_rows,
-        "sessions": built.sessions,
+        "events_imported": imported,
+        "sessions": sessions,
         "days": len(days),
         "first_day": days[0].isoformat() if days else None,
         "last_day": days[-1].isoformat() if days else None,

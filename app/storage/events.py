@@ -274,6 +274,20 @@ class EventStore:
                     self._rolled.pop(rollups_of, None)
                     self._totals.pop(rollups_of, None)
 
+    @contextmanager
+    def attached(self, path: Path, alias: str) -> Iterator[None]:
+        """Another DuckDB file, read-only, as `alias` in this store's queries (an import's
+        scratch events, copied in by a transaction: attached before it, as DuckDB detaches
+        nothing a transaction has read)."""
+        cur = self._con.cursor()
+        try:
+            quoted = str(path).replace("'", "''")
+            cur.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
+            yield
+        finally:
+            cur.execute(f"DETACH DATABASE IF EXISTS {alias}")
+            cur.close()
+
     def append(
         self,
         rows: Sequence[Row],

@@ -12,7 +12,9 @@ sessions are its own, so adding and subtracting are exact)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -138,24 +140,30 @@ def apply_import(
     site_id: str,
     source: str,
     content_hash: str,
-    raw: pa.Table | None,
+    raw_from: Path | None,
     day_events: dict[date, int],
     rolled: Sequence[tuple[Any, ...]],
     rolled_days: set[date],
 ) -> None:
-    """Write one import in one transaction: raw events (on days that keep raw events; those
-    days' rollups are dropped, to be rebuilt), its rollup rows (ROLLUP_COLUMNS tuples of
-    every day it touches; added to the rollups of `rolled_days`), and its record."""
+    """Write one import in one transaction: raw events (copied from the events of the
+    DuckDB file raw_from, on the days that keep raw events: not rolled_days; those days'
+    rollups are dropped, to be rebuilt), its rollup rows (ROLLUP_COLUMNS tuples of every
+    day it touches; added to the rollups of `rolled_days`), and its record."""
     raw_days = _days_param(d for d in day_events if d not in rolled_days)
     rolled_list = _days_param(rolled_days)
-    with store._transaction(site_id) as cur:  # one storage-layer transaction, writer lock held
+    scratch = store.attached(raw_from, "import_scratch") if raw_from else nullcontext()
+    with scratch, store._transaction(site_id) as cur:  # one transaction, writer lock held
         if cur.execute(
             "SELECT count(*) FROM imports WHERE site_id = ? AND content_hash = ?",
             [site_id, content_hash],
         ).fetchall() != [(0,)]:
             raise Conflict("this export is already imported into the site")
-        if raw is not None and raw.num_rows:
-            cur.from_arrow(raw).insert_into("events")
+        if raw_from is not None:
+            cur.execute(
+                "INSERT INTO events SELECT * FROM import_scratch.events"
+                " WHERE NOT list_contains(?::DATE[], day)",
+                [rolled_list],
+            )
         if raw_days:
             _drop_rollups(cur, site_id, raw_days)
         if rolled:
