@@ -22,6 +22,7 @@ them). By hand, 2024-01-01 .. 2024-01-02 (site in UTC):
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,21 @@ def _answers(live: Any, job: dict[str, Any]) -> None:
     assert screens["results"] == []
     assert screens["meta"]["imports_included"] is False
     assert screens["meta"]["imports_skip_reason"] == "unsupported_query"
+    # Filtered, over days long before the raw window (the typical imported history): the
+    # site has no rolled-up day there, so its raw events are whole and the imported
+    # locations table answers the rest (without imports: the window's 422, as before).
+    germany = _get(stats, "aggregate", metrics="visitors", country="DE", with_imported="true")
+    assert (germany["metrics"], germany["meta"]["imports_included"]) == ({"visitors": 11}, True)
+    refused = httpx.get(f"{stats.url}/api/v1/stats/aggregate",
+                        params={"site_id": stats.site_id, **JAN, "metrics": "visitors",
+                                "country": "DE"})  # fmt: skip
+    assert (refused.status_code, refused.json()["error"]["message"]) == (
+        422,
+        "filtered queries are only supported inside the 90-day raw event window",
+    )
+    v2_germany = _v2(stats, metrics=["visitors"], filters=[["is", "visit:country", ["DE"]]],
+                     include={"imports": True})  # fmt: skip
+    assert v2_germany["results"] == [{"metrics": [11], "dimensions": []}]
     bad = httpx.get(f"{stats.url}/api/v1/stats/aggregate",
                     params={"site_id": stats.site_id, **JAN, "with_imported": "yes"})  # fmt: skip
     assert bad.status_code == 400
@@ -183,6 +199,13 @@ def _answers(live: Any, job: dict[str, Any]) -> None:
     after = _get(stats, "aggregate", metrics="visitors", with_imported="true")
     assert after["metrics"] == {"visitors": 0}
     assert after["meta"]["imports_skip_reason"] == "no_imported_data"
+    # A rolled-up day of the site's own in the period (its raw events may be pruned): a
+    # filtered question over it is the window's 422, imports asked for or not.
+    svc.events.replace_rollups(site.id, [date(2024, 1, 2)], [], [(date(2024, 1, 2), 1)])
+    refused = httpx.get(f"{stats.url}/api/v1/stats/aggregate",
+                        params={"site_id": stats.site_id, **JAN, "metrics": "visitors",
+                                "country": "DE", "with_imported": "true"})  # fmt: skip
+    assert refused.status_code == 422, refused.text
 
 
 def test_a_bad_plausible_table_names_file_line_and_column_and_adds_nothing(

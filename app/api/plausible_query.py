@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,7 @@ from app.api.stats import expired_days, site_goals
 from app.query.answer import run_query
 from app.query.goals import Goals
 from app.query.model import FilterTree, Query
-from app.query.parse import check_raw_window
+from app.query.parse import check_raw_window, imports_reach_back
 from app.query.plausible import (
     METRICS,
     V2Request,
@@ -43,6 +44,7 @@ from app.query.rollup import with_site_timezone
 from app.query.run import Result, bucket_starts, first_event_day
 from app.services import Services
 from app.storage.goals import goals_of
+from app.storage.meta import Site
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -84,7 +86,7 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
         )
     questions = goal_questions(q, goals)[:1] if "event:goal" in req.dimensions else []
     for question in (q, *(question for _, question in questions)):  # a goal's is filtered
-        check_raw_window(question, now.astimezone(zone).date(), svc.retention(site).raw_days)
+        await _check_raw_window(svc, site, question, now.astimezone(zone).date())
     q = with_site_timezone(q, site.settled_day_zone)
     compared = req.include.comparisons is not None
     # A comparison's time series lists every bucket (Plausible's add_empty_timeseries_rows).
@@ -93,7 +95,7 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
     if req.include.comparisons is not None:
         other = comparison_period(req.include.comparisons, period, zone, now)
         cq = msgspec.structs.replace(q, period=other, limit=None, offset=0)
-        check_raw_window(cq, now.astimezone(zone).date(), svc.retention(site).raw_days)
+        await _check_raw_window(svc, site, cq, now.astimezone(zone).date())
         scope = _comparison_scope(req, body["results"])
         _, against = await _answer(svc, req, cq, goals, revenue, all_buckets=True, scope=scope)
         body["results"] = compare_rows(req, q, cq, body["results"], against["results"])
@@ -110,6 +112,14 @@ async def query_v2(request: AnyRequest) -> dict[str, Any]:
         **imports_meta(result),
     )
     return body
+
+
+async def _check_raw_window(svc: Services, site: Site, q: Query, today: date) -> None:
+    raw_days = svc.retention(site).raw_days
+    rolled = None
+    if imports_reach_back(q, today, raw_days):
+        rolled = await anyio.to_thread.run_sync(svc.events.rolled_days, site.id)
+    check_raw_window(q, today, raw_days, rolled)
 
 
 async def _answer(

@@ -24,7 +24,7 @@ from app.errors import Forbidden, InvalidRequest, NotFound, RateLimited, Unautho
 from app.query.answer import run_query
 from app.query.goals import Goals
 from app.query.model import Query
-from app.query.parse import check_raw_window
+from app.query.parse import check_raw_window, imports_reach_back
 from app.query.periods import Period
 from app.query.plausible import v2_query
 from app.query.plausible_goals import GOAL_KEY, goal_questions, merge_goal_rows
@@ -106,8 +106,12 @@ async def _answer(
     today = svc.clock().astimezone(ZoneInfo(site.timezone)).date()
     by_goal = "event:goal" in req.dimensions
     questions = goal_questions(q, goals) if by_goal else []
+    raw_days = svc.retention(site).raw_days
     for asked in (q, *(each for _, each in questions[:1])):
-        check_raw_window(asked, today, svc.retention(site).raw_days)
+        rolled = None
+        if imports_reach_back(asked, today, raw_days):
+            rolled = await anyio.to_thread.run_sync(svc.events.rolled_days, site.id)
+        check_raw_window(asked, today, raw_days, rolled)
     q = with_site_timezone(q, site.settled_day_zone)
     if not by_goal:
         return q, await run_query(svc.events, q)

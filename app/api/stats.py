@@ -23,6 +23,7 @@ from app.query.parse import (
     breakdown_query,
     check_raw_window,
     comparison_of,
+    imports_reach_back,
     parse_period,
     timeseries_query,
 )
@@ -82,7 +83,11 @@ async def run(ctx: Ctx, q: Query, *, bots: bool = False) -> Result:
     if with_imported(ctx.params):
         q = msgspec.structs.replace(q, include_imports=True)
     today = ctx.svc.clock().astimezone(ZoneInfo(q.period.timezone)).date()
-    check_raw_window(q, today, ctx.svc.retention(ctx.site).raw_days)
+    raw_days = ctx.svc.retention(ctx.site).raw_days
+    rolled = None
+    if imports_reach_back(q, today, raw_days):
+        rolled = await anyio.to_thread.run_sync(ctx.svc.events.rolled_days, ctx.site.id)
+    check_raw_window(q, today, raw_days, rolled)
     return await run_query(
         ctx.svc.events, with_site_timezone(q, ctx.site.settled_day_zone), bots=bots
     )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 from app.errors import InvalidRequest, UnsupportedQuery
+from app.query.compile_imported import decide
 from app.query.goals import Goals, goal_filter
 from app.query.model import (
     COLUMNS,
@@ -105,12 +106,31 @@ def comparison_of(params: Mapping[str, str], period: Period) -> Period | None:
     raise InvalidRequest("compare must be previous_period, year_over_year, true or false")
 
 
-def check_raw_window(q: Query, today: date, raw_days: int) -> None:
+def imports_reach_back(q: Query, today: date, raw_days: int) -> bool:
+    """Whether q asks for imported data that can answer it, over days before the raw
+    window: then check_raw_window needs the site's rolled-up days to decide."""
+    window_start = today - timedelta(days=raw_days - 1)
+    return q.include_imports and q.period.first_day < window_start and decide(q).table is not None
+
+
+def check_raw_window(
+    q: Query, today: date, raw_days: int, rolled_days: frozenset[date] | None = None
+) -> None:
     """Filtered and hourly questions, and breakdowns by a property rollups don't hold (a
-    custom property's too), need raw events, which are kept `raw_days` days."""
+    custom property's too), need raw events, which are kept `raw_days` days.
+
+    But for imported history: with imported data asked for and an imported table that
+    answers the question (imports_reach_back), a period reaching back before the window is
+    answered when none of its days before the window is rolled up (`rolled_days`, the
+    site's): the site's own raw events of those days are all there (typically none: the
+    history is the import's), and the imported aggregates answer for the rest."""
     window_start = today - timedelta(days=raw_days - 1)
     if q.period.first_day >= window_start:
         return
+    if rolled_days is not None and imports_reach_back(q, today, raw_days):
+        first = q.period.first_day
+        if not any(first <= day < window_start for day in rolled_days):
+            return
     # Rollups hold no custom property's values (keys are open-ended): a breakdown by one
     # over older days would count the raw days alone, silently.
     raw_only = {p for p in q.properties if p in RAW_ONLY_PROPERTIES or p.startswith("prop:")}
