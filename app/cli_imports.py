@@ -88,7 +88,7 @@ def _local_import(
     settings: Settings, args: argparse.Namespace, paths: list[Path]
 ) -> dict[str, Any]:
     from app.imports.csvfiles import expand_zips
-    from app.imports.run import content_hash, run_import
+    from app.imports.run import content_hash, import_store_settings, run_import
     from app.imports.sources import source_for
     from app.services import open_meta
     from app.storage import import_jobs
@@ -96,7 +96,9 @@ def _local_import(
     meta = open_meta(settings)
     try:
         site = _site(meta, args.site)
-        store = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
+        store = EventStore(
+            Path(settings.data_dir) / "events.duckdb", import_store_settings(settings.duckdb)
+        )
         try:
             with tempfile.TemporaryDirectory(prefix="avocet-import-") as tmp:
                 files = expand_zips(paths, Path(tmp))

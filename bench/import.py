@@ -36,9 +36,10 @@ import pyarrow.parquet as pq
 
 from app.config import Settings
 from app.imports import ga4, goatcounter, umami
-from app.imports.run import content_hash, run_import
+from app.imports.run import content_hash, import_store_settings, run_import
 from app.services import open_stores
 from app.storage import import_jobs
+from app.storage.events import EventStore
 
 PAGES = [f"/blog/post-{i}" for i in range(300)] + ["/", "/about", "/pricing"]
 REFS = [
@@ -277,13 +278,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# The child's start when pandas is to be absent, as in an install without the clickhouse
+# extra: `import pandas` raises ModuleNotFoundError, as pyarrow expects when it is missing.
+NO_PANDAS = """
+import runpy, sys
+class NoPandas:
+    def find_spec(self, name, path, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoPandas())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 SOURCES = {"ga4": ga4.source, "umami": umami.source, "goatcounter": goatcounter.source}
 
 
 def child(name: str, exports: list[Path], data: Path, raw_days: int) -> None:
     """Import the export into a new site of a fresh data dir; print the figures as JSON."""
+    if "pandas" in sys.modules:
+        print("pandas was imported before the import began", file=sys.stderr)
     settings = Settings(data_dir=str(data), run_jobs=False)
     meta, store = open_stores(settings)
+    store.close()  # reopened as `avocet import` opens it when no server runs
+    store = EventStore(data / "events.duckdb", import_store_settings(settings.duckdb))
     site = meta.add_site("example.com")
     job = import_jobs.create_job(
         meta, site.id, name, content_hash(exports), [p.name for p in exports], None
@@ -317,6 +334,13 @@ def main() -> None:
     parser.add_argument("--source", choices=sorted(SOURCES), default="ga4")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--raw-days", type=int, default=100_000, help="90: all days as rollups")
+    parser.add_argument(
+        "--with-pandas",
+        action="store_true",
+        help="let pyarrow load pandas (installed by the clickhouse extra's chdb, which"
+        " `make dev` adds): by default the child runs as `make run` and the Docker image"
+        " install, without it",
+    )
     parser.add_argument("--child", nargs="+", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -337,6 +361,8 @@ def main() -> None:
         load = os.getloadavg()
         command = [sys.executable, __file__, "--source", args.source, "--raw-days",
                    str(args.raw_days), "--child"]  # fmt: skip
+        if not args.with_pandas:  # as if not installed: pyarrow then does without it
+            command[1:2] = ["-c", NO_PANDAS, __file__]
         run = subprocess.run(
             [*command, *map(str, exports), str(Path(tmp) / "data")],
             capture_output=True,
@@ -351,6 +377,7 @@ def main() -> None:
         f" {got['seconds']:.1f} s: {got['read'] / got['seconds']:,.0f} rows/s,"
         f" {got['events']:,} events, {got['sessions']:,} sessions,"
         f" {got['days_as_rollups']} days as rollups only; peak RSS of the import process"
+        f"{' (pandas loaded)' if args.with_pandas else ''}"
         f" {got['peak_rss_mb']:.0f} MB ({got['rss_before_mb']:.0f} MB before it began);"
         f" {os.cpu_count()} cores, load average {load[0]:.2f} before"
     )

@@ -337,3 +337,18 @@ def test_while_the_server_runs_the_cli_imports_through_the_api(world: Any) -> No
     store = world.live.services.events
     assert store.query("SELECT count(*) FROM daily_stats WHERE site_id = ?", [site_id]) == [(0,)]
     assert store.query("SELECT count(*) FROM rollup_days WHERE site_id = ?", [site_id]) == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("configured", "used"),
+    [("1GB", "256MB"), ("2GiB", "256MB"), ("80%", "256MB"), ("300 MB", "256MB"),
+     ("256MB", "256MB"), ("128MB", "128MB"), ("100000KB", "100000KB")],
+)  # fmt: skip
+def test_an_import_process_caps_the_stores_cache_but_keeps_a_lower_limit(
+    configured: str, used: str
+) -> None:
+    from app.config import DuckDBSettings
+    from app.imports.run import import_store_settings
+
+    got = import_store_settings(DuckDBSettings(threads=1, memory_limit=configured))
+    assert (got.memory_limit, got.threads) == (used, 1)

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pyarrow.compute as pc
 
 from app.config import DuckDBSettings
@@ -87,6 +88,29 @@ def _local_today(site: Site, now: datetime) -> date:
 # tables stay within them.
 SCRATCH_MEMORY = "128MB"
 SCRATCH_CHUNK_EVENTS = 200_000
+
+
+# What DuckDB may cache of the store in a process that only imports (`avocet import` with
+# no server running): the import is one pass, and its writes stayed cached up to the
+# server's [duckdb] memory_limit (1 GB by default) for nothing.
+IMPORT_STORE_MB = 256
+_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+          "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}  # fmt: skip
+
+
+def import_store_settings(base: DuckDBSettings) -> DuckDBSettings:
+    """The store's settings for an import's own process: its memory limit at most
+    IMPORT_STORE_MB (a lower one configured is kept; a percentage is replaced)."""
+    text = base.memory_limit.strip().upper().replace(" ", "")
+    number = text.rstrip("KMGTIB")
+    unit = text[len(number) :] or "B"
+    try:
+        configured = float(number) * _UNITS[unit] / 1e6
+    except (ValueError, KeyError):
+        configured = float("inf")
+    if configured <= IMPORT_STORE_MB:
+        return base
+    return msgspec.structs.replace(base, memory_limit=f"{IMPORT_STORE_MB}MB")
 
 
 def _scratch(site: Site, built: Built, path: Path) -> list[tuple[Any, ...]]:
