@@ -126,7 +126,7 @@ class ControlServer:
             writer.close()
 
     async def _run(self, request: _Request, send: Sink) -> int:
-        from app.cli import build_parser
+        from app.cli_commands import build_parser
 
         svc = self._svc
         # This connection's task (and the worker thread, which gets a copy of its context)
