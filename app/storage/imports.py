@@ -151,7 +151,8 @@ def apply_import(
     day it touches; added to the rollups of `rolled_days`), and its record."""
     raw_days = _days_param(d for d in day_events if d not in rolled_days)
     rolled_list = _days_param(rolled_days)
-    scratch = store.attached(raw_from, "import_scratch") if raw_from else nullcontext()
+    alias = f"import_scratch_{seq}"  # attached databases are the instance's: one per import
+    scratch = store.attached(raw_from, alias) if raw_from else nullcontext()
     with scratch, store._transaction(site_id) as cur:  # one transaction, writer lock held
         if cur.execute(
             "SELECT count(*) FROM imports WHERE site_id = ? AND content_hash = ?",
@@ -160,7 +161,7 @@ def apply_import(
             raise Conflict("this export is already imported into the site")
         if raw_from is not None:
             cur.execute(
-                "INSERT INTO events SELECT * FROM import_scratch.events"
+                f"INSERT INTO events SELECT * FROM {alias}.events"
                 " WHERE NOT list_contains(?::DATE[], day)",
                 [rolled_list],
             )
