@@ -23,7 +23,7 @@ from app.jobs.background import in_background
 from app.jobs.scheduler import Jobs
 from app.mail import Mailer
 from app.proxies import TrustedProxies
-from app.storage.events import EventStore
+from app.storage.events import EventStore, warm_arrow
 from app.storage.files import private_dir, tighten
 from app.storage.meta import MetaStore, Site
 from app.storage.retention import Retention, retention_of
@@ -153,8 +153,10 @@ class Services:
         # A timezone changed but its events not re-dated (a crash in between): do it now.
         await self.jobs.align_zones()
         await anyio.to_thread.run_sync(self.ingest.restore_sessions, self.events, now_us())
-        # Before the first request: the first hit would otherwise stall the loop ~0.5 s.
+        # Before the first request: the first hit would otherwise stall the loop ~0.5 s,
+        # and its commit wait for pyarrow's first conversion (~1-2 s with pandas installed).
         await anyio.to_thread.run_sync(warm_agent_parsers)
+        await anyio.to_thread.run_sync(warm_arrow)
         self.writer.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_forever())

@@ -96,6 +96,13 @@ def rows_to_arrow(rows: Sequence[Row]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 
+def warm_arrow() -> None:
+    """What pyarrow does on its first conversion of Python values: it imports pandas when
+    that is installed (the clickhouse extra's chdb brings it), ~1-2 s that the first hit's
+    commit would otherwise wait for, and every hit behind it."""
+    rows_to_arrow([])
+
+
 class EventStore:
     """Owns the DuckDB connection. append() is called from one writer thread only."""
 
