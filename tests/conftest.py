@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -35,10 +36,25 @@ IPHONE_UA = (
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Ports for the tests' servers: below Linux's ephemeral range (32768-60999), which the
+# kernel hands to every client socket and to bind(0), so nothing else takes one between
+# free_port() and the server's bind; a block of 2,000 for each xdist worker (gw0-gw5),
+# taken in turn and round again (a stopped server's port is free once more).
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_BLOCK = range(20_000 + 2_000 * _WORKER, 22_000 + 2_000 * _WORKER)
+_PORTS = itertools.cycle(_BLOCK)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port that no other test process uses and nothing listens on."""
+    for _, port in zip(_BLOCK, _PORTS, strict=False):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("every port of this worker's block is in use")
 
 
 @dataclass

@@ -252,6 +252,8 @@ class Collected:
         chunk: list[Record] = []
         for rec in records:
             if isinstance(rec, Batch):
+                self._add_records(chunk)  # the records before it first: input order holds
+                chunk = []
                 self._add_rows(
                     rec.times, rec.visitors, rec.sessions, rec.urls, rec.referrers,
                     [(None, a) for a in rec.agents], rec.places, rec.events,
