@@ -72,14 +72,12 @@ def held_days(store: EventStore, site_id: str, first: date, last: date) -> set[d
     return {r[0] for r in rows}
 
 
-def append_table(store: EventStore, table: pa.Table, order_by: str | None = None) -> None:
-    """Insert an EVENT_SCHEMA table into a store's events (the import's scratch store),
-    ordered by a column (a time range then reads only its row groups)."""
-    assert order_by is None or order_by in table.column_names
+def append_table(store: EventStore, table: pa.Table) -> None:
+    """Insert an EVENT_SCHEMA table into a store's events (the import's scratch store), in
+    the table's order."""
     batch = table  # noqa: F841 (DuckDB's replacement scan reads it by name)
     with store._transaction() as cur:
-        order = f" ORDER BY {order_by}" if order_by else ""
-        cur.execute(f"INSERT INTO events SELECT * FROM batch{order}")
+        cur.execute("INSERT INTO events SELECT * FROM batch")
 
 
 def pruned_days(store: EventStore, site_id: str, first: date, last: date) -> set[date]:
