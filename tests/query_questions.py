@@ -199,7 +199,7 @@ def question(rng: random.Random) -> Query:
         limit=limit,
         offset=rng.choice([0, 0, 1, 2]) if limit else 0,
         site_timezone=rng.choice([site_zone, site_zone, None]),
-        bounce_entry=_leaf(rng, "page") if rng.random() < 0.1 else None,
+        bounce_entry=_leaf(rng, "entry_page") if rng.random() < 0.1 else None,
         pings_in_visits=rng.random() < 0.7,
         revenue_currency=currency,
         revenue_events=tuple(rng.sample(EVENTS, rng.randint(0, 2))) if currency else (),
