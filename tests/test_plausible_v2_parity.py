@@ -681,6 +681,13 @@ def test_bounce_rate_under_a_page_filter_counts_visits_that_entered_there(
     # contains on the page: the entry page must contain it too (/a, entered by 1 and 3).
     on_a = [["contains", "event:page", ["a"]]]
     assert site.results(metrics=["visits", "bounce_rate"], filters=on_a) == [row([], [2, 50])]
+    # With an entry page filter, by exit page (the plan that joins each visit to its
+    # events; the entry page was ambiguous there, a 500): user 1 entered on /a, left on /b,
+    # and entered on no /b page, so no visit counts towards the bounce rate.
+    on_b_from_a = [*on_b, ["is", "visit:entry_page", ["/a"]]]
+    assert site.results(
+        metrics=["visits", "bounce_rate"], filters=on_b_from_a, dimensions=["visit:exit_page"]
+    ) == [row(["/b"], [1, 0])]
 
 
 def test_goal_dimension_outside_the_raw_window_is_refused_as_a_filtered_question(

@@ -267,6 +267,20 @@ def test_revenue_of_one_revenue_goal_as_money(live: LiveServer) -> None:
     assert "metric_warnings" not in body["meta"]
 
 
+def test_revenue_of_a_revenue_goal_with_visit_metrics(live: LiveServer) -> None:
+    """Revenue in the goal's currency beside metrics of visits (the plan that joins
+    sessions: it answered 500, its events lacked the currency column)."""
+    site = _payments(live)
+    _goal(live, site, "Payment", "USD", "PaymentUSD")
+    _goal(live, site, "AddToCart", "EUR", "AddToCartEUR")
+    body = site.query(
+        metrics=["visits", "visit_duration", "total_revenue"],
+        filters=[["is", "event:goal", ["PaymentUSD"]]],
+    ).json()
+    # Two visits of one event each: no duration.
+    assert body["results"] == [row([], [2, 0, _money(3319.0, "$3,319.00", "$3.3K")])]
+
+
 def test_revenue_of_many_goals_in_one_currency(live: LiveServer) -> None:
     """query_test.exs "returns average and total when filtering by many revenue goals with
     same currency"."""

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from app.errors import InvalidRequest
 from app.query import compile_sessions
 from app.query.compile_terms import Sql, bucket_expr, dimension_expr, filter_sql, uses_day_column
+from app.query.dialect import DUCKDB, Dialect
 from app.query.model import EVENT_PROPERTIES, SESSION_COMPUTED, Query, filter_dimensions
 
 NON_EVENT = "name <> 'engagement'"
@@ -44,9 +45,9 @@ def _plan(sql: Sql, q: Query, zone: ZoneInfo) -> _Plan:
     return _Plan(tuple(keys), tuple(exprs))
 
 
-def _key_out(key: str) -> str:
+def _key_out(d: Dialect, key: str) -> str:
     # A day bucket read from `day` is a DATE: the same instant as a TIMESTAMP on output.
-    return "ev.bucket::TIMESTAMP AS bucket" if key == "bucket" else f"ev.{key}"
+    return f"{d.timestamp('ev.bucket')} AS bucket" if key == "bucket" else f"ev.{key}"
 
 
 def _range(sql: Sql, q: Query) -> str:
@@ -69,13 +70,13 @@ def _where(sql: Sql, q: Query) -> str:
     return " AND ".join(where)
 
 
-def _having_events(q: Query) -> str:
+def _having_events(d: Dialect, q: Query) -> str:
     """A breakdown's values are those with events: pings alone make no row. Nothing to
     drop when the scan left pings out (a redundant HAVING costs ~1-3 ms); bool_or is
     ~1 ms cheaper than count(*) FILTER (...) > 0 on a small site's month."""
     if not q.properties or _drops_pings(q):
         return ""
-    return f" HAVING bool_or({NON_EVENT})"
+    return f" HAVING {d.bool_or(NON_EVENT)}"
 
 
 def _on(left: str, right: str, keys: tuple[str, ...]) -> str:
@@ -196,17 +197,27 @@ _METRIC_SQL = {
 }
 
 
-def compile_query(q: Query) -> Compiled:
-    """The whole question as one statement; CTEs only for the metric families it asks."""
+def _metric_sql(d: Dialect) -> dict[str, str]:
+    """_METRIC_SQL in the dialect: average revenue as a fraction, not a decimal cut to the
+    revenue's six places (ClickHouse divides decimals as decimals)."""
+    spelled = dict(_METRIC_SQL)
+    spelled["average_revenue"] = d.fraction("ev.revenue", "nullif(ev.revenue_events, 0)")
+    return spelled
+
+
+def compile_query(q: Query, dialect: Dialect = DUCKDB) -> Compiled:
+    """The whole question as one statement, in the engine's dialect; CTEs only for the
+    metric families it asks."""
     for metric in q.metrics:
         if metric not in _METRIC_SQL:
             raise InvalidRequest(f"unknown metric {metric!r}")
     needs_sessions, needs_exit = _needs(q)
     if not needs_sessions and _EVENT_ONLY.issuperset(q.metrics):
-        return _compile_flat(q)  # no session is looked at: one GROUP BY over events
+        return _compile_flat(q, dialect)  # no session is looked at: one GROUP BY over events
     if compile_sessions.applies(q) and q.bounce_entry is None and q.revenue_currency is None:
-        return _compile_by_session(q)
-    sql = Sql()
+        return _compile_by_session(q, dialect)
+    sql = Sql(dialect)
+    d = dialect
     zone = ZoneInfo(q.period.timezone)
     ctes = []
     event_span = _reads_event_duration(q)
@@ -216,7 +227,10 @@ def compile_query(q: Query) -> Compiled:
             "max(ts) AS t1",
             "count(*) FILTER (WHERE name = 'pageview') AS pv",
             f"count(*) FILTER (WHERE {INTERACTIVE}) AS ic",
-            "arg_max(pathname, ts) FILTER (WHERE name = 'pageview') AS exit_page",
+            # The last pageview by (time, path): two of a visit can share an instant (imports
+            # have whole seconds), and arg_max would pick one by chance.
+            f"{d.arg_max('pathname', '(ts, pathname)')} FILTER (WHERE name = 'pageview')"
+            " AS exit_page",
         ]
         if event_span:  # the visit without its engagement pings
             columns += [
@@ -225,11 +239,15 @@ def compile_query(q: Query) -> Compiled:
             ]
         if _hostnames(q):  # the hostnames of its first and last pageviews
             columns += [
-                "arg_min(hostname, ts) FILTER (WHERE name = 'pageview') AS entry_page_hostname",
-                "arg_max(hostname, ts) FILTER (WHERE name = 'pageview') AS exit_page_hostname",
+                f"{d.arg_min('hostname', '(ts, hostname)')} FILTER (WHERE name = 'pageview')"
+                " AS entry_page_hostname",
+                f"{d.arg_max('hostname', '(ts, hostname)')} FILTER (WHERE name = 'pageview')"
+                " AS exit_page_hostname",
             ]
         if q.bounce_entry:
-            columns.append("any_value(entry_page) AS entry_page")
+            # Whether the visit entered on the filtered page (the entry page is on each of
+            # its events), named apart from events.entry_page, which hits' filters read.
+            columns.append(f"{d.bool_or(filter_sql(sql, q.bounce_entry))} AS entered")
         ctes.append(
             f"sess AS (SELECT session_id, {', '.join(columns)}"
             f" FROM events WHERE {_range(sql, q)} GROUP BY session_id)"
@@ -249,11 +267,13 @@ def compile_query(q: Query) -> Compiled:
             "engagement_ms",
             "scroll_depth",
             "pathname",
+            # What the revenue aggregates' currency FILTER reads (_in_currency).
+            *(["currency"] if q.revenue_currency is not None else []),
         ]
     )
     ctes.append(f"hits AS (SELECT {select} FROM {source} WHERE {where})")
     key_list = "".join(f"{k}, " for k in keys)
-    having = _having_events(q)
+    having = _having_events(d, q)
     chosen = _EVENT_AGGREGATES_NO_PINGS if _skips_pings(q) else _EVENT_AGGREGATES
     aggregates = _in_currency(
         sql,
@@ -272,14 +292,11 @@ def compile_query(q: Query) -> Compiled:
         bounced = "pv <= 1 AND ic = 0"
         entered = ""
         if q.bounce_entry is not None:  # only visits that entered on the filtered page
-            # Written twice, bound twice: `?`s bind in text order.
-            bounced += f" AND {filter_sql(sql, q.bounce_entry)}"
-            entered = (
-                f" count(*) FILTER (WHERE {filter_sql(sql, q.bounce_entry)}) AS bounce_visits,"
-            )
+            bounced += " AND entered"
+            entered = " count(*) FILTER (WHERE entered) AS bounce_visits,"
         # Plausible's visit duration (event_span): whole seconds, as its timestamps are.
         spans = (
-            ", sum(epoch(date_trunc('second', e1)) - epoch(date_trunc('second', e0)))"
+            f", sum({d.epoch(d.trunc('second', 'e1'))} - {d.epoch(d.trunc('second', 'e0'))})"
             " AS event_duration"
             if event_span
             else ""
@@ -287,7 +304,8 @@ def compile_query(q: Query) -> Compiled:
         ctes.append(
             f"vs AS (SELECT {key_list}count(*) AS visits,"
             f" count(*) FILTER (WHERE {bounced}) AS bounces,{entered}"
-            f" sum(epoch(t1) - epoch(t0)) AS duration, sum(pv) AS session_pageviews{spans}"
+            f" sum({d.epoch('t1')} - {d.epoch('t0')}) AS duration,"
+            f" sum(pv) AS session_pageviews{spans}"
             f" FROM (SELECT DISTINCT {key_list}session_id FROM hits WHERE {NON_EVENT})"
             " JOIN sess USING (session_id) GROUP BY ALL)"
         )
@@ -305,15 +323,15 @@ def compile_query(q: Query) -> Compiled:
         ctes.append(_totals_cte(sql, q, plan, zone, source))
         tot_keys = _totals_keys(q, plan)
         joins.append(f"LEFT JOIN tot ON {_on('ev', 'tot', tot_keys)}")
-    metric_sql = dict(_METRIC_SQL)
+    metric_sql = _metric_sql(d)
     if not q.pings_in_visits:
         metric_sql["visit_duration"] = VISIT_DURATION_WITHOUT_PINGS
     if q.bounce_entry is not None:
         metric_sql["bounce_rate"] = "coalesce(100.0 * vs.bounces / nullif(vs.bounce_visits, 0), 0)"
         metric_sql["bounce_visits"] = "coalesce(vs.bounce_visits, 0)"
     metrics = ", ".join(f"{metric_sql[m]} AS {m}" for m in q.metrics)
-    order = _order_sql(q, keys)
-    outputs = "".join(f"{_key_out(k)}, " for k in keys)
+    order = _order_sql(d, q, keys)
+    outputs = "".join(f"{_key_out(d, k)}, " for k in keys)
     text = (
         f"WITH {', '.join(ctes)} SELECT {outputs}{metrics}, {_total_rows(q)}"
         f" FROM ev {' '.join(joins)} ORDER BY {order}"
@@ -367,11 +385,11 @@ _EVENT_ONLY = frozenset(
 )
 
 
-def _compile_flat(q: Query) -> Compiled:
+def _compile_flat(q: Query, dialect: Dialect) -> Compiled:
     """Event metrics alone: one SELECT ... GROUP BY over events, the aggregates written in
     place of ev's columns (the CTE plan's layers cost ~1 ms of planning, which is most of a
     small site's answer). The same rows as the CTE plan, in the same order."""
-    sql = Sql()
+    sql = Sql(dialect)
     zone = ZoneInfo(q.period.timezone)
     keys = tuple(f"d{i}" for i in range(len(q.properties)))
     outputs, groups = [], list(keys)
@@ -381,14 +399,16 @@ def _compile_flat(q: Query) -> Compiled:
         keys += ("bucket",)
         bucket = bucket_expr(sql, q, zone)
         if bucket == "day":  # group by the DATE, cast the ~30 results, not every event
-            outputs.append("day::TIMESTAMP AS bucket")
+            outputs.append(f"{dialect.timestamp('day')} AS bucket")
             groups.append("day")
         else:
             outputs.append(f"{bucket} AS bucket")
             groups.append("bucket")
     chosen = _EVENT_AGGREGATES_NO_PINGS if _skips_pings(q) else _EVENT_AGGREGATES
     for metric in q.metrics:
-        expr = re.sub(r"\bev\.(\w+)", lambda m: f"({chosen[m.group(1)]})", _METRIC_SQL[metric])
+        expr = re.sub(
+            r"\bev\.(\w+)", lambda m: f"({chosen[m.group(1)]})", _metric_sql(dialect)[metric]
+        )
         outputs.append(f"{_in_currency(sql, q, expr)} AS {metric}")
     if not keys:
         # One row, always: no window, no grouping, no order to plan (~1 ms of a small
@@ -399,16 +419,16 @@ def _compile_flat(q: Query) -> Compiled:
         )
     outputs.append(_total_rows(q))
     text = f"SELECT {', '.join(outputs)} FROM events WHERE {_where(sql, q)}"
-    text += f" GROUP BY {', '.join(groups)}{_having_events(q)}"
-    text += f" ORDER BY {_order_sql(q, keys, prefix='')}"
+    text += f" GROUP BY {', '.join(groups)}{_having_events(dialect, q)}"
+    text += f" ORDER BY {_order_sql(dialect, q, keys, prefix='')}"
     if q.limit is not None:
         text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
     return Compiled(text, sql.params, keys)
 
 
-def _compile_by_session(q: Query) -> Compiled:
+def _compile_by_session(q: Query, dialect: Dialect) -> Compiled:
     """Visit-only questions in one pass: events -> sessions -> rows (compile_sessions.py)."""
-    sql = Sql()
+    sql = Sql(dialect)
     keys = tuple(f"d{i}" for i in range(len(q.properties)))
     # Text order: the select list (dimensions) comes before the WHERE clause's values.
     dims = "".join(
@@ -416,6 +436,7 @@ def _compile_by_session(q: Query) -> Compiled:
     )
     exprs = compile_sessions.metric_exprs(q)
     cte = compile_sessions.session_cte(
+        dialect,
         q.metrics,
         dims,
         _range(sql, q),
@@ -432,7 +453,7 @@ def _compile_by_session(q: Query) -> Compiled:
     text = (
         f"WITH {cte} SELECT {''.join(f'{k}, ' for k in keys)}{metrics},"
         f" {_total_rows(q)} FROM s GROUP BY ALL"
-        f" ORDER BY {_order_sql(q, keys, prefix='')}"
+        f" ORDER BY {_order_sql(dialect, q, keys, prefix='')}"
     )
     if q.limit is not None:
         text += f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}"
@@ -480,16 +501,21 @@ def _totals_cte(sql: Sql, q: Query, plan: _Plan, zone: ZoneInfo, source: str) ->
     )
 
 
-def _order_sql(q: Query, keys: tuple[str, ...], prefix: str = "ev.") -> str:
+def _order_sql(d: Dialect, q: Query, keys: tuple[str, ...], prefix: str = "ev.") -> str:
+    """The ORDER BY terms over a select list of the keys, then the metrics."""
+
+    def key(name: str) -> str:
+        return d.order_column(f"{prefix}{name}", keys.index(name) + 1)
+
     terms = []
-    dims = {d: f"{prefix}d{i}" for i, d in enumerate(q.properties)}
+    dims = {dim: key(f"d{i}") for i, dim in enumerate(q.properties)}
     for order in q.order_by:
         if order.key in q.metrics:
-            column = order.key
+            column = d.order_column(order.key, len(keys) + q.metrics.index(order.key) + 1)
         elif order.key in dims:
             column = dims[order.key]
         elif order.key.startswith("time") and "bucket" in keys:
-            column = f"{prefix}bucket"
+            column = key("bucket")
         else:
             raise InvalidRequest(
                 f"cannot order by {order.key!r}: not a requested metric or dimension"
@@ -497,9 +523,9 @@ def _order_sql(q: Query, keys: tuple[str, ...], prefix: str = "ev.") -> str:
         nulls = "FIRST" if order.nulls_first else "LAST"
         terms.append(f"{column} {'DESC' if order.descending else 'ASC'} NULLS {nulls}")
     if not q.order_by and q.metrics and "bucket" not in keys:
-        terms.append(f"{q.metrics[0]} DESC")
-    for key in keys:  # tie-breaks, unless already ordered by
-        column = f"{prefix}{key}"
+        terms.append(f"{d.order_column(q.metrics[0], len(keys) + 1)} DESC")
+    for name in keys:  # tie-breaks, unless already ordered by
+        column = key(name)
         if not any(term.startswith(f"{column} ") for term in terms):
             terms.append(f"{column} ASC NULLS LAST")
     return ", ".join(terms) or "1"

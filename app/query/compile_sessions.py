@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from app.query.dialect import Dialect
 from app.query.model import (
     COLUMNS,
     EVENT_PROPERTIES,
@@ -66,10 +67,9 @@ _SESSION_COLUMNS = {
     "ce": "count(*) FILTER (WHERE name NOT IN ('pageview', 'engagement'))",
     "rev": "sum(revenue)",
     "ic": "count(*) FILTER (WHERE {interactive})",
-    "dur": "epoch(max(ts)) - epoch(min(ts))",
+    "dur": "{epoch_max} - {epoch_min}",
     # Whole seconds, as Plausible's timestamps (truncated to the second at ingest).
-    "edur": "epoch(date_trunc('second', max(ts) FILTER (WHERE {non_event})))"
-    " - epoch(date_trunc('second', min(ts) FILTER (WHERE {non_event})))",
+    "edur": "{second_max} - {second_min}",
 }
 # Columns that engagement pings change: duration (a ping extends the visit) and revenue
 # (not known to be NULL on pings). Without them the scan may leave pings out.
@@ -85,6 +85,7 @@ def columns_of(metrics: tuple[str, ...], exprs: dict[str, str] = SESSION_METRICS
 
 
 def session_cte(
+    d: Dialect,
     metrics: tuple[str, ...],
     dims_sql: str,
     range_sql: str,
@@ -97,14 +98,19 @@ def session_cte(
     engagement pings alone is no visit: left out of the scan when no column reads pings
     (as a hand-written query would), else dropped by HAVING."""
     columns = columns_of(metrics, exprs)
-    aggregates = "".join(
-        f", {_SESSION_COLUMNS[c].format(non_event=non_event, interactive=interactive)} AS {c}"
-        for c in columns
-    )
+    terms = {
+        "non_event": non_event,
+        "interactive": interactive,
+        "epoch_max": d.epoch("max(ts)"),
+        "epoch_min": d.epoch("min(ts)"),
+        "second_max": d.epoch(d.trunc("second", f"max(ts) FILTER (WHERE {non_event})")),
+        "second_min": d.epoch(d.trunc("second", f"min(ts) FILTER (WHERE {non_event})")),
+    }
+    aggregates = "".join(f", {_SESSION_COLUMNS[c].format(**terms)} AS {c}" for c in columns)
     where = [range_sql, *filters_sql]
     having = ""
     if _READ_PINGS & set(columns):
-        having = f" HAVING bool_or({non_event})"  # ~1 ms cheaper than count(*) FILTER
+        having = f" HAVING {d.bool_or(non_event)}"  # ~1 ms cheaper than count(*) FILTER
     else:
         where.append(non_event)
     return (

@@ -9,6 +9,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from app.errors import InvalidRequest
+from app.query.dialect import DUCKDB, Dialect
 from app.query.model import (
     COLUMNS,
     INTERVALS,
@@ -23,14 +24,16 @@ from app.query.model import (
 
 
 class Sql:
-    """Collects parameters in the order their `?` appear in the text."""
+    """Collects parameters in the order their placeholders appear in the text, and carries
+    the engine's Dialect (the terms spelled per engine)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: Dialect = DUCKDB) -> None:
         self.params: list[object] = []
+        self.d = dialect
 
     def bind(self, value: object) -> str:
         self.params.append(value)
-        return "?"
+        return self.d.param(len(self.params) - 1, value)
 
 
 def utc_offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
@@ -62,22 +65,22 @@ def local_ts(sql: Sql, zone: ZoneInfo, start: datetime, end: datetime) -> str:
     5x faster than DuckDB's timezone() per row, and identical to it)."""
     spans = utc_offsets(zone, start, end)
     if len(spans) == 1:
-        return f"(ts + to_seconds({sql.bind(spans[0][1])}))"
+        return f"(ts + {sql.d.seconds(sql.bind(spans[0][1]))})"
     cases = " ".join(
         f"WHEN ts < {sql.bind(until)} THEN {sql.bind(seconds)}"
         for (_, seconds), (until, _) in pairwise(spans)
     )
-    return f"(ts + to_seconds(CASE {cases} ELSE {sql.bind(spans[-1][1])} END))"
+    return f"(ts + {sql.d.seconds(f'CASE {cases} ELSE {sql.bind(spans[-1][1])} END')})"
 
 
 def dimension_expr(sql: Sql, dimension: str) -> str:
     """SQL for a property over the scope (columns are allow-listed, prop keys bound)."""
     if dimension.startswith("prop:"):
-        return f"map_extract_value(props, {sql.bind(dimension[5:])})"
+        return sql.d.map_value("props", sql.bind(dimension[5:]))
     if dimension == "exit_link":
         name = sql.bind(OUTBOUND)  # text order: the name's ? comes before the url's
         url = sql.bind("url")
-        return f"CASE WHEN name = {name} THEN map_extract_value(props, {url}) END"
+        return f"CASE WHEN name = {name} THEN {sql.d.map_value('props', url)} END"
     column = COLUMNS.get(dimension)
     if column is None:
         raise InvalidRequest(f"unknown property {dimension!r}")
@@ -100,8 +103,8 @@ def filter_sql(sql: Sql, tree: FilterTree) -> str:
 
 def _leaf_sql(sql: Sql, leaf: Filter) -> str:
     positive = leaf.op.removesuffix("_not")
-    # Case-insensitive: both sides through DuckDB's lower() (one Unicode case mapping).
-    fold = (lambda e: e) if leaf.case_sensitive else (lambda e: f"lower({e})")
+    # Case-insensitive: both sides through the engine's Unicode lower case.
+    fold = (lambda e: e) if leaf.case_sensitive else sql.d.lower
     like = "LIKE" if leaf.case_sensitive else "ILIKE"
 
     def subject() -> str:
@@ -122,10 +125,10 @@ def _leaf_sql(sql: Sql, leaf: Filter) -> str:
     for value in leaf.values:
         if positive == "is" and "*" in value:
             term = subject()
-            parts.append(f"{term} {like} {sql.bind(_like(value))} ESCAPE '\\'")
+            parts.append(sql.d.like(term, like, sql.bind(_like(value))))
         elif positive == "contains":
             term = fold(subject())
-            parts.append(f"contains({term}, {fold(sql.bind(value))})")
+            parts.append(sql.d.contains(term, fold(sql.bind(value))))
         elif positive == "matches":
             term = subject()
             parts.append(f"regexp_matches({term}, {sql.bind(value)})")
@@ -151,6 +154,6 @@ def bucket_expr(sql: Sql, q: Query, zone: ZoneInfo) -> str:
     if interval not in INTERVALS:
         raise InvalidRequest(f"unknown interval {interval!r}")
     if uses_day_column(q):
-        return "day" if interval == "day" else f"date_trunc('{interval}', day)"
+        return "day" if interval == "day" else sql.d.trunc(interval, "day")
     local = local_ts(sql, zone, q.period.start, q.period.end)
-    return f"date_trunc('{interval}', {local})"
+    return sql.d.trunc(interval, local)

@@ -17,9 +17,11 @@ import msgspec
 
 from app.errors import AppError, InvalidRequest
 from app.query.compile import compile_query
+from app.query.dialect import CLICKHOUSE, DUCKDB, Dialect
 from app.query.model import FilterTree, Query, filter_leaves
 from app.query.periods import Period, local_midnight_utc
 from app.storage.events import EventStore
+from app.storage.store import Store
 
 QUERY_TIMEOUT_S = 30.0
 
@@ -92,7 +94,38 @@ class _Watchdog:
 _watchdog = _Watchdog()
 
 
-def _execute(store: EventStore, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+def dialect_of(store: Store) -> Dialect:
+    """The SQL the store's engine speaks."""
+    return CLICKHOUSE if store.engine == "clickhouse" else DUCKDB
+
+
+class _BadPattern(Exception):
+    """The engine refused a regular expression (which one: _check_patterns)."""
+
+
+def _execute(store: Store, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+    if not isinstance(store, EventStore):
+        return _execute_clickhouse(store, sql, params)
+    try:
+        return _execute_duckdb(store, sql, params)
+    except duckdb.InvalidInputException as exc:
+        raise _BadPattern from exc
+
+
+def _execute_clickhouse(store: Store, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+    from app.storage.clickhouse.store import ClickHouseQueryError
+
+    try:
+        return store.query(sql, params)  # stopped by max_execution_time (QUERY_SETTINGS)
+    except ClickHouseQueryError as exc:
+        if exc.code == 427:  # CANNOT_COMPILE_REGEXP
+            raise _BadPattern from exc
+        if exc.code == 159:  # TIMEOUT_EXCEEDED
+            raise QueryTimeout(f"the query took longer than {QUERY_TIMEOUT_S:.0f} s") from exc
+        raise
+
+
+def _execute_duckdb(store: EventStore, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
     with store.reading() as cur:
         token = _watchdog.watch(cur, QUERY_TIMEOUT_S)
         try:
@@ -109,15 +142,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def run_query_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result:
-    """Blocking: compile, execute, map key columns back to dimension names. bots: also
-    count the bot hits of the period's days."""
-    compiled = compile_query(q)
+def run_query_sync(store: Store, q: Query, *, bots: bool = False) -> Result:
+    """Blocking: compile for the store's engine, execute, map key columns back to dimension
+    names. bots: also count the bot hits of the period's days."""
+    compiled = compile_query(q, dialect_of(store))
     try:
         raw = _execute(store, compiled.sql, compiled.params)
-    except duckdb.InvalidInputException:
-        _check_patterns(store, q.filters)  # a bad pattern is the asker's error: a 400
-        raise
+    except _BadPattern as exc:
+        _check_patterns(q.filters)  # a bad pattern is the asker's error: a 400
+        raise exc.__cause__ or exc from None
     names = [*q.properties, *(["time"] if q.interval else [])]
     first_metric, total_at = len(names), len(names) + len(q.metrics)
     rows = []
@@ -140,9 +173,10 @@ def run_query_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result
     return Result(rows=rows, total_rows=int(total), bot_hits=bot_count)
 
 
-def _check_patterns(store: EventStore, filters: tuple[FilterTree, ...]) -> None:
-    """Raise InvalidRequest naming the first regular expression DuckDB's RE2 refuses
-    (only after a statement failed: valid patterns cost nothing)."""
+def _check_patterns(filters: tuple[FilterTree, ...]) -> None:
+    """Raise InvalidRequest naming the first regular expression RE2 refuses, asking an
+    in-memory DuckDB (both engines compile patterns with RE2); only after a statement
+    failed: valid patterns cost nothing."""
     patterns = (
         value
         for tree in filters
@@ -151,9 +185,9 @@ def _check_patterns(store: EventStore, filters: tuple[FilterTree, ...]) -> None:
         for value in leaf.values
     )
     for pattern in dict.fromkeys(patterns):
-        with store.reading() as cur:
+        with duckdb.connect() as con:
             try:
-                cur.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+                con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
             except duckdb.InvalidInputException as exc:
                 reason = str(exc).removeprefix("Invalid Input Error: ")
                 raise InvalidRequest(f"invalid regular expression {pattern!r}: {reason}") from exc
@@ -252,6 +286,6 @@ def first_event_day(store: EventStore, site_id: str) -> date | None:
     return rows[0][0] if rows else None
 
 
-def bot_hits(store: EventStore, q: Query) -> int:
+def bot_hits(store: Store, q: Query) -> int:
     """Bot hits dropped for the site on the period's local days (meta.filtered_bot_traffic)."""
     return store.bot_hits(q.site_id, q.period.first_day, q.period.last_day)

@@ -106,6 +106,8 @@ def warm_arrow() -> None:
 class EventStore:
     """Owns the DuckDB connection. append() is called from one writer thread only."""
 
+    engine = "duckdb"  # the SQL its query() takes (app/query/dialect.py)
+
     def __init__(self, path: Path, settings: DuckDBSettings | None = None) -> None:
         settings = settings or DuckDBSettings()
         self._config: dict[str, str | bool | int | float | list[str]] = {

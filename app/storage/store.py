@@ -18,6 +18,8 @@ Row = tuple[Any, ...]
 
 
 class Store(Protocol):
+    engine: str  # "duckdb" or "clickhouse": the SQL query() takes
+
     def append(
         self,
         rows: Sequence[Row],

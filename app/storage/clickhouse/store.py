@@ -14,6 +14,7 @@ order of `params` (DuckDB's `?` are not understood)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -78,8 +79,39 @@ _TOTALS_ROWS = (
 )
 
 
+# Every statement of Avocet's runs with these: an aggregate over no rows is NULL and a
+# LEFT JOIN's missing side NULL (not 0 and ''), as in DuckDB and standard SQL, names
+# resolve as DuckDB resolves them, so the
+# compiler's statements (app/query/dialect.py) answer the same on both engines; and a
+# read stops after QUERY_TIMEOUT_S, as DuckDB's watchdog stops it (app/query/run.py).
+QUERY_SETTINGS = {
+    "join_use_nulls": 1,
+    # A name inside an aggregate is the column, not a select alias of the same name
+    # (sum(revenue) AS revenue, count(revenue) ...), and a joined subquery needs no alias.
+    "prefer_column_name_to_alias": 1,
+    "joined_subquery_requires_alias": 0,
+    "aggregate_functions_null_for_empty": 1,
+    "max_execution_time": 30,
+}
+
+
 class ClickHouseError(Exception):
     """The DSN is not one Avocet can open."""
+
+
+class ClickHouseQueryError(Exception):
+    """A statement ClickHouse refused or stopped, with its error code (e.g. 427: a regular
+    expression RE2 can't compile; 159: past max_execution_time)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _query_error(exc: Exception) -> ClickHouseQueryError:
+    """chdb's and clickhouse-connect's errors both carry ClickHouse's "Code: N." text."""
+    found = re.search(r"Code: (\d+)", str(exc))
+    return ClickHouseQueryError(int(found.group(1)) if found else 0, str(exc))
 
 
 def schema_statements() -> list[str]:
@@ -100,7 +132,10 @@ class _Engine(Protocol):
 
 
 def _chdb_text(value: object) -> object:
-    """A parameter as chdb binds it: dates, times and lists in ClickHouse's text form."""
+    """A parameter as chdb binds it: dates, times and lists in ClickHouse's text form, text
+    in its escaped form (a backslash doubled, as a query parameter's value is parsed)."""
+    if isinstance(value, str):
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
     if isinstance(value, date):
@@ -108,7 +143,7 @@ def _chdb_text(value: object) -> object:
     if isinstance(value, list | tuple):
         items = []
         for item in value:
-            text = _chdb_text(item)
+            text = item if isinstance(item, str) else _chdb_text(item)
             if isinstance(text, str):
                 text = "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
             items.append(str(text))
@@ -126,6 +161,8 @@ class _Chdb:
         opener: Any = session.Session
         self._session: Any = opener(path)
         self._lock = threading.Lock()
+        for name, value in QUERY_SETTINGS.items():  # a session's SETs last as long as it
+            self._session.query(f"SET {name} = {_literal(value)}")
 
     def run(self, sql: str, params: Mapping[str, object]) -> None:
         self.arrow(sql, params)
@@ -158,7 +195,9 @@ class _Http:
     def __init__(self, dsn: str) -> None:
         import clickhouse_connect
 
-        self._client = clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
+        self._client = clickhouse_connect.get_client(
+            dsn=dsn, autogenerate_session_id=False, settings=QUERY_SETTINGS
+        )
         self._lock = threading.Lock()
 
     def run(self, sql: str, params: Mapping[str, object]) -> None:
@@ -256,6 +295,8 @@ class ClickHouseEventStore:
     be called from any thread (the engine serialises); every insert is idempotent by its
     batch id."""
 
+    engine = "clickhouse"  # the SQL its query() takes (app/query/dialect.py)
+
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self._engine = open_engine(dsn)
@@ -306,8 +347,12 @@ class ClickHouseEventStore:
         return {f"p{i}": value for i, value in enumerate(params)}
 
     def arrow(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> pa.Table:
-        """One read as an Arrow table (ClickHouse's types: timestamps carry 'UTC')."""
-        return self._engine.arrow(sql, self._params(params))
+        """One read as an Arrow table (ClickHouse's types: timestamps carry 'UTC'); a
+        refusal raises ClickHouseQueryError."""
+        try:
+            return self._engine.arrow(sql, self._params(params))
+        except Exception as exc:  # the engines' own error types (chdb's, the driver's)
+            raise _query_error(exc) from exc
 
     def execute(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> None:
         """One statement whose result is not wanted (DDL, a DELETE)."""
