@@ -153,13 +153,14 @@ class ControlServer:
             loop.call_soon_threadsafe(start)
 
         def run() -> int:
-            with serving(svc.events, Path(request.cwd), submit):
-                try:
+            try:
+                store = svc.duckdb_events("avocet commands beside the server")
+                with serving(store, Path(request.cwd), submit):
                     return int(args.func(svc.settings, args))
-                except (ConfigError, AppError) as exc:
-                    message = exc.message if isinstance(exc, AppError) else str(exc)
-                    send("err", f"avocet: {message}\n")
-                    return 2
+            except (ConfigError, AppError) as exc:
+                message = exc.message if isinstance(exc, AppError) else str(exc)
+                send("err", f"avocet: {message}\n")
+                return 2
 
         if args.command in LOCKED_COMMANDS:
             async with svc.jobs.lock:

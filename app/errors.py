@@ -70,6 +70,14 @@ class Unavailable(AppError):
     code = "unavailable"
 
 
+class NotOnThisStorage(AppError):
+    """A feature the configured events store doesn't have yet (issue #24: imports, backup,
+    exports and per-user exports run on DuckDB only)."""
+
+    status = 501
+    code = "not_available"
+
+
 class EventInvalid(InvalidRequest):
     """An event body that the Plausible Events API answers with 400 {"errors": {field: [..]}}."""
 

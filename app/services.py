@@ -13,7 +13,7 @@ import anyio.to_thread
 
 from app.auth.principal import Authenticator
 from app.config import Settings
-from app.errors import AppError
+from app.errors import AppError, NotOnThisStorage
 from app.ingest.enrich import warm_agent_parsers
 from app.ingest.identity import Salts
 from app.ingest.pipeline import Ingestor, now_us
@@ -27,6 +27,7 @@ from app.storage.events import EventStore, warm_arrow
 from app.storage.files import private_dir, tighten
 from app.storage.meta import MetaStore, Site
 from app.storage.retention import Retention, retention_of
+from app.storage.store import Store
 
 log = logging.getLogger("avocet")
 
@@ -60,18 +61,13 @@ def open_meta(settings: Settings) -> MetaStore:
     return meta
 
 
-def open_stores(settings: Settings) -> tuple[MetaStore, EventStore]:
+def open_stores(settings: Settings) -> tuple[MetaStore, Store]:
     """Both stores of the data dir, refusing a pair that doesn't belong together: events
     without their meta.sqlite3 would start a new instance over them, whose first-run
     setup is open to whoever comes first; a meta.sqlite3 whose events store was lost
     would silently start an empty one."""
     if settings.storage == "clickhouse":
-        raise StartupError(
-            'storage = "clickhouse" is a preview: its store and schema exist'
-            " (app/storage/clickhouse/), but the stats, rollup and privacy jobs do not run on"
-            ' it yet, so the server does not start on it. Set storage = "duckdb" (the'
-            " default); see ClickHouse (preview) in the README"
-        )
+        return _open_clickhouse(settings)
     data = Path(settings.data_dir)
     meta_path, events_path = data / META_FILE, data / EVENTS_FILE
     if not _has_bytes(events_path):
@@ -107,6 +103,27 @@ def open_stores(settings: Settings) -> tuple[MetaStore, EventStore]:
         events.close()
         raise
     tighten(data)
+    return meta, events
+
+
+def _open_clickhouse(settings: Settings) -> tuple[MetaStore, Store]:
+    """meta.sqlite3 in the data dir and the events in ClickHouse (issue #24, preview)."""
+    from app.storage.clickhouse.store import ClickHouseEventStore
+
+    meta = open_meta(settings)
+    try:
+        events = ClickHouseEventStore(settings.clickhouse_dsn)
+        meta.record_store("events")
+    except ImportError as exc:  # chdb or clickhouse-connect: the extra isn't installed
+        meta.close()
+        raise StartupError(
+            'storage = "clickhouse" needs the clickhouse extra: pip install'
+            " 'avocet[clickhouse]' (or uv sync --extra clickhouse)"
+        ) from exc
+    except BaseException:
+        meta.close()
+        raise
+    tighten(Path(settings.data_dir))
     return meta, events
 
 
@@ -166,6 +183,21 @@ class Services:
         self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
         if self.settings.run_jobs:
             self.jobs.start()
+
+    def duckdb_events(self, feature: str) -> EventStore:
+        """The events store when it is DuckDB's; else a NotOnThisStorage error naming the
+        feature (what the ClickHouse store can't do yet)."""
+        if isinstance(self.events, EventStore):
+            return self.events
+        raise NotOnThisStorage(
+            f'{feature} needs storage = "duckdb": not available on ClickHouse yet (issue #24)'
+        )
+
+    def check_zone_change(self, site: Site, timezone: str | None) -> None:
+        """Refuse a new timezone where stored events can't be re-dated to it yet (the
+        ClickHouse store: its `day` is in the sort key, rows must be rewritten)."""
+        if timezone is not None and timezone != site.timezone:
+            self.duckdb_events("changing a site's timezone")
 
     def retention(self, site: Site) -> Retention:
         """What the site keeps: its own retention, or the instance's defaults and limits."""

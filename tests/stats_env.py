@@ -3,6 +3,7 @@ pipeline with the answer key's events (tests/stats_reference.py), its clock pinn
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -44,11 +45,28 @@ class Env:
         return response.json()  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+# Every test of the stats surfaces runs on both events stores (issue #24): DuckDB, and
+# ClickHouse's own engine (chdb) where the clickhouse extra is installed (make dev, CI).
+STORAGES = [
+    "duckdb",
+    pytest.param(
+        "clickhouse",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("chdb") is None, reason="the clickhouse extra is not installed"
+        ),
+    ),
+]
+
+
+@pytest.fixture(scope="module", params=STORAGES)
+def env(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Env]:
     data = tmp_path_factory.mktemp("stats") / "data"
     settings = Settings(
-        data_dir=str(data), port=free_port(), open_stats_on_loopback=True, run_jobs=False
+        data_dir=str(data),
+        port=free_port(),
+        open_stats_on_loopback=True,
+        run_jobs=False,
+        storage=request.param,
     )
     live = start_live_server(settings)
     svc = live.services

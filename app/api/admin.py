@@ -48,7 +48,7 @@ async def admin_backup(request: AnyRequest, data: JSONBody[BackupForm]) -> dict[
     root = svc.settings.backup_root
     dest = root / data.dest  # an absolute dest replaces the root; backup_store checks it
     data_dir = Path(svc.settings.data_dir)
-    backup = partial(_backup, svc.events, data_dir, dest, root)
+    backup = partial(_backup, svc.duckdb_events("backup"), data_dir, dest, root)
     result: dict[str, object] = await anyio.to_thread.run_sync(backup)
     return result
 

@@ -116,7 +116,7 @@ async def _run(
             await anyio.to_thread.run_sync(
                 lambda: run_import(
                     svc.meta,
-                    svc.events,
+                    svc.duckdb_events("imports"),
                     site,
                     job,
                     source_for(job.source, site, options),
@@ -169,7 +169,11 @@ async def remove_finished(svc: Services, site: Site, job: import_jobs.ImportJob)
         await svc.writer.drain()
         return await anyio.to_thread.run_sync(
             lambda: delete_import(
-                svc.meta, svc.events, site, job, raw_days=svc.settings.raw_retention_days
+                svc.meta,
+                svc.duckdb_events("imports"),
+                site,
+                job,
+                raw_days=svc.settings.raw_retention_days,
             )
         )
 
@@ -189,7 +193,7 @@ async def export_site(
         raise InvalidRequest("format: plausible (the raw CSV export is avocet export)")
     first = parse_day(date_from, "from") if date_from else None
     last = parse_day(date_to, "to") if date_to else None
-    store = services(request).events
+    store = services(request).duckdb_events("the Plausible export")
     if first is None or last is None:
         span = await anyio.to_thread.run_sync(plausible_export.data_range, store, site.id)
         if span is None:

@@ -89,7 +89,8 @@ async def _export(request: AnyRequest, site_id: str, user_id: str) -> dict[str, 
     now = svc.clock().astimezone(UTC).replace(tzinfo=None)
     since = now - timedelta(days=EXPORT_DAYS)
     key = user_key(site.secret, user_id)
-    rows = await anyio.to_thread.run_sync(_export_rows, svc.events, site.id, key, since)
+    store = svc.duckdb_events("a user's export")
+    rows = await anyio.to_thread.run_sync(_export_rows, store, site.id, key, since)
     truncated = len(rows) > EXPORT_LIMIT
     events = [_event(r) for r in rows[:EXPORT_LIMIT]]
     return {

@@ -27,8 +27,9 @@ from app.ingest.identity import Salts, Sessions, day_number, user_key, user_visi
 from app.ingest.referrers import classify
 from app.ingest.sites import SiteDirectory
 from app.ingest.writer import Writer
-from app.storage.events import EventStore, Row
+from app.storage.events import Row
 from app.storage.meta import Site
+from app.storage.store import Store
 
 log = logging.getLogger("avocet.ingest")
 
@@ -85,17 +86,11 @@ class Ingestor:
         self._days: dict[str, _LocalDay] = {}
         self._today: dict[str, _LocalDay] = {}
 
-    def restore_sessions(self, store: EventStore, now: int) -> None:
+    def restore_sessions(self, store: Store, now: int) -> None:
         """Rebuild the session table from the last 30 minutes of events."""
-        row = store.query("SELECT coalesce(max(session_id), 0) FROM events")
-        self.sessions = Sessions(next_id=int(row[0][0]) + 1)
         since = datetime.fromtimestamp((now - 30 * 60 * 1_000_000) / 1e6, UTC).replace(tzinfo=None)
-        recent = store.query(
-            "SELECT DISTINCT ON (site_id, visitor_id) site_id, visitor_id, session_id, ts,"
-            f" {', '.join(VISIT_COLUMNS)} FROM events WHERE ts >= ?"
-            " ORDER BY site_id, visitor_id, ts DESC",
-            [since],
-        )
+        top, recent = store.open_sessions(since, VISIT_COLUMNS)
+        self.sessions = Sessions(next_id=top + 1)
         self.sessions.restore((r[0], r[1], r[2], r[3], tuple(r[4:])) for r in recent)
 
     def expire(self, now: int) -> None:

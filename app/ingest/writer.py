@@ -9,7 +9,8 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from app.storage.events import EventStore, Row
+from app.storage.events import Row
+from app.storage.store import Store
 
 log = logging.getLogger("avocet.writer")
 # A commit costs DuckDB ~5 ms of CPU for 64 rows on a 2-core test machine, mostly fixed
@@ -41,7 +42,7 @@ class Writer:
     acknowledges within one commit and a busy one puts more rows in each. Every request of
     a batch awaits its own future, resolved only after the batch's transaction committed."""
 
-    def __init__(self, store: EventStore, max_batch_rows: int = 10_000) -> None:
+    def __init__(self, store: Store, max_batch_rows: int = 10_000) -> None:
         self._store = store
         self._max = max_batch_rows
         self._batches: deque[_Batch] = deque()

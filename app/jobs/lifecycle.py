@@ -15,6 +15,7 @@ from app.query import rollup
 from app.storage.events import EventStore
 from app.storage.meta import MetaStore, Site
 from app.storage.retention import Retention
+from app.storage.store import Store
 
 log = logging.getLogger("avocet.jobs")
 
@@ -69,7 +70,7 @@ def _aligned(site: Site, report: Report) -> bool:
 
 
 def rollup_sites(
-    store: EventStore,
+    store: Store,
     sites: list[Site],
     now: datetime | None = None,
     progress: Callable[[Site, int], None] | None = None,
@@ -95,7 +96,7 @@ def rollup_sites(
 
 
 def prune_sites(
-    store: EventStore,
+    store: Store,
     sites: list[Site],
     raw_days: int | Callable[[Site], Retention],
     now: datetime | None = None,

@@ -28,6 +28,7 @@ from app.storage.events import EventStore
 from app.storage.imports import delete_site_imports
 from app.storage.meta import MetaStore
 from app.storage.purge import purge_site
+from app.storage.store import Store
 
 log = logging.getLogger("avocet.privacy")
 # How often a running server looks for requests queued by `avocet site delete` / `reset`.
@@ -40,37 +41,23 @@ STEP_PAUSE = float(os.environ.get("TEST_AVOCET_DELETION_STEP_PAUSE", "0") or 0)
 REBUILD_ATTEMPTS = 3
 
 
-def _days_with_user(store: EventStore, site_id: str, user_key: int) -> set[date]:
-    rows = store.query(
-        "SELECT DISTINCT day FROM events WHERE site_id = ? AND user_key = ?", [site_id, user_key]
-    )
-    return {r[0] for r in rows}
-
-
-def _rollup_state(store: EventStore, site_id: str, days: set[date]) -> dict[date, bool]:
+def _rollup_state(store: Store, site_id: str, days: set[date]) -> dict[date, bool]:
     """Rolled-up days among these: day -> pruned."""
     if not days:
         return {}
-    rows = store.query(
-        "SELECT day, pruned FROM rollup_days WHERE site_id = ?"
-        " AND day IN (SELECT unnest(?::DATE[]))",
-        [site_id, sorted(days)],
-    )
-    return {d: bool(p) for d, p in rows}
+    states = store.rollup_day_states(site_id)
+    return {d: states[d][1] for d in days if d in states}
 
 
-def _stale(store: EventStore, site_id: str, days: list[date]) -> list[date]:
+def _stale(store: Store, site_id: str, days: list[date]) -> list[date]:
     """Rolled-up, unpruned days whose stored event count differs from raw."""
     if not days:
         return []
-    rows = store.query(
-        "SELECT r.day FROM rollup_days r LEFT JOIN (SELECT day, count(*) AS n FROM events"
-        " WHERE site_id = ? GROUP BY day) e ON e.day = r.day"
-        " WHERE r.site_id = ? AND NOT r.pruned AND r.day IN (SELECT unnest(?::DATE[]))"
-        " AND r.events IS DISTINCT FROM coalesce(e.n, 0)",
-        [site_id, site_id, days],
+    states = store.rollup_day_states(site_id)
+    raw = store.day_counts(site_id, min(days), max(days))
+    return sorted(
+        d for d in days if d in states and not states[d][1] and states[d][0] != raw.get(d, 0)
     )
-    return sorted(r[0] for r in rows)
 
 
 def _step_done(meta: MetaStore, request_id: str, step: str) -> None:
@@ -79,14 +66,15 @@ def _step_done(meta: MetaStore, request_id: str, step: str) -> None:
         time.sleep(STEP_PAUSE)
 
 
-def _delete_site(store: EventStore, meta: MetaStore, request: privacy.PrivacyRequest) -> None:
+def _delete_site(store: Store, meta: MetaStore, request: privacy.PrivacyRequest) -> None:
     """Everything of the site: its events and counters in DuckDB, then what it owns in
     SQLite and its row, then the events file rewritten, then the site id blanked here too."""
     site_id = request.site_id
     assert site_id is not None
     privacy.mark_running(meta, request.id, [])
     gone = store.delete_site_data(site_id)
-    delete_site_imports(store, site_id)  # imported aggregates are the site's data too
+    if isinstance(store, EventStore):  # imported aggregates are the site's data too
+        delete_site_imports(store, site_id)
     privacy.mark_deleted(meta, request.id, gone.pop("events"), gone)
     _step_done(meta, request.id, "events")
     privacy.mark_deleted(meta, request.id, 0, purge_site(meta, site_id))
@@ -97,7 +85,7 @@ def _delete_site(store: EventStore, meta: MetaStore, request: privacy.PrivacyReq
     meta.scrub_now()
 
 
-def _reset(store: EventStore, meta: MetaStore, request: privacy.PrivacyRequest) -> None:
+def _reset(store: Store, meta: MetaStore, request: privacy.PrivacyRequest) -> None:
     """The site's events and counters of its days first..last (all when unset); raw events
     only when they arrived before the request (the site goes on collecting meanwhile)."""
     assert request.site_id is not None
@@ -115,7 +103,7 @@ def _reset(store: EventStore, meta: MetaStore, request: privacy.PrivacyRequest) 
 
 
 def run_request(
-    store: EventStore, meta: MetaStore, sites: SiteDirectory, request_id: str
+    store: Store, meta: MetaStore, sites: SiteDirectory, request_id: str
 ) -> privacy.PrivacyRequest | None:
     """Carry out one deletion request to done (or failed); safe to run again after a crash."""
     request = privacy.get_request(meta, request_id)
@@ -134,7 +122,7 @@ def run_request(
             raise RuntimeError("the site no longer exists")
         # The days found by an interrupted run count too: their raw may already be gone.
         assert request.user_key is not None
-        days = _days_with_user(store, site.id, request.user_key)
+        days = store.user_days(site.id, request.user_key)
         days |= {date.fromisoformat(d) for d in request.days or ()}
         privacy.mark_running(meta, request.id, [d.isoformat() for d in days])
         deleted = store.delete_user_events(site.id, request.user_key)
@@ -165,7 +153,7 @@ class PrivacyJobs:
 
     def __init__(
         self,
-        store: EventStore,
+        store: Store,
         meta: MetaStore,
         sites: SiteDirectory,
         lock: asyncio.Lock | None = None,

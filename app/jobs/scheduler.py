@@ -15,6 +15,7 @@ from app.jobs.lifecycle import Report, align_zones, compact, prune_sites, rollup
 from app.storage.events import EventStore
 from app.storage.meta import MetaStore, Site
 from app.storage.retention import Retention
+from app.storage.store import Store
 
 ROLLUP_EVERY = timedelta(hours=1)
 PRUNE_EVERY = timedelta(hours=6)
@@ -25,7 +26,7 @@ FIRST_RUN_DELAY = timedelta(seconds=20)
 class Jobs:
     def __init__(
         self,
-        events: EventStore,
+        events: Store,
         meta: MetaStore,
         sites: SiteDirectory,
         raw_days: int | Callable[[Site], Retention],
@@ -80,6 +81,8 @@ class Jobs:
         # Events built before a change (in the old zone) may still be on their way to a
         # commit: they are let in first, so none is left on an old-zone day.
         await self._drain()
+        if not isinstance(self._events, EventStore):
+            return Report()  # re-dating is DuckDB's only (issue #24): see refuse_timezone
         sites = await anyio.to_thread.run_sync(self._meta.sites)
         report = await in_background(align_zones, self._events, self._meta, sites)
         if report.done:
@@ -117,5 +120,6 @@ class Jobs:
             report = await in_background(
                 prune_sites, self._events, self._sites.all(), self._raw_days
             )
-            await in_background(compact, self._events)
+            if isinstance(self._events, EventStore):  # ClickHouse's merges compact
+                await in_background(compact, self._events)
         return report

@@ -9,10 +9,10 @@ from app.query import rollup_answer
 from app.query.imported import answer_with_imports
 from app.query.model import Query
 from app.query.run import Result, bot_hits, run_query_sync
-from app.storage.events import EventStore
+from app.storage.store import Store
 
 
-def answer_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result:
+def answer_sync(store: Store, q: Query, *, bots: bool = False) -> Result:
     """Blocking: run it on a worker thread (run_query does). bots: also count the bot hits
     of the period's days (Result.bot_hits), on the same thread."""
     if q.include_imports:
@@ -28,7 +28,7 @@ def answer_sync(store: EventStore, q: Query, *, bots: bool = False) -> Result:
     return result
 
 
-async def run_query(store: EventStore, q: Query, *, bots: bool = False) -> Result:
+async def run_query(store: Store, q: Query, *, bots: bool = False) -> Result:
     """Answer a query without blocking the event loop (DuckDB releases the GIL): one hop
     to a worker thread for everything the answer needs."""
     return await anyio.to_thread.run_sync(lambda: answer_sync(store, q, bots=bots))

@@ -205,18 +205,20 @@ def _metric_sql(d: Dialect) -> dict[str, str]:
     return spelled
 
 
-def compile_query(q: Query, dialect: Dialect = DUCKDB) -> Compiled:
+def compile_query(q: Query, dialect: Dialect = DUCKDB, first_param: int = 0) -> Compiled:
     """The whole question as one statement, in the engine's dialect; CTEs only for the
-    metric families it asks."""
+    metric families it asks. first_param: where its values start among those of a
+    statement it becomes part of (named parameters are numbered)."""
     for metric in q.metrics:
         if metric not in _METRIC_SQL:
             raise InvalidRequest(f"unknown metric {metric!r}")
     needs_sessions, needs_exit = _needs(q)
     if not needs_sessions and _EVENT_ONLY.issuperset(q.metrics):
-        return _compile_flat(q, dialect)  # no session is looked at: one GROUP BY over events
+        # No session is looked at: one GROUP BY over events.
+        return _compile_flat(q, Sql(dialect, first_param))
     if compile_sessions.applies(q) and q.bounce_entry is None and q.revenue_currency is None:
-        return _compile_by_session(q, dialect)
-    sql = Sql(dialect)
+        return _compile_by_session(q, Sql(dialect, first_param))
+    sql = Sql(dialect, first_param)
     d = dialect
     zone = ZoneInfo(q.period.timezone)
     ctes = []
@@ -385,11 +387,11 @@ _EVENT_ONLY = frozenset(
 )
 
 
-def _compile_flat(q: Query, dialect: Dialect) -> Compiled:
+def _compile_flat(q: Query, sql: Sql) -> Compiled:
     """Event metrics alone: one SELECT ... GROUP BY over events, the aggregates written in
     place of ev's columns (the CTE plan's layers cost ~1 ms of planning, which is most of a
     small site's answer). The same rows as the CTE plan, in the same order."""
-    sql = Sql(dialect)
+    dialect = sql.d
     zone = ZoneInfo(q.period.timezone)
     keys = tuple(f"d{i}" for i in range(len(q.properties)))
     outputs, groups = [], list(keys)
@@ -426,9 +428,9 @@ def _compile_flat(q: Query, dialect: Dialect) -> Compiled:
     return Compiled(text, sql.params, keys)
 
 
-def _compile_by_session(q: Query, dialect: Dialect) -> Compiled:
+def _compile_by_session(q: Query, sql: Sql) -> Compiled:
     """Visit-only questions in one pass: events -> sessions -> rows (compile_sessions.py)."""
-    sql = Sql(dialect)
+    dialect = sql.d
     keys = tuple(f"d{i}" for i in range(len(q.properties)))
     # Text order: the select list (dimensions) comes before the WHERE clause's values.
     dims = "".join(

@@ -27,13 +27,14 @@ class Sql:
     """Collects parameters in the order their placeholders appear in the text, and carries
     the engine's Dialect (the terms spelled per engine)."""
 
-    def __init__(self, dialect: Dialect = DUCKDB) -> None:
+    def __init__(self, dialect: Dialect = DUCKDB, first: int = 0) -> None:
         self.params: list[object] = []
         self.d = dialect
+        self._first = first  # the number of the first value (in a larger statement's)
 
     def bind(self, value: object) -> str:
         self.params.append(value)
-        return self.d.param(len(self.params) - 1, value)
+        return self.d.param(self._first + len(self.params) - 1, value)
 
 
 def utc_offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:

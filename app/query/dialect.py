@@ -15,6 +15,9 @@ class Dialect:
     """DuckDB's spelling: `?` parameters bound in text order."""
 
     name = "duckdb"
+    # Daily rollups in their compact columns (app/storage/rollups.py ROLLUP_SUMS apply).
+    rollups = "daily_rollups"
+    null_date = "NULL::DATE"
 
     def param(self, index: int, value: object) -> str:
         """The placeholder of the index-th bound value (0-based, in bind order)."""
@@ -68,11 +71,18 @@ class Dialect:
         """numerator / denominator as a DOUBLE (DuckDB divides a DECIMAL so already)."""
         return f"{numerator} / {denominator}"
 
+    def component(self, name: str, value: str) -> str:
+        """A rollup component's value in one type whichever side of a UNION it comes from
+        (DuckDB unifies them itself)."""
+        return value
+
 
 class ClickHouseDialect(Dialect):
     """ClickHouse's spelling: named, typed parameters {pN:Type}, N the bind order."""
 
     name = "clickhouse"
+    rollups = "daily_rollups_current"  # each day's current build (schema.sql)
+    null_date = "CAST(NULL AS Nullable(Date))"
 
     def param(self, index: int, value: object) -> str:
         return f"{{p{index}:{clickhouse_type(value)}}}"
@@ -122,6 +132,14 @@ class ClickHouseDialect(Dialect):
 
     def fraction(self, numerator: str, denominator: str) -> str:
         return f"toFloat64({numerator}) / {denominator}"
+
+    def component(self, name: str, value: str) -> str:
+        # A UNION of Int64 sums and UInt64 counts is a Variant, which sum() refuses.
+        if name == "revenue":
+            return f"toDecimal128({value}, 6)"
+        if name in ("duration", "event_duration"):
+            return f"toFloat64({value})"
+        return f"toInt64({value})"
 
     def order_column(self, name: str, position: int) -> str:
         # By position: with prefer_column_name_to_alias (QUERY_SETTINGS) a metric named

@@ -20,9 +20,9 @@ from app.query.model import Query
 from app.query.rollup import COMPONENTS
 from app.query.rollup_answer import answer_from_sums, bucket_of, needs
 from app.query.run import Result
-from app.storage.events import EventStore
+from app.storage.store import Store
 
-Answer = Callable[[EventStore, Query], Result]
+Answer = Callable[[Store, Query], Result]
 
 
 class ImportsStatus(NamedTuple):
@@ -33,12 +33,10 @@ class ImportsStatus(NamedTuple):
     table: str | None = None
 
 
-def imports_status(store: EventStore, q: Query) -> ImportsStatus:
+def imports_status(store: Store, q: Query) -> ImportsStatus:
     """Whether the answer to q includes imported data (blocking: one small look-up)."""
-    span = store.query(
-        "SELECT min(day), max(day) FROM imported_stats WHERE site_id = ?", [q.site_id]
-    )[0]
-    if span[0] is None:
+    span = store.imported_span(q.site_id)
+    if span is None:
         return ImportsStatus(False, "no_imported_data")
     if span[1] < q.period.first_day or span[0] > q.period.last_day:
         return ImportsStatus(False, "out_of_range")
@@ -46,7 +44,7 @@ def imports_status(store: EventStore, q: Query) -> ImportsStatus:
     return ImportsStatus(decision.table is not None, decision.skip_reason, decision.table)
 
 
-def answer_with_imports(store: EventStore, q: Query, native: Answer) -> Result:
+def answer_with_imports(store: Store, q: Query, native: Answer) -> Result:
     """q answered by `native` (the site's own data), plus its imported aggregates when
     they can answer it (else the native answer alone)."""
     plain = msgspec.structs.replace(q, include_imports=False)

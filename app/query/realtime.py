@@ -6,19 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from app.query.model import FilterTree, Query
 from app.query.periods import Period
-from app.storage.events import EventStore
+from app.storage.store import Store
 
 
-def current_visitors(
-    store: EventStore, site_id: str, minutes: int, now: datetime | None = None
-) -> int:
+def current_visitors(store: Store, site_id: str, minutes: int, now: datetime | None = None) -> int:
     """Distinct visitor ids of one site since now - minutes (blocking: run off the loop)."""
     since = (now or datetime.now(UTC)) - timedelta(minutes=minutes)
-    rows = store.query(
-        "SELECT count(DISTINCT visitor_id) FROM events WHERE site_id = ? AND ts >= ?",
-        [site_id, since.astimezone(UTC).replace(tzinfo=None)],
-    )
-    return int(rows[0][0])
+    return store.visitors_since(site_id, since.astimezone(UTC).replace(tzinfo=None))
 
 
 def realtime_query(

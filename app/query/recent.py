@@ -6,12 +6,7 @@ from datetime import UTC
 
 import msgspec
 
-from app.storage.events import EventStore
-
-_RECENT = (
-    "SELECT ts, name, pathname, source, device, country FROM events"
-    " WHERE site_id = ? AND name != 'engagement' ORDER BY ts DESC LIMIT ?"
-)
+from app.storage.store import Store
 
 
 class RecentEvent(msgspec.Struct, frozen=True):
@@ -23,10 +18,10 @@ class RecentEvent(msgspec.Struct, frozen=True):
     country: str | None
 
 
-def recent_events(store: EventStore, site_id: str, limit: int = 20) -> list[RecentEvent]:
+def recent_events(store: Store, site_id: str, limit: int = 20) -> list[RecentEvent]:
     """The site's newest events, newest first (engagement pings left out: they follow every
     pageview and would crowd the list). Blocking: run off the event loop."""
-    rows = store.query(_RECENT, [site_id, limit])
+    rows = store.newest_events(site_id, limit)
     return [
         RecentEvent(
             ts.replace(tzinfo=UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

@@ -19,6 +19,7 @@ from app.query.periods import day_range
 from app.query.run import run_query_sync
 from app.storage.events import EventStore
 from app.storage.rollups import ROLLUP_COLUMNS
+from app.storage.store import Store
 
 TOTALS = ""  # the property of a day's totals row
 # Every breakdown property but prop:<key> (keys are open-ended) and the raw-only ones.
@@ -65,27 +66,17 @@ def runs(days: Iterable[date]) -> list[tuple[date, date]]:
     return out
 
 
-def days_to_build(store: EventStore, site_id: str, today: date) -> list[date]:
+def days_to_build(store: Store, site_id: str, today: date) -> list[date]:
     """Finished days with events that have no rollup, or whose event count changed."""
-    counts = dict(
-        store.query(
-            "SELECT day, count(*) FROM events WHERE site_id = ? AND day < ? GROUP BY day",
-            [site_id, today],
-        )
-    )
-    built = {
-        d: (n, pruned)
-        for d, n, pruned in store.query(
-            "SELECT day, events, pruned FROM rollup_days WHERE site_id = ?", [site_id]
-        )
-    }
+    counts = store.day_counts(site_id, None, today - timedelta(days=1))
+    built = store.rollup_day_states(site_id)
     return sorted(
         d for d, n in counts.items() if d not in built or (built[d][0] != n and not built[d][1])
     )
 
 
 def component_rows(
-    store: EventStore,
+    store: Store,
     site_id: str,
     zone: ZoneInfo,
     days: Iterable[date],
@@ -110,20 +101,12 @@ def component_rows(
     return rows
 
 
-def build_rollups(store: EventStore, site_id: str, timezone: str, days: list[date]) -> int:
+def build_rollups(store: Store, site_id: str, timezone: str, days: list[date]) -> int:
     """Rebuild the rollups of these site-days from raw events; returns rows written."""
     rows = component_rows(store, site_id, ZoneInfo(timezone), days)
     wanted = set(days)
-    counts = (
-        store.query(
-            "SELECT day, count(*) FROM events"
-            " WHERE site_id = ? AND day BETWEEN ? AND ? GROUP BY day",
-            [site_id, min(days), max(days)],
-        )
-        if days
-        else []
-    )
-    store.replace_rollups(site_id, days, rows, [(d, n) for d, n in counts if d in wanted])
+    counts = store.day_counts(site_id, min(days), max(days)) if days else {}
+    store.replace_rollups(site_id, days, rows, [(d, n) for d, n in counts.items() if d in wanted])
     return len(rows)
 
 
@@ -158,14 +141,10 @@ def redate(store: EventStore, site_id: str, timezone: str) -> int:
     return store.redate_site(site_id, f"{local}::DATE", sql.params, arrivals)
 
 
-def prune(store: EventStore, site_id: str, before: date, dry_run: bool = False) -> int:
+def prune(store: Store, site_id: str, before: date, dry_run: bool = False) -> int:
     """Delete raw events of the site's days before `before` that are rolled up (never one
     that isn't); returns how many events went (or would go)."""
-    rows = store.query(
-        "SELECT count(*) FROM events WHERE site_id = ? AND day < ?"
-        " AND day IN (SELECT day FROM rollup_days WHERE site_id = ?)",
-        [site_id, before, site_id],
-    )
-    if not dry_run and rows[0][0]:
+    count = store.prunable(site_id, before)
+    if not dry_run and count:
         store.delete_rolled_up_raw(site_id, before)
-    return int(rows[0][0])
+    return count

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.query.compile import compile_query
+from app.query.compile_terms import Sql
 from app.query.model import Order, Query
 from app.query.rollup import (
     COMPONENTS,
@@ -22,9 +23,9 @@ from app.query.rollup import (
     implicit_filters,
     runs,
 )
-from app.query.run import Result, run_query_sync, zero_fill
-from app.storage.events import EventStore
+from app.query.run import Result, dialect_of, run_query_sync, zero_fill
 from app.storage.rollups import ROLLUP_SUMS
+from app.storage.store import Store
 
 _REVENUE = COMPONENTS.index("revenue")
 # The components each metric is computed from (final_metrics); a question sums only these.
@@ -93,7 +94,7 @@ _EVENTS = COMPONENTS.index("events")
 
 
 def _raw_components(
-    store: EventStore,
+    store: Store,
     site_id: str,
     zone: ZoneInfo,
     run: tuple[date, date],
@@ -126,7 +127,7 @@ def eligible(q: Query) -> bool:
     return q.filters == implicit_filters(prop) and set(q.metrics) <= ROLLUP_METRICS
 
 
-def answer(store: EventStore, q: Query) -> Result | None:
+def answer(store: Store, q: Query) -> Result | None:
     """The answer from rollups where they exist and raw events elsewhere; None = no rollups
     cover any day of the period (then the raw path answers alone)."""
     if not eligible(q):
@@ -169,7 +170,7 @@ def answer(store: EventStore, q: Query) -> Result | None:
     return _result(q, prop, sums)
 
 
-def _stored(store: EventStore, q: Query, prop: str) -> list[tuple[Any, ...]]:
+def _stored(store: Store, q: Query, prop: str) -> list[tuple[Any, ...]]:
     """(day or None, value, components...) from daily rollups for the period. Totals come
     from the store's copy in memory (_stored_totals); for a property, a series
     reads its (day, value) rows as they are, one stored row each (the per-row form of
@@ -178,19 +179,25 @@ def _stored(store: EventStore, q: Query, prop: str) -> list[tuple[Any, ...]]:
     if not prop:
         return _stored_totals(store, q)
     sums = _sums(q, prop)
+    sql = Sql(dialect_of(store))
     if q.interval:
         columns = ", ".join(re.sub(r"\bsum\((\w+)\)", r"\1", e) for e in sums)
         select, group = f"SELECT day, value, {columns}", ""
     else:
-        select, group = f"SELECT NULL::DATE, value, {', '.join(sums)}", " GROUP BY value"
-    return store.query(
-        f"{select} FROM daily_rollups WHERE site_id = ? AND property = ?"
-        f" AND day BETWEEN ? AND ?{group}",
-        [q.site_id, prop, q.period.first_day, q.period.last_day],
+        select, group = f"SELECT {sql.d.null_date}, value, {', '.join(sums)}", " GROUP BY value"
+    return store.query(f"{select} FROM {_rollups_where(sql, q, prop)}{group}", sql.params)
+
+
+def _rollups_where(sql: Sql, q: Query, prop: str) -> str:
+    """The daily rollups table and the rows of a question's site, property and days."""
+    return (
+        f"{sql.d.rollups} WHERE site_id = {sql.bind(q.site_id)}"
+        f" AND property = {sql.bind(prop)} AND day BETWEEN {sql.bind(q.period.first_day)}"
+        f" AND {sql.bind(q.period.last_day)}"
     )
 
 
-def _stored_totals(store: EventStore, q: Query) -> list[tuple[Any, ...]]:
+def _stored_totals(store: Store, q: Query) -> list[tuple[Any, ...]]:
     """_stored() for the totals: a series' day rows, or their sum (revenue an exact
     Decimal, like DuckDB's sum of the stored DECIMAL)."""
     totals = store.rollup_totals(q.site_id)
@@ -210,9 +217,7 @@ def _pageable(q: Query, prop: str) -> bool:
     return all(o.key in q.metrics and o.key in _ORDER_COMPONENT for o in orders)
 
 
-def _page_in_sql(
-    store: EventStore, q: Query, prop: str, raw_runs: list[tuple[date, date]]
-) -> Result:
+def _page_in_sql(store: Store, q: Query, prop: str, raw_runs: list[tuple[date, date]]) -> Result:
     """One page of a breakdown ordered by plain sums, in one statement: the rollups' sums
     per value, plus the raw days' components (usually today's, compiled into the same
     statement: a second statement costs its own planning, ~5 ms here), merged, ordered and
@@ -224,19 +229,18 @@ def _page_in_sql(
     needed = _needed(q.metrics, prop, q.pings_in_visits) | {"events"}  # HAVING: values with events
     wanted = [(i, c) for i, c in enumerate(COMPONENTS) if c in needed]
     sums = _sums(q, prop)
-    stored = ", ".join(f"{sums[i]} AS c{i}" for i, _ in wanted)
-    params: list[Any] = [q.site_id, prop, q.period.first_day, q.period.last_day]
-    parts = [
-        f"SELECT value, {stored} FROM daily_rollups"
-        " WHERE site_id = ? AND property = ? AND day BETWEEN ? AND ? GROUP BY value"
-    ]
+    dialect = dialect_of(store)
+    stored = ", ".join(f"{dialect.component(c, sums[i])} AS c{i}" for i, c in wanted)
+    sql = Sql(dialect)  # binds the whole statement's values, in text order
+    parts = [f"SELECT value, {stored} FROM {_rollups_where(sql, q, prop)} GROUP BY value"]
     zone = ZoneInfo(q.period.timezone)
     components = tuple(c for _, c in wanted)
     for first, last in raw_runs:  # summed over the run's days: components add up per day
-        raw = compile_query(component_query(q.site_id, zone, first, last, prop, components))
-        columns = ", ".join(f"{c} AS c{i}" for i, c in wanted)
+        question = component_query(q.site_id, zone, first, last, prop, components)
+        raw = compile_query(question, dialect, first_param=len(sql.params))
+        columns = ", ".join(f"{dialect.component(c, c)} AS c{i}" for i, c in wanted)
         parts.append(f"SELECT d0 AS value, {columns} FROM ({raw.sql})")
-        params += raw.params
+        sql.params += raw.params
     if len(parts) > 1:
         merged_sums = ", ".join(f"sum(c{i}) AS c{i}" for i, _ in wanted)
         merged = (
@@ -249,10 +253,11 @@ def _page_in_sql(
         f"c{COMPONENTS.index(_ORDER_COMPONENT[o.key])} {'DESC' if o.descending else 'ASC'}"
         for o in orders
     )
+    params = list(sql.params)
     found = store.query(
         f"SELECT *, count(*) OVER () FROM ({merged}) ORDER BY {order}, value ASC NULLS LAST"
-        " LIMIT ? OFFSET ?",
-        [*params, q.limit, q.offset],
+        f" LIMIT {sql.bind(q.limit)} OFFSET {sql.bind(q.offset)}",
+        sql.params,
     )
     if found:
         total = int(found[0][-1])
@@ -268,7 +273,7 @@ def _page_in_sql(
 
 
 def _raw_runs(
-    store: EventStore, site_id: str, span: tuple[date, date] | None, rolled: set[date]
+    store: Store, site_id: str, span: tuple[date, date] | None, rolled: set[date]
 ) -> list[tuple[date, date]]:
     """The runs of days in span that raw events answer: the span itself when no rolled day
     is inside it (usually today alone: no look-up), else its days with events."""
@@ -277,11 +282,8 @@ def _raw_runs(
     first, last = span
     if not any(first <= d <= last for d in rolled):
         return [span]
-    days = store.query(
-        "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?",
-        [site_id, first, last],
-    )
-    return runs(d for (d,) in days if d not in rolled)
+    days = store.day_counts(site_id, first, last)
+    return runs(d for d in days if d not in rolled)
 
 
 def _unrolled_span(first: date, last: date, rolled: set[date]) -> tuple[date, date] | None:

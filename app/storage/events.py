@@ -599,6 +599,102 @@ class EventStore:
             names = [d[0] for d in cur.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    # Reads the jobs, the ingest pipeline and the UI need besides stats questions (the same
+    # methods on the ClickHouse store, in its SQL).
+
+    def day_counts(self, site_id: str, first: date | None, last: date) -> dict[date, int]:
+        """Raw events per stored day of the site, over first..last (None: from the start)."""
+        rows = self.query(
+            "SELECT day, count(*) FROM events WHERE site_id = ?"
+            " AND day BETWEEN coalesce(?::DATE, DATE '0001-01-01') AND ? GROUP BY day",
+            [site_id, first, last],
+        )
+        return {day: int(n) for day, n in rows}
+
+    def rollup_day_states(self, site_id: str) -> dict[date, tuple[int, bool]]:
+        """Each rolled-up day of the site: (raw events when it was built, pruned since)."""
+        rows = self.query(
+            "SELECT day, events, pruned FROM rollup_days WHERE site_id = ?", [site_id]
+        )
+        return {day: (int(n), bool(pruned)) for day, n, pruned in rows}
+
+    def prunable(self, site_id: str, before: date) -> int:
+        """Raw events of the site's rolled-up days before `before` (what pruning deletes)."""
+        rows = self.query(
+            "SELECT count(*) FROM events WHERE site_id = ? AND day < ?"
+            " AND day IN (SELECT day FROM rollup_days WHERE site_id = ?)",
+            [site_id, before, site_id],
+        )
+        return int(rows[0][0])
+
+    def first_day(self, site_id: str) -> date | None:
+        """The site's first stored day: of raw events, or of rollups whose raw events went."""
+        rows = self.query(
+            "SELECT least((SELECT min(day) FROM events WHERE site_id = ?),"
+            " (SELECT min(day) FROM rollup_days WHERE site_id = ?))",
+            [site_id, site_id],
+        )
+        return rows[0][0] if rows else None
+
+    def data_inventory(self, site_id: str, first: date | None, last: date | None) -> dict[str, int]:
+        """The site's raw events, rolled-up days and rollup rows of its days first..last
+        (either end open when None): what a deletion or reset removes."""
+        where = "site_id = ? AND day >= coalesce(?, day) AND day <= coalesce(?, day)"
+        row = self.query(
+            f"SELECT (SELECT count(*) FROM events WHERE {where}),"
+            f" (SELECT count(*) FROM rollup_days WHERE {where}),"
+            f" (SELECT count(*) FROM daily_rollups WHERE {where})",
+            [site_id, first, last] * 3,
+        )[0]
+        return {"events": int(row[0]), "rolled_up_days": int(row[1]), "rollup_rows": int(row[2])}
+
+    def user_days(self, site_id: str, user_key: int) -> set[date]:
+        """The days with raw events of one server-side user of the site."""
+        rows = self.query(
+            "SELECT DISTINCT day FROM events WHERE site_id = ? AND user_key = ?",
+            [site_id, user_key],
+        )
+        return {r[0] for r in rows}
+
+    def imported_span(self, site_id: str) -> tuple[date, date] | None:
+        """The first and last day of the site's imported aggregates (None: it has none)."""
+        first, last = self.query(
+            "SELECT min(day), max(day) FROM imported_stats WHERE site_id = ?", [site_id]
+        )[0]
+        return None if first is None else (first, last)
+
+    def visitors_since(self, site_id: str, since: datetime) -> int:
+        """Distinct visitors of the site with an event at or after `since` (UTC, naive)."""
+        rows = self.query(
+            "SELECT count(DISTINCT visitor_id) FROM events WHERE site_id = ? AND ts >= ?",
+            [site_id, since],
+        )
+        return int(rows[0][0])
+
+    def newest_events(self, site_id: str, limit: int) -> list[tuple[Any, ...]]:
+        """(ts, name, pathname, source, device, country) of the site's newest events but
+        engagement pings, newest first."""
+        return self.query(
+            "SELECT ts, name, pathname, source, device, country FROM events"
+            " WHERE site_id = ? AND name != 'engagement' ORDER BY ts DESC LIMIT ?",
+            [site_id, limit],
+        )
+
+    def open_sessions(
+        self, since: datetime, columns: Sequence[str]
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """(the highest session id stored, and each visitor's newest event since `since`:
+        site_id, visitor_id, session_id, ts, then `columns`): what a restarted pipeline
+        rebuilds its open sessions from."""
+        top = self.query("SELECT coalesce(max(session_id), 0) FROM events")
+        recent = self.query(
+            "SELECT DISTINCT ON (site_id, visitor_id) site_id, visitor_id, session_id, ts,"
+            f" {', '.join(columns)} FROM events WHERE ts >= ?"
+            " ORDER BY site_id, visitor_id, ts DESC",
+            [since],
+        )
+        return int(top[0][0]), recent
+
     def usage(self) -> tuple[int, int]:
         """(the file's size, the bytes of its used blocks): what a user sees, and what the
         data takes. Freed blocks (deleted or rewritten rows, after a checkpoint) make the

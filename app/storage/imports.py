@@ -278,14 +278,6 @@ def apply_imported_stats(
         )
 
 
-def imported_span(store: EventStore, site_id: str) -> tuple[date, date] | None:
-    """The first and last day of the site's imported aggregates (None: it has none)."""
-    row = store.query("SELECT min(day), max(day) FROM imported_stats WHERE site_id = ?", [site_id])[
-        0
-    ]
-    return (row[0], row[1]) if row[0] is not None else None
-
-
 def delete_site_imports(store: EventStore, site_id: str) -> None:
     """Everything imports stored for a site (a site deletion): its imported aggregates, the
     imports' own rollup rows and records. Its imported raw events and merged rollups are

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from app.storage.events import EventStore
 from app.storage.meta import MetaStore
+from app.storage.store import Store
 
 # thing -> (table, the condition naming the site's rows), in the order they are deleted:
 # usage counters of the site's keys before the keys, the site's row last.
@@ -51,22 +51,8 @@ def purge_site(meta: MetaStore, site_id: str) -> dict[str, int]:
 
 
 def events_inventory(
-    store: EventStore, site_id: str, first: date | None = None, last: date | None = None
+    store: Store, site_id: str, first: date | None = None, last: date | None = None
 ) -> dict[str, int]:
     """The site's raw events, rolled-up days and rollup rows, of its days first..last
     (either end open when None)."""
-    where, params = (
-        "site_id = ? AND day >= coalesce(?, day) AND day <= coalesce(?, day)",
-        [
-            site_id,
-            first,
-            last,
-        ],
-    )
-    row = store.query(
-        f"SELECT (SELECT count(*) FROM events WHERE {where}),"
-        f" (SELECT count(*) FROM rollup_days WHERE {where}),"
-        f" (SELECT count(*) FROM daily_rollups WHERE {where})",
-        params * 3,
-    )[0]
-    return {"events": int(row[0]), "rolled_up_days": int(row[1]), "rollup_rows": int(row[2])}
+    return store.data_inventory(site_id, first, last)

@@ -65,6 +65,50 @@ class Store(Protocol):
     ) -> dict[str, int]:
         """Delete a site's data of days first..last; returns rows deleted per table."""
 
+    def delete_rolled_up_raw(self, site_id: str, before: date) -> None:
+        """Delete raw events of rolled-up days before `before`; mark those days pruned."""
+
+    def day_counts(self, site_id: str, first: date | None, last: date) -> dict[date, int]:
+        """Raw events per stored day of the site, over first..last (None: from the start)."""
+
+    def rollup_day_states(self, site_id: str) -> dict[date, tuple[int, bool]]:
+        """Each rolled-up day of the site: (raw events when it was built, pruned since)."""
+
+    def prunable(self, site_id: str, before: date) -> int:
+        """Raw events of the site's rolled-up days before `before`."""
+
+    def first_day(self, site_id: str) -> date | None:
+        """The site's first stored day: of raw events, or of rollups whose raw events went."""
+
+    def visitors_since(self, site_id: str, since: datetime) -> int:
+        """Distinct visitors of the site with an event at or after `since` (UTC, naive)."""
+
+    def newest_events(self, site_id: str, limit: int) -> list[tuple[Any, ...]]:
+        """(ts, name, pathname, source, device, country) of the newest events but pings."""
+
+    def open_sessions(
+        self, since: datetime, columns: Sequence[str]
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """The highest session id, and each visitor's newest event since `since`."""
+
+    def data_inventory(self, site_id: str, first: date | None, last: date | None) -> dict[str, int]:
+        """The site's raw events, rolled-up days and rollup rows of days first..last."""
+
+    def user_days(self, site_id: str, user_key: int) -> set[date]:
+        """The days with raw events of one server-side user of the site."""
+
+    def rewrite(self) -> int:
+        """Remove deleted rows physically (a deletion must delete); returns bytes stored."""
+
+    def imported_span(self, site_id: str) -> tuple[date, date] | None:
+        """The first and last day of the site's imported aggregates (None: it has none)."""
+
+    def checkpoint_due(self) -> bool:
+        """Whether the store has a log to fold into its file now."""
+
+    def checkpoint(self) -> None:
+        """Fold that log (a no-op where there is none)."""
+
     def close(self) -> None: ...
 
 

@@ -9,7 +9,6 @@ from litestar.response import Template
 
 from app.query.run import first_event_day
 from app.storage.goals import goals_of
-from app.storage.imports import imported_span
 from app.ui.dashboard import dashboard_context
 from app.ui.pages_sites import base_url
 from app.ui.web import AnyRequest, page, services, signed_in, viewer_site
@@ -23,7 +22,7 @@ async def dashboard_page(request: AnyRequest, site_id: FromPath[str]) -> Templat
     svc = services(request)
     goals = await anyio.to_thread.run_sync(goals_of, svc.meta, site.id)
     first = await anyio.to_thread.run_sync(first_event_day, svc.events, site.id)
-    span = await anyio.to_thread.run_sync(imported_span, svc.events, site.id)
+    span = await anyio.to_thread.run_sync(svc.events.imported_span, site.id)
     context = dashboard_context(
         site,
         embed=False,
