@@ -71,6 +71,10 @@ class LiveServer:
         return self.services.meta.add_site(domain, timezone=timezone).id
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """A read in DuckDB's SQL, on either store (tests' reads are simple enough for
+        clickhouse_sql to translate)."""
+        if self.services.events.engine == "clickhouse":
+            sql = clickhouse_sql(sql, params or [])
         return self.services.events.query_dicts(sql, params or [])
 
     def wait_rows(
@@ -126,6 +130,20 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
         yield live
     finally:
         stop_live_server(live)
+
+
+def clickhouse_sql(sql: str, params: list[Any]) -> str:
+    """A test's simple DuckDB read in ClickHouse's SQL: `?` as typed named parameters,
+    EXCLUDE as EXCEPT, rollup rows from each day's current build."""
+    from app.query.dialect import clickhouse_type
+
+    parts = sql.split("?")
+    assert len(parts) == len(params) + 1, (sql, params)
+    text = parts[0]
+    for i, (value, rest) in enumerate(zip(params, parts[1:], strict=True)):
+        text += f"{{p{i}:{clickhouse_type(value)}}}{rest}"
+    text = text.replace("* EXCLUDE (", "* EXCEPT (")
+    return text.replace("FROM rollup_days", "FROM rollup_days FINAL")
 
 
 @dataclass

@@ -16,12 +16,19 @@ from app.query.rollup import build_rollups
 from app.storage import privacy
 from tests.accounts_fixtures import World, auth_settings
 from tests.conftest import CHROME_UA, start_live_server, stop_live_server
+from tests.stats_env import STORAGES
+
+
+@pytest.fixture(name="storage", params=STORAGES)
+def storage_fixture(request: pytest.FixtureRequest) -> str:
+    """Every privacy test runs on both events stores (issue #24)."""
+    return str(request.param)
 
 
 @pytest.fixture(name="world")
-def world_fixture(tmp_path: Path) -> Iterator[World]:
+def world_fixture(tmp_path: Path, storage: str) -> Iterator[World]:
     # Jobs off: the test decides when rollups are built.
-    live = start_live_server(auth_settings(tmp_path, run_jobs=False))
+    live = start_live_server(auth_settings(tmp_path, run_jobs=False, storage=storage))
     found = World(live)
     try:
         yield found
@@ -259,8 +266,8 @@ def test_openanalytics_paths(world: World) -> None:
     assert missing.json() == {"error": "not_found", "message": "privacy request not found"}
 
 
-def test_queued_request_resumes_after_restart(tmp_path: Path) -> None:
-    settings = auth_settings(tmp_path, run_jobs=False)
+def test_queued_request_resumes_after_restart(tmp_path: Path, storage: str) -> None:
+    settings = auth_settings(tmp_path, run_jobs=False, storage=storage)
     live = start_live_server(settings)
     world = World(live)
     try:
@@ -287,7 +294,8 @@ def test_queued_request_resumes_after_restart(tmp_path: Path) -> None:
 
 
 def test_deleted_user_leaves_no_byte_in_the_events_file(world: World) -> None:
-    """DuckDB keeps a deleted row's bytes in its free blocks: the job rewrites the file."""
+    """DuckDB keeps a deleted row's bytes in its free blocks: the job rewrites the file.
+    ClickHouse's lightweight DELETE only masks rows: the job rewrites the parts."""
     owner = world.user("owner@example.com")
     site = world.site("bytes.test", owner)
     http = world.bearer(world.key(owner, site, ("events:write", "privacy:write")))
@@ -297,6 +305,9 @@ def test_deleted_user_leaves_no_byte_in_the_events_file(world: World) -> None:
             _send(http, {"name": "pageview", "url": f"https://bytes.test/{tag}-{i}",
                          "user_id": user, "timestamp": _ts(past, 10)})  # fmt: skip
     store = world.live.services.events
+    if store.engine == "clickhouse":
+        _deleted_user_leaves_no_row_in_the_parts(world, http, site)
+        return
     events_file = Path(world.live.settings.data_dir) / "events.duckdb"
     store.checkpoint()
     assert b"carolonly-zq8" in events_file.read_bytes()  # the needle can be found
@@ -312,3 +323,22 @@ def test_deleted_user_leaves_no_byte_in_the_events_file(world: World) -> None:
     assert b"daveonly-zq8" in blob
     left = world.live.rows("SELECT count(*) AS n FROM events WHERE site_id = ?", [site])
     assert left == [{"n": 40}]
+
+
+def _deleted_user_leaves_no_row_in_the_parts(world: World, http: httpx.Client, site: str) -> None:
+    def stored(tag: str) -> int:  # masked rows too: what the parts still hold
+        rows = world.live.services.events.query(
+            "SELECT count() FROM events WHERE pathname LIKE {p0:String}"
+            " SETTINGS apply_deleted_mask = 0",
+            [f"%{tag}%"],
+        )
+        return int(rows[0][0])
+
+    assert (stored("carolonly-zq8"), stored("daveonly-zq8")) == (40, 40)
+    deleted = http.delete(f"/api/v1/sites/{site}/privacy/user/carol-9")
+    assert deleted.status_code == 202, deleted.text
+    status = _wait_done(
+        http, f"/api/v1/sites/{site}/privacy/requests/{deleted.json()['request_id']}"
+    )
+    assert (status["status"], status["events_deleted"]) == ("done", 40)
+    assert (stored("carolonly-zq8"), stored("daveonly-zq8")) == (0, 40)

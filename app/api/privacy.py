@@ -6,7 +6,7 @@ events sent with that user_id can be found; browser events are anonymous."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -19,7 +19,6 @@ from app.errors import Forbidden, NotFound
 from app.ingest.identity import user_key
 from app.jobs.privacy import PrivacyJobs
 from app.storage import privacy
-from app.storage.events import EventStore
 from app.storage.meta import Site
 
 AnyRequest = Request[Any, Any, Any]
@@ -31,11 +30,6 @@ NOTE = (
     " hash changes daily and its salt is destroyed), so they can't be found or exported."
     " Excluded: IP addresses (never stored), raw user agents (never stored), property"
     " values (keys only) and replay data."
-)
-_EXPORT_COLUMNS = (
-    "name, hostname, pathname, referrer, source, channel, utm_source, utm_medium,"
-    " utm_campaign, utm_content, utm_term, device, browser, os, screen, country, region,"
-    " city, revenue, currency, engagement_ms, scroll_depth"
 )
 
 
@@ -54,17 +48,6 @@ def _readable_site(request: AnyRequest, site_id: str) -> Site:
     if role == "viewer":
         raise Forbidden("viewers can't read one user's data")
     return site
-
-
-def _export_rows(store: EventStore, site_id: str, key: int, since: datetime) -> list[Any]:
-    with store.reading() as cur:
-        cur.execute(
-            f"SELECT ts, day, {_EXPORT_COLUMNS}, map_keys(props) AS property_keys FROM events"
-            " WHERE site_id = ? AND user_key = ? AND ts >= ? ORDER BY ts, name LIMIT ?",
-            [site_id, key, since, EXPORT_LIMIT + 1],
-        )
-        names = [d[0] for d in cur.description or ()]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def _event(row: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +72,9 @@ async def _export(request: AnyRequest, site_id: str, user_id: str) -> dict[str, 
     now = svc.clock().astimezone(UTC).replace(tzinfo=None)
     since = now - timedelta(days=EXPORT_DAYS)
     key = user_key(site.secret, user_id)
-    store = svc.duckdb_events("a user's export")
-    rows = await anyio.to_thread.run_sync(_export_rows, store, site.id, key, since)
+    rows = await anyio.to_thread.run_sync(
+        svc.events.user_events, site.id, key, since, EXPORT_LIMIT + 1
+    )
     truncated = len(rows) > EXPORT_LIMIT
     events = [_event(r) for r in rows[:EXPORT_LIMIT]]
     return {

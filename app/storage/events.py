@@ -74,6 +74,12 @@ COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
 
 Row = tuple[Any, ...]
 _EPOCH = date(1970, 1, 1)
+# A user's export (the privacy API): every column but ids, agents and property values.
+USER_COLUMNS = (
+    "name, hostname, pathname, referrer, source, channel, utm_source, utm_medium,"
+    " utm_campaign, utm_content, utm_term, device, browser, os, screen, country, region,"
+    " city, revenue, currency, engagement_ms, scroll_depth"
+)
 
 
 class StoreLocked(Exception):
@@ -647,6 +653,17 @@ class EventStore:
             [site_id, first, last] * 3,
         )[0]
         return {"events": int(row[0]), "rolled_up_days": int(row[1]), "rollup_rows": int(row[2])}
+
+    def user_events(
+        self, site_id: str, user_key: int, since: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        """One server-side user's events since `since` (UTC, naive), oldest first: ts,
+        day, USER_COLUMNS and property_keys (the props' keys, never their values)."""
+        return self.query_dicts(
+            f"SELECT ts, day, {USER_COLUMNS}, map_keys(props) AS property_keys FROM events"
+            " WHERE site_id = ? AND user_key = ? AND ts >= ? ORDER BY ts, name LIMIT ?",
+            [site_id, user_key, since, limit],
+        )
 
     def user_days(self, site_id: str, user_key: int) -> set[date]:
         """The days with raw events of one server-side user of the site."""

@@ -94,6 +94,11 @@ class Store(Protocol):
     def data_inventory(self, site_id: str, first: date | None, last: date | None) -> dict[str, int]:
         """The site's raw events, rolled-up days and rollup rows of days first..last."""
 
+    def user_events(
+        self, site_id: str, user_key: int, since: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        """One server-side user's events since `since`, oldest first, for their export."""
+
     def user_days(self, site_id: str, user_key: int) -> set[date]:
         """The days with raw events of one server-side user of the site."""
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from app.storage.events import COLUMNS, Row, rows_to_arrow
+from app.storage.events import COLUMNS, USER_COLUMNS, Row, rows_to_arrow
 from app.storage.rollups import ROLLUP_COLUMNS, DailyTotals
 
 _EPOCH = date(1970, 1, 1)
@@ -458,6 +458,19 @@ class ClickHouseEventStore:
             "rolled_up_days": int(rolled),
             "rollup_rows": self._count("daily_rollups_current", days, span),
         }
+
+    def user_events(
+        self, site_id: str, user_key: int, since: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        rows = self.query_dicts(
+            f"SELECT ts, day, {USER_COLUMNS}, mapKeys(props) AS property_keys FROM events"
+            " WHERE site_id = {p0:String} AND user_key = {p1:Int64}"
+            " AND ts >= {p2:DateTime64(6, 'UTC')} ORDER BY ts, name LIMIT {p3:Int64}",
+            [site_id, user_key, since, limit],
+        )
+        for row in rows:  # a map's keys: None where it is empty, as from DuckDB's NULL
+            row["property_keys"] = row["property_keys"] or None
+        return rows
 
     def user_days(self, site_id: str, user_key: int) -> set[date]:
         rows = self.query(
