@@ -169,6 +169,19 @@ def start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the server did not start")
 
 
+def ensure_data(data: Path, events: int) -> None:
+    """The benchmark's data dir: generated when missing (minutes), then topped up with
+    today's events so far, as a live server has them (the generated days end yesterday)."""
+    dataset = str(ROOT / "bench" / "dataset.py")
+    if not (data / "events.duckdb").exists():
+        subprocess.run(
+            [sys.executable, dataset, str(data), "--events", str(events), "--sites", "20",
+             "--days", "400"],
+            check=True,
+        )  # fmt: skip
+    subprocess.run([sys.executable, dataset, str(data), "--today"], check=True)
+
+
 def one_round(
     http: Client, con: duckdb.DuckDBPyConnection, sites: list[str]
 ) -> dict[str, tuple[float, float | None]]:
@@ -217,26 +230,7 @@ def main() -> None:
         help="ask the whole set of questions this many times (the machine drifts)",
     )
     args = parser.parse_args()
-    if not (args.data / "events.duckdb").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "bench" / "dataset.py"),
-                str(args.data),
-                "--events",
-                str(args.events),
-                "--sites",
-                "20",
-                "--days",
-                "400",
-            ],
-            check=True,
-        )
-    # Today's events so far, as a live server has them (the generated days end yesterday).
-    subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "dataset.py"), str(args.data), "--today"],
-        check=True,
-    )
+    ensure_data(args.data, args.events)
     ranked = sites_by_size(args.data)
     picked = [ranked[0], ranked[-1]]
     sites = [s for s, _ in picked]

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from app.storage.events import COLUMNS, USER_COLUMNS, Row, rows_to_arrow
+from app.storage.events import COLUMNS, EVENT_SCHEMA, USER_COLUMNS, Row, rows_to_arrow
 from app.storage.rollups import ROLLUP_COLUMNS, DailyTotals
 
 _EPOCH = date(1970, 1, 1)
@@ -331,6 +331,11 @@ class ClickHouseEventStore:
             self._insert("bot_counts", _table(bots, _BOTS), token)
         if shielded:
             self._insert("excluded_counts", _table(shielded, _EXCLUDED), token)
+
+    def append_table(self, events: pa.Table, batch_id: str) -> None:
+        """Insert raw events given as an Arrow table of EVENT_SCHEMA (a copy from another
+        store), once per batch_id: a batch retried after a failure inserts nothing twice."""
+        self._insert("events", events.select(list(COLUMNS)).cast(EVENT_SCHEMA), batch_id)
 
     def _insert(self, table: str, data: pa.Table, token: str) -> None:
         self._engine.insert(
