@@ -156,9 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_backup import register as register_backup
     from app.cli_data import register as register_data
     from app.cli_imports import register as register_imports
+    from app.cli_migrate import register as register_migrate
 
     register(sub)
     register_data(sub)
     register_backup(sub)
     register_imports(sub)
+    register_migrate(sub)
     return parser

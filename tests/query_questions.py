@@ -7,6 +7,7 @@ engines)."""
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from app.query.model import COLUMNS, METRICS, And, Filter, FilterTree, Not, Or, Order, Query
 from app.query.periods import Period, local_midnight_utc
+from app.query.run import Result
 from app.storage.events import COLUMNS as EVENT_COLUMNS
 
 SITES = {"utc.example": "UTC", "ktm.example": "Asia/Kathmandu", "ny.example": "America/New_York"}
@@ -258,3 +260,25 @@ def _leaf(rng: random.Random, dimension: str) -> Filter:
 def questions(seed: int, n: int) -> list[Query]:
     rng = random.Random(seed)
     return [question(rng) for _ in range(n)]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(a == b) and type(a) is type(b)
+
+
+def differences(duck: Result, ch: Result) -> list[str]:
+    """How two answers to one question differ (none: equal, fractions to 1e-9)."""
+    found = []
+    if duck.total_rows != ch.total_rows:
+        found.append(f"total_rows {duck.total_rows} != {ch.total_rows}")
+    if len(duck.rows) != len(ch.rows):
+        found.append(f"{len(duck.rows)} rows != {len(ch.rows)}")
+    for i, (a, b) in enumerate(zip(duck.rows, ch.rows, strict=False)):
+        if a.keys() != b.keys() or not all(_same(a[k], b[k]) for k in a):
+            found.append(f"row {i}: {a} != {b}")
+            break
+    return found

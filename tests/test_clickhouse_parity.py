@@ -7,21 +7,19 @@ be equal: the same rows in the same order, counts exactly, fractions to 1e-9."""
 from __future__ import annotations
 
 import importlib.util
-import math
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
 from app.errors import InvalidRequest
 from app.query.model import Filter, Query
 from app.query.periods import Period
-from app.query.run import Result, run_query_sync
+from app.query.run import run_query_sync
 from app.storage.clickhouse.store import ClickHouseEventStore
 from app.storage.events import EventStore
-from tests.query_questions import FIRST_DAY, LAST_DAY, SITES, events, questions
+from tests.query_questions import FIRST_DAY, LAST_DAY, SITES, differences, events, questions
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("chdb") is None, reason="the clickhouse extra is not installed"
@@ -49,34 +47,13 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
     duck.close()
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        if a is None or b is None:
-            return a is b
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    return bool(a == b) and type(a) is type(b)
-
-
-def _differences(duck: Result, ch: Result) -> list[str]:
-    found = []
-    if duck.total_rows != ch.total_rows:
-        found.append(f"total_rows {duck.total_rows} != {ch.total_rows}")
-    if len(duck.rows) != len(ch.rows):
-        found.append(f"{len(duck.rows)} rows != {len(ch.rows)}")
-    for i, (a, b) in enumerate(zip(duck.rows, ch.rows, strict=False)):
-        if a.keys() != b.keys() or not all(_same(a[k], b[k]) for k in a):
-            found.append(f"row {i}: {a} != {b}")
-            break
-    return found
-
-
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_questions_answer_the_same_on_both_engines(engines: Engines, seed: int) -> None:
     answered = nonempty = 0
     for i, q in enumerate(questions(seed, PER_SEED)):
         duck = run_query_sync(engines.duck, q)
         ch = run_query_sync(engines.ch, q)
-        assert not _differences(duck, ch), (i, q, _differences(duck, ch))
+        assert not differences(duck, ch), (i, q, differences(duck, ch))
         answered += 1
         nonempty += any(
             any(v not in (0, None) for k, v in r.items() if k in q.metrics) for r in duck.rows

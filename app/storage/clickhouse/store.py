@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from importlib import resources
@@ -337,6 +337,12 @@ class ClickHouseEventStore:
         store), once per batch_id: a batch retried after a failure inserts nothing twice."""
         self._insert("events", events.select(list(COLUMNS)).cast(EVENT_SCHEMA), batch_id)
 
+    def insert_table(self, table: str, data: pa.Table, batch_id: str) -> None:
+        """Insert rows (an Arrow table of `table`'s columns) into bot_counts or
+        excluded_counts, once per batch_id."""
+        schema = {"bot_counts": _BOTS, "excluded_counts": _EXCLUDED}[table]
+        self._insert(table, data.select(schema.names).cast(schema), batch_id)
+
     def _insert(self, table: str, data: pa.Table, token: str) -> None:
         self._engine.insert(
             table,
@@ -564,17 +570,19 @@ class ClickHouseEventStore:
         days: Sequence[object],
         rows: Sequence[tuple[Any, ...]],
         counts: Sequence[tuple[object, int]],
+        pruned: Collection[object] = (),
     ) -> None:
         """Swap a site's rollup rows for these days: the rows go in under a new build, then
         rollup_days points at it (the switch readers see), then the older builds' rows of
         these days are deleted. A crash between leaves rows of an unreferenced build, which
-        no reader sees and the next rebuild of the day deletes."""
+        no reader sees and the next rebuild of the day deletes. pruned: days whose raw
+        events are gone (a copy of another store's rollups), never rebuilt."""
         build = self._next_build()
         token = f"rollups:{site_id}:{build}"
         if rows:
             self._insert("daily_rollups", _rollup_arrow(rows, build), token)
         now = datetime.now(UTC).replace(tzinfo=None)
-        counted = [(site_id, day, build, n, now, False) for day, n in counts]
+        counted = [(site_id, day, build, n, now, day in pruned) for day, n in counts]
         if counted:
             self._insert("rollup_days", _table(counted, _ROLLUP_DAYS), token)
         listed = list(days)
