@@ -1,6 +1,6 @@
 """`avocet migrate-storage --to clickhouse` (issue #24) on a real DuckDB data dir, into
 ClickHouse's own engine (chdb): raw events, rollups (pruned days kept as pruned) and bot
-counters arrive whole; 150 random questions then answer the same from both stores; a second
+counters arrive whole; 100 random questions then answer the same from both stores; a second
 run copies nothing; events that ClickHouse holds for a chunk stop it, nothing overwritten."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def test_migrate_copies_everything_once_and_answers_the_same(tmp_path: Path) -> 
         # Nothing to rebuild on either: a pruned day is never rebuilt from nothing.
         for site in SITES:
             assert rollup.days_to_build(ch, site, TODAY) == []
-        for i, q in enumerate(questions(seed=9, n=150)):
+        for i, q in enumerate(questions(seed=9, n=100)):
             found = differences(answer_sync(duck, q), answer_sync(ch, q))
             assert not found, (i, q, found)
     finally:
