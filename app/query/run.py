@@ -180,8 +180,9 @@ def run_query_sync(store: Store, q: Query, *, bots: bool = False) -> Result:
 
 def _check_patterns(filters: tuple[FilterTree, ...]) -> None:
     """Raise InvalidRequest naming the first regular expression RE2 refuses, asking an
-    in-memory DuckDB (both engines compile patterns with RE2); only after a statement
-    failed: valid patterns cost nothing."""
+    in-memory DuckDB (both engines compile patterns with RE2). On DuckDB only after a
+    statement failed (valid patterns cost nothing); on ClickHouse before (see
+    run_query_sync), each pattern's verdict cached."""
     patterns = (
         value
         for tree in filters
