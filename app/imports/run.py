@@ -20,7 +20,6 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from app.config import DuckDBSettings
 from app.errors import AppError, Conflict
@@ -125,9 +124,9 @@ def _scratch(site: Site, built: Built, path: Path) -> list[tuple[Any, ...]]:
     try:
         rows: list[tuple[Any, ...]] = []
         for days, table in built.tables(SCRATCH_CHUNK_EVENTS):
-            # In time order (a run of days then reads only its row groups), sorted here:
-            # DuckDB's ORDER BY would hold all the run's rows as it sorts.
-            imports.append_table(scratch, table.take(pc.sort_indices(table.column("ts"))))
+            # In time order (a run of days then reads only its row groups), as tables()
+            # builds them: DuckDB's ORDER BY would hold all the run's rows as it sorts.
+            imports.append_table(scratch, table)
             del table
             rows += rollup.component_rows(scratch, site.id, site.zone, days)
         scratch.checkpoint()
