@@ -532,6 +532,13 @@ def _repeat(value: str, rows: int) -> pa.Array:
     return pa.DictionaryArray.from_arrays(indices, pa.array([value], pa.string()))
 
 
+def _index_type(distinct: int) -> pa.DataType:
+    """The narrowest signed integer type that numbers `distinct` values."""
+    if distinct <= 1 << 7:
+        return pa.int8()
+    return pa.int16() if distinct <= 1 << 15 else pa.int32()
+
+
 class _Encoded:
     """Each kind's string as an index into the distinct strings (None: a null index);
     take(rows) gives the rows' dictionary array without copying a string."""
@@ -539,7 +546,10 @@ class _Encoded:
     def __init__(self, values: list[str | None]) -> None:
         positions: dict[str, int] = {}
         index = [None if v is None else positions.setdefault(v, len(positions)) for v in values]
-        self.index = pa.array(index, pa.int32())
+        # The narrowest index type: most kinds have a few distinct values (GA4 1M rows:
+        # Arrow's peak while a run of 200k events is built and written, 45 MB with int32
+        # indices everywhere, 34 MB so).
+        self.index = pa.array(index, _index_type(len(positions)))
         self.dictionary = pa.array(list(positions), pa.string())
 
     def take(self, rows: pa.Array) -> pa.Array:
