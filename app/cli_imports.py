@@ -88,7 +88,12 @@ def _local_import(
     settings: Settings, args: argparse.Namespace, paths: list[Path]
 ) -> dict[str, Any]:
     from app.imports.csvfiles import expand_zips
-    from app.imports.run import content_hash, import_store_settings, run_import
+    from app.imports.run import (
+        content_hash,
+        import_copy_limit,
+        import_store_settings,
+        run_import,
+    )
     from app.imports.sources import source_for
     from app.services import open_meta
     from app.storage import import_jobs
@@ -121,6 +126,7 @@ def _local_import(
                         files,
                         raw_days=settings.raw_retention_days,
                         progress=progress,
+                        copy_memory_limit=import_copy_limit(settings.duckdb),
                     )
         finally:
             store.close()

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from app.config import Settings
 from app.imports import ga4, goatcounter, umami
-from app.imports.run import content_hash, import_store_settings, run_import
+from app.imports.run import content_hash, import_copy_limit, import_store_settings, run_import
 from app.services import open_stores
 from app.storage import import_jobs
 from app.storage.events import EventStore
@@ -299,7 +299,7 @@ def child(name: str, exports: list[Path], data: Path, raw_days: int) -> None:
         print("pandas was imported before the import began", file=sys.stderr)
     settings = Settings(data_dir=str(data), run_jobs=False)
     meta, store = open_stores(settings)
-    store.close()  # reopened as `avocet import` opens it when no server runs
+    store.close()  # reopened as `avocet import` opens it when no server runs (and runs it)
     store = EventStore(data / "events.duckdb", import_store_settings(settings.duckdb))
     site = meta.add_site("example.com")
     job = import_jobs.create_job(
@@ -308,7 +308,14 @@ def child(name: str, exports: list[Path], data: Path, raw_days: int) -> None:
     before = peak_rss_mb()
     began = time.perf_counter()
     done = run_import(
-        meta, store, site, job, SOURCES[name](site.domain), exports, raw_days=raw_days
+        meta,
+        store,
+        site,
+        job,
+        SOURCES[name](site.domain),
+        exports,
+        raw_days=raw_days,
+        copy_memory_limit=import_copy_limit(settings.duckdb),
     )
     took = time.perf_counter() - began
     store.close()

@@ -352,3 +352,77 @@ def test_an_import_process_caps_the_stores_cache_but_keeps_a_lower_limit(
 
     got = import_store_settings(DuckDBSettings(threads=1, memory_limit=configured))
     assert (got.memory_limit, got.threads) == (used, 1)
+
+
+@pytest.mark.parametrize(
+    ("configured", "used"),
+    [("1GB", "128MB"), ("256MB", "128MB"), ("80%", "128MB"), ("100MB", "100MB")],
+)
+def test_an_import_process_copies_the_events_in_under_a_lower_limit(
+    configured: str, used: str
+) -> None:
+    from app.config import DuckDBSettings
+    from app.imports.run import import_copy_limit
+
+    assert import_copy_limit(DuckDBSettings(threads=1, memory_limit=configured)) == used
+
+
+def test_the_stores_memory_limit_is_lowered_for_a_while_then_the_configured_one(
+    tmp_path: Path,
+) -> None:
+    from app.config import DuckDBSettings
+
+    store = EventStore(tmp_path / "events.duckdb", DuckDBSettings(memory_limit="256MB"))
+
+    def limit() -> str:
+        return str(store.query("SELECT current_setting('memory_limit')")[0][0])
+
+    try:
+        configured = limit()
+        with store.memory_limit("128MB"):
+            assert limit() == "122.0 MiB"  # DuckDB shows 128e6 bytes in MiB
+        assert limit() == configured == "244.1 MiB"
+        with pytest.raises(RuntimeError), store.memory_limit("64MB"):
+            raise RuntimeError("the import failed")
+        assert limit() == configured
+    finally:
+        store.close()
+
+
+def _raw_import(svc: Services, copy_memory_limit: str | None) -> import_jobs.ImportJob:
+    """The GoatCounter fixture into the first site, its days kept raw (copied in)."""
+    site = svc.meta.sites()[0]
+    job = import_jobs.create_job(
+        svc.meta, site.id, "goatcounter", content_hash([GOAT]), [GOAT.name], None
+    )
+    return run_import(
+        svc.meta,
+        svc.events,
+        site,
+        job,
+        goatcounter.source(site.domain),
+        [GOAT],
+        raw_days=100_000,
+        copy_memory_limit=copy_memory_limit,
+    )
+
+
+def test_an_import_with_a_copy_limit_imports_the_same_and_restores_the_limit(
+    tmp_path: Path,
+) -> None:
+    plain, capped = _services(tmp_path / "plain", 100_000), _services(tmp_path / "capped", 100_000)
+    setting = "SELECT current_setting('memory_limit')"
+    events = "SELECT ts, pathname, referrer, session_id < 0 FROM events ORDER BY ALL"
+    try:
+        configured = capped.events.query(setting)
+        for svc, limit in ((plain, None), (capped, "64MB")):
+            svc.meta.add_site("example.com")
+            assert _raw_import(svc, limit).status == "done"
+        assert capped.events.query(setting) == configured
+        assert _daily(capped) == _daily(plain)
+        assert capped.events.query(events) == plain.events.query(events)
+        assert len(capped.events.query(events)) == 7  # 6 pageviews and the signup event
+    finally:
+        for svc in (plain, capped):
+            svc.events.close()
+            svc.meta.close()

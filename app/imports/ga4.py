@@ -300,11 +300,15 @@ def _parquet_batches(path: Path, label: str, skipped: Counter[str]) -> Iterator[
     pool = pa.default_memory_pool()
     n = 0
     try:
-        for batch in table.iter_batches(batch_size=BATCH, columns=wanted):
+        # One thread: the reader's own buffers come from Arrow's C++ default pool
+        # (mimalloc, whatever pool an import sets: run._system_pool), whose huge pages
+        # each thread touches apart (the whole read: 22 MB resident with threads, 12
+        # without, for 1.5 MB allocated; 0.8 s against 0.9 s for GA4's 1M rows).
+        for batch in table.iter_batches(batch_size=BATCH, columns=wanted, use_threads=False):
             yield _batch(batch, n, label, skipped)
             n += batch.num_rows
             del batch
-            pool.release_unused()  # mimalloc keeps what a batch freed, batch after batch
+            pool.release_unused()  # what a batch freed, back to the OS batch after batch
     except pa.ArrowException as exc:
         raise ImportInvalid(label, n + 1, None, f"unreadable Parquet data ({exc})") from None
 

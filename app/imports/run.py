@@ -9,15 +9,17 @@ import hashlib
 import logging
 import secrets
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import pyarrow.compute as pc
+import pyarrow as pa
 
 from app.config import DuckDBSettings
 from app.errors import AppError, Conflict
@@ -92,15 +94,21 @@ SCRATCH_CHUNK_EVENTS = 200_000
 
 # What DuckDB may cache of the store in a process that only imports (`avocet import` with
 # no server running): the import is one pass, and its writes stayed cached up to the
-# server's [duckdb] memory_limit (1 GB by default) for nothing.
+# server's [duckdb] memory_limit (1 GB by default) for nothing. Rolling up the import's
+# days from the store (days that held events before it) needs it: 1M GoatCounter events
+# on the days of an earlier GA4 import ran out of memory at 128 MB.
 IMPORT_STORE_MB = 256
+# The store's limit while that process copies the events in from the scratch file: DuckDB
+# held what it read and wrote up to the 256 MB (GA4 1M: 370-413 MB resident during the
+# copy and the rollups' writes after it, 320-347 with the copy at 128 MB).
+IMPORT_COPY_MB = 128
 _UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
           "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}  # fmt: skip
 
 
-def import_store_settings(base: DuckDBSettings) -> DuckDBSettings:
-    """The store's settings for an import's own process: its memory limit at most
-    IMPORT_STORE_MB (a lower one configured is kept; a percentage is replaced)."""
+def import_store_settings(base: DuckDBSettings, mb: int = IMPORT_STORE_MB) -> DuckDBSettings:
+    """The store's settings for an import's own process: its memory limit at most `mb`
+    (a lower one configured is kept; a percentage is replaced)."""
     text = base.memory_limit.strip().upper().replace(" ", "")
     number = text.rstrip("KMGTIB")
     unit = text[len(number) :] or "B"
@@ -108,9 +116,14 @@ def import_store_settings(base: DuckDBSettings) -> DuckDBSettings:
         configured = float(number) * _UNITS[unit] / 1e6
     except (ValueError, KeyError):
         configured = float("inf")
-    if configured <= IMPORT_STORE_MB:
+    if configured <= mb:
         return base
-    return msgspec.structs.replace(base, memory_limit=f"{IMPORT_STORE_MB}MB")
+    return msgspec.structs.replace(base, memory_limit=f"{mb}MB")
+
+
+def import_copy_limit(base: DuckDBSettings) -> str:
+    """The store's memory limit while an import's own process copies the events in."""
+    return import_store_settings(base, IMPORT_COPY_MB).memory_limit
 
 
 def _scratch(site: Site, built: Built, path: Path) -> list[tuple[Any, ...]]:
@@ -122,15 +135,45 @@ def _scratch(site: Site, built: Built, path: Path) -> list[tuple[Any, ...]]:
     try:
         rows: list[tuple[Any, ...]] = []
         for days, table in built.tables(SCRATCH_CHUNK_EVENTS):
-            # In time order (a run of days then reads only its row groups), sorted here:
-            # DuckDB's ORDER BY would hold all the run's rows as it sorts.
-            imports.append_table(scratch, table.take(pc.sort_indices(table.column("ts"))))
+            # In time order (a run of days then reads only its row groups), as tables()
+            # builds them: DuckDB's ORDER BY would hold all the run's rows as it sorts.
+            imports.append_table(scratch, table)
             del table
             rows += rollup.component_rows(scratch, site.id, site.zone, days)
         scratch.checkpoint()
         return rows
     finally:
         scratch.close()
+
+
+# Imports running (a server may run more than one at a time) and the pool they replaced.
+_pool_lock = threading.Lock()
+_pool_users = 0
+_pool_before: pa.MemoryPool | None = None
+
+
+@contextmanager
+def _system_pool() -> Iterator[None]:
+    """Arrow's allocations from malloc (the system pool) while an import runs, not from
+    mimalloc (Arrow's default): mimalloc maps its arena as transparent huge pages, so
+    what it freed (reading's batches, each run's event table) stayed resident, 2 MB
+    pages partly used, release_unused() or not, beside malloc's heap and DuckDB's own
+    allocator (GA4 1M: peak RSS 441-454 MB, 417-418 with the system pool). Buffers keep
+    their pool: what mimalloc allocated before goes back to it."""
+    global _pool_users, _pool_before
+    with _pool_lock:
+        if _pool_users == 0:
+            _pool_before = pa.default_memory_pool()
+            pa.set_memory_pool(pa.system_memory_pool())
+        _pool_users += 1
+    try:
+        yield
+    finally:
+        with _pool_lock:
+            _pool_users -= 1
+            if _pool_users == 0 and _pool_before is not None:
+                pa.set_memory_pool(_pool_before)
+                _pool_before = None
 
 
 def run_import(
@@ -144,11 +187,18 @@ def run_import(
     raw_days: int,
     progress: Progress | None = None,
     now: datetime | None = None,
+    copy_memory_limit: str | None = None,
 ) -> ImportJob:
     """Run a created job to its end; returns the finished job (status done, duplicate or
-    failed; a failure is also raised as the AppError that explains it)."""
+    failed; a failure is also raised as the AppError that explains it). copy_memory_limit:
+    the store's DuckDB memory limit while the events are copied in (import_copy_limit();
+    only where nothing else uses the store: the limit is the whole database's)."""
     try:
-        summary = _run(meta, store, site, job, source, paths, raw_days, progress, now)
+        with _system_pool():
+            summary = _run(
+                meta, store, site, job, source, paths, raw_days, progress, now,
+                copy_memory_limit,
+            )  # fmt: skip
     except AppError as exc:
         where = None
         if isinstance(exc, ImportInvalid):  # the UI shows where, field by field
@@ -174,6 +224,7 @@ def _run(
     raw_days: int,
     progress: Progress | None,
     now: datetime | None,
+    copy_memory_limit: str | None = None,
 ) -> dict[str, Any]:
     if site.day_zone != site.timezone:
         raise Conflict("the site's events are being re-dated to its new timezone; retry soon")
@@ -239,17 +290,19 @@ def _run(
         own_rollups = _scratch(site, built, scratch)
         imported, sessions, day_events = built.rows, built.sessions, built.day_events
         del built  # the collected columns: the events are in the scratch file now
-        imports.apply_import(
-            store,
-            seq=job.seq,
-            site_id=site.id,
-            source=source.name,
-            content_hash=job.content_hash,
-            raw_from=scratch if imported and set(days) - rolled else None,
-            day_events=day_events,
-            rolled=own_rollups,
-            rolled_days=rolled,
-        )
+        copying = store.memory_limit(copy_memory_limit) if copy_memory_limit else nullcontext()
+        with copying:
+            imports.apply_import(
+                store,
+                seq=job.seq,
+                site_id=site.id,
+                source=source.name,
+                content_hash=job.content_hash,
+                raw_from=scratch if imported and set(days) - rolled else None,
+                day_events=day_events,
+                rolled=own_rollups,
+                rolled_days=rolled,
+            )
     if alone:  # the rollups built once: the hourly job would build the very same rows
         wanted = set(alone)
         store.replace_rollups(

@@ -109,6 +109,11 @@ def warm_arrow() -> None:
     rows_to_arrow([])
 
 
+def _literal(text: str) -> str:
+    """A SQL string literal (SET takes no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 class EventStore:
     """Owns the DuckDB connection. append() is called from one writer thread only."""
 
@@ -741,6 +746,18 @@ class EventStore:
     def checkpoint_due(self) -> bool:
         """Whether the WAL has grown past the configured size ([duckdb] checkpoint_wal_mb)."""
         return self.wal_bytes() >= self.checkpoint_bytes
+
+    @contextmanager
+    def memory_limit(self, limit: str) -> Iterator[None]:
+        """DuckDB's memory limit `limit` meanwhile, the configured one after: a setting of
+        the whole database, for a process that has the store to itself (an import's)."""
+        cur = self._con.cursor()
+        try:
+            cur.execute("SET memory_limit = " + _literal(limit))
+            yield
+        finally:
+            cur.execute("SET memory_limit = " + _literal(str(self._config["memory_limit"])))
+            cur.close()
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file. Ingest goes to the journal meanwhile."""
