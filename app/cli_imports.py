@@ -39,7 +39,9 @@ def _site(meta: MetaStore, ref: str) -> Site:
 
 
 @contextmanager
-def _bar(args: argparse.Namespace, label: str) -> Iterator[Callable[[int, int | None], None]]:
+def progress_bar(
+    args: argparse.Namespace, label: str
+) -> Iterator[Callable[[int, int | None], None]]:
     """A rich progress bar on stderr (a terminal, or --progress), never under --json."""
     show = (sys.stderr.isatty() or getattr(args, "progress", False)) and not args.json
     if not show:
@@ -116,7 +118,7 @@ def _local_import(
                     args.overlap,
                 )
                 source = source_for(args.source, site, {"website": args.website or ""})
-                with _bar(args, f"importing {args.source}") as progress:
+                with progress_bar(args, f"importing {args.source}") as progress:
                     done = run_import(
                         meta,
                         store,
@@ -180,7 +182,7 @@ def _server_import(
         job = _request(
             settings, args, "POST", f"/api/v1/sites/{args.site}/imports", data=data, files=files
         )
-    with _bar(args, f"importing {args.source} (through the server)") as progress:
+    with progress_bar(args, f"importing {args.source} (through the server)") as progress:
         while job["status"] in ("queued", "running"):
             progress(job["done_rows"], job["total_rows"])
             time.sleep(0.2)

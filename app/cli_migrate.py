@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from app.cli_imports import _bar
+from app.cli_imports import progress_bar
 from app.cli_json import print_json
 from app.config import Settings
 from app.errors import Conflict, InvalidRequest
@@ -37,7 +37,7 @@ def cmd_migrate_storage(settings: Settings, args: argparse.Namespace) -> int:
                 " copy reads the events file whole"
             ) from exc
         try:
-            with _bar(args, "copying events") as update:
+            with progress_bar(args, "copying events") as update:
                 done = migrate(source, target, update)
         except MigrationConflict as exc:
             raise Conflict(str(exc)) from exc

@@ -5,6 +5,7 @@ model.py."""
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -197,9 +198,11 @@ _METRIC_SQL = {
 }
 
 
+@cache
 def _metric_sql(d: Dialect) -> dict[str, str]:
     """_METRIC_SQL in the dialect: average revenue as a fraction, not a decimal cut to the
-    revenue's six places (ClickHouse divides decimals as decimals)."""
+    revenue's six places (ClickHouse divides decimals as decimals). Made once per dialect:
+    callers that change it copy it."""
     spelled = dict(_METRIC_SQL)
     spelled["average_revenue"] = d.fraction("ev.revenue", "nullif(ev.revenue_events, 0)")
     return spelled
@@ -325,7 +328,7 @@ def compile_query(q: Query, dialect: Dialect = DUCKDB, first_param: int = 0) -> 
         ctes.append(_totals_cte(sql, q, plan, zone, source))
         tot_keys = _totals_keys(q, plan)
         joins.append(f"LEFT JOIN tot ON {_on('ev', 'tot', tot_keys)}")
-    metric_sql = _metric_sql(d)
+    metric_sql = dict(_metric_sql(d))
     if not q.pings_in_visits:
         metric_sql["visit_duration"] = VISIT_DURATION_WITHOUT_PINGS
     if q.bounce_entry is not None:
