@@ -18,15 +18,22 @@ from app.storage.files import PRIVATE_UMASK
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """`avocet serve`, and the cluster's other nodes: `avocet collector`, `avocet sessionizer`."""
     import uvicorn
 
-    from app.main import create_app
     from app.services import StartupError
+
+    if args.command == "collector":
+        from app.nodes import create_collector_app as create_app
+    elif args.command == "sessionizer":
+        from app.nodes import create_sessionizer_app as create_app
+    else:
+        from app.main import create_app
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    if not settings.public_url and not settings.listens_on_loopback:
+    if args.command == "serve" and not settings.public_url and not settings.listens_on_loopback:
         logging.getLogger("avocet").warning(
             "listening on %s without public_url: `avocet site add` prints snippets for %s"
             " and the UI's snippets and links use whatever address a page was opened at."

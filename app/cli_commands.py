@@ -122,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 8000)")
     serve.set_defaults(func=None)  # app/cli.py serves: the app is not imported from here
+    for name, what in (
+        ("collector", "run a collector: the tracking routes of a cluster (storage = clickhouse)"),
+        ("sessionizer", "run a sessionizer: commits the visits it owns (storage = clickhouse)"),
+    ):
+        node = sub.add_parser(name, help=what)
+        node.add_argument("--host", help="listen address (default 127.0.0.1)")
+        node.add_argument("--port", type=int, help="listen port (default 8000)")
+        node.set_defaults(func=None)
 
     site = sub.add_parser(
         "site", help="add, list, rename, share, reset or delete sites"

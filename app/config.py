@@ -127,6 +127,28 @@ class ClickHouseSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True
             )
 
 
+class ClusterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Many collectors (issue #24, README "Past one machine"): `avocet collector` processes
+    # take the public tracking endpoints and forward each hit to its session owner, one of
+    # the `avocet sessionizer` processes; `avocet serve` is the control plane (API, UI,
+    # jobs, sites and salts). Every node of a cluster has the same [cluster] settings.
+    # The shared secret of the internal API (at least 32 characters); empty: no internal
+    # API, `avocet serve` answers no node.
+    secret: str = ""
+    # Where collectors and sessionizers reach `avocet serve`, e.g. http://10.0.0.2:8000.
+    control_url: str = ""
+    # The sessionizers' URLs, in the same order on every collector (a visitor's owner is
+    # chosen by position: add new ones at the end).
+    sessionizers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.secret and len(self.secret) < 32:
+            raise ValueError("cluster.secret: at least 32 characters (openssl rand -hex 32)")
+        for url in (self.control_url, *self.sessionizers):
+            if url and not url.startswith(("http://", "https://")):
+                raise ValueError(f"cluster: expected an http(s):// URL, got {url!r}")
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
@@ -163,6 +185,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     storage: Literal["duckdb", "clickhouse"] = "duckdb"
     duckdb: DuckDBSettings = DuckDBSettings()
     clickhouse: ClickHouseSettings = ClickHouseSettings()
+    cluster: ClusterSettings = ClusterSettings()
     ingest: IngestSettings = IngestSettings()
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
@@ -324,8 +347,10 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             if problem is not None:
                 raise ConfigError(problem)
             continue
-        if path[0] == "trusted_proxies":
-            raw["trusted_proxies"] = [v.strip() for v in value.split(",") if v.strip()]
+        if path in (["trusted_proxies"], ["cluster", "sessionizers"]):
+            # Always lists, even of one item (comma-separated).
+            node = raw.setdefault(path[0], {}) if len(path) == 2 else raw
+            node[path[-1]] = [v.strip() for v in value.split(",") if v.strip()]
             continue
         _set_path(raw, path, value)
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
@@ -28,7 +27,8 @@ from app.api import (
 from app.api import imports as imports_api
 from app.api import privacy as privacy_api
 from app.api.dialects import openanalytics, ovyxa, zenovay
-from app.api.headers import ResponseHeaders
+from app.api.headers import CORS, ResponseHeaders
+from app.api.internal import internal_router
 from app.api.plausible_root import PlausibleRoot, normalized_base, plausible_router
 from app.api.request import AppRequest
 from app.config import Settings
@@ -40,24 +40,6 @@ from app.storage.events import StoreLocked
 from app.ui.routes import template_config, ui_router
 
 log = logging.getLogger("avocet")
-
-CORS = CORSConfig(
-    allow_origins=["*"],
-    allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-    allow_headers=["*"],
-    expose_headers=[
-        "X-Request-ID",
-        "X-Plausible-Dropped",
-        "X-RateLimit-Limit",
-        "X-RateLimit-Remaining",
-        "X-RateLimit-Reset",
-        "Retry-After",
-        "X-Usage-Monthly",
-        "X-Usage-Limit",
-        "X-Usage-Reset",
-    ],
-    max_age=86400,
-)
 
 
 def startup_message(exc: Exception) -> str:
@@ -124,6 +106,7 @@ def create_app(settings: Settings) -> Litestar:
             *ovyxa.ROUTES,
             ui_router(),  # the settings UI: /, /ui/*
             *plausible_root.ROUTES,
+            internal_router(),  # for collectors and sessionizers; 404 without a secret
             *filter(None, [plausible_router(settings.plausible_base_path)]),
         ],
         template_config=template_config(),

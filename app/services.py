@@ -153,7 +153,13 @@ class Services:
         self.meta, self.events = open_stores(settings)
         self.sites = SiteDirectory(self.meta)
         self.writer = Writer(self.events, settings.ingest.max_batch_rows)
-        self.ingest = Ingestor(settings, self.sites, Salts(self.meta), self.writer)
+        self.ingest = Ingestor(
+            settings,
+            self.sites,
+            Salts(self.meta),
+            self.writer,
+            hashed_sessions=self.events.engine == "clickhouse",
+        )
         self.auth = Authenticator(settings, self.meta)
         self.mailer = Mailer(settings.mail)
         self.jobs = Jobs(self.events, self.meta, self.sites, self.retention, self.writer.drain)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio.to_thread
 import msgspec
@@ -27,15 +27,51 @@ from litestar.types import (
 from app.api.access import services
 from app.api.client import client_ip, resolve_ip
 from app.api.headers import request_id
+from app.auth.limits import RateLimits
 from app.errors import EventInvalid, RateLimited, Unavailable
 from app.ingest.hit import Hit, decode_hit
-from app.ingest.pipeline import Client, Drop
+from app.ingest.pipeline import Client, Drop, Ingestor
+from app.proxies import TrustedProxies
 from app.query.realtime import current_visitors
-from app.services import Services
 
 log = logging.getLogger("avocet.collect")
 
 AnyRequest = Request[Any, Any, Any]
+
+
+class _Limited(Protocol):
+    @property
+    def limits(self) -> RateLimits: ...
+
+
+class _Commits(Protocol):
+    committed_rows: int
+    commits: int
+    commit_seconds: float
+    slowest_commit: float
+
+    @property
+    def pending_rows(self) -> int: ...
+
+
+class Tracking(Protocol):
+    """What the tracking routes use of the app's services: a server's Services, or a
+    collector's (app/nodes.py)."""
+
+    @property
+    def trusted_proxies(self) -> TrustedProxies: ...
+    @property
+    def ingest(self) -> Ingestor: ...
+    @property
+    def auth(self) -> _Limited: ...
+    @property
+    def writer(self) -> _Commits: ...
+
+
+def tracking(request: AnyRequest) -> Tracking:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
 NO_STORE = CacheControlHeader(no_store=True)
 
 
@@ -47,12 +83,12 @@ async def read_body(request: AnyRequest) -> bytes | None:
         return None
 
 
-def client_of(request: AnyRequest, svc: Services) -> Client:
+def client_of(request: AnyRequest, svc: Tracking) -> Client:
     return Client(client_ip(request, svc.trusted_proxies), request.headers.get("user-agent", ""))
 
 
 async def track(
-    svc: Services, body: bytes | None, client: Client, site_id: str | None, name: str | None
+    svc: Tracking, body: bytes | None, client: Client, site_id: str | None, name: str | None
 ) -> None:
     """Decode and record; every failure is counted, none is reported (public endpoints)."""
     if body is None:
@@ -78,7 +114,7 @@ async def track(
         log.exception("collect failed")
 
 
-def count_rate_limited(svc: Services, hit: Hit) -> None:
+def count_rate_limited(svc: Tracking, hit: Hit) -> None:
     """A hit over the per-client limit, counted for its sites' "verify installation"."""
     for site in svc.ingest.resolve_site(hit):
         svc.ingest.drop_log.count(site.id, Drop.RATE_LIMITED.value)
@@ -89,19 +125,19 @@ def count_rate_limited(svc: Services, hit: Hit) -> None:
 @post("/collect", status_code=204)
 async def collect(request: AnyRequest) -> None:
     """The tracker's endpoint: always 204, whatever happened."""
-    svc = services(request)
+    svc = tracking(request)
     await track(svc, await read_body(request), client_of(request, svc), None, None)
 
 
 @post("/e/{site_id:str}", status_code=204)
 async def zenovay_track(request: AnyRequest, site_id: FromPath[str]) -> None:
-    svc = services(request)
+    svc = tracking(request)
     await track(svc, await read_body(request), client_of(request, svc), site_id, "pageview")
 
 
 @post("/e/heartbeat/{site_id:str}", status_code=204)
 async def zenovay_heartbeat(request: AnyRequest, site_id: FromPath[str]) -> None:
-    svc = services(request)
+    svc = tracking(request)
     await track(svc, await read_body(request), client_of(request, svc), site_id, "engagement")
 
 
@@ -148,7 +184,7 @@ class TrackingFront:
         if route is None:
             await self.app(scope, receive, send)
             return
-        svc: Services = scope["app"].state.services
+        svc: Tracking = scope["app"].state.services
         client = scope.get("client")
         peer = client[0] if client else ""
         user_agent = forwarded = origin = None
@@ -216,7 +252,7 @@ async def zenovay_live(request: AnyRequest, site_id: FromPath[str]) -> dict[str,
 @post("/api/event", status_code=202)
 async def plausible_event(request: AnyRequest) -> Response[str]:
     """Plausible's Events API: 202 "ok" (dropped hits too, flagged), 400 on a bad body."""
-    svc = services(request)
+    svc = tracking(request)
     body = await read_body(request)
     if body is None:
         raise EventInvalid("request", "Unable to process request: body too large")
@@ -246,7 +282,7 @@ async def plausible_event(request: AnyRequest) -> Response[str]:
 
 @get("/api/health")
 async def health(request: AnyRequest) -> dict[str, Any]:
-    svc = services(request)
+    svc = tracking(request)
     return {
         "status": "ok",
         "events": {

@@ -10,6 +10,7 @@ import os
 import re
 from typing import Any
 
+from litestar.config.cors import CORSConfig
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +30,25 @@ _PAGE_HEADERS = (
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
+)
+
+# Every route may be called from any page: the tracker from sites, the API from dashboards.
+CORS = CORSConfig(
+    allow_origins=["*"],
+    allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+    allow_headers=["*"],
+    expose_headers=[
+        "X-Request-ID",
+        "X-Plausible-Dropped",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+        "Retry-After",
+        "X-Usage-Monthly",
+        "X-Usage-Limit",
+        "X-Usage-Reset",
+    ],
+    max_age=86400,
 )
 
 

@@ -40,6 +40,14 @@ def user_visitor_id(salt: bytes, site_id: str, user_id: str) -> int:
     return _to_int64(hashlib.blake2b(material, digest_size=8, key=salt).digest())
 
 
+def session_hash(site_id: str, visitor: int, first_ts_us: int) -> int:
+    """A session id that any node computes alike from the visit's first event: what the
+    ClickHouse store uses, so a sessionizer's ids need no shared counter and a replayed
+    batch gets the same ids. Positive, like the counter's."""
+    material = f"{site_id}\x00{visitor}\x00{first_ts_us}".encode()
+    return _to_int64(hashlib.blake2b(material, digest_size=8).digest()) & 0x7FFF_FFFF_FFFF_FFFF
+
+
 def user_key(site_secret: bytes, user_id: str) -> int:
     """Stable pseudonym of a server-side user id, for privacy requests (never the id itself)."""
     return _to_int64(hmac.new(site_secret, user_id.encode(), hashlib.sha256).digest()[:8])
@@ -109,9 +117,12 @@ class Sessions:
     """Open sessions keyed by (site, visitor). A visitor id is valid for one site-day, so a
     session can never cross the site's midnight; 30 minutes of silence end it too."""
 
-    def __init__(self, next_id: int = 1) -> None:
+    def __init__(self, next_id: int = 1, *, hashed: bool = False) -> None:
         self._open: dict[tuple[str, int], Session] = {}
         self._next_id = next_id
+        # hashed: ids by session_hash (ClickHouse, many sessionizers); else a counter, whose
+        # small increasing values DuckDB stores in a few bits each (a hash takes 8 bytes).
+        self._hashed = hashed
 
     def __len__(self) -> int:
         return len(self._open)
@@ -128,8 +139,11 @@ class Sessions:
         return session
 
     def start(self, site_id: str, visitor: int, ts_us: int, attrs: tuple[Any, ...]) -> Session:
-        session = Session(self._next_id, ts_us, attrs, _wall_us())
-        self._next_id += 1
+        if self._hashed:
+            session = Session(session_hash(site_id, visitor, ts_us), ts_us, attrs, _wall_us())
+        else:
+            session = Session(self._next_id, ts_us, attrs, _wall_us())
+            self._next_id += 1
         self._open[(site_id, visitor)] = session
         return session
 
@@ -157,7 +171,7 @@ class Sessions:
     def restore(self, rows: Iterable[tuple[str, int, int, datetime, tuple[Any, ...]]]) -> None:
         """Reload open sessions after a restart: (site, visitor, session_id, last ts, attrs)."""
         for site_id, visitor, session_id, last_ts, attrs in rows:
-            last_us = _micros(last_ts)
+            last_us = micros(last_ts)
             self._open[(site_id, visitor)] = Session(session_id, last_us, attrs, _wall_us())
             self._next_id = max(self._next_id, session_id + 1)
 
@@ -166,7 +180,8 @@ def _wall_us() -> int:
     return time.time_ns() // 1000
 
 
-def _micros(ts: datetime) -> int:
+def micros(ts: datetime) -> int:
+    """Microseconds since the epoch; a naive datetime is UTC (as DuckDB returns them)."""
     return int(ts.timestamp() * 1_000_000) if ts.tzinfo else _naive_micros(ts)
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from app.config import Settings
@@ -17,21 +17,46 @@ from app.ingest.diagnostics import DropLog, ProxySymptom
 from app.ingest.enrich import (
     Agent,
     Locator,
+    Page,
     cached_agent_parser,
     parse_page,
     referrer_host,
     screen_class,
 )
 from app.ingest.hit import Hit
-from app.ingest.identity import Salts, Sessions, day_number, user_key, user_visitor_id, visitor_id
+from app.ingest.identity import Sessions, day_number, user_key, user_visitor_id, visitor_id
 from app.ingest.referrers import classify
-from app.ingest.sites import SiteDirectory
-from app.ingest.writer import Writer
+from app.ingest.shields import Shields
 from app.storage.events import Row
 from app.storage.meta import Site
 from app.storage.store import Store
 
 log = logging.getLogger("avocet.ingest")
+
+
+class Directory(Protocol):
+    """The sites ingest knows: SiteDirectory (SQLite) or a collector's copy of it."""
+
+    def by_id(self, site_id: str) -> Site | None: ...
+    def by_domain(self, domain: str) -> Site | None: ...
+    def shields(self, site_id: str) -> Shields | None: ...
+    def all(self) -> list[Site]: ...
+
+
+class SaltSource(Protocol):
+    """The day's salt of a site: Salts (SQLite) or a collector's copy of the control
+    plane's."""
+
+    def get(self, site_id: str, day: date, today: date) -> bytes: ...
+    def destroy_before(self, site_id: str, today: date) -> None: ...
+
+
+class RowSink(Protocol):
+    """Where built rows go: the group-commit Writer, or a collector's Forwarder."""
+
+    async def write(self, row: Row) -> Drop | None: ...
+    def count_bot(self, site_id: str, day: int) -> None: ...
+    def count_excluded(self, site_id: str, day: int, reason: str) -> None: ...
 
 
 class Drop(Enum):
@@ -73,11 +98,20 @@ def now_us() -> int:
 class Ingestor:
     """Turns hits into committed rows. All steps but the commit run on the event loop."""
 
-    def __init__(self, settings: Settings, sites: SiteDirectory, salts: Salts, writer: Writer):
+    def __init__(
+        self,
+        settings: Settings,
+        sites: Directory,
+        salts: SaltSource,
+        writer: RowSink,
+        *,
+        hashed_sessions: bool = False,
+    ):
         self.sites = sites
         self.salts = salts
         self.writer = writer
-        self.sessions = Sessions()
+        self._hashed = hashed_sessions  # session ids by session_hash (ClickHouse)
+        self.sessions = Sessions(hashed=hashed_sessions)
         self.agent = cached_agent_parser(settings.ingest.ua_cache_size)
         self.locator = Locator(settings.geoip_db)
         self.dropped: Counter[str] = Counter()
@@ -90,7 +124,7 @@ class Ingestor:
         """Rebuild the session table from the last 30 minutes of events."""
         since = datetime.fromtimestamp((now - 30 * 60 * 1_000_000) / 1e6, UTC).replace(tzinfo=None)
         top, recent = store.open_sessions(since, VISIT_COLUMNS)
-        self.sessions = Sessions(next_id=top + 1)
+        self.sessions = Sessions(next_id=top + 1, hashed=self._hashed)
         self.sessions.restore((r[0], r[1], r[2], r[3], tuple(r[4:])) for r in recent)
 
     def expire(self, now: int) -> None:
@@ -138,6 +172,23 @@ class Ingestor:
         self, hit: Hit, site: Site, client: Client, ts_us: int, user_id: str | None = None
     ) -> Row | Drop:
         """Everything but the commit: the row to store, or why the hit is dropped."""
+        known = self.identify(hit, site, client, ts_us, user_id)
+        if isinstance(known, Drop):
+            return known
+        page, day, agent, visitor = known
+        session = self.sessions.find(site.id, visitor, ts_us)
+        if session is None:
+            if hit.is_engagement:
+                return Drop.NO_SESSION  # a ping for a page view we never saw
+            attrs = self.visit_attrs(hit, page, agent, client)
+            session = self.sessions.start(site.id, visitor, ts_us, attrs)
+        return self.row(hit, site, ts_us, day, visitor, session.id, page, session.attrs, user_id)
+
+    def identify(
+        self, hit: Hit, site: Site, client: Client, ts_us: int, user_id: str | None
+    ) -> tuple[Page, date, Agent | None, int] | Drop:
+        """The hit's page, site-local day, agent and visitor id; or why it is dropped
+        (counting bots and excluded hits on the writer)."""
         page = parse_page(hit.url, hit.hash_mode)
         if page is None:
             return Drop.INVALID
@@ -165,35 +216,50 @@ class Ingestor:
             if user_id is None
             else user_visitor_id(salt, site.id, user_id)
         )
-        session = self.sessions.find(site.id, visitor, ts_us)
-        if session is None:
-            if hit.is_engagement:
-                return Drop.NO_SESSION  # a ping for a page view we never saw
-            source = classify(
-                referrer_host(hit.referrer),
-                page.hostname,
-                page.utm_source,
-                page.utm_medium,
-                page.utm_campaign,
-                page.ref,
-                page.click_id,
-            )
-            geo = self.locator.locate(client.ip) if client.ip else None
-            attrs = (
-                page.pathname,
-                source.referrer,
-                source.source,
-                source.channel,
-                page.utm_source,
-                page.utm_medium,
-                page.utm_campaign,
-                page.utm_content,
-                page.utm_term,
-                *(agent[1:] if agent else (None,) * 5),
-                screen_class(hit.screen_width),
-                *(geo if geo else (None, None, None)),
-            )
-            session = self.sessions.start(site.id, visitor, ts_us, attrs)
+        return page, day, agent, visitor
+
+    def visit_attrs(
+        self, hit: Hit, page: Page, agent: Agent | None, client: Client
+    ) -> tuple[Any, ...]:
+        """What a visit that starts with this hit is credited to (VISIT_COLUMNS' values)."""
+        source = classify(
+            referrer_host(hit.referrer),
+            page.hostname,
+            page.utm_source,
+            page.utm_medium,
+            page.utm_campaign,
+            page.ref,
+            page.click_id,
+        )
+        geo = self.locator.locate(client.ip) if client.ip else None
+        return (
+            page.pathname,
+            source.referrer,
+            source.source,
+            source.channel,
+            page.utm_source,
+            page.utm_medium,
+            page.utm_campaign,
+            page.utm_content,
+            page.utm_term,
+            *(agent[1:] if agent else (None,) * 5),
+            screen_class(hit.screen_width),
+            *(geo if geo else (None, None, None)),
+        )
+
+    @staticmethod
+    def row(
+        hit: Hit,
+        site: Site,
+        ts_us: int,
+        day: date,
+        visitor: int,
+        session_id: int,
+        page: Page,
+        attrs: tuple[Any, ...],
+        user_id: str | None,
+    ) -> Row:
+        """The stored row (EVENT_SCHEMA's order)."""
         engagement = hit.is_engagement
         return (
             site.id,
@@ -201,10 +267,10 @@ class Ingestor:
             day_number(day),
             hit.name,
             visitor,
-            session.id,
+            session_id,
             page.hostname,
             page.pathname,
-            *session.attrs,
+            *attrs,
             list(hit.props) if hit.props else None,
             hit.revenue[0] if hit.revenue else None,
             hit.revenue[1] if hit.revenue else None,
@@ -234,6 +300,7 @@ class Ingestor:
             return [Drop.UNKNOWN_SITE]
         drops = []
         writes = []
+        written: list[str] = []
         for site in sites:
             row = (
                 self.build(hit, site, client, ts)
@@ -246,10 +313,18 @@ class Ingestor:
                 drops.append(row)
             else:
                 writes.append(self.writer.write(row))
+                written.append(site.id)
         if len(writes) == 1:
-            await writes[0]
+            late = [await writes[0]]
         elif writes:
-            await asyncio.gather(*writes)
+            late = await asyncio.gather(*writes)
+        else:
+            return drops
+        for site_id, drop in zip(written, late, strict=True):
+            if drop is not None:  # decided by the session owner (a collector's forward)
+                self.dropped[drop.value] += 1
+                self.drop_log.count(site_id, drop.value)
+                drops.append(drop)
         return drops
 
 

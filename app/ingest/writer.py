@@ -7,10 +7,11 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 from app.storage.events import Row
-from app.storage.store import Store
 
 log = logging.getLogger("avocet.writer")
 # A commit costs DuckDB ~5 ms of CPU for 64 rows on a 2-core test machine, mostly fixed
@@ -20,6 +21,17 @@ log = logging.getLogger("avocet.writer")
 # gap without a new row that ends the wait sooner (longer than a loopback round trip).
 MAX_WAIT = 0.010
 QUIET_GAP = 0.002
+
+
+class Appends(Protocol):
+    """What the writer commits to: a Store, or a sessionizer's RemoteStore."""
+
+    def append(
+        self,
+        rows: Sequence[Row],
+        bot_hits: Iterable[tuple[str, int, int]] = (),
+        excluded: Iterable[tuple[str, int, str, int]] = (),
+    ) -> None: ...
 
 
 class _Batch:
@@ -42,7 +54,7 @@ class Writer:
     acknowledges within one commit and a busy one puts more rows in each. Every request of
     a batch awaits its own future, resolved only after the batch's transaction committed."""
 
-    def __init__(self, store: Store, max_batch_rows: int = 10_000) -> None:
+    def __init__(self, store: Appends, max_batch_rows: int = 10_000) -> None:
         self._store = store
         self._max = max_batch_rows
         self._batches: deque[_Batch] = deque()
@@ -103,18 +115,18 @@ class Writer:
         with contextlib.suppress(Exception):
             await waiter
 
-    def count_bot(self, site_id: str, day: int) -> None:
+    def count_bot(self, site_id: str, day: int, hits: int = 1) -> None:
         """Count a dropped bot hit; it is committed with the next batch (nobody waits)."""
         batch = self._open_batch()
         key = (site_id, day)
-        batch.bots[key] = batch.bots.get(key, 0) + 1
+        batch.bots[key] = batch.bots.get(key, 0) + hits
         self._wake.set()
 
-    def count_excluded(self, site_id: str, day: int, reason: str) -> None:
+    def count_excluded(self, site_id: str, day: int, reason: str, hits: int = 1) -> None:
         """Count a hit dropped by an exclusion rule, like count_bot."""
         batch = self._open_batch()
         key = (site_id, day, reason)
-        batch.excluded[key] = batch.excluded.get(key, 0) + 1
+        batch.excluded[key] = batch.excluded.get(key, 0) + hits
         self._wake.set()
 
     async def _settle(self) -> None:
