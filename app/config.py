@@ -119,6 +119,11 @@ class ClickHouseSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     # ClickHouse's embedded engine on a folder, http(s)://user:password@host:8123/db for a
     # server or cluster. Empty: chdb://<data_dir>/clickhouse.
     dsn: str = ""
+    # At least this long between two inserts of one writer (a server's, a sessionizer's):
+    # every insert makes a part that merges fold in, and ClickHouse wants a few per second,
+    # not one per hit. A hit is acknowledged after its insert, so this adds up to as much
+    # to the tracking request's latency (a browser never waits on it). 0: back to back.
+    insert_interval_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 200
 
     def __post_init__(self) -> None:
         if self.dsn and not self.dsn.startswith(("chdb://", "http://", "https://")):

@@ -136,7 +136,11 @@ class SessionizerServices:
             from app.storage.clickhouse.store import ClickHouseEventStore
 
             self.store = ClickHouseEventStore(settings.clickhouse_dsn)
-        self.writer = Writer(self.store, settings.ingest.max_batch_rows)
+        self.writer = Writer(
+            self.store,
+            settings.ingest.max_batch_rows,
+            settings.clickhouse.insert_interval_ms / 1000,
+        )
         self._sweeper: asyncio.Task[None] | None = None
 
     def _restore(self) -> None:

@@ -144,6 +144,12 @@ def _orphaned_events(meta_path: Path, events_path: Path) -> StartupError:
     )
 
 
+def insert_interval(settings: Settings, store: Store) -> float:
+    """Seconds between two commits of the writer: [clickhouse] insert_interval_ms on
+    ClickHouse, none on DuckDB (a commit there is a cheap WAL append)."""
+    return settings.clickhouse.insert_interval_ms / 1000 if store.engine == "clickhouse" else 0.0
+
+
 class Services:
     """Stores, the ingest pipeline and the group-commit writer of one running server."""
 
@@ -152,7 +158,9 @@ class Services:
         self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
         self.meta, self.events = open_stores(settings)
         self.sites = SiteDirectory(self.meta)
-        self.writer = Writer(self.events, settings.ingest.max_batch_rows)
+        self.writer = Writer(
+            self.events, settings.ingest.max_batch_rows, insert_interval(settings, self.events)
+        )
         self.ingest = Ingestor(
             settings,
             self.sites,

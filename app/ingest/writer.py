@@ -54,9 +54,16 @@ class Writer:
     acknowledges within one commit and a busy one puts more rows in each. Every request of
     a batch awaits its own future, resolved only after the batch's transaction committed."""
 
-    def __init__(self, store: Appends, max_batch_rows: int = 10_000) -> None:
+    def __init__(
+        self, store: Appends, max_batch_rows: int = 10_000, min_interval: float = 0.0
+    ) -> None:
         self._store = store
         self._max = max_batch_rows
+        # At least this long between the starts of two commits (ClickHouse: each insert is
+        # a part that merges must fold in, so a few per second, not one per hit); a batch
+        # that reaches max_batch_rows goes at once. 0: back to back (DuckDB).
+        self._min_interval = min_interval
+        self._last_start = 0.0
         self._batches: deque[_Batch] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -152,6 +159,15 @@ class Writer:
             if len(batch.rows) == before:
                 return
 
+    async def _space_out(self) -> None:
+        """Wait out the rest of min_interval since the last commit began, unless the batch
+        fills first (polled: a few passes per interval cost nothing)."""
+        loop = asyncio.get_running_loop()
+        due = self._last_start + self._min_interval
+        while (left := due - loop.time()) > 0 and len(self._batches[0].rows) < self._max:
+            await asyncio.sleep(min(left, self._min_interval / 8))
+        self._last_start = loop.time()
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -162,6 +178,8 @@ class Writer:
                 self._wake.clear()
                 continue
             await self._settle()
+            if self._min_interval:
+                await self._space_out()
             batch = self._committing = self._batches.popleft()
             bots = [(site, day, hits) for (site, day), hits in batch.bots.items()]
             excluded = [(*key, hits) for key, hits in batch.excluded.items()]
