@@ -196,9 +196,14 @@ class Forwarder:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._run(owner)) for owner in self._owners]
 
-    async def stop(self) -> None:
-        """Send what is pending, wait for the answers, then stop."""
+    async def stop(self, grace: float = 30.0) -> None:
+        """Send what is pending and wait for the answers (at most `grace` seconds: the
+        sessionizers may be gone), then stop."""
+        deadline = asyncio.get_running_loop().time() + grace
         while any(o.pending for o in self._owners) or self._sends:
+            if asyncio.get_running_loop().time() > deadline:
+                log.error("stopping with %d rows not forwarded", self.pending_rows)
+                break
             await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
