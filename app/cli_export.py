@@ -19,6 +19,7 @@ from app.config import Settings
 from app.errors import AppError, InvalidRequest, NotFound
 from app.storage.events import EventStore, StoreLocked
 from app.storage.meta import Site
+from app.storage.store import Store
 
 
 class ServerError(AppError):
@@ -57,13 +58,29 @@ def _write_atomically(out: Path, chunks: Any) -> int:
     return size
 
 
+def _clickhouse(settings: Settings) -> Store:
+    """The ClickHouse store; StoreLocked when it is chdb's folder and a server holds it."""
+    from app.storage.clickhouse.store import ClickHouseEventStore
+
+    try:
+        return ClickHouseEventStore(settings.clickhouse_dsn)
+    except RuntimeError as exc:
+        if "EmbeddedServer" in str(exc) or "Cannot lock" in str(exc):
+            raise StoreLocked(str(exc)) from exc
+        raise
+
+
 def _local(
     settings: Settings, args: argparse.Namespace, site: Site, first: date | None, last: date | None
 ) -> dict[str, Any] | None:
     from app.imports.plausible_export import archive_name, data_range, stream_zip
 
+    store: Store
     try:
-        store = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
+        if settings.storage == "clickhouse":
+            store = _clickhouse(settings)
+        else:
+            store = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
     except StoreLocked:
         return None
     tables: dict[str, int] = {}

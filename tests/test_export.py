@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.accounts_fixtures import world_fixture  # noqa: F401
+from tests.conftest import ROOT, ServeProcess, free_port
+from tests.stats_env import STORAGES
 from tests.test_imports import GOAT, _env, cli, new_data_dir
 
 NAMES = (
@@ -142,14 +147,20 @@ def named(expected: dict[str, list[str]], suffix: str = SUFFIX) -> dict[str, lis
     return {f"{table}{suffix}": lines for table, lines in expected.items()}
 
 
+@pytest.mark.parametrize("storage", STORAGES)
 @pytest.mark.parametrize(("raw_days", "expected"), [("100000", EXPECTED), ("90", ROLLED)])
 def test_plausible_export_holds_the_hand_computed_tables_when_days_are_raw_or_rolled(
-    tmp_path: Path, raw_days: str, expected: dict[str, list[str]]
+    tmp_path: Path, raw_days: str, expected: dict[str, list[str]], storage: str
 ) -> None:
     data = new_data_dir(tmp_path)
     env = {**_env(), "AVOCET_RAW_RETENTION_DAYS": raw_days}
     imported = cli(data, "import", "goatcounter", str(GOAT), "--site", "example.com", env=env)
     assert imported.returncode == 0, imported.stderr
+    if storage == "clickhouse":  # imports need DuckDB: the import's events move over
+        moved = cli(data, "migrate-storage", "--to", "clickhouse", "--json", env=env)
+        assert moved.returncode == 0, moved.stderr
+        env["AVOCET_STORAGE"] = "clickhouse"
+        (data / "events.duckdb").unlink()  # the export can only have read ClickHouse
     out = tmp_path / "out.zip"
     done = cli(
         data, "export", "example.com", "--format", "plausible", "--out", str(out), "--json",
@@ -162,6 +173,29 @@ def test_plausible_export_holds_the_hand_computed_tables_when_days_are_raw_or_ro
     assert list(tables(out.read_bytes())) == [f"imported_{n}{SUFFIX}" for n in NAMES]
     assert tables(out.read_bytes()) == named(expected)
     assert oct(out.stat().st_mode & 0o777) == "0o600"
+    if storage == "clickhouse" and raw_days == "90":  # and from a server on ClickHouse
+        user = subprocess.run(
+            [sys.executable, "-m", "app.cli", "--data-dir", str(data), "user", "create",
+             "admin@example.com", "--admin", "--password-stdin"],
+            input="a long enough password 123\n", capture_output=True, text=True, env=env,
+            cwd=ROOT, check=False,
+        )  # fmt: skip
+        assert user.returncode == 0, user.stderr
+        key = cli(data, "key", "create", "--all-sites", "--scopes", "stats:read", "--json",
+                  env=env)  # fmt: skip
+        assert key.returncode == 0, key.stderr
+        served = ServeProcess(data, free_port(), extra_env={"AVOCET_STORAGE": "clickhouse"})
+        served.start()
+        try:
+            site_id = json.loads(cli(data, "site", "list", "--json", env=env).stdout)[0]["id"]
+            whole = httpx.get(
+                f"{served.url}/api/v1/sites/{site_id}/export",
+                headers={"Authorization": f"Bearer {json.loads(key.stdout)['token']}"},
+            )
+            assert whole.status_code == 200, whole.text
+            assert tables(whole.content) == named(expected)
+        finally:
+            served.kill()
 
 
 def test_while_the_server_runs_the_export_streams_from_the_api(world: Any) -> None:

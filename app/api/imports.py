@@ -193,7 +193,7 @@ async def export_site(
         raise InvalidRequest("format: plausible (the raw CSV export is avocet export)")
     first = parse_day(date_from, "from") if date_from else None
     last = parse_day(date_to, "to") if date_to else None
-    store = services(request).duckdb_events("the Plausible export")
+    store = services(request).events
     if first is None or last is None:
         span = await anyio.to_thread.run_sync(plausible_export.data_range, store, site.id)
         if span is None:

@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 from app.query.model import Filter, Query
 from app.query.periods import day_range
 from app.query.run import run_query_sync
-from app.storage.events import EventStore
 from app.storage.meta import Site
+from app.storage.store import Store
 
 # Plausible's special goals whose URL or path becomes a custom event row's link_url / path
 # (lib/plausible/goals/system_goals.ex: goals_with_url/0, goals_with_path/0).
@@ -186,15 +186,11 @@ def _cells(table: str, day: date, r: dict[str, Any], domain: str) -> list[Any] |
 
 
 class _Exporter:
-    def __init__(self, store: EventStore, site: Site, first: date, last: date) -> None:
+    def __init__(self, store: Store, site: Site, first: date, last: date) -> None:
         self.store, self.site = store, site
         self.first, self.last = first, last
         self.period = day_range("custom", site.zone, first, last)
-        rows = store.query(
-            "SELECT day FROM rollup_days WHERE site_id = ? AND pruned AND day BETWEEN ? AND ?",
-            [site.id, first, last],
-        )
-        self.pruned = sorted(r[0] for r in rows)
+        self.pruned = store.pruned_days(site.id, first, last)
 
     def _raw(
         self, dims: tuple[str, ...], metrics: tuple[str, ...], filters: tuple[Filter, ...] = ()
@@ -215,12 +211,7 @@ class _Exporter:
         """Per day and value of prop, from the rollups of the rollup-only days."""
         if not self.pruned:
             return []
-        rows = self.store.query_dicts(
-            "SELECT day, value, visitors, visits, pageviews, events, bounces, duration,"
-            " scroll_sum, scroll_count, engaged_ms, engaged_visitors FROM daily_stats"
-            " WHERE site_id = ? AND property = ? AND day IN (SELECT unnest(?::DATE[]))",
-            [self.site.id, prop, self.pruned],
-        )
+        rows = self.store.daily_stats(self.site.id, prop, self.pruned)
         out = []
         for r in rows:
             if prop:
@@ -304,16 +295,9 @@ def table_csv(exporter: _Exporter, table: str) -> tuple[bytes, int]:
     return buffer.getvalue().encode(), len(out)
 
 
-def data_range(store: EventStore, site_id: str) -> tuple[date, date] | None:
+def data_range(store: Store, site_id: str) -> tuple[date, date] | None:
     """The site's first and last local day with data (raw events or rollups)."""
-    row = store.query(
-        "SELECT min(d), max(d) FROM (SELECT min(day) AS d FROM events WHERE site_id = ?"
-        " UNION ALL SELECT max(day) FROM events WHERE site_id = ?"
-        " UNION ALL SELECT min(day) FROM rollup_days WHERE site_id = ?"
-        " UNION ALL SELECT max(day) FROM rollup_days WHERE site_id = ?)",
-        [site_id] * 4,
-    )[0]
-    return (row[0], row[1]) if row[0] is not None else None
+    return store.data_span(site_id)
 
 
 class _Sink(io.RawIOBase):
@@ -342,7 +326,7 @@ class _Sink(io.RawIOBase):
 
 
 def stream_zip(
-    store: EventStore,
+    store: Store,
     site: Site,
     first: date,
     last: date,

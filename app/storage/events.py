@@ -74,6 +74,11 @@ COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
 
 Row = tuple[Any, ...]
 _EPOCH = date(1970, 1, 1)
+# What daily_stats() returns of a rollup row (both stores).
+DAILY_STATS_COLUMNS = (
+    "day, value, visitors, visits, pageviews, events, bounces, duration, scroll_sum,"
+    " scroll_count, engaged_ms, engaged_visitors"
+)
 # A user's export (the privacy API): every column but ids, agents and property values.
 USER_COLUMNS = (
     "name, hostname, pathname, referrer, source, channel, utm_source, utm_medium,"
@@ -684,6 +689,34 @@ class EventStore:
             "SELECT min(day), max(day) FROM imported_stats WHERE site_id = ?", [site_id]
         )[0]
         return None if first is None else (first, last)
+
+    def data_span(self, site_id: str) -> tuple[date, date] | None:
+        """The site's first and last local day with data (raw events or rollups)."""
+        row = self.query(
+            "SELECT min(d), max(d) FROM (SELECT min(day) AS d FROM events WHERE site_id = ?"
+            " UNION ALL SELECT max(day) FROM events WHERE site_id = ?"
+            " UNION ALL SELECT min(day) FROM rollup_days WHERE site_id = ?"
+            " UNION ALL SELECT max(day) FROM rollup_days WHERE site_id = ?)",
+            [site_id] * 4,
+        )[0]
+        return (row[0], row[1]) if row[0] is not None else None
+
+    def pruned_days(self, site_id: str, first: date, last: date) -> list[date]:
+        """The site's days first..last that are rollups only (their raw events pruned)."""
+        rows = self.query(
+            "SELECT day FROM rollup_days WHERE site_id = ? AND pruned AND day BETWEEN ? AND ?"
+            " ORDER BY day",
+            [site_id, first, last],
+        )
+        return [r[0] for r in rows]
+
+    def daily_stats(self, site_id: str, prop: str, days: Sequence[date]) -> list[dict[str, Any]]:
+        """The rollup rows of one property ("" = the day's totals) on the given days."""
+        return self.query_dicts(
+            f"SELECT {DAILY_STATS_COLUMNS} FROM daily_stats"
+            " WHERE site_id = ? AND property = ? AND day IN (SELECT unnest(?::DATE[]))",
+            [site_id, prop, list(days)],
+        )
 
     def visitors_since(self, site_id: str, since: datetime) -> int:
         """Distinct visitors of the site with an event at or after `since` (UTC, naive)."""

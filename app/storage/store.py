@@ -108,6 +108,15 @@ class Store(Protocol):
     def imported_span(self, site_id: str) -> tuple[date, date] | None:
         """The first and last day of the site's imported aggregates (None: it has none)."""
 
+    def data_span(self, site_id: str) -> tuple[date, date] | None:
+        """The site's first and last local day with data (raw events or rollups)."""
+
+    def pruned_days(self, site_id: str, first: date, last: date) -> list[date]:
+        """The site's days first..last that are rollups only (their raw events pruned)."""
+
+    def daily_stats(self, site_id: str, prop: str, days: Sequence[date]) -> list[dict[str, Any]]:
+        """Rollup rows of one property ("" = totals) on `days`: DAILY_STATS_COLUMNS."""
+
     def checkpoint_due(self) -> bool:
         """Whether the store has a log to fold into its file now."""
 

@@ -26,7 +26,14 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from app.storage.events import COLUMNS, EVENT_SCHEMA, USER_COLUMNS, Row, rows_to_arrow
+from app.storage.events import (
+    COLUMNS,
+    DAILY_STATS_COLUMNS,
+    EVENT_SCHEMA,
+    USER_COLUMNS,
+    Row,
+    rows_to_arrow,
+)
 from app.storage.rollups import ROLLUP_COLUMNS, DailyTotals
 
 _EPOCH = date(1970, 1, 1)
@@ -505,6 +512,35 @@ class ClickHouseEventStore:
     def imported_span(self, site_id: str) -> tuple[date, date] | None:
         """None: imports (imported aggregates and raw history) need the DuckDB store."""
         return None
+
+    def data_span(self, site_id: str) -> tuple[date, date] | None:
+        # min() and max() of no rows are NULL (QUERY_SETTINGS): the tables' spans joined.
+        found = [
+            day
+            for table in ("events", "rollup_days")
+            for row in self.query(
+                f"SELECT min(day), max(day) FROM {table} WHERE site_id = {{p0:String}}",
+                [site_id],
+            )
+            for day in row
+            if day is not None
+        ]
+        return (min(found), max(found)) if found else None
+
+    def pruned_days(self, site_id: str, first: date, last: date) -> list[date]:
+        rows = self.query(
+            "SELECT day FROM rollup_days FINAL WHERE site_id = {p0:String} AND pruned"
+            " AND day BETWEEN {p1:Date} AND {p2:Date} ORDER BY day",
+            [site_id, first, last],
+        )
+        return [r[0] for r in rows]
+
+    def daily_stats(self, site_id: str, prop: str, days: Sequence[date]) -> list[dict[str, Any]]:
+        return self.query_dicts(
+            f"SELECT {DAILY_STATS_COLUMNS} FROM daily_stats WHERE site_id = {{p0:String}}"
+            " AND property = {p1:String} AND has({p2:Array(Date)}, day)",
+            [site_id, prop, list(days)],
+        )
 
     def visitors_since(self, site_id: str, since: datetime) -> int:
         rows = self.query(
