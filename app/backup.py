@@ -31,6 +31,7 @@ from app.storage.events import EventStore, StoreLocked
 from app.storage.files import private_dir, tighten
 from app.storage.meta import MetaStore
 from app.storage.migrate import latest_version
+from app.storage.store import Store
 
 EVENTS_FILE = "events.duckdb"
 META_FILE = "meta.sqlite3"
@@ -204,15 +205,16 @@ def _write_manifest(dest: Path, counts: dict[str, int]) -> dict[str, Any]:
 
 
 def backup_store(
-    store: EventStore,
+    store: Store,
     data_dir: Path,
     dest: Path,
     progress: Progress = _quiet,
     *,
     root: Path | None = None,
 ) -> dict[str, Any]:
-    """Backup through an open EventStore (the running server's, which goes on writing);
-    with root, only into a new folder inside root (see check_target)."""
+    """Backup through an open store (the running server's, which goes on writing); with
+    root, only into a new folder inside root (see check_target). A ClickHouse store's
+    backup is the same layout: its events become events.duckdb."""
     dest = check_target(dest, data_dir, root)
     check_destination(dest)
     try:
@@ -222,10 +224,19 @@ def backup_store(
     except OSError as exc:
         raise BackupError(f"{dest}: cannot create the backup folder ({exc})") from exc
     try:
-        # A cursor of its own: the copy reads one snapshot (its transaction's), so commits
-        # that land meanwhile are left out whole and ingestion never waits for it.
-        with store.reading() as cur:
-            counts = copy_events(cur, dest / EVENTS_FILE, progress)
+        if isinstance(store, EventStore):
+            # A cursor of its own: the copy reads one snapshot (its transaction's), so
+            # commits that land meanwhile are left out whole and ingestion never waits.
+            with store.reading() as cur:
+                counts = copy_events(cur, dest / EVENTS_FILE, progress)
+        else:
+            # ClickHouse: the same events.duckdb, copied from it a site-month at a time
+            # (`avocet restore` takes it; `avocet migrate-storage` puts it back).
+            from app.storage.clickhouse.migrate import copy_to_duckdb
+            from app.storage.clickhouse.store import ClickHouseEventStore
+
+            assert isinstance(store, ClickHouseEventStore)
+            counts = copy_to_duckdb(store, dest / EVENTS_FILE, progress)
         progress("copying meta.sqlite3...")
         copy_meta(data_dir / META_FILE, dest / META_FILE)
         _copy_secret(data_dir, dest)

@@ -81,6 +81,15 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
         if live is not None:  # the running server runs this for the CLI
             result = backup_store(live.events, Path(settings.data_dir), dest, say)
             result["via"] = "server"
+        elif settings.storage == "clickhouse":
+            from app.storage.clickhouse.store import ClickHouseEventStore
+
+            store = ClickHouseEventStore.unheld(settings.clickhouse_dsn)
+            try:
+                result = backup_store(store, Path(settings.data_dir), dest, say)
+            finally:
+                store.close()
+            result["via"] = "files"
         else:
             result = backup_dir(Path(settings.data_dir), dest, say)
             result["via"] = "files"

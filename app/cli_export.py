@@ -58,18 +58,6 @@ def _write_atomically(out: Path, chunks: Any) -> int:
     return size
 
 
-def _clickhouse(settings: Settings) -> Store:
-    """The ClickHouse store; StoreLocked when it is chdb's folder and a server holds it."""
-    from app.storage.clickhouse.store import ClickHouseEventStore
-
-    try:
-        return ClickHouseEventStore(settings.clickhouse_dsn)
-    except RuntimeError as exc:
-        if "EmbeddedServer" in str(exc) or "Cannot lock" in str(exc):
-            raise StoreLocked(str(exc)) from exc
-        raise
-
-
 def _local(
     settings: Settings, args: argparse.Namespace, site: Site, first: date | None, last: date | None
 ) -> dict[str, Any] | None:
@@ -78,7 +66,9 @@ def _local(
     store: Store
     try:
         if settings.storage == "clickhouse":
-            store = _clickhouse(settings)
+            from app.storage.clickhouse.store import ClickHouseEventStore
+
+            store = ClickHouseEventStore.unheld(settings.clickhouse_dsn)
         else:
             store = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
     except StoreLocked:

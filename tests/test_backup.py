@@ -26,21 +26,27 @@ from app.query.periods import day_range
 from app.query.run import run_query_sync
 from app.storage.events import EventStore
 from app.storage.meta import Site
-from tests.conftest import CHROME_UA, ROOT, LiveServer, ServeProcess
+from tests.conftest import CHROME_UA, ROOT, LiveServer, ServeProcess, free_port
 
 PASSWORD = "a long enough test password 42"
 
 
-def cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def cli(
+    data_dir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app.cli", "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         input=stdin,
-        env={k: v for k, v in os.environ.items() if k != "AVOCET_TOKEN"},
+        env=env if env is not None else _without_token(),
         check=False,
     )
+
+
+def _without_token() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "AVOCET_TOKEN"}
 
 
 def post_event(http: httpx.Client, site: str, path: str, i: int) -> bool:
@@ -289,3 +295,68 @@ def test_export_writes_events_and_daily_stats_csv(
     empty = cli(data, "export", site, "--from", "2000-01-01", "--to", "2000-01-02",
                 "--out", str(tmp_path / "none"), "--json")  # fmt: skip
     assert json.loads(empty.stdout)["files"]["events"]["rows"] == 0
+
+
+def test_a_clickhouse_instance_backs_up_to_the_same_layout_and_comes_back(
+    tmp_path: Path,
+) -> None:
+    """storage = "clickhouse": `avocet backup` (no server) and POST /api/v1/admin/backup
+    (a server holding chdb's folder) write the usual layout, its events.duckdb copied from
+    ClickHouse; restored, and moved back to ClickHouse, it exports the hand-computed tables
+    of tests/test_export.py."""
+    from tests.test_export import EXPECTED, GOAT, named, tables
+    from tests.test_imports import _env
+
+    data = tmp_path / "data"
+    env = _env()
+    assert cli(data, "site", "add", "example.com", env=env).returncode == 0
+    done = cli(data, "import", "goatcounter", str(GOAT), "--site", "example.com",
+               env={**env, "AVOCET_RAW_RETENTION_DAYS": "100000"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert cli(data, "migrate-storage", "--to", "clickhouse", env=env).returncode == 0
+    (data / "events.duckdb").unlink()
+    ch_env = {**env, "AVOCET_STORAGE": "clickhouse", "AVOCET_RAW_RETENTION_DAYS": "100000"}
+    assert cli(data, "user", "create", "admin@example.com", "--admin", "--password-stdin",
+               stdin=PASSWORD, env=ch_env).returncode == 0  # fmt: skip
+    key = cli(data, "key", "create", "--all-sites", "--scopes", "sites:write", "--json",
+              env=ch_env)  # fmt: skip
+    token = json.loads(key.stdout)["token"]
+
+    offline = cli(data, "backup", str(tmp_path / "offline"), "--json", env=ch_env)
+    assert offline.returncode == 0, offline.stderr
+    rows = json.loads(offline.stdout)["rows"]
+    # goatcounter-v2.csv: 6 pageviews and a signup event, days kept raw.
+    assert (rows["events"], rows["daily_rollups"] > 0, rows["rollup_days"]) == (7, True, 2)
+
+    serve = ServeProcess(data, free_port(), extra_env={k: v for k, v in ch_env.items()
+                                                       if k.startswith("AVOCET_")})  # fmt: skip
+    serve.start()
+    try:
+        online = httpx.post(
+            f"{serve.url}/api/v1/admin/backup",
+            json={"dest": "online"},  # in the server's backup_dir, beside the data dir
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+    finally:
+        serve.kill(signal.SIGTERM)
+    assert online.status_code == 200, online.text
+    assert online.json()["rows"] == rows
+
+    for name, folder in (
+        ("offline", tmp_path / "offline"),
+        ("online", tmp_path / "backups" / "online"),
+    ):
+        back = tmp_path / f"restored-{name}"
+        restored = cli(back, "restore", str(folder), "--json", env=env)
+        assert restored.returncode == 0, restored.stderr
+        for storage in ("duckdb", "clickhouse"):
+            if storage == "clickhouse":
+                moved = cli(back, "migrate-storage", "--to", "clickhouse", env=env)
+                assert moved.returncode == 0, moved.stderr
+            out = back.parent / f"{name}-{storage}.zip"
+            exported = cli(back, "export", "example.com", "--format", "plausible", "--out",
+                           str(out), env={**env, "AVOCET_STORAGE": storage,
+                                          "AVOCET_RAW_RETENTION_DAYS": "100000"})  # fmt: skip
+            assert exported.returncode == 0, exported.stderr
+            assert tables(out.read_bytes()) == named(EXPECTED)

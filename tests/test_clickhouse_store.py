@@ -151,7 +151,7 @@ def test_storage_and_dsn_settings_from_the_environment(tmp_path: Path) -> None:
 
 def test_serve_on_clickhouse_says_what_needs_duckdb(tmp_path: Path) -> None:
     """`avocet serve` runs on ClickHouse (stats: the stats test modules run on both stores;
-    ingest: tests/test_crash_safety.py); what only DuckDB's store does yet (imports, backup)
+    ingest: tests/test_crash_safety.py); what only DuckDB's store does yet (imports)
     answers 501 in the API's envelope, naming the setting."""
     settings = Settings(
         data_dir=str(tmp_path / "data"), port=free_port(), run_jobs=False, storage="clickhouse"
@@ -170,24 +170,17 @@ def test_serve_on_clickhouse_says_what_needs_duckdb(tmp_path: Path) -> None:
             name="t",
             expires_at=None,
         )
-        _, admin_token = create_api_key(
-            meta,
-            user_id=owner.id,
-            site_id=None,
-            scopes=("sites:write",),
-            name="admin",
-            expires_at=None,
-        )
         response = httpx.post(
-            f"{live.url}/api/v1/admin/backup",
-            json={"dest": "b1"},
-            headers={"Authorization": f"Bearer {admin_token}"},
+            f"{live.url}/api/v1/sites/{site.id}/imports",
+            data={"source": "goatcounter"},
+            files={"file": ("hits.csv", b"2,/,,,,,,,,2025-03-01T10:00:00Z\n")},
+            headers={"Authorization": f"Bearer {token}"},
         )
         assert response.status_code == 501, response.text
         assert response.json() == {
             "error": {
                 "code": "not_available",
-                "message": 'backup needs storage = "duckdb": not available on'
+                "message": 'imports needs storage = "duckdb": not available on'
                 " ClickHouse yet (issue #24)",
             }
         }

@@ -19,7 +19,7 @@ from app.api.access import authenticate, services
 from app.auth.principal import Principal
 from app.backup import backup_store
 from app.errors import Forbidden, InvalidRequest
-from app.storage.events import EventStore
+from app.storage.store import Store
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -48,12 +48,12 @@ async def admin_backup(request: AnyRequest, data: JSONBody[BackupForm]) -> dict[
     root = svc.settings.backup_root
     dest = root / data.dest  # an absolute dest replaces the root; backup_store checks it
     data_dir = Path(svc.settings.data_dir)
-    backup = partial(_backup, svc.duckdb_events("backup"), data_dir, dest, root)
+    backup = partial(_backup, svc.events, data_dir, dest, root)
     result: dict[str, object] = await anyio.to_thread.run_sync(backup)
     return result
 
 
-def _backup(events: EventStore, data_dir: Path, dest: Path, root: Path) -> dict[str, object]:
+def _backup(events: Store, data_dir: Path, dest: Path, root: Path) -> dict[str, object]:
     """backup_store; a destination the OS refuses to look at (a name too long, a loop) is
     the caller's 400, not a 500."""
     try:

@@ -63,6 +63,7 @@ async def _save(form: Any, folder: Path) -> list[Path]:
 async def start_import(svc: Services, site: Site, form: Any) -> import_jobs.ImportJob:
     """Check a multipart import form (source, overlap, website, file parts), save its files
     and start the job on a worker; the queued job (the API and the UI's upload share this)."""
+    svc.duckdb_events("imports")  # ClickHouse: refused now, not as a failed job later
     source = _text(form, "source") or ""
     if source not in AVAILABLE:
         raise InvalidRequest(f"source: one of {', '.join(AVAILABLE)}")

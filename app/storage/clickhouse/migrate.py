@@ -13,8 +13,10 @@ none there yet."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -121,3 +123,67 @@ def _copy_counters(duck: EventStore, ch: ClickHouseEventStore) -> int:
             ch.insert_table(table, data, f"migrate:{table}")
             copied += data.num_rows
     return copied
+
+
+def copy_to_duckdb(
+    ch: ClickHouseEventStore, dest_file: Path, progress: Callable[[str], None] | None = None
+) -> dict[str, int]:
+    """A ClickHouse store's raw events, current rollups, rolled days and counters written
+    into a new DuckDB events file (a backup's events.duckdb: `avocet restore` takes it, and
+    migrate() puts it back on ClickHouse). Events go one (site, month) at a time, each read
+    from the parts its query began with; rows per table returned."""
+    fresh = EventStore(dest_file)  # the schema exactly as a server makes it
+    fresh.close()
+    con = duckdb.connect(str(dest_file))
+    counts: dict[str, int] = {}
+    try:
+        chunks = ch.query(
+            "SELECT site_id, toYYYYMM(ts), count() FROM events GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        counts["events"] = 0
+        for site_id, month, _ in chunks:
+            if progress:
+                progress(f"copying events of {site_id} {month}...")
+            chunk = ch.arrow(
+                f"SELECT {', '.join(COLUMNS)} FROM events WHERE site_id = {{p0:String}}"
+                " AND toYYYYMM(ts) = {p1:UInt32}",
+                [site_id, month],
+            ).cast(EVENT_SCHEMA)
+            counts["events"] += _insert(con, "events", chunk)
+        for table, select in _DUCKDB_TABLES.items():
+            if progress:
+                progress(f"copying {table}...")
+            counts[table] = _insert(con, table, _naive_times(ch.arrow(select)))
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return counts
+
+
+# DuckDB's rollup and counter tables, read from ClickHouse's: each day's current build
+# (its build number is ClickHouse's only), counters summed.
+_DUCKDB_TABLES = {
+    "daily_rollups": "SELECT * EXCEPT (build) FROM daily_rollups_current",
+    "rollup_days": "SELECT site_id, day, events, built_at, pruned FROM rollup_days FINAL",
+    "bot_counts": "SELECT site_id, day, sum(hits) AS hits FROM bot_counts GROUP BY 1, 2",
+    "excluded_counts": "SELECT site_id, day, reason, sum(hits) AS hits FROM excluded_counts"
+    " GROUP BY 1, 2, 3",
+}
+
+
+def _naive_times(table: pa.Table) -> pa.Table:
+    """Times as DuckDB's TIMESTAMP columns hold them: UTC, without the zone."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            table = table.set_column(i, field.name, table[field.name].cast(pa.timestamp("us")))
+    return table
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> int:
+    con.register("avocet_chunk", data)
+    try:
+        columns = ", ".join(f'"{c}"' for c in data.column_names)
+        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM avocet_chunk")
+    finally:
+        con.unregister("avocet_chunk")
+    return int(data.num_rows)

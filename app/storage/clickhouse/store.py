@@ -32,6 +32,7 @@ from app.storage.events import (
     EVENT_SCHEMA,
     USER_COLUMNS,
     Row,
+    StoreLocked,
     rows_to_arrow,
 )
 from app.storage.rollups import ROLLUP_COLUMNS, DailyTotals
@@ -317,6 +318,17 @@ class ClickHouseEventStore:
         self._build_lock = threading.Lock()
         for statement in schema_statements():
             self._engine.run(statement, {})
+
+    @classmethod
+    def unheld(cls, dsn: str) -> ClickHouseEventStore:
+        """The store for a command run beside no server; StoreLocked when the dsn is a chdb
+        folder a running server holds (ClickHouse locks it for one process)."""
+        try:
+            return cls(dsn)
+        except RuntimeError as exc:
+            if "EmbeddedServer" in str(exc) or "Cannot lock" in str(exc):
+                raise StoreLocked(f"{dsn} is held by a running server") from exc
+            raise
 
     def append(
         self,
