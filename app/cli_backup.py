@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from app.cli_json import print_json
-from app.cli_served import cli_path, open_events, served
+from app.cli_served import cli_path, duckdb_only, open_events, served
 from app.config import Settings
-from app.errors import AppError, InvalidRequest
+from app.errors import AppError, InvalidRequest, NotOnThisStorage
 from app.storage.events import StoreLocked
 
 
@@ -82,9 +82,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
             result = backup_store(live.events, Path(settings.data_dir), dest, say)
             result["via"] = "server"
         elif settings.storage == "clickhouse":
-            from app.storage.clickhouse.store import ClickHouseEventStore
-
-            store = ClickHouseEventStore.unheld(settings.clickhouse_dsn)
+            store = open_events(settings)
             try:
                 result = backup_store(store, Path(settings.data_dir), dest, say)
             finally:
@@ -126,8 +124,14 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     from app.backup import doctor
 
     live = served()
+    if settings.storage == "clickhouse":  # its checks are of DuckDB's files
+        raise NotOnThisStorage(
+            '`avocet doctor` needs storage = "duckdb": not available on ClickHouse yet (issue #24)'
+        )
     try:
-        report = doctor(Path(settings.data_dir), live.events if live else None)
+        report = doctor(
+            Path(settings.data_dir), duckdb_only(live.events, "doctor") if live else None
+        )
     except StoreLocked as exc:
         raise _locked(str(exc)) from exc
     if args.json:
@@ -204,7 +208,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     out = cli_path(args.out or f"export-{site.domain}{'.zip' if as_zip else ''}")
     try:
         written = export_csv(
-            store,
+            duckdb_only(store, f"export --format {args.format}"),
             site.id,
             out,
             first,

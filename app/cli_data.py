@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from app.cli_json import print_json
-from app.cli_served import open_events
+from app.cli_served import duckdb_only, open_events
 from app.config import Settings
 from app.errors import AppError
 from app.jobs.lifecycle import Report, align_zones, compact, prune_sites, rollup_sites
-from app.storage.events import EventStore, StoreLocked
+from app.storage.events import StoreLocked
 from app.storage.meta import MetaStore, Site
 from app.storage.retention import retention_of
+from app.storage.store import Store
 
 
 class ServerRunning(AppError):
@@ -24,7 +25,7 @@ class ServerRunning(AppError):
     code = "conflict"
 
 
-def _open(settings: Settings) -> tuple[MetaStore, EventStore]:
+def _open(settings: Settings) -> tuple[MetaStore, Store]:
     from app.services import open_meta  # destroys expired salts, as every command does
 
     data = Path(settings.data_dir)
@@ -53,9 +54,11 @@ def _print(report: Report, sites: list[Site], what: str, as_json: bool) -> int:
     return 1 if report.failed else 0
 
 
-def _aligned_sites(meta: MetaStore, store: EventStore) -> list[Site]:
-    """The sites, after re-dating the events of any whose timezone changed."""
-    align_zones(store, meta, meta.sites())
+def _aligned_sites(meta: MetaStore, store: Store) -> list[Site]:
+    """The sites, after re-dating the events of any whose timezone changed (DuckDB: a
+    ClickHouse store refuses timezone changes)."""
+    if store.engine == "duckdb":
+        align_zones(duckdb_only(store, "rollup"), meta, meta.sites())
     return meta.sites()
 
 
@@ -101,7 +104,7 @@ def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
             if tty:
                 print(f"compacting {day} ({i}/{n})", file=sys.stderr, flush=True)
 
-        report = compact(store, progress=progress)
+        report = compact(duckdb_only(store, "compact"), progress=progress)
         if args.json:
             print_json(
                 {"done": report.done, "failed": report.failed, "rewritten": report.rewritten}

@@ -20,9 +20,9 @@ from app.cli_served import open_events, served
 from app.config import Settings
 from app.errors import InvalidRequest, NotFound
 from app.storage import privacy
-from app.storage.events import EventStore
 from app.storage.meta import MetaStore, Site
 from app.storage.purge import events_inventory, site_inventory
+from app.storage.store import Store
 
 POLL_SECONDS = 0.2
 REQUESTED_BY = "cli"
@@ -54,7 +54,7 @@ def _listing(what: dict[str, int]) -> str:
     return "".join(f"  {thing.replace('_', ' ')}: {n:,}\n" for thing, n in what.items())
 
 
-def _run_here(store: EventStore, meta: MetaStore, request_id: str) -> threading.Thread:
+def _run_here(store: Store, meta: MetaStore, request_id: str) -> threading.Thread:
     """No server: this process carries out the request (in a thread, so the main one can
     show its steps)."""
     from app.ingest.sites import SiteDirectory
@@ -66,7 +66,7 @@ def _run_here(store: EventStore, meta: MetaStore, request_id: str) -> threading.
     return job
 
 
-def _follow(store: EventStore, meta: MetaStore, request_id: str) -> privacy.PrivacyRequest:
+def _follow(store: Store, meta: MetaStore, request_id: str) -> privacy.PrivacyRequest:
     """Start the request (the server's jobs, or here) and print each step as it is done."""
     found = served()
     job = None

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from app.cli_json import print_json
+from app.cli_served import open_events
 from app.config import Settings
 from app.errors import AppError, InvalidRequest, NotFound
-from app.storage.events import EventStore, StoreLocked
+from app.storage.events import StoreLocked
 from app.storage.meta import Site
-from app.storage.store import Store
 
 
 class ServerError(AppError):
@@ -63,14 +63,8 @@ def _local(
 ) -> dict[str, Any] | None:
     from app.imports.plausible_export import archive_name, data_range, stream_zip
 
-    store: Store
     try:
-        if settings.storage == "clickhouse":
-            from app.storage.clickhouse.store import ClickHouseEventStore
-
-            store = ClickHouseEventStore.unheld(settings.clickhouse_dsn)
-        else:
-            store = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
+        store = open_events(settings)  # the server's own when it runs the command
     except StoreLocked:
         return None
     tables: dict[str, int] = {}

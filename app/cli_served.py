@@ -26,7 +26,9 @@ from typing import Any, cast
 import msgspec
 
 from app.config import Settings
+from app.errors import NotOnThisStorage
 from app.storage.events import EventStore
+from app.storage.store import Store
 
 SOCKET_FILE = "avocet.sock"
 # sun_path holds 108 bytes; a longer path is reached through /proc/self/fd/N/avocet.sock.
@@ -61,7 +63,7 @@ class Served:
     CLI's working directory (its relative paths mean what they meant there), and submit(),
     which hands a queued deletion request to the server's jobs (from any thread)."""
 
-    events: EventStore
+    events: Store
     cwd: Path
     submit: Callable[[str], None] | None = None
 
@@ -76,7 +78,7 @@ def served() -> Served | None:
 
 @contextlib.contextmanager
 def serving(
-    events: EventStore, cwd: Path, submit: Callable[[str], None] | None = None
+    events: Store, cwd: Path, submit: Callable[[str], None] | None = None
 ) -> Iterator[None]:
     token = _served.set(Served(events, cwd, submit))
     try:
@@ -88,7 +90,7 @@ def serving(
 class _Borrowed:
     """The server's store lent to a command: everything but close()."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def close(self) -> None:
@@ -98,13 +100,27 @@ class _Borrowed:
         return getattr(self._store, name)
 
 
-def open_events(settings: Settings) -> EventStore:
+def open_events(settings: Settings) -> Store:
     """The events store for a CLI command: the running server's when it runs the command,
-    else the file (StoreLocked when another process holds it)."""
+    else the file, or ClickHouse (StoreLocked when another process holds it)."""
     found = served()
     if found is not None:
-        return cast(EventStore, _Borrowed(found.events))
+        return cast(Store, _Borrowed(found.events))
+    if settings.storage == "clickhouse":
+        from app.storage.clickhouse.store import ClickHouseEventStore
+
+        return ClickHouseEventStore.unheld(settings.clickhouse_dsn)
     return EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
+
+
+def duckdb_only(store: Store, command: str) -> EventStore:
+    """The store when it is DuckDB's (a borrowed one included); else NotOnThisStorage."""
+    inner = store._store if isinstance(store, _Borrowed) else store
+    if isinstance(inner, EventStore):
+        return cast(EventStore, store)
+    raise NotOnThisStorage(
+        f'`avocet {command}` needs storage = "duckdb": not available on ClickHouse yet (issue #24)'
+    )
 
 
 def cli_path(value: str) -> Path:

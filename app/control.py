@@ -154,8 +154,7 @@ class ControlServer:
 
         def run() -> int:
             try:
-                store = svc.duckdb_events("avocet commands beside the server")
-                with serving(store, Path(request.cwd), submit):
+                with serving(svc.events, Path(request.cwd), submit):
                     return int(args.func(svc.settings, args))
             except (ConfigError, AppError) as exc:
                 message = exc.message if isinstance(exc, AppError) else str(exc)

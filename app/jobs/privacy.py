@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
+from typing import cast
 
 import anyio.to_thread
 
@@ -73,8 +74,8 @@ def _delete_site(store: Store, meta: MetaStore, request: privacy.PrivacyRequest)
     assert site_id is not None
     privacy.mark_running(meta, request.id, [])
     gone = store.delete_site_data(site_id)
-    if isinstance(store, EventStore):  # imported aggregates are the site's data too
-        delete_site_imports(store, site_id)
+    if store.engine == "duckdb":  # imported aggregates are the site's data too
+        delete_site_imports(cast(EventStore, store), site_id)
     privacy.mark_deleted(meta, request.id, gone.pop("events"), gone)
     _step_done(meta, request.id, "events")
     privacy.mark_deleted(meta, request.id, 0, purge_site(meta, site_id))
