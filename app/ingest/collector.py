@@ -259,6 +259,8 @@ class Forwarder:
             started = time.perf_counter()
             try:
                 statuses = await self._post(owner, body)
+                if len(statuses) != len(batch):
+                    raise RuntimeError(f"{len(statuses)} answers for {len(batch)} rows")
             except Exception as exc:
                 self.failed_rows += len(batch)
                 log.error("forward of %d rows failed: %s", len(batch), exc)

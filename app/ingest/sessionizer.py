@@ -26,6 +26,7 @@ from app.storage.events import Row
 log = logging.getLogger("avocet.sessionizer")
 
 APPEND_ATTEMPTS = 6  # over ~6 s: a control plane restarting within that loses nothing
+RETRIED = frozenset({500, 502, 503, 504})
 
 
 class Sessionizer:
@@ -87,8 +88,8 @@ class RemoteStore:
         for attempt in range(APPEND_ATTEMPTS):
             try:
                 response = self._client.post(f"{self._url}/append", content=body)
-                if response.status_code < 500:
-                    response.raise_for_status()
+                if response.status_code not in RETRIED:
+                    response.raise_for_status()  # 4xx, 501: no retry makes it right
                     return
                 problem = f"{response.status_code} {response.text[:200]}"
             except httpx.TransportError as exc:
