@@ -55,10 +55,8 @@ def _print(report: Report, sites: list[Site], what: str, as_json: bool) -> int:
 
 
 def _aligned_sites(meta: MetaStore, store: Store) -> list[Site]:
-    """The sites, after re-dating the events of any whose timezone changed (DuckDB: a
-    ClickHouse store refuses timezone changes)."""
-    if store.engine == "duckdb":
-        align_zones(duckdb_only(store, "rollup"), meta, meta.sites())
+    """The sites, after re-dating the events of any whose timezone changed."""
+    align_zones(store, meta, meta.sites())
     return meta.sites()
 
 

@@ -207,12 +207,6 @@ class Services:
             f'{feature} needs storage = "duckdb": not available on ClickHouse yet (issue #24)'
         )
 
-    def check_zone_change(self, site: Site, timezone: str | None) -> None:
-        """Refuse a new timezone where stored events can't be re-dated to it yet (the
-        ClickHouse store: its `day` is in the sort key, rows must be rewritten)."""
-        if timezone is not None and timezone != site.timezone:
-            self.duckdb_events("changing a site's timezone")
-
     def retention(self, site: Site) -> Retention:
         """What the site keeps: its own retention, or the instance's defaults and limits."""
         return retention_of(site, self.settings)

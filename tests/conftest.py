@@ -24,6 +24,7 @@ from app.cli import server_config
 from app.config import Settings
 from app.main import create_app
 from app.services import Services
+from app.storage.store import Store
 
 CHROME_UA = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
@@ -144,6 +145,13 @@ def clickhouse_sql(sql: str, params: list[Any]) -> str:
         text += f"{{p{i}:{clickhouse_type(value)}}}{rest}"
     text = text.replace("* EXCLUDE (", "* EXCEPT (")
     return text.replace("FROM rollup_days", "FROM rollup_days FINAL")
+
+
+def read_any(store: Store, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """A test's read in DuckDB's SQL on either events store (see clickhouse_sql)."""
+    if store.engine == "clickhouse":
+        sql = clickhouse_sql(sql, params or [])
+    return store.query(sql, params or [])
 
 
 @dataclass

@@ -1,7 +1,11 @@
 """Deletion that deletes: a site's deletion and a reset of its stats run as resumable jobs;
 killed with -9 in the middle while hits keep arriving for it and for another site, restarted,
 they finish, and nothing of what they deleted is left in any file of the data dir (grepped
-after a checkpoint), while the other site lost nothing."""
+after a checkpoint), while the other site lost nothing. On both events stores (issue #24).
+On ClickHouse the rows leave every active part when the job is done, but the parts they
+replace stay on disk until ClickHouse's own cleanup removes them (25 s to minutes in chdb,
+old_parts_lifetime and the background schedule): there the grep is not asserted, the SQL
+counts are (a known gap, in the README)."""
 
 from __future__ import annotations
 
@@ -9,21 +13,32 @@ import json
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
 
 from app.config import Settings
 from app.ingest.sites import SiteDirectory
 from app.jobs.lifecycle import rollup_sites
+from app.storage.events import EventStore
 from app.storage.goals import add_goal
+from app.storage.store import Store
 from tests.accounts_fixtures import ALL_SCOPES, World, auth_settings
-from tests.conftest import CHROME_UA, ServeProcess, free_port, start_live_server, stop_live_server
+from tests.conftest import (
+    CHROME_UA,
+    ServeProcess,
+    free_port,
+    read_any,
+    start_live_server,
+    stop_live_server,
+)
+from tests.stats_env import STORAGES
 
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 DAYS_BACK = (3, 2)  # finished days with events, rolled up before the deletion
@@ -44,10 +59,10 @@ def _ts(day: date, hour: int) -> str:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC).isoformat()
 
 
-def seed(tmp_path: Path) -> Seeded:
+def seed(tmp_path: Path, storage: str = "duckdb") -> Seeded:
     """Two sites with server-side events on past days (rolled up), bot hits, a goal and an
     API key; served in-process (so the test reads the stores), then stopped cleanly."""
-    live = start_live_server(auth_settings(tmp_path, run_jobs=False))
+    live = start_live_server(auth_settings(tmp_path, run_jobs=False, storage=storage))
     world = World(live)
     try:
         owner = world.user("owner@example.com")
@@ -79,10 +94,10 @@ def seed(tmp_path: Path) -> Seeded:
         report = rollup_sites(svc.events, svc.sites.all())
         assert report.done == {gone: 2, kept: 2}
         live.wait_rows("SELECT * FROM bot_counts", [], 2)
-        kept_rollups = svc.events.query(
-            "SELECT * FROM daily_stats WHERE site_id = ? ORDER BY ALL", [kept]
+        kept_rollups = read_any(
+            svc.events, "SELECT * FROM daily_stats WHERE site_id = ? ORDER BY ALL", [kept]
         )
-        kept_events = svc.events.query("SELECT count(*) FROM events WHERE site_id = ?", [kept])
+        kept_events = read_any(svc.events, "SELECT count(*) FROM events WHERE site_id = ?", [kept])
     finally:
         stop_live_server(live)
     return Seeded(
@@ -153,32 +168,41 @@ def grep_data_dir(data_dir: Path, needles: list[bytes]) -> list[tuple[str, bytes
     return found
 
 
-def kept_state(data_dir: Path, site: str) -> tuple[int, list[tuple[Any, ...]]]:
-    con = duckdb.connect(str(data_dir / "events.duckdb"), read_only=True)
+@contextmanager
+def stopped_store(data_dir: Path, storage: str) -> Iterator[Store]:
+    """The events store of a stopped data dir."""
+    store: Store
+    if storage == "clickhouse":
+        from app.storage.clickhouse.store import ClickHouseEventStore
+
+        store = ClickHouseEventStore(f"chdb://{data_dir / 'clickhouse'}")
+    else:
+        store = EventStore(data_dir / "events.duckdb")
     try:
-        n = con.execute("SELECT count(*) FROM events WHERE site_id = ?", [site]).fetchone()
-        rollups = con.execute(
-            "SELECT * FROM daily_stats WHERE site_id = ? ORDER BY ALL", [site]
-        ).fetchall()
-        return int(n[0]) if n else 0, rollups
+        yield store
     finally:
-        con.close()
+        store.close()
 
 
-def count_paths(data_dir: Path, site: str, tag: str) -> int:
-    con = duckdb.connect(str(data_dir / "events.duckdb"), read_only=True)
-    try:
-        row = con.execute(
-            "SELECT count(*) FROM events WHERE site_id = ? AND contains(pathname, ?)", [site, tag]
-        ).fetchone()
-        return int(row[0]) if row else 0
-    finally:
-        con.close()
+def kept_state(store: Store, site: str) -> tuple[int, list[tuple[Any, ...]]]:
+    n = read_any(store, "SELECT count(*) FROM events WHERE site_id = ?", [site])
+    rollups = read_any(store, "SELECT * FROM daily_stats WHERE site_id = ? ORDER BY ALL", [site])
+    return int(n[0][0]), rollups
 
 
-def serve(tmp_path: Path, pause: float) -> ServeProcess:
+def count_paths(store: Store, site: str, tag: str) -> int:
+    row = read_any(
+        store,
+        "SELECT count(*) FROM events WHERE site_id = ? AND pathname LIKE ?",
+        [site, f"%{tag}%"],
+    )
+    return int(row[0][0])
+
+
+def serve(tmp_path: Path, pause: float, storage: str) -> ServeProcess:
     proc = ServeProcess(tmp_path / "data", free_port())
     proc.extra_env = {
+        "AVOCET_STORAGE": storage,
         "AVOCET_RUN_JOBS": "false",
         "TEST_AVOCET_DELETION_STEP_PAUSE": str(pause),
         "AVOCET_LIMITS__COLLECT_IP_PER_MINUTE": "100000",
@@ -187,13 +211,14 @@ def serve(tmp_path: Path, pause: float) -> ServeProcess:
     return proc
 
 
+@pytest.mark.parametrize("storage", STORAGES)
 @pytest.mark.parametrize("what", ["delete_site", "reset_all", "reset_range"])
 def test_deletion_leaves_nothing_on_disk_when_killed_mid_job_and_restarted(
-    tmp_path: Path, what: str
+    tmp_path: Path, what: str, storage: str
 ) -> None:
-    seeded = seed(tmp_path)
+    seeded = seed(tmp_path, storage)
     data_dir = tmp_path / "data"
-    first = serve(tmp_path, pause=2.0)
+    first = serve(tmp_path, pause=2.0, storage=storage)
     auth = {"Authorization": f"Bearer {seeded.token}"}
     try:
         with httpx.Client(base_url=first.url, headers=auth, timeout=10) as http:
@@ -219,7 +244,7 @@ def test_deletion_leaves_nothing_on_disk_when_killed_mid_job_and_restarted(
         stored_before_kill = before.kept_stored + fire.kept_stored
         assert stored_before_kill > 0
 
-        second = serve(tmp_path, pause=0)
+        second = serve(tmp_path, pause=0, storage=storage)
         with httpx.Client(base_url=second.url, headers=auth, timeout=10) as http:
             fire = Firehose(second.url, seeded, b"zq7-after", net=2)
             done = wait_for(http, rid, lambda b: b["status"] in ("done", "failed"))
@@ -239,21 +264,23 @@ def test_deletion_leaves_nothing_on_disk_when_killed_mid_job_and_restarted(
             if proc.proc is not None:
                 proc.kill()
 
-    kept_events, kept_rollups = kept_state(data_dir, seeded.kept)
-    assert kept_rollups == seeded.kept_rollups
-    assert kept_events == seeded.kept_events + stored_before_kill + fire.kept_stored
-    gone = {
-        "delete_site": [*seeded.secrets, b"zq7-before", b"zq7-during"],
-        "reset_all": [b"zq7-secret", b"zq7-before"],  # the past days, and today's so far
-        "reset_range": [b"zq7-secret"],  # the past days only
-    }[what]
-    assert grep_data_dir(data_dir, gone) == []
-    if what != "delete_site":  # the site kept collecting: what arrived after the request
-        # (read with SQL: DuckDB may compress a column so that grep can't find its values)
-        kept = ["zq7-during", "zq7-after", *(["zq7-before"] if what == "reset_range" else [])]
-        assert all(count_paths(data_dir, seeded.gone, tag) > 0 for tag in kept)
-    for tag in [n.decode() for n in gone if n.startswith(b"zq7-")]:
-        assert count_paths(data_dir, seeded.gone, tag) == 0
+    with stopped_store(data_dir, storage) as store:
+        kept_events, kept_rollups = kept_state(store, seeded.kept)
+        assert kept_rollups == seeded.kept_rollups
+        assert kept_events == seeded.kept_events + stored_before_kill + fire.kept_stored
+        gone = {
+            "delete_site": [*seeded.secrets, b"zq7-before", b"zq7-during"],
+            "reset_all": [b"zq7-secret", b"zq7-before"],  # the past days, and today's so far
+            "reset_range": [b"zq7-secret"],  # the past days only
+        }[what]
+        if what != "delete_site":  # the site kept collecting: what arrived after the request
+            # (read with SQL: an engine may compress a column so that grep can't find it)
+            kept = ["zq7-during", "zq7-after", *(["zq7-before"] if what == "reset_range" else [])]
+            assert all(count_paths(store, seeded.gone, tag) > 0 for tag in kept)
+        for tag in [n.decode() for n in gone if n.startswith(b"zq7-")]:
+            assert count_paths(store, seeded.gone, tag) == 0
+    if storage == "duckdb":
+        assert grep_data_dir(data_dir, gone) == []
 
 
 def test_site_deletion_removes_its_imported_stats(tmp_path: Path) -> None:

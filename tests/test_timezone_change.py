@@ -1,10 +1,13 @@
 """A site's timezone changes after data came in: its stored days (the `day` column, daily
 rollups) move to the new zone's local days, over real HTTP and across a restart, without
-losing or double-counting an event, even next to days whose raw events were pruned."""
+losing or double-counting an event, even next to days whose raw events were pruned. On
+both events stores (issue #24)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,8 +25,10 @@ from app.ingest.pipeline import Client, Drop
 from app.jobs.lifecycle import prune_sites, rollup_sites
 from app.services import Services
 from app.storage.events import EventStore
+from app.storage.store import Store
 from tests.accounts_fixtures import World, auth_settings
-from tests.conftest import CHROME_UA, ROOT, start_live_server, stop_live_server
+from tests.conftest import CHROME_UA, ROOT, read_any, start_live_server, stop_live_server
+from tests.stats_env import STORAGES
 from tests.test_ui_forms import sign_in_ui
 
 TODAY = datetime.now(UTC).date()
@@ -44,9 +49,9 @@ def kathmandu_day(ts: datetime) -> date:
     return ts.date() + timedelta(days=1 if (ts.hour, ts.minute) >= (18, 15) else 0)
 
 
-@pytest.fixture(name="world")
-def world_without_jobs(tmp_path: Path) -> Iterator[World]:
-    live = start_live_server(auth_settings(tmp_path, run_jobs=False))
+@pytest.fixture(name="world", params=STORAGES)
+def world_without_jobs(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
+    live = start_live_server(auth_settings(tmp_path, run_jobs=False, storage=request.param))
     try:
         yield World(live)
     finally:
@@ -91,8 +96,8 @@ def wait_aligned(svc: Services, site_id: str, timeout: float = 15.0) -> None:
 def stored_days(svc: Services, site_id: str) -> list[tuple[datetime, date]]:
     return [
         (ts.replace(tzinfo=UTC), day)
-        for ts, day in svc.events.query(
-            "SELECT ts, day FROM events WHERE site_id = ? ORDER BY ts", [site_id]
+        for ts, day in read_any(
+            svc.events, "SELECT ts, day FROM events WHERE site_id = ? ORDER BY ts", [site_id]
         )
     ]
 
@@ -139,8 +144,8 @@ def test_timezone_change_moves_days_and_rollups_over_http(world: World) -> None:
         # Every stored day is now the Kathmandu day; 2 of 5 events a day moved.
         assert stored_days(svc, site_id) == [(ts, kathmandu_day(ts)) for ts in when]
         # Rollups of days with raw events are dropped, to be rebuilt in the new zone.
-        assert svc.events.query("SELECT count(*) FROM rollup_days")[0][0] == 0
-        assert svc.events.query("SELECT count(*) FROM daily_rollups")[0][0] == 0
+        assert read_any(svc.events, "SELECT count(*) FROM rollup_days")[0][0] == 0
+        assert read_any(svc.events, "SELECT count(*) FROM daily_rollups")[0][0] == 0
 
         kathmandu = timedelta(hours=5, minutes=45)
         last = UTC_DAYS[-1] + timedelta(days=1)
@@ -198,15 +203,18 @@ def test_pruned_days_keep_their_rollups_and_no_event_is_lost(world: World) -> No
     assert prune_sites(svc.events, svc.sites.all(), raw_days, now).done == {site_id: 10}
 
     def rollup_rows(day: date) -> list[tuple[Any, ...]]:
-        return svc.events.query(
+        return read_any(
+            svc.events,
             "SELECT * FROM daily_stats WHERE site_id = ? AND day = ? ORDER BY ALL",
             [site_id, day],
         )
 
     def totals() -> dict[date, tuple[int, int, int]]:
-        rows = svc.events.query(
+        rows = read_any(
+            svc.events,
             "SELECT s.day, s.visitors, s.pageviews, d.events FROM daily_stats s"
-            " JOIN rollup_days d USING (site_id, day) WHERE site_id = ? AND property = ''",
+            " JOIN (SELECT * FROM rollup_days) d USING (site_id, day)"
+            " WHERE site_id = ? AND property = ''",
             [site_id],
         )
         return {day: (v, pv, n) for day, v, pv, n in rows}
@@ -283,10 +291,12 @@ def test_until_applied_no_zone_trusts_the_stored_days(world: World) -> None:
     assert points == {utc_label(FIRST, utc): 6, utc_label(FIRST + timedelta(days=1), utc): 5}
 
 
-def pending_change(tmp_path: Path, domain: str) -> tuple[Settings, str, list[datetime]]:
+def pending_change(
+    tmp_path: Path, domain: str, storage: str
+) -> tuple[Settings, str, list[datetime]]:
     """A stopped data dir whose site's new zone (Kathmandu) was saved but not applied (the
     server stopped, or crashed, in between)."""
-    settings = auth_settings(tmp_path, run_jobs=False)
+    settings = auth_settings(tmp_path, run_jobs=False, storage=storage)
     live = start_live_server(settings)
     try:
         svc = live.services
@@ -301,9 +311,10 @@ def pending_change(tmp_path: Path, domain: str) -> tuple[Settings, str, list[dat
     return settings, site_id, when
 
 
-def test_a_change_not_yet_applied_is_applied_on_start(tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage", STORAGES)
+def test_a_change_not_yet_applied_is_applied_on_start(tmp_path: Path, storage: str) -> None:
     """The next start re-dates the events before taking new ones."""
-    settings, site_id, when = pending_change(tmp_path, "restart.test")
+    settings, site_id, when = pending_change(tmp_path, "restart.test", storage)
     live = start_live_server(settings)
     try:
         svc = live.services
@@ -313,9 +324,10 @@ def test_a_change_not_yet_applied_is_applied_on_start(tmp_path: Path) -> None:
         stop_live_server(live)
 
 
-def test_rollups_are_rebuilt_soon_after_the_change(tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage", STORAGES)
+def test_rollups_are_rebuilt_soon_after_the_change(tmp_path: Path, storage: str) -> None:
     """With jobs on, the change moves the next rollup run to now."""
-    live = start_live_server(auth_settings(tmp_path))  # jobs on (first run in 20 s)
+    live = start_live_server(auth_settings(tmp_path, storage=storage))  # first run in 20 s
     world = World(live)
     try:
         owner = world.user("owner@example.com")
@@ -329,8 +341,8 @@ def test_rollups_are_rebuilt_soon_after_the_change(tmp_path: Path) -> None:
         deadline = time.monotonic() + 15
         days: list[tuple[Any, ...]] = []
         while time.monotonic() < deadline:
-            days = svc.events.query(
-                "SELECT day FROM rollup_days WHERE site_id = ? ORDER BY day", [site_id]
+            days = read_any(
+                svc.events, "SELECT day FROM rollup_days WHERE site_id = ? ORDER BY day", [site_id]
             )
             if days:
                 break
@@ -343,10 +355,11 @@ def test_rollups_are_rebuilt_soon_after_the_change(tmp_path: Path) -> None:
         stop_live_server(live)
 
 
-def test_avocet_rollup_by_hand_applies_a_pending_change_first(tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage", STORAGES)
+def test_avocet_rollup_by_hand_applies_a_pending_change_first(tmp_path: Path, storage: str) -> None:
     """Server stopped with a change saved but not applied: `avocet rollup` re-dates the
     events, then builds the rollups in the new zone."""
-    settings, site_id, when = pending_change(tmp_path, "cli.test")
+    settings, site_id, when = pending_change(tmp_path, "cli.test", storage)
 
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "--data-dir", settings.data_dir, "rollup", "--json"],
@@ -354,16 +367,89 @@ def test_avocet_rollup_by_hand_applies_a_pending_change_first(tmp_path: Path) ->
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "AVOCET_STORAGE": storage},
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"done": {site_id: 6}, "failed": {}}
-    store = EventStore(Path(settings.data_dir) / "events.duckdb")
+    store: Store
+    if storage == "clickhouse":
+        from app.storage.clickhouse.store import ClickHouseEventStore
+
+        store = ClickHouseEventStore(settings.clickhouse_dsn)
+    else:
+        store = EventStore(Path(settings.data_dir) / "events.duckdb")
     try:
-        found = store.query("SELECT ts, day FROM events ORDER BY ts")
+        found = read_any(store, "SELECT ts, day FROM events ORDER BY ts")
         assert [(ts.replace(tzinfo=UTC), day) for ts, day in found] == [
             (ts, kathmandu_day(ts)) for ts in when
         ]
-        days = [d for (d,) in store.query("SELECT day FROM rollup_days ORDER BY day")]
+        days = [d for (d,) in read_any(store, "SELECT day FROM rollup_days ORDER BY day")]
         assert days == [*UTC_DAYS, UTC_DAYS[-1] + timedelta(days=1)]
     finally:
         store.close()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("chdb") is None, reason="no clickhouse extra")
+@pytest.mark.parametrize("cut", ["before_merge", "after_merge", "before_move"])
+def test_a_re_dating_cut_short_on_clickhouse_is_finished_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: str
+) -> None:
+    """ClickHouse re-dates in steps (app/storage/clickhouse/store.py redate_site): cut
+    short at any of them, the next run finishes it in the zone it was for, even when the
+    site has moved to yet another zone since, and no event is lost or counted twice."""
+    from app.query import rollup
+    from app.storage.clickhouse.store import ClickHouseEventStore
+
+    live = start_live_server(auth_settings(tmp_path, run_jobs=False, storage="clickhouse"))
+    world = World(live)
+    try:
+        svc, site_id, when = site_with_events(world, "cut.test")
+        assert rollup_sites(svc.events, svc.sites.all()).done == {site_id: 5}
+        now = datetime.now(UTC)
+        raw_days = (now.date() - UTC_DAYS[2]).days + 1
+        assert prune_sites(svc.events, svc.sites.all(), raw_days, now).done == {site_id: 10}
+
+        merge, move = ClickHouseEventStore._merge_arrivals, ClickHouseEventStore._move_stage
+
+        def cut_merge(self: ClickHouseEventStore, *args: Any) -> None:
+            if cut == "after_merge":
+                merge(self, *args)
+            raise RuntimeError("cut short")
+
+        def cut_move(self: ClickHouseEventStore, stage: str) -> None:
+            raise RuntimeError("cut short")
+
+        if cut == "before_move":
+            monkeypatch.setattr(ClickHouseEventStore, "_move_stage", cut_move)
+        else:
+            monkeypatch.setattr(ClickHouseEventStore, "_merge_arrivals", cut_merge)
+        with pytest.raises(RuntimeError, match="cut short"):
+            rollup.redate(svc.events, site_id, "America/New_York")
+        monkeypatch.setattr(ClickHouseEventStore, "_merge_arrivals", merge)
+        monkeypatch.setattr(ClickHouseEventStore, "_move_stage", move)
+        assert svc.events.pending_redate(site_id) == "America/New_York"
+
+        # Meanwhile the site moved on to Kathmandu: New York's is finished first.
+        rollup.redate(svc.events, site_id, "Asia/Kathmandu")
+        assert svc.events.pending_redate(site_id) is None
+        # By hand: New York moved 01:00 UTC of the first raw day onto the last pruned day
+        # (its rollup: 5 + 1); the other raw events are on their Kathmandu days, once each.
+        assert stored_days(svc, site_id) == [(ts, kathmandu_day(ts)) for ts in when[11:]]
+        rows = read_any(
+            svc.events,
+            "SELECT s.day, s.visitors, s.pageviews, d.events FROM daily_stats s"
+            " JOIN (SELECT * FROM rollup_days) d USING (site_id, day)"
+            " WHERE site_id = ? AND property = ''",
+            [site_id],
+        )
+        totals = {day: (v, pv, n) for day, v, pv, n in rows}
+        assert totals == {UTC_DAYS[0]: (5, 5, 5), UTC_DAYS[1]: (6, 6, 6)}
+        tables = read_any(
+            svc.events,
+            "SELECT name FROM system.tables WHERE name LIKE 'redate%' AND name != 'redates'",
+        )
+        assert tables == []
+    finally:
+        for client in world.clients:
+            client.close()
+        stop_live_server(live)

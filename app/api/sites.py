@@ -104,7 +104,6 @@ async def update_site(
     site, _, _ = site_access(request, site_id, "sites:write", write=True)
     svc = services(request)
     changes = msgspec.structs.asdict(data)
-    svc.check_zone_change(site, changes.get("timezone"))
     raw = changes.pop("raw_retention_days")
     total = changes.pop("retention_days")
     updated = await anyio.to_thread.run_sync(lambda: _update_site(svc, site, changes, raw, total))

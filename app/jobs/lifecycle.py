@@ -35,7 +35,7 @@ def local_today(site: Site, now: datetime) -> date:
     return now.astimezone(ZoneInfo(site.timezone)).date()
 
 
-def align_zones(store: EventStore, meta: MetaStore, sites: list[Site]) -> Report:
+def align_zones(store: Store, meta: MetaStore, sites: list[Site]) -> Report:
     """Re-date the stored events of each site whose timezone changed since they were
     written (Site.day_zone != Site.timezone), then record the new zone (blocking). Re-dating
     is idempotent, so a crash between the two steps only repeats it on the next run."""

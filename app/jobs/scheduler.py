@@ -81,8 +81,6 @@ class Jobs:
         # Events built before a change (in the old zone) may still be on their way to a
         # commit: they are let in first, so none is left on an old-zone day.
         await self._drain()
-        if not isinstance(self._events, EventStore):
-            return Report()  # re-dating is DuckDB's only (issue #24): see refuse_timezone
         sites = await anyio.to_thread.run_sync(self._meta.sites)
         report = await in_background(align_zones, self._events, self._meta, sites)
         if report.done:

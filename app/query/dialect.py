@@ -48,6 +48,10 @@ class Dialect:
         """A DATE or a timestamp as a timestamp (a day bucket on output)."""
         return f"{value}::TIMESTAMP"
 
+    def date(self, value: str) -> str:
+        """A timestamp's calendar day (of a local wall-clock timestamp: its local day)."""
+        return f"{value}::DATE"
+
     def contains(self, text: str, part: str) -> str:
         return f"contains({text}, {part})"
 
@@ -116,6 +120,9 @@ class ClickHouseDialect(Dialect):
 
     def timestamp(self, value: str) -> str:
         return f"toDateTime64({value}, 6, 'UTC')"
+
+    def date(self, value: str) -> str:
+        return f"toDate({value})"
 
     def contains(self, text: str, part: str) -> str:
         return f"(position({text}, {part}) > 0)"

@@ -16,8 +16,7 @@ import msgspec
 from app.query.compile_terms import Sql, local_ts
 from app.query.model import COLUMNS, OUTBOUND, RAW_ONLY_PROPERTIES, Filter, Query
 from app.query.periods import day_range
-from app.query.run import run_query_sync
-from app.storage.events import EventStore
+from app.query.run import dialect_of, run_query_sync
 from app.storage.rollups import ROLLUP_COLUMNS
 from app.storage.store import Store
 
@@ -114,31 +113,36 @@ def with_site_timezone(q: Query, timezone: str | None) -> Query:
     return msgspec.structs.replace(q, site_timezone=timezone)
 
 
-def redate(store: EventStore, site_id: str, timezone: str) -> int:
+def redate(store: Store, site_id: str, timezone: str) -> int:
     """Put a site's raw events on their local days in `timezone` (after the site's timezone
     changed) and drop the rollups that will be rebuilt in it; returns how many events
     changed day. The same local day as the ingest pipeline gives (the zone's offsets from
-    zoneinfo, as the query compiler applies them), whatever DuckDB's own tz data says.
+    zoneinfo, as the query compiler applies them), whatever the engine's own tz data says.
 
     A pruned day keeps its rollup (its raw events are gone, it can't be rebuilt). Events
     that move onto one (a zone behind the old one moves the first raw day's early hours
     onto the last pruned day) are added to its rollup and leave the raw table: they come
-    from the old zone's next day, whose salt differs, so every count just adds up."""
-    first, last = store.query("SELECT min(ts), max(ts) FROM events WHERE site_id = ?", [site_id])[0]
+    from the old zone's next day, whose salt differs, so every count just adds up.
+
+    On ClickHouse a re-dating cut short (a crash) is finished before another begins, in
+    the zone it was for (Store.pending_redate)."""
+    pending = store.pending_redate(site_id)
+    if pending is not None and pending != timezone:
+        redate(store, site_id, pending)
+    dialect = dialect_of(store)
+    span = Sql(dialect)
+    first, last = store.query(
+        f"SELECT min(ts), max(ts) FROM events WHERE site_id = {span.bind(site_id)}", span.params
+    )[0]
     if first is None:  # no raw events: only the rollups to drop
-        return store.redate_site(site_id, "day", [], [])
+        return store.redate_site(site_id, "day", [], [], zone=timezone)
     zone = ZoneInfo(timezone)
-    sql = Sql()
+    sql = Sql(dialect, first=1)  # on ClickHouse, p0 is the site id (Store.redate_site)
     local = local_ts(sql, zone, first, last + timedelta(microseconds=1))
-    pruned = [
-        d
-        for (d,) in store.query(
-            "SELECT day FROM rollup_days WHERE site_id = ? AND pruned AND day >= ?",
-            [site_id, first.date() - timedelta(days=1)],  # days raw events can move onto
-        )
-    ]
+    # The days raw events can move onto (first's UTC day minus one) up to any later day.
+    pruned = store.pruned_days(site_id, first.date() - timedelta(days=1), date(2149, 6, 6))
     arrivals = component_rows(store, site_id, zone, pruned, stored_days=False)
-    return store.redate_site(site_id, f"{local}::DATE", sql.params, arrivals)
+    return store.redate_site(site_id, dialect.date(local), sql.params, arrivals, zone=timezone)
 
 
 def prune(store: Store, site_id: str, before: date, dry_run: bool = False) -> int:

@@ -449,6 +449,7 @@ class EventStore:
         local_day: str,
         params: Sequence[object],
         arrivals: Sequence[tuple[Any, ...]] = (),
+        zone: str = "",
     ) -> int:
         """Set the `day` of a site's raw events to `local_day` (an SQL DATE expression of
         ts, with its parameters) and drop the rollups that can be rebuilt from them (the
@@ -472,6 +473,10 @@ class EventStore:
             if arrivals:
                 self._add_to_pruned_days(cur, site_id, arrivals)
         return moved
+
+    def pending_redate(self, site_id: str) -> str | None:
+        """None: a re-dating here is one transaction, never left half done."""
+        return None
 
     @staticmethod
     def _add_to_pruned_days(

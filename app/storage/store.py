@@ -117,6 +117,23 @@ class Store(Protocol):
     def daily_stats(self, site_id: str, prop: str, days: Sequence[date]) -> list[dict[str, Any]]:
         """Rollup rows of one property ("" = totals) on `days`: DAILY_STATS_COLUMNS."""
 
+    def redate_site(
+        self,
+        site_id: str,
+        local_day: str,
+        params: Sequence[object],
+        arrivals: Sequence[tuple[Any, ...]] = (),
+        zone: str = "",
+    ) -> int:
+        """Move the site's raw events to the days `local_day` gives (an SQL DATE of ts in
+        the store's SQL, its parameters `params`; on ClickHouse numbered from p1, p0 being
+        the site id), drop the rollups of days with raw events, add `arrivals` (rollup rows
+        of events that move onto a pruned day) to those days; returns events moved. zone:
+        the timezone local_day is of (what a resumed re-dating needs)."""
+
+    def pending_redate(self, site_id: str) -> str | None:
+        """The zone of the site's re-dating that was cut short, if one was (None: none)."""
+
     def checkpoint_due(self) -> bool:
         """Whether the store has a log to fold into its file now."""
 

@@ -155,3 +155,17 @@ SELECT site_id, day, property, value,
        scroll_count,
        event_duration
 FROM daily_rollups_current;
+
+-- A site's re-dating in progress (a timezone change, ClickHouseEventStore.redate_site): the
+-- zone, the build its merge into pruned days' rollups uses, and the newest event it moves.
+-- The row is written once the moved copies are staged whole, and deleted when they are in
+-- events: a crash in between is finished from it on the next run.
+CREATE TABLE IF NOT EXISTS redates (
+    site_id String,
+    zone    String,
+    build   UInt64,
+    until   DateTime64(6, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY site_id
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
