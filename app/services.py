@@ -113,6 +113,7 @@ def _open_clickhouse(settings: Settings) -> tuple[MetaStore, Store]:
     meta = open_meta(settings)
     try:
         events = ClickHouseEventStore(settings.clickhouse_dsn)
+        events.keep_at_most(settings.retention.max_total_days)
         meta.record_store("events")
     except ImportError as exc:  # chdb or clickhouse-connect: the extra isn't installed
         meta.close()

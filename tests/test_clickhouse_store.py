@@ -8,7 +8,7 @@ import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from app.auth.keys import create_api_key
-from app.config import ConfigError, Settings, load_settings
+from app.config import ConfigError, RetentionSettings, Settings, load_settings
 from app.storage.accounts import create_user, set_role
 from app.storage.clickhouse.store import ClickHouseEventStore
 from app.storage.events import COLUMNS, EventStore
@@ -184,6 +184,56 @@ def test_serve_on_clickhouse_says_what_needs_duckdb(tmp_path: Path) -> None:
                 " ClickHouse yet (issue #24)",
             }
         }
+    finally:
+        stop_live_server(live)
+
+
+def test_retention_by_ttl_drops_only_days_past_the_instance_limit(tmp_path: Path) -> None:
+    """[retention] max_total_days = 30: ClickHouse's merges drop every table's days past
+    30 + TTL_MARGIN_DAYS (a backstop behind the prune job), and keep the rest; the TTL is
+    set when the server opens the store, left alone when unchanged, removed at 0. (Before
+    the tests of the module's `ch`: chdb holds one folder per process at a time.)"""
+    settings = Settings(
+        data_dir=str(tmp_path / "data"),
+        port=free_port(),
+        run_jobs=False,
+        storage="clickhouse",
+        retention=RetentionSettings(max_total_days=30),
+    )
+    live = start_live_server(settings)
+    try:
+        store = live.services.events
+        assert isinstance(store, ClickHouseEventStore)
+        tables = ("events", "daily_rollups", "rollup_days", "bot_counts", "excluded_counts")
+        for table in tables:
+            engine = store.query(
+                "SELECT engine_full FROM system.tables WHERE database = currentDatabase()"
+                " AND name = {p0:String}",
+                [table],
+            )[0][0]
+            assert "TTL day + toIntervalDay(32)" in engine, (table, engine)
+        today = datetime.now(UTC).date()
+        old, kept = today - timedelta(days=40), today - timedelta(days=31)
+        site = "ttl.example"
+        rows = [event(site, datetime(d.year, d.month, d.day, 12)) for d in (old, kept)]
+        store.append(rows, [(site, day_no(old), 3), (site, day_no(kept), 4)])
+        store.replace_rollups(
+            site, [old, kept], [rollup(site, old, "", None, 1), rollup(site, kept, "", None, 2)],
+            [(old, 1), (kept, 1)],
+        )  # fmt: skip
+        for table in tables:
+            store.execute(f"OPTIMIZE TABLE {table} FINAL")
+        for table in ("events", "daily_rollups", "rollup_days", "bot_counts"):
+            days = store.query(
+                f"SELECT DISTINCT day FROM {table} WHERE site_id = {{p0:String}}", [site]
+            )
+            assert days == [(kept,)], table
+        mutations = count(store, "SELECT count() FROM system.mutations")
+        store.keep_at_most(30)  # unchanged: no new ALTER, so no mutation
+        assert count(store, "SELECT count() FROM system.mutations") == mutations
+        store.keep_at_most(0)
+        engine = store.query("SELECT engine_full FROM system.tables WHERE name = 'events'")[0][0]
+        assert "TTL" not in engine
     finally:
         stop_live_server(live)
 

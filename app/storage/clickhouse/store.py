@@ -73,6 +73,10 @@ _ROLLUP_DAYS = pa.schema(
         ("pruned", pa.bool_()),
     ]
 )
+# Retention by TTL (keep_at_most): the tables with a day, and how many days after the
+# instance's limit ClickHouse drops a day.
+_TTL_TABLES = ("events", "daily_rollups", "rollup_days", "bot_counts", "excluded_counts")
+TTL_MARGIN_DAYS = 2
 _REDATES = pa.schema(
     [
         ("site_id", pa.string()),
@@ -760,6 +764,30 @@ class ClickHouseEventStore:
         for (partition,) in found:
             self.execute(f"ALTER TABLE {stage} MOVE PARTITION ID '{partition}' TO TABLE events")
         self.execute(f"DROP TABLE IF EXISTS {stage} SYNC")
+
+    def keep_at_most(self, days: int) -> None:
+        """Retention by TTL: ClickHouse's merges drop whatever is older than `days` (the
+        instance's [retention] max_total_days, which no site may exceed; 0: no TTL), on every
+        table with a day. A backstop behind the prune job, which deletes each site's days
+        past its own retention first: the TTL is TTL_MARGIN_DAYS later, so it never takes a
+        day the job would keep, in any zone (a site-local day is at most ~1 day ahead of
+        UTC), and nothing it takes needs a rollup (past the total retention rollups go too).
+        Changed only when it differs (a change is applied to existing parts in the
+        background, as ClickHouse materializes a TTL)."""
+        want = days + TTL_MARGIN_DAYS if days else None
+        for table in _TTL_TABLES:
+            rows = self.query(
+                "SELECT engine_full FROM system.tables WHERE database = currentDatabase()"
+                " AND name = {p0:String}",
+                [table],
+            )
+            found = re.search(r"TTL day \+ toIntervalDay\((\d+)\)", str(rows[0][0]))
+            if (int(found.group(1)) if found else None) == want:
+                continue
+            if want is None:
+                self.execute(f"ALTER TABLE {table} REMOVE TTL")
+            else:
+                self.execute(f"ALTER TABLE {table} MODIFY TTL day + toIntervalDay({want})")
 
     def checkpoint_due(self) -> bool:
         """Never: ClickHouse writes each insert's part whole (no WAL to fold)."""
