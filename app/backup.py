@@ -27,10 +27,11 @@ from typing import Any, cast
 import duckdb
 
 from app.errors import AppError, InvalidRequest
-from app.storage.events import EventStore, StoreLocked
+from app.storage.events import COLUMNS, EventStore, StoreLocked
 from app.storage.files import private_dir, tighten
 from app.storage.meta import MetaStore
 from app.storage.migrate import latest_version
+from app.storage.rollups import ROLLUP_COLUMNS
 from app.storage.store import Store
 
 EVENTS_FILE = "events.duckdb"
@@ -56,6 +57,8 @@ APP_DIR = Path(__file__).resolve().parent
 STATIC_DIR = APP_DIR.parent / "static"
 # Columns never exported: pseudonymous visitor / session / user identifiers.
 PRIVATE_COLUMNS = frozenset({"visitor_id", "session_id", "user_key"})
+# events.csv's columns: the events table's (both stores: EVENT_SCHEMA), ids left out.
+EXPORT_COLUMNS = tuple(c for c in COLUMNS if c not in PRIVATE_COLUMNS)
 
 Progress = Callable[[str], None]
 
@@ -443,8 +446,8 @@ def _csv_writer(out: Path | zipfile.ZipFile, name: str) -> Iterator[Any]:
 def _cell(value: object) -> object:
     if value is None:
         return ""
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, dict):  # no props, empty or NULL, is an empty cell on either store
+        return json.dumps(value, sort_keys=True, separators=(",", ":")) if value else ""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):
@@ -453,7 +456,7 @@ def _cell(value: object) -> object:
 
 
 def export_csv(
-    store: EventStore,
+    store: Store,
     site_id: str,
     out: Path,
     first: date | None,
@@ -484,42 +487,23 @@ def export_csv(
 
 
 def _export(
-    store: EventStore,
+    store: Store,
     site_id: str,
     out: Path | zipfile.ZipFile,
     first: date | None,
     last: date | None,
     progress: Callable[[str, int], None] | None,
 ) -> dict[str, Any]:
-    where = "site_id = ?"
-    params: list[object] = [site_id]
-    if first is not None:
-        where += " AND day >= ?"
-        params.append(first)
-    if last is not None:
-        where += " AND day <= ?"
-        params.append(last)
     written: dict[str, Any] = {}
-    with store.reading() as cur:
-        for table, order in (("events", "ts"), ("daily_stats", "day, property, value")):
-            cur.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database()"
-                " AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
-                [table],
-            )
-            columns = [str(r[0]) for r in cur.fetchall() if r[0] not in PRIVATE_COLUMNS]
-            if not columns:
-                continue
-            select = ", ".join(f'"{c}"' for c in columns)
-            cur.execute(f'SELECT {select} FROM "{table}" WHERE {where} ORDER BY {order}', params)
-            name = f"{table}.csv"
-            n = 0
-            with _csv_writer(out, name) as writer:
-                writer.writerow(columns)
-                while batch := cur.fetchmany(10_000):
-                    writer.writerows([_cell(v) for v in row] for row in batch)
-                    n += len(batch)
-                    if progress:
-                        progress(table, n)
-            written[table] = {"file": name, "rows": n}
+    for table, columns in (("events", EXPORT_COLUMNS), ("daily_stats", ROLLUP_COLUMNS)):
+        name = f"{table}.csv"
+        n = 0
+        with _csv_writer(out, name) as writer:
+            writer.writerow(columns)
+            for batch in store.export_batches(table, columns, site_id, first, last):
+                writer.writerows([_cell(v) for v in row] for row in batch)
+                n += len(batch)
+                if progress:
+                    progress(table, n)
+        written[table] = {"file": name, "rows": n}
     return written

@@ -208,7 +208,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     out = cli_path(args.out or f"export-{site.domain}{'.zip' if as_zip else ''}")
     try:
         written = export_csv(
-            duckdb_only(store, f"export --format {args.format}"),
+            store,
             site.id,
             out,
             first,

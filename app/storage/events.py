@@ -30,6 +30,7 @@ from app.storage.rollups import (
     insert_rollups,
     rollup_table,
 )
+from app.storage.store import EXPORT_BATCH, EXPORT_ORDER
 
 # The events table, in column order. An ingested row is a tuple in exactly this order;
 # ts is microseconds since the Unix epoch (UTC), day is days since the epoch (site-local).
@@ -473,6 +474,25 @@ class EventStore:
             if arrivals:
                 self._add_to_pruned_days(cur, site_id, arrivals)
         return moved
+
+    def export_batches(
+        self,
+        table: str,
+        columns: Sequence[str],
+        site_id: str,
+        first: date | None,
+        last: date | None,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        select = ", ".join(f'"{c}"' for c in columns)
+        with self.reading() as cur:
+            cur.execute(
+                f'SELECT {select} FROM "{table}" WHERE site_id = ?'
+                " AND day BETWEEN coalesce(?::DATE, DATE '0001-01-01')"
+                f" AND coalesce(?::DATE, DATE '9999-12-31') ORDER BY {EXPORT_ORDER[table]}",
+                [site_id, first, last],
+            )
+            while batch := cur.fetchmany(EXPORT_BATCH):
+                yield batch
 
     def pending_redate(self, site_id: str) -> str | None:
         """None: a re-dating here is one transaction, never left half done."""

@@ -4,7 +4,7 @@ structurally (_both below); callers that need only these methods can take either
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from app.storage.events import EventStore
 
 Row = tuple[Any, ...]
+EXPORT_BATCH = 10_000
+# What export_batches orders each table by.
+EXPORT_ORDER = {"events": "ts", "daily_stats": "day, property, value"}
 
 
 class Store(Protocol):
@@ -133,6 +136,18 @@ class Store(Protocol):
 
     def pending_redate(self, site_id: str) -> str | None:
         """The zone of the site's re-dating that was cut short, if one was (None: none)."""
+
+    def export_batches(
+        self,
+        table: str,
+        columns: Sequence[str],
+        site_id: str,
+        first: date | None,
+        last: date | None,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """The site's rows of `events` (by ts) or `daily_stats` (by day, property, value)
+        of days first..last (None: unbounded), these columns, in batches of at most
+        EXPORT_BATCH rows (a CSV export streams them)."""
 
     def checkpoint_due(self) -> bool:
         """Whether the store has a log to fold into its file now."""

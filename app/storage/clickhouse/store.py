@@ -19,7 +19,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from importlib import resources
@@ -37,6 +37,7 @@ from app.storage.events import (
     rows_to_arrow,
 )
 from app.storage.rollups import ROLLUP_COLUMNS, DailyTotals
+from app.storage.store import EXPORT_BATCH, EXPORT_ORDER
 
 _EPOCH = date(1970, 1, 1)
 # daily_rollups' columns, in schema.sql's order (DuckDB's compact form plus build).
@@ -631,6 +632,32 @@ class ClickHouseEventStore:
     @staticmethod
     def _stage(site_id: str) -> str:
         return "redate_" + hashlib.sha1(site_id.encode()).hexdigest()[:16]
+
+    def export_batches(
+        self,
+        table: str,
+        columns: Sequence[str],
+        site_id: str,
+        first: date | None,
+        last: date | None,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """A month of the site's days per read (what a read holds in memory), in order."""
+        span = self.data_span(site_id)
+        if span is None:
+            return
+        start, end = max(span[0], first or span[0]), min(span[1], last or span[1])
+        select = ", ".join(columns)
+        while start <= end:
+            next_month = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+            month_end = min(end, next_month - timedelta(days=1))
+            rows = self.query(
+                f"SELECT {select} FROM {table} WHERE site_id = {{p0:String}}"
+                f" AND day BETWEEN {{p1:Date}} AND {{p2:Date}} ORDER BY {EXPORT_ORDER[table]}",
+                [site_id, start, month_end],
+            )
+            for at in range(0, len(rows), EXPORT_BATCH):
+                yield rows[at : at + EXPORT_BATCH]
+            start = next_month
 
     def pending_redate(self, site_id: str) -> str | None:
         rows = self.query("SELECT zone FROM redates WHERE site_id = {p0:String}", [site_id])
