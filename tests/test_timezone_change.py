@@ -390,60 +390,63 @@ def test_avocet_rollup_by_hand_applies_a_pending_change_first(tmp_path: Path, st
 
 
 @pytest.mark.skipif(importlib.util.find_spec("chdb") is None, reason="no clickhouse extra")
-@pytest.mark.parametrize("cut", ["before_merge", "after_merge", "before_move"])
-def test_a_re_dating_cut_short_on_clickhouse_is_finished_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: str
-) -> None:
+def test_a_re_dating_cut_short_on_clickhouse_is_finished_once(tmp_path: Path) -> None:
     """ClickHouse re-dates in steps (app/storage/clickhouse/store.py redate_site): cut
-    short at any of them, the next run finishes it in the zone it was for, even when the
-    site has moved to yet another zone since, and no event is lost or counted twice."""
+    short at any of them (a site each, one server), the next run finishes it in the zone
+    it was for, even when the site has moved to yet another zone since, and no event is
+    lost or counted twice."""
     from app.query import rollup
     from app.storage.clickhouse.store import ClickHouseEventStore
 
     live = start_live_server(auth_settings(tmp_path, run_jobs=False, storage="clickhouse"))
     world = World(live)
+    merge = ClickHouseEventStore._merge_arrivals
+    svc, when = live.services, stamps()
     try:
-        svc, site_id, when = site_with_events(world, "cut.test")
-        assert rollup_sites(svc.events, svc.sites.all()).done == {site_id: 5}
-        now = datetime.now(UTC)
-        raw_days = (now.date() - UTC_DAYS[2]).days + 1
-        assert prune_sites(svc.events, svc.sites.all(), raw_days, now).done == {site_id: 10}
+        owner = world.user("owner@example.com")
+        for cut in ("before_merge", "after_merge", "before_move"):
+            site_id = world.site(f"{cut.replace('_', '-')}.test", owner)
+            ingest(svc, site_id, when)
+            site = [svc.sites.by_id(site_id)]
+            assert rollup_sites(svc.events, site).done == {site_id: 5}  # type: ignore[arg-type]
+            now = datetime.now(UTC)
+            raw_days = (now.date() - UTC_DAYS[2]).days + 1
+            pruned = prune_sites(svc.events, site, raw_days, now)  # type: ignore[arg-type]
+            assert pruned.done == {site_id: 10}
 
-        merge, move = ClickHouseEventStore._merge_arrivals, ClickHouseEventStore._move_stage
+            def cut_merge(self: ClickHouseEventStore, *args: Any, cut: str = cut) -> None:
+                if cut == "after_merge":
+                    merge(self, *args)
+                raise RuntimeError("cut short")
 
-        def cut_merge(self: ClickHouseEventStore, *args: Any) -> None:
-            if cut == "after_merge":
-                merge(self, *args)
-            raise RuntimeError("cut short")
+            def cut_move(self: ClickHouseEventStore, stage: str) -> None:
+                raise RuntimeError("cut short")
 
-        def cut_move(self: ClickHouseEventStore, stage: str) -> None:
-            raise RuntimeError("cut short")
+            with pytest.MonkeyPatch.context() as patch:
+                if cut == "before_move":
+                    patch.setattr(ClickHouseEventStore, "_move_stage", cut_move)
+                else:
+                    patch.setattr(ClickHouseEventStore, "_merge_arrivals", cut_merge)
+                with pytest.raises(RuntimeError, match="cut short"):
+                    rollup.redate(svc.events, site_id, "America/New_York")
+            assert svc.events.pending_redate(site_id) == "America/New_York"
 
-        if cut == "before_move":
-            monkeypatch.setattr(ClickHouseEventStore, "_move_stage", cut_move)
-        else:
-            monkeypatch.setattr(ClickHouseEventStore, "_merge_arrivals", cut_merge)
-        with pytest.raises(RuntimeError, match="cut short"):
-            rollup.redate(svc.events, site_id, "America/New_York")
-        monkeypatch.setattr(ClickHouseEventStore, "_merge_arrivals", merge)
-        monkeypatch.setattr(ClickHouseEventStore, "_move_stage", move)
-        assert svc.events.pending_redate(site_id) == "America/New_York"
-
-        # Meanwhile the site moved on to Kathmandu: New York's is finished first.
-        rollup.redate(svc.events, site_id, "Asia/Kathmandu")
-        assert svc.events.pending_redate(site_id) is None
-        # By hand: New York moved 01:00 UTC of the first raw day onto the last pruned day
-        # (its rollup: 5 + 1); the other raw events are on their Kathmandu days, once each.
-        assert stored_days(svc, site_id) == [(ts, kathmandu_day(ts)) for ts in when[11:]]
-        rows = read_any(
-            svc.events,
-            "SELECT s.day, s.visitors, s.pageviews, d.events FROM daily_stats s"
-            " JOIN (SELECT * FROM rollup_days) d USING (site_id, day)"
-            " WHERE site_id = ? AND property = ''",
-            [site_id],
-        )
-        totals = {day: (v, pv, n) for day, v, pv, n in rows}
-        assert totals == {UTC_DAYS[0]: (5, 5, 5), UTC_DAYS[1]: (6, 6, 6)}
+            # Meanwhile the site moved on to Kathmandu: New York's is finished first.
+            rollup.redate(svc.events, site_id, "Asia/Kathmandu")
+            assert svc.events.pending_redate(site_id) is None
+            # By hand: New York moved 01:00 UTC of the first raw day onto the last pruned
+            # day (its rollup: 5 + 1); the other raw events are on their Kathmandu days,
+            # once each.
+            assert stored_days(svc, site_id) == [(ts, kathmandu_day(ts)) for ts in when[11:]]
+            rows = read_any(
+                svc.events,
+                "SELECT s.day, s.visitors, s.pageviews, d.events FROM daily_stats s"
+                " JOIN (SELECT * FROM rollup_days) d USING (site_id, day)"
+                " WHERE site_id = ? AND property = ''",
+                [site_id],
+            )
+            totals = {day: (v, pv, n) for day, v, pv, n in rows}
+            assert totals == {UTC_DAYS[0]: (5, 5, 5), UTC_DAYS[1]: (6, 6, 6)}, cut
         tables = read_any(
             svc.events,
             "SELECT name FROM system.tables WHERE name LIKE 'redate%' AND name != 'redates'",
