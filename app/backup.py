@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 
@@ -33,6 +33,9 @@ from app.storage.meta import MetaStore
 from app.storage.migrate import latest_version
 from app.storage.rollups import ROLLUP_COLUMNS
 from app.storage.store import Store
+
+if TYPE_CHECKING:
+    from app.storage.clickhouse.store import ClickHouseEventStore
 
 EVENTS_FILE = "events.duckdb"
 META_FILE = "meta.sqlite3"
@@ -359,9 +362,12 @@ def _file_usage(con: duckdb.DuckDBPyConnection, path: Path, events: dict[str, An
     }
 
 
-def doctor(data_dir: Path, live: EventStore | None = None) -> dict[str, Any]:
+def doctor(
+    data_dir: Path, live: EventStore | None = None, clickhouse: ClickHouseEventStore | None = None
+) -> dict[str, Any]:
     """Health of a data dir: schema versions, SQLite integrity, every DuckDB table readable
-    (through `live`, the running server's store, when the server holds the file)."""
+    (through `live`, the running server's store, when the server holds the file); with
+    `clickhouse`, the events are that store's (ClickHouseEventStore.health) instead."""
     problems: list[str] = []
     report: dict[str, Any] = {"data_dir": str(data_dir.resolve())}
     meta_path = data_dir / META_FILE
@@ -394,6 +400,12 @@ def doctor(data_dir: Path, live: EventStore | None = None) -> dict[str, Any]:
                 f" this version of Avocet expects {meta['expected_schema']}"
             )
     report["meta"] = meta
+    if clickhouse is not None:
+        report["events"] = clickhouse.health()
+        problems += [f"ClickHouse {p}" for p in report["events"].pop("problems")]
+        report["problems"] = problems
+        report["healthy"] = not problems
+        return report
     events_path = data_dir / EVENTS_FILE
     events: dict[str, Any] = {"expected_schema": latest_version("events")}
     if not events_path.exists():

@@ -8,12 +8,12 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from app.cli_json import print_json
 from app.cli_served import cli_path, duckdb_only, open_events, served
 from app.config import Settings
-from app.errors import AppError, InvalidRequest, NotOnThisStorage
+from app.errors import AppError, InvalidRequest
 from app.storage.events import StoreLocked
 
 
@@ -124,21 +124,20 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     from app.backup import doctor
 
     live = served()
-    if settings.storage == "clickhouse":  # its checks are of DuckDB's files
-        raise NotOnThisStorage(
-            '`avocet doctor` needs storage = "duckdb": not available on ClickHouse yet (issue #24)'
-        )
     try:
-        report = doctor(
-            Path(settings.data_dir), duckdb_only(live.events, "doctor") if live else None
-        )
+        if settings.storage == "clickhouse":
+            report = _doctor_clickhouse(settings, live)
+        else:
+            report = doctor(
+                Path(settings.data_dir), duckdb_only(live.events, "doctor") if live else None
+            )
     except StoreLocked as exc:
         raise _locked(str(exc)) from exc
     if args.json:
         print_json(report)
     else:
         print(f"data dir {report['data_dir']}")
-        for part in ("meta", "events"):
+        for part in ("meta", "events") if "schema" in report["events"] else ("meta",):
             info = report[part]
             print(f"{part}: schema {info.get('schema')} (expected {info['expected_schema']})")
             for table, n in info.get("rows", {}).items():
@@ -153,11 +152,44 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
                     f" WAL {file['wal_bytes'] / mb:.1f} MB,"
                     f" journal {file['journal_bytes'] / mb:.1f} MB"
                 )
+        if "schema" not in report["events"]:
+            _print_clickhouse(report["events"])
         if report["healthy"]:
             print("healthy")
         for problem in report["problems"]:
             print(f"PROBLEM: {problem}", file=sys.stderr)
     return 0 if report["healthy"] else 1
+
+
+def _doctor_clickhouse(settings: Settings, live: Any) -> dict[str, Any]:
+    """The doctor's report with the events in ClickHouse: the running server's store when
+    it runs the command, else ClickHouse opened here."""
+    from app.backup import doctor
+    from app.storage.clickhouse.store import ClickHouseEventStore
+
+    if live is not None:
+        return doctor(Path(settings.data_dir), clickhouse=cast(ClickHouseEventStore, live.events))
+    store = ClickHouseEventStore.unheld(settings.clickhouse_dsn)
+    try:
+        return doctor(Path(settings.data_dir), clickhouse=store)
+    finally:
+        store.close()
+
+
+def _print_clickhouse(events: dict[str, Any]) -> None:
+    mb = 1 << 20
+    print(f"events: ClickHouse {events['dsn']}")
+    for table, n in events["rows"].items():
+        print(f"  {table}: {n} ({events['parts'][table]} parts)")
+    print(
+        f"  {events['bytes'] / mb:.1f} MB on disk in active parts,"
+        f" {events['replaced_bytes'] / mb:.1f} MB in replaced parts not removed yet;"
+        f" {events['mutations_pending']} mutations running"
+    )
+    if events["ttl_days"]:
+        print(f"  TTL: days older than {events['ttl_days']} + 2 are dropped by merges")
+    for site in events["redates_pending"]:
+        print(f"  a re-dating of site {site} was cut short: the next rollup run finishes it")
 
 
 def _locked(message: str) -> AppError:

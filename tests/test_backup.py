@@ -329,6 +329,14 @@ def test_a_clickhouse_instance_backs_up_to_the_same_layout_and_comes_back(
     rows = json.loads(offline.stdout)["rows"]
     # goatcounter-v2.csv: 6 pageviews and a signup event, days kept raw.
     assert (rows["events"], rows["daily_rollups"] > 0, rows["rollup_days"]) == (7, True, 2)
+    checked = cli(data, "doctor", "--json", env=ch_env)
+    assert checked.returncode == 0, checked.stderr
+    health = json.loads(checked.stdout)
+    assert (health["healthy"], health["problems"]) == (True, [])
+    assert health["events"]["engine"] == "clickhouse"
+    assert health["events"]["rows"]["events"] == 7
+    assert health["events"]["rows"]["rollup_days"] >= 2  # FINAL-less: a rebuild's rows too
+    assert health["events"]["bytes"] > 0 and health["events"]["redates_pending"] == []
 
     serve = ServeProcess(data, free_port(), extra_env={k: v for k, v in ch_env.items()
                                                        if k.startswith("AVOCET_")})  # fmt: skip
@@ -347,6 +355,9 @@ def test_a_clickhouse_instance_backs_up_to_the_same_layout_and_comes_back(
             "server",
             rows,
         )
+        served_health = cli(data, "doctor", "--json", env=ch_env)  # the server's own store
+        assert served_health.returncode == 0, served_health.stderr
+        assert json.loads(served_health.stdout)["events"]["rows"] == health["events"]["rows"]
         rolled = cli(data, "rollup", "--json", env=ch_env)
         assert rolled.returncode == 0, rolled.stderr
         compacted = cli(data, "compact", env=ch_env)

@@ -792,6 +792,50 @@ class ClickHouseEventStore:
             self.execute(f"ALTER TABLE {stage} MOVE PARTITION ID '{partition}' TO TABLE events")
         self.execute(f"DROP TABLE IF EXISTS {stage} SYNC")
 
+    def health(self) -> dict[str, Any]:
+        """What `avocet doctor` reports of this store, from ClickHouse's own tables only (no
+        part is read): rows and active parts per table, bytes on disk, bytes of replaced
+        parts not removed yet (a deletion's rows linger there until ClickHouse's cleanup),
+        unfinished mutations, re-datings cut short, the TTL; `problems`: failing mutations
+        and parts ClickHouse found broken and set aside (system.detached_parts)."""
+        tables = (*_TTL_TABLES, "redates")
+        sizes: dict[tuple[str, bool], tuple[int, int]] = {}
+        for table, active, count, size in self.query(
+            "SELECT table, active, count(), sum(bytes_on_disk) FROM system.parts"
+            " WHERE database = currentDatabase() GROUP BY table, active"
+        ):
+            sizes[(str(table), bool(active))] = (int(count), int(size))
+        problems: list[str] = []
+        mutations = self.query(
+            "SELECT table, command, latest_fail_reason FROM system.mutations"
+            " WHERE database = currentDatabase() AND NOT is_done"
+        )
+        for table, command, reason in mutations:
+            if reason:
+                problems.append(f"table {table}: mutation {command!r} fails: {reason}")
+        for table, name, reason in self.query(
+            "SELECT table, name, reason FROM system.detached_parts"
+            " WHERE database = currentDatabase()"
+        ):
+            problems.append(f"table {table}: part {name} set aside by ClickHouse ({reason})")
+        engine = self.query(
+            "SELECT engine_full FROM system.tables WHERE database = currentDatabase()"
+            " AND name = 'events'"
+        )
+        ttl = re.search(r"TTL day \+ toIntervalDay\((\d+)\)", str(engine[0][0]))
+        return {
+            "engine": "clickhouse",
+            "dsn": re.sub(r"//[^@/]*@", "//***@", self.dsn),  # never a password
+            "rows": {t: self._count(t, "1", []) for t in tables},
+            "parts": {t: sizes.get((t, True), (0, 0))[0] for t in tables},
+            "bytes": sum(size for (_, active), (_, size) in sizes.items() if active),
+            "replaced_bytes": sum(size for (_, active), (_, size) in sizes.items() if not active),
+            "mutations_pending": len(mutations),
+            "redates_pending": sorted(str(r[0]) for r in self.query("SELECT site_id FROM redates")),
+            "ttl_days": int(ttl.group(1)) - TTL_MARGIN_DAYS if ttl else 0,
+            "problems": problems,
+        }
+
     def keep_at_most(self, days: int) -> None:
         """Retention by TTL: ClickHouse's merges drop whatever is older than `days` (the
         instance's [retention] max_total_days, which no site may exceed; 0: no TTL), on every
