@@ -102,6 +102,18 @@ def stored_days(svc: Services, site_id: str) -> list[tuple[datetime, date]]:
     ]
 
 
+def day_totals(svc: Services, site_id: str) -> dict[date, tuple[int, int, int]]:
+    """Each rolled-up day's (visitors, pageviews) from its totals row, and its event count."""
+    rows = read_any(
+        svc.events,
+        "SELECT s.day, s.visitors, s.pageviews, d.events FROM daily_stats s"
+        " JOIN (SELECT * FROM rollup_days) d USING (site_id, day)"
+        " WHERE site_id = ? AND property = ''",
+        [site_id],
+    )
+    return {day: (v, pv, n) for day, v, pv, n in rows}
+
+
 def series(
     http: httpx.Client, site_id: str, first: date, last: date
 ) -> tuple[dict[str, Any], bool]:
@@ -209,16 +221,6 @@ def test_pruned_days_keep_their_rollups_and_no_event_is_lost(world: World) -> No
             [site_id, day],
         )
 
-    def totals() -> dict[date, tuple[int, int, int]]:
-        rows = read_any(
-            svc.events,
-            "SELECT s.day, s.visitors, s.pageviews, d.events FROM daily_stats s"
-            " JOIN (SELECT * FROM rollup_days) d USING (site_id, day)"
-            " WHERE site_id = ? AND property = ''",
-            [site_id],
-        )
-        return {day: (v, pv, n) for day, v, pv, n in rows}
-
     first_pruned = rollup_rows(UTC_DAYS[0])
     assert len(first_pruned) > 10
 
@@ -234,10 +236,10 @@ def test_pruned_days_keep_their_rollups_and_no_event_is_lost(world: World) -> No
     assert new_york_day(when[10]) == UTC_DAYS[1]  # onto the last pruned day
     assert stored_days(svc, site_id) == [(ts, new_york_day(ts)) for ts in when[11:]]
     assert rollup_rows(UTC_DAYS[0]) == first_pruned
-    assert totals() == {UTC_DAYS[0]: (5, 5, 5), UTC_DAYS[1]: (6, 6, 6)}
+    assert day_totals(svc, site_id) == {UTC_DAYS[0]: (5, 5, 5), UTC_DAYS[1]: (6, 6, 6)}
 
     rollup_sites(svc.events, svc.sites.all())
-    assert totals() == {
+    assert day_totals(svc, site_id) == {
         UTC_DAYS[0]: (5, 5, 5),
         UTC_DAYS[1]: (6, 6, 6),
         UTC_DAYS[2]: (5, 5, 5),
@@ -438,14 +440,7 @@ def test_a_re_dating_cut_short_on_clickhouse_is_finished_once(tmp_path: Path) ->
             # day (its rollup: 5 + 1); the other raw events are on their Kathmandu days,
             # once each.
             assert stored_days(svc, site_id) == [(ts, kathmandu_day(ts)) for ts in when[11:]]
-            rows = read_any(
-                svc.events,
-                "SELECT s.day, s.visitors, s.pageviews, d.events FROM daily_stats s"
-                " JOIN (SELECT * FROM rollup_days) d USING (site_id, day)"
-                " WHERE site_id = ? AND property = ''",
-                [site_id],
-            )
-            totals = {day: (v, pv, n) for day, v, pv, n in rows}
+            totals = day_totals(svc, site_id)
             assert totals == {UTC_DAYS[0]: (5, 5, 5), UTC_DAYS[1]: (6, 6, 6)}, cut
         tables = read_any(
             svc.events,
