@@ -30,7 +30,6 @@ from app.storage.rollups import (
     insert_rollups,
     rollup_table,
 )
-from app.storage.store import EXPORT_BATCH, EXPORT_ORDER
 
 # The events table, in column order. An ingested row is a tuple in exactly this order;
 # ts is microseconds since the Unix epoch (UTC), day is days since the epoch (site-local).
@@ -74,6 +73,9 @@ EVENT_SCHEMA = pa.schema(
 COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
 
 Row = tuple[Any, ...]
+EXPORT_BATCH = 10_000  # rows per batch of export_batches (either store)
+# What export_batches orders each table by (either store).
+EXPORT_ORDER = {"events": "ts", "daily_stats": "day, property, value"}
 _EPOCH = date(1970, 1, 1)
 # What daily_stats() returns of a rollup row (both stores).
 DAILY_STATS_COLUMNS = (

@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from app.storage.events import EventStore
 
 Row = tuple[Any, ...]
-EXPORT_BATCH = 10_000
-# What export_batches orders each table by.
-EXPORT_ORDER = {"events": "ts", "daily_stats": "day, property, value"}
 
 
 class Store(Protocol):
@@ -147,7 +144,7 @@ class Store(Protocol):
     ) -> Iterator[list[tuple[Any, ...]]]:
         """The site's rows of `events` (by ts) or `daily_stats` (by day, property, value)
         of days first..last (None: unbounded), these columns, in batches of at most
-        EXPORT_BATCH rows (a CSV export streams them)."""
+        events.EXPORT_BATCH rows (a CSV export streams them)."""
 
     def checkpoint_due(self) -> bool:
         """Whether the store has a log to fold into its file now."""

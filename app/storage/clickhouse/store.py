@@ -31,13 +31,14 @@ from app.storage.events import (
     COLUMNS,
     DAILY_STATS_COLUMNS,
     EVENT_SCHEMA,
+    EXPORT_BATCH,
+    EXPORT_ORDER,
     USER_COLUMNS,
     Row,
     StoreLocked,
     rows_to_arrow,
 )
 from app.storage.rollups import ROLLUP_COLUMNS, DailyTotals
-from app.storage.store import EXPORT_BATCH, EXPORT_ORDER
 
 _EPOCH = date(1970, 1, 1)
 # daily_rollups' columns, in schema.sql's order (DuckDB's compact form plus build).
