@@ -180,7 +180,7 @@ def test_serve_on_clickhouse_says_what_needs_duckdb(tmp_path: Path) -> None:
         assert response.json() == {
             "error": {
                 "code": "not_available",
-                "message": 'imports needs storage = "duckdb": not available on'
+                "message": 'importing history needs storage = "duckdb": not available on'
                 " ClickHouse yet (issue #24)",
             }
         }
