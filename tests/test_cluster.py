@@ -195,8 +195,15 @@ def traffic(cluster: Cluster) -> Cluster:
             headers={"User-Agent": CHROME_UA, "X-Forwarded-For": "10.98.0.1"},
         )
         assert (r.status_code, r.headers.get("x-plausible-dropped")) == (202, "1")
-    # Bot counts ride with a later batch and nobody waits for them: a few insert intervals.
-    time.sleep(1.0)
+    # Bot counts ride with the next commit and no answer waits for them: wait until every
+    # stats answer counts them (meta.filtered_bot_traffic).
+    deadline = time.monotonic() + 15
+    while True:
+        bots = stats(cluster, "aggregate", metrics="visitors")["meta"]["filtered_bot_traffic"]
+        if bots == BOTS or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert bots == BOTS
     return cluster
 
 
