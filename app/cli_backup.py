@@ -137,7 +137,8 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         print_json(report)
     else:
         print(f"data dir {report['data_dir']}")
-        for part in ("meta", "events") if "schema" in report["events"] else ("meta",):
+        on_clickhouse = report["events"].get("engine") == "clickhouse"
+        for part in ("meta",) if on_clickhouse else ("meta", "events"):
             info = report[part]
             print(f"{part}: schema {info.get('schema')} (expected {info['expected_schema']})")
             for table, n in info.get("rows", {}).items():
@@ -152,7 +153,7 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
                     f" WAL {file['wal_bytes'] / mb:.1f} MB,"
                     f" journal {file['journal_bytes'] / mb:.1f} MB"
                 )
-        if "schema" not in report["events"]:
+        if on_clickhouse:
             _print_clickhouse(report["events"])
         if report["healthy"]:
             print("healthy")

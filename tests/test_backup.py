@@ -150,6 +150,12 @@ def test_doctor_reports_a_damaged_dir(tmp_path: Path) -> None:
     doc = cli(data, "doctor", "--json")
     assert doc.returncode == 1
     assert not json.loads(doc.stdout)["healthy"]
+    # The same in words: what is missing, on stderr, and no traceback.
+    said = cli(data, "doctor")
+    assert said.returncode == 1
+    assert "events: schema None" in said.stdout
+    assert "PROBLEM: events.duckdb is missing" in said.stderr
+    assert "Traceback" not in said.stderr
 
 
 def test_backup_through_running_server_keeps_every_acked_event(
