@@ -5,6 +5,7 @@ deletes and rollup builds; and that Avocet without storage = "clickhouse" never 
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -484,3 +485,45 @@ def test_rollups_read_back_as_duckdb_stores_them(ch: ClickHouseEventStore, tmp_p
     assert ch.rolled_days(site) == expected_days == {d1, d2}
     assert ch.rollup_totals(site).sums(d1, d2) == expected_sums
     assert expected_sums[0] == 14 and expected_sums[8] == Decimal("140.000014")
+
+
+WRITE_A_PART = """
+import sys
+sys.path.insert(0, {tests!r})
+from datetime import datetime
+from test_clickhouse_store import event
+from app.storage.clickhouse.store import ClickHouseEventStore
+
+store = ClickHouseEventStore({dsn!r})
+store.append([event("broken.example", datetime(2026, 12, 1, 10, i)) for i in range(5)])
+print(store.query("SELECT path FROM system.parts WHERE table = 'events' AND active")[0][0])
+store.close()
+"""
+HEALTH = """
+import json
+from app.storage.clickhouse.store import ClickHouseEventStore
+
+store = ClickHouseEventStore({dsn!r})
+print(json.dumps(store.health()["problems"]))
+store.close()
+"""
+
+
+def test_the_doctor_reports_a_part_clickhouse_found_broken(tmp_path: Path) -> None:
+    """A part damaged on disk (its checksums overwritten) while the store was closed: on the
+    next open ClickHouse sets it aside, and health() says so (the doctor exits 1)."""
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+
+    def run(script: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script.format(tests=str(ROOT / "tests"), dsn=dsn)],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return done.stdout.strip().splitlines()[-1]
+
+    part = Path(run(WRITE_A_PART))
+    assert json.loads(run(HEALTH)) == []
+    (part / "checksums.txt").write_bytes(b"not a checksum file")
+    assert json.loads(run(HEALTH)) == [
+        f"table events: part broken-on-start_{part.name} set aside by ClickHouse (broken-on-start)"
+    ]

@@ -798,7 +798,8 @@ class ClickHouseEventStore:
         part is read): rows and active parts per table, bytes on disk, bytes of replaced
         parts not removed yet (a deletion's rows linger there until ClickHouse's cleanup),
         unfinished mutations, re-datings cut short, the TTL; `problems`: failing mutations
-        and parts ClickHouse found broken and set aside (system.detached_parts)."""
+        and parts ClickHouse found broken and set aside (system.detached_parts, reason
+        broken*; the covered parts a restart after a crash sets aside are not problems)."""
         tables = (*_TTL_TABLES, "redates")
         sizes: dict[tuple[str, bool], tuple[int, int]] = {}
         for table, active, count, size in self.query(
@@ -814,9 +815,9 @@ class ClickHouseEventStore:
         for table, command, reason in mutations:
             if reason:
                 problems.append(f"table {table}: mutation {command!r} fails: {reason}")
-        for table, name, reason in self.query(
+        for table, name, reason in self.query(  # not the 'ignored' ones a restart sets aside
             "SELECT table, name, reason FROM system.detached_parts"
-            " WHERE database = currentDatabase()"
+            " WHERE database = currentDatabase() AND startsWith(reason, 'broken')"
         ):
             problems.append(f"table {table}: part {name} set aside by ClickHouse ({reason})")
         engine = self.query(
