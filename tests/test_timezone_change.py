@@ -393,16 +393,17 @@ def test_avocet_rollup_by_hand_applies_a_pending_change_first(tmp_path: Path, st
 
 @pytest.mark.skipif(importlib.util.find_spec("chdb") is None, reason="no clickhouse extra")
 def test_a_re_dating_cut_short_on_clickhouse_is_finished_once(tmp_path: Path) -> None:
-    """ClickHouse re-dates in steps (app/storage/clickhouse/store.py redate_site): cut
+    """ClickHouse re-dates in steps (app/storage/clickhouse/redate.py): cut
     short at any of them (a site each, one server), the next run finishes it in the zone
     it was for, even when the site has moved to yet another zone since, and no event is
     lost or counted twice."""
     from app.query import rollup
+    from app.storage.clickhouse import redate
     from app.storage.clickhouse.store import ClickHouseEventStore
 
     live = start_live_server(auth_settings(tmp_path, run_jobs=False, storage="clickhouse"))
     world = World(live)
-    merge = ClickHouseEventStore._merge_arrivals
+    merge = redate._merge_arrivals
     svc, when = live.services, stamps()
     try:
         owner = world.user("owner@example.com")
@@ -416,19 +417,19 @@ def test_a_re_dating_cut_short_on_clickhouse_is_finished_once(tmp_path: Path) ->
             pruned = prune_sites(svc.events, site, raw_days, now)  # type: ignore[arg-type]
             assert pruned.done == {site_id: 10}
 
-            def cut_merge(self: ClickHouseEventStore, *args: Any, cut: str = cut) -> None:
+            def cut_merge(store: ClickHouseEventStore, *args: Any, cut: str = cut) -> None:
                 if cut == "after_merge":
-                    merge(self, *args)
+                    merge(store, *args)
                 raise RuntimeError("cut short")
 
-            def cut_move(self: ClickHouseEventStore, stage: str) -> None:
+            def cut_move(store: ClickHouseEventStore, stage: str) -> None:
                 raise RuntimeError("cut short")
 
             with pytest.MonkeyPatch.context() as patch:
                 if cut == "before_move":
-                    patch.setattr(ClickHouseEventStore, "_move_stage", cut_move)
+                    patch.setattr(redate, "_move_stage", cut_move)
                 else:
-                    patch.setattr(ClickHouseEventStore, "_merge_arrivals", cut_merge)
+                    patch.setattr(redate, "_merge_arrivals", cut_merge)
                 with pytest.raises(RuntimeError, match="cut short"):
                     rollup.redate(svc.events, site_id, "America/New_York")
             assert svc.events.pending_redate(site_id) == "America/New_York"

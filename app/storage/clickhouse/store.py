@@ -14,7 +14,6 @@ order of `params` (DuckDB's `?` are not understood)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from app.storage.clickhouse import redate
 from app.storage.events import (
     COLUMNS,
     DAILY_STATS_COLUMNS,
@@ -79,14 +79,6 @@ _ROLLUP_DAYS = pa.schema(
 # instance's limit ClickHouse drops a day.
 _TTL_TABLES = ("events", "daily_rollups", "rollup_days", "bot_counts", "excluded_counts")
 TTL_MARGIN_DAYS = 2
-_REDATES = pa.schema(
-    [
-        ("site_id", pa.string()),
-        ("zone", pa.string()),
-        ("build", pa.uint64()),
-        ("until", pa.timestamp("us")),
-    ]
-)
 _BOTS = pa.schema([("site_id", pa.string()), ("day", pa.date32()), ("hits", pa.int64())])
 _EXCLUDED = pa.schema(
     [("site_id", pa.string()), ("day", pa.date32()), ("reason", pa.string()), ("hits", pa.int64())]
@@ -274,15 +266,6 @@ def _plain(column: pa.ChunkedArray) -> list[Any]:
     if pa.types.is_map(kind):
         return [dict(v) if v else None for v in values]
     return values
-
-
-def _add(a: Any, b: Any) -> Any:
-    """Two rollup components summed as SQL's sum() sums them (NULL only where both are)."""
-    if a is None or b is None:
-        return b if a is None else a
-    if isinstance(a, float) or isinstance(b, float):  # a Float64 column, a Decimal sum
-        return float(a) + float(b)
-    return a + b
 
 
 def _days(day: int) -> date:
@@ -624,16 +607,6 @@ class ClickHouseEventStore:
             marked = [(site_id, day, build, n, at, True) for day, build, n, at in days]
             self._insert("rollup_days", _table(marked, _ROLLUP_DAYS), f"pruned:{uuid.uuid4().hex}")
 
-    # Re-dating after a timezone change. `day` is in the sort key, so rows can't be
-    # updated: the moved rows are copied with their new day into a stage table shaped as
-    # events, the old rows deleted, and the stage's parts moved into events partition by
-    # partition (MOVE PARTITION: each part is in one table or the other, never both, so a
-    # repeated move moves only what is left). The order makes every step safe to repeat.
-
-    @staticmethod
-    def _stage(site_id: str) -> str:
-        return "redate_" + hashlib.sha1(site_id.encode()).hexdigest()[:16]
-
     def export_batches(
         self,
         table: str,
@@ -661,8 +634,7 @@ class ClickHouseEventStore:
             start = next_month
 
     def pending_redate(self, site_id: str) -> str | None:
-        rows = self.query("SELECT zone FROM redates WHERE site_id = {p0:String}", [site_id])
-        return str(rows[0][0]) if rows else None
+        return redate.pending_redate(self, site_id)
 
     def redate_site(
         self,
@@ -672,126 +644,8 @@ class ClickHouseEventStore:
         arrivals: Sequence[tuple[Any, ...]] = (),
         zone: str = "",
     ) -> int:
-        """Set the `day` of a site's raw events to `local_day` (a ClickHouse Date
-        expression of ts; its parameters are p1, p2, ... in `params`, p0 is the site id),
-        drop the rollups of days that have raw events (rebuilt in the new zone), and add
-        `arrivals` to the pruned days events move onto (those events leave the raw table,
-        as pruning would have done). Returns how many events changed day.
-
-        Steps: (1) stage the moved rows (those onto pruned days excepted) and record the
-        re-dating in `redates`; (2) merge the arrivals under the recorded build (skipped
-        once that build is current: a repeat inserts nothing); (3) delete the old rows;
-        (4) move the stage into events; (5) drop the rebuildable rollups; (6) forget the
-        re-dating. Ingest goes on meanwhile: rows stamped after the newest one at step 1
-        are never touched (they already have the new zone's day)."""
-        stage = self._stage(site_id)
-        bound: dict[str, object] = {"p0": site_id}
-        bound |= {f"p{i}": value for i, value in enumerate(params, 1)}
-        recorded = self.query(
-            "SELECT zone, build, until FROM redates WHERE site_id = {p0:String}", [site_id]
-        )
-        if recorded and recorded[0][0] != zone:
-            raise RuntimeError(f"a re-dating to {recorded[0][0]} is to be finished first")
-        moved = 0
-        if recorded:
-            build, until = int(recorded[0][1]), recorded[0][2]
-        else:
-            build, until = self._next_build(), self._newest(site_id)
-        if until is not None:
-            bound |= {"until": until, "onto": sorted({row[1] for row in arrivals})}
-            moving = (
-                "site_id = {p0:String} AND ts <= {until:DateTime64(6, 'UTC')}"
-                f" AND day != {local_day}"
-            )
-            if not recorded:
-                self._stage_moved(stage, local_day, moving, bound)
-                marker = _table([(site_id, zone, build, until)], _REDATES)
-                self._insert("redates", marker, f"redate:{site_id}:{build}")
-            moved = self._count_bound("events", moving, bound)
-            if arrivals and not self._count(
-                "rollup_days", "site_id = {p0:String} AND build = {p1:UInt64}", [site_id, build]
-            ):
-                self._merge_arrivals(site_id, local_day, moving, bound, arrivals, build)
-            if moved:
-                self.execute(f"DELETE FROM events WHERE {moving}", bound)
-            self._move_stage(stage)
-        rebuilt = self.query(
-            "SELECT day FROM rollup_days FINAL WHERE site_id = {p0:String} AND NOT pruned",
-            [site_id],
-        )
-        self.replace_rollups(site_id, [day for (day,) in rebuilt], [], [])
-        self.execute("DELETE FROM redates WHERE site_id = {p0:String}", {"p0": site_id})
-        return moved
-
-    def _newest(self, site_id: str) -> datetime | None:
-        rows = self.query("SELECT max(ts) FROM events WHERE site_id = {p0:String}", [site_id])
-        return rows[0][0] if rows else None
-
-    def _count_bound(self, table: str, where: str, bound: Mapping[str, object]) -> int:
-        rows = self.query(f"SELECT count() FROM {table} WHERE {where}", bound)
-        return int(rows[0][0]) if rows else 0
-
-    def _stage_moved(
-        self, stage: str, local_day: str, moving: str, bound: Mapping[str, object]
-    ) -> None:
-        """Step 1: a fresh stage (a crash mid-way left at most a partial one, unrecorded)
-        holding the moved rows with their new day, but those onto pruned days."""
-        self.execute(f"DROP TABLE IF EXISTS {stage} SYNC")
-        self.execute(f"CREATE TABLE {stage} AS events")
-        columns = ", ".join(COLUMNS)
-        selected = ", ".join(f"{local_day} AS day" if c == "day" else c for c in COLUMNS)
-        self.execute(
-            f"INSERT INTO {stage} ({columns}) SELECT {selected} FROM events WHERE {moving}"
-            f" AND NOT has({{onto:Array(Date)}}, {local_day})",
-            bound,
-        )
-
-    def _merge_arrivals(
-        self,
-        site_id: str,
-        local_day: str,
-        moving: str,
-        bound: Mapping[str, object],
-        arrivals: Sequence[tuple[Any, ...]],
-        build: int,
-    ) -> None:
-        """Step 2: the pruned days' rollup rows plus the arrivals, and their event counts
-        plus the events that arrive, as one rollup build of those days (`build`: a repeat
-        after a crash inserts nothing, by its deduplication token)."""
-        days = sorted({row[1] for row in arrivals})
-        summed: dict[tuple[Any, ...], list[Any]] = {}
-        current = self.query(
-            f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM daily_stats"
-            " WHERE site_id = {p0:String} AND has({p1:Array(Date)}, day)",
-            [site_id, days],
-        )
-        for row in [*current, *arrivals]:
-            key, values = tuple(row[:4]), list(row[4:])
-            if key in summed:
-                values = [_add(a, b) for a, b in zip(summed[key], values, strict=True)]
-            summed[key] = values
-        arriving = dict(
-            self.query(
-                f"SELECT {local_day} AS new_day, count() FROM events WHERE {moving}"
-                f" AND has({{onto:Array(Date)}}, {local_day}) GROUP BY new_day",
-                bound,
-            )
-        )
-        states = self.rollup_day_states(site_id)
-        counts = [(d, states[d][0] + int(arriving.get(d, 0))) for d in days]
-        rows = [(*key, *values) for key, values in summed.items()]
-        self.replace_rollups(site_id, days, rows, counts, pruned=days, build=build)
-
-    def _move_stage(self, stage: str) -> None:
-        """Step 4 (and dropping the stage): each partition's parts go over whole."""
-        found = self.query(
-            "SELECT DISTINCT partition_id FROM system.parts WHERE active"
-            " AND database = currentDatabase() AND table = {p0:String}",
-            [stage],
-        )
-        for (partition,) in found:
-            self.execute(f"ALTER TABLE {stage} MOVE PARTITION ID '{partition}' TO TABLE events")
-        self.execute(f"DROP TABLE IF EXISTS {stage} SYNC")
+        """Re-date the site's raw events (app/storage/clickhouse/redate.py)."""
+        return redate.redate_site(self, site_id, local_day, params, arrivals, zone)
 
     def health(self) -> dict[str, Any]:
         """What `avocet doctor` reports of this store, from ClickHouse's own tables only (no
