@@ -191,6 +191,8 @@ def _print_clickhouse(events: dict[str, Any]) -> None:
         print(f"  TTL: days older than {events['ttl_days']} + 2 are dropped by merges")
     for site in events["redates_pending"]:
         print(f"  a re-dating of site {site} was cut short: the next rollup run finishes it")
+    for step in events.get("imports_pending", []):
+        print(f"  {step} was cut short: the server's next start settles it")
 
 
 def _locked(message: str) -> AppError:

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from app.cli_json import print_json
-from app.config import Settings
+from app.config import DuckDBSettings, Settings
 from app.errors import AppError, InvalidRequest, NotFound
 from app.imports.sources import AVAILABLE
 from app.storage.events import EventStore, StoreLocked
 from app.storage.import_jobs import ImportJob
 from app.storage.meta import MetaStore, Site
+from app.storage.store import Store
 
 
 class ServerError(AppError):
@@ -103,9 +104,7 @@ def _local_import(
     meta = open_meta(settings)
     try:
         site = _site(meta, args.site)
-        store = EventStore(
-            Path(settings.data_dir) / "events.duckdb", import_store_settings(settings.duckdb)
-        )
+        store = _open_store(settings, import_store_settings(settings.duckdb))
         try:
             with tempfile.TemporaryDirectory(prefix="avocet-import-") as tmp:
                 files = expand_zips(paths, Path(tmp))
@@ -135,6 +134,33 @@ def _local_import(
     finally:
         meta.close()
     return done.public()
+
+
+def _open_store(settings: Settings, duckdb: DuckDBSettings) -> Store:
+    """The events store, opened by this process (StoreLocked while a server holds it, and
+    always on a ClickHouse server: the control plane's API runs imports there, one at a
+    time), with what a stop cut short settled first (app/imports/run.py settle_cut_short)."""
+    from app.imports.run import settle_cut_short
+    from app.services import open_meta
+
+    store: Store
+    if settings.storage == "clickhouse":
+        from app.storage.clickhouse.store import ClickHouseEventStore
+
+        if not settings.clickhouse_dsn.startswith("chdb://"):
+            raise StoreLocked("a ClickHouse server: imports go through the control plane")
+        store = ClickHouseEventStore.unheld(settings.clickhouse_dsn)
+    else:
+        store = EventStore(Path(settings.data_dir) / "events.duckdb", duckdb)
+    meta = open_meta(settings)
+    try:
+        settle_cut_short(meta, store)
+    except BaseException:
+        store.close()
+        raise
+    finally:
+        meta.close()
+    return store
 
 
 def _token(args: argparse.Namespace) -> str:
@@ -259,7 +285,7 @@ def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
         job = get_job(meta, args.job_id)
         site = _site(meta, job.site_id)
         try:
-            store = EventStore(Path(settings.data_dir) / "events.duckdb", settings.duckdb)
+            store = _open_store(settings, settings.duckdb)
         except StoreLocked:
             path = f"/api/v1/sites/{site.id}/imports/{job.id}"
             result: dict[str, Any] = _request(settings, args, "DELETE", path)

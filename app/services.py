@@ -13,7 +13,8 @@ import anyio.to_thread
 
 from app.auth.principal import Authenticator
 from app.config import Settings
-from app.errors import AppError, NotOnThisStorage
+from app.errors import AppError
+from app.imports.run import settle_cut_short
 from app.ingest.enrich import warm_agent_parsers
 from app.ingest.identity import Salts
 from app.ingest.pipeline import Ingestor, now_us
@@ -184,6 +185,7 @@ class Services:
     async def start(self) -> None:
         # A timezone changed but its events not re-dated (a crash in between): do it now.
         await self.jobs.align_zones()
+        await anyio.to_thread.run_sync(settle_cut_short, self.meta, self.events)
         await anyio.to_thread.run_sync(self.ingest.restore_sessions, self.events, now_us())
         # Before the first request: the first hit would otherwise stall the loop ~0.5 s,
         # and its commit wait for pyarrow's first conversion (~1-2 s with pandas installed).
@@ -198,15 +200,6 @@ class Services:
         self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
         if self.settings.run_jobs:
             self.jobs.start()
-
-    def duckdb_events(self, feature: str) -> EventStore:
-        """The events store when it is DuckDB's; else a NotOnThisStorage error naming the
-        feature (what the ClickHouse store can't do yet)."""
-        if isinstance(self.events, EventStore):
-            return self.events
-        raise NotOnThisStorage(
-            f'{feature} needs storage = "duckdb": not available on ClickHouse yet (issue #24)'
-        )
 
     def retention(self, site: Site) -> Retention:
         """What the site keeps: its own retention, or the instance's defaults and limits."""

@@ -14,12 +14,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from app.auth.keys import create_api_key
 from app.config import ConfigError, RetentionSettings, Settings, load_settings
-from app.storage.accounts import create_user, set_role
 from app.storage.clickhouse.store import ClickHouseEventStore
 from app.storage.events import COLUMNS, EventStore
 from tests.conftest import free_port, start_live_server, stop_live_server
@@ -148,45 +145,6 @@ def test_storage_and_dsn_settings_from_the_environment(tmp_path: Path) -> None:
         load_settings(None, {"AVOCET_STORAGE": "postgres"})
     with pytest.raises(ConfigError, match=r"expected chdb://PATH or http\(s\)"):
         load_settings(None, {"AVOCET_CLICKHOUSE__DSN": "tcp://ch:9000"})
-
-
-def test_serve_on_clickhouse_says_what_needs_duckdb(tmp_path: Path) -> None:
-    """`avocet serve` runs on ClickHouse (stats: the stats test modules run on both stores;
-    ingest: tests/test_crash_safety.py); what only DuckDB's store does yet (imports)
-    answers 501 in the API's envelope, naming the setting."""
-    settings = Settings(
-        data_dir=str(tmp_path / "data"), port=free_port(), run_jobs=False, storage="clickhouse"
-    )
-    live = start_live_server(settings)
-    try:
-        meta = live.services.meta
-        owner = create_user(meta, "owner@example.com", "not a hash", admin=True)
-        site = meta.add_site("example.com", timezone="UTC")
-        set_role(meta, site.id, owner.id, "owner")
-        _, token = create_api_key(
-            meta,
-            user_id=owner.id,
-            site_id=site.id,
-            scopes=("stats:read", "sites:read", "sites:write"),
-            name="t",
-            expires_at=None,
-        )
-        response = httpx.post(
-            f"{live.url}/api/v1/sites/{site.id}/imports",
-            data={"source": "goatcounter"},
-            files={"file": ("hits.csv", b"2,/,,,,,,,,2025-03-01T10:00:00Z\n")},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert response.status_code == 501, response.text
-        assert response.json() == {
-            "error": {
-                "code": "not_available",
-                "message": 'importing history needs storage = "duckdb": not available on'
-                " ClickHouse yet (issue #24)",
-            }
-        }
-    finally:
-        stop_live_server(live)
 
 
 def test_retention_by_ttl_drops_only_days_past_the_instance_limit(tmp_path: Path) -> None:

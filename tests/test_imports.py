@@ -36,8 +36,9 @@ from app.imports.run import content_hash, delete_import, run_import
 from app.services import Services
 from app.storage import import_jobs
 from app.storage.events import EventStore
-from tests.accounts_fixtures import world_fixture  # noqa: F401
-from tests.conftest import ROOT, free_port, start_live_server, stop_live_server
+from tests.accounts_fixtures import World, auth_settings
+from tests.conftest import ROOT, free_port, read_any, start_live_server, stop_live_server
+from tests.stats_env import STORAGES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
 GOAT = FIXTURES / "goatcounter-v2.csv"
@@ -75,13 +76,35 @@ class Stats:
         return [(r["value"], r["visitors"], r["visits"], r["pageviews"]) for r in rows["results"]]
 
 
+@pytest.fixture(name="world")
+def world_fixture(tmp_path: Path, storage: str) -> Iterator[World]:
+    live = start_live_server(auth_settings(tmp_path, storage=storage))
+    found = World(live)
+    try:
+        yield found
+    finally:
+        for client in found.clients:
+            client.close()
+        stop_live_server(live)
+
+
+@pytest.fixture(name="storage")
+def storage_fixture() -> str:
+    """DuckDB's store, unless a test runs on both (parametrized "storage")."""
+    return "duckdb"
+
+
 @pytest.fixture
-def stats_of(tmp_path: Path) -> Iterator[Any]:
+def stats_of(tmp_path: Path, storage: str) -> Iterator[Any]:
     lives = []
 
     def start(data: Path) -> Stats:
         settings = Settings(
-            data_dir=str(data), port=free_port(), open_stats_on_loopback=True, run_jobs=False
+            data_dir=str(data),
+            port=free_port(),
+            open_stats_on_loopback=True,
+            run_jobs=False,
+            storage=storage,
         )
         live = start_live_server(settings)
         lives.append(live)
@@ -92,18 +115,19 @@ def stats_of(tmp_path: Path) -> Iterator[Any]:
         stop_live_server(live)
 
 
-def new_data_dir(tmp_path: Path) -> Path:
+def new_data_dir(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
     data = tmp_path / "data"
-    assert cli(data, "site", "add", "example.com").returncode == 0
+    assert cli(data, "site", "add", "example.com", env=env).returncode == 0
     return data
 
 
+@pytest.mark.parametrize("storage", STORAGES)
 @pytest.mark.parametrize("raw_days", ["90", "100000"])  # days as rollups only / kept raw
 def test_goatcounter_import_answers_the_hand_computed_numbers(
-    tmp_path: Path, stats_of: Any, raw_days: str
+    tmp_path: Path, stats_of: Any, raw_days: str, storage: str
 ) -> None:
-    data = new_data_dir(tmp_path)
-    env = {**_env(), "AVOCET_RAW_RETENTION_DAYS": raw_days}
+    env = {**_env(storage), "AVOCET_RAW_RETENTION_DAYS": raw_days}
+    data = new_data_dir(tmp_path, env)
     done = cli(data, "import", "goatcounter", str(GOAT), "--site", "example.com", "--json", env=env)
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)
@@ -161,10 +185,11 @@ def test_goatcounter_import_answers_the_hand_computed_numbers(
     assert stats.breakdown("screen") == [("desktop", 3, 4, 5), ("mobile", 1, 1, 1)]
 
 
-def _env() -> dict[str, str]:
+def _env(storage: str = "duckdb") -> dict[str, str]:
     import os
 
-    return {k: v for k, v in os.environ.items() if not k.startswith("AVOCET_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AVOCET_")}
+    return {**env, "AVOCET_STORAGE": storage}
 
 
 def test_bad_input_names_file_line_and_column_and_adds_nothing(tmp_path: Path) -> None:
@@ -195,8 +220,10 @@ def test_bad_input_names_file_line_and_column_and_adds_nothing(tmp_path: Path) -
 NATIVE_DAY = date(2025, 3, 1)
 
 
-def _services(data: Path, raw_days: int) -> Services:
-    return Services(Settings(data_dir=str(data), run_jobs=False, raw_retention_days=raw_days))
+def _services(data: Path, raw_days: int, storage: str = "duckdb") -> Services:
+    return Services(
+        Settings(data_dir=str(data), run_jobs=False, raw_retention_days=raw_days, storage=storage)
+    )
 
 
 def _native(svc: Services, site_id: str) -> None:
@@ -224,12 +251,13 @@ def _daily(svc: Services) -> list[tuple[Any, ...]]:
     )
 
 
+@pytest.mark.parametrize("storage", STORAGES)
 @pytest.mark.parametrize("pruned", [False, True])
 def test_overlap_is_asked_then_skip_or_keep_both_and_delete_restores_exactly(
-    tmp_path: Path, pruned: bool
+    tmp_path: Path, pruned: bool, storage: str
 ) -> None:
     data = new_data_dir(tmp_path)
-    svc = _services(data, 90)
+    svc = _services(data, 90, storage)
     try:
         site = svc.meta.sites()[0]
         _native(svc, site.id)
@@ -283,7 +311,8 @@ def test_overlap_is_asked_then_skip_or_keep_both_and_delete_restores_exactly(
         svc.meta.close()
 
 
-def test_while_the_server_runs_the_cli_imports_through_the_api(world: Any) -> None:
+@pytest.mark.parametrize("storage", STORAGES)
+def test_while_the_server_runs_the_cli_imports_through_the_api(world: Any, storage: str) -> None:
     """The in-process server holds the events file: `avocet import` uploads the export to
     POST /api/v1/sites/{id}/imports (202 + job), follows the job, and a delete goes through
     DELETE .../imports/{job}; a viewer's key can't import."""
@@ -291,7 +320,7 @@ def test_while_the_server_runs_the_cli_imports_through_the_api(world: Any) -> No
     site_id = world.site("example.com", owner)
     token = world.key(owner, site_id, ("sites:read", "sites:write"))
     data = Path(world.live.services.settings.data_dir)
-    env = _env()
+    env = _env(storage)
     url = ["--url", world.live.url, "--token", token]
     done = cli(data, "import", "goatcounter", str(GOAT), "--site", site_id, "--json", *url, env=env)
     assert done.returncode == 0, done.stderr
@@ -335,8 +364,9 @@ def test_while_the_server_runs_the_cli_imports_through_the_api(world: Any) -> No
     assert gone.returncode == 0, gone.stderr
     assert json.loads(gone.stdout)["deleted"] == {"events": 0, "days": 2}  # rollups only
     store = world.live.services.events
-    assert store.query("SELECT count(*) FROM daily_stats WHERE site_id = ?", [site_id]) == [(0,)]
-    assert store.query("SELECT count(*) FROM rollup_days WHERE site_id = ?", [site_id]) == [(0,)]
+    for table in ("daily_stats", "rollup_days", "events", "imports", "import_days"):
+        found = read_any(store, f"SELECT count(*) FROM {table} WHERE site_id = ?", [site_id])
+        assert found == [(0,)], table
 
 
 @pytest.mark.parametrize(

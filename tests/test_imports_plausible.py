@@ -38,7 +38,8 @@ from app.ingest.pipeline import Client
 from app.storage import import_jobs
 from tests import stats_reference as ref
 from tests.conftest import free_port, start_live_server, stop_live_server
-from tests.test_imports import FIXTURES, Stats, cli, new_data_dir
+from tests.stats_env import STORAGES
+from tests.test_imports import FIXTURES, Stats, _env, cli, new_data_dir
 
 PLAUSIBLE = FIXTURES / "plausible"
 JAN = {"period": "custom", "from": "2024-01-01", "to": "2024-01-02"}
@@ -68,11 +69,15 @@ def _v2(stats: Any, **body: Any) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.parametrize("storage", STORAGES)
 def test_plausible_import_is_added_only_when_asked_with_the_hand_computed_numbers(
-    tmp_path: Path,
+    tmp_path: Path, storage: str
 ) -> None:
-    data = new_data_dir(tmp_path)
-    done = cli(data, "import", "plausible", str(PLAUSIBLE), "--site", "example.com", "--json")
+    env = _env(storage)
+    data = new_data_dir(tmp_path, env)
+    done = cli(
+        data, "import", "plausible", str(PLAUSIBLE), "--site", "example.com", "--json", env=env
+    )
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)
     assert (job["status"], job["summary"]) == (
@@ -95,7 +100,7 @@ def test_plausible_import_is_added_only_when_asked_with_the_hand_computed_number
             "skipped": {},
         },
     )
-    live = start_live_server(_settings(data))
+    live = start_live_server(_settings(data, storage))
     try:
         _answers(live, job)
     finally:
@@ -260,9 +265,13 @@ def _load(svc: Any, domain: str, tz: str) -> str:
     return str(site.id)
 
 
-def _settings(data: Path) -> Settings:
+def _settings(data: Path, storage: str = "duckdb") -> Settings:
     return Settings(
-        data_dir=str(data), port=free_port(), open_stats_on_loopback=True, run_jobs=False
+        data_dir=str(data),
+        port=free_port(),
+        open_stats_on_loopback=True,
+        run_jobs=False,
+        storage=storage,
     )
 
 

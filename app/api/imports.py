@@ -63,7 +63,6 @@ async def _save(form: Any, folder: Path) -> list[Path]:
 async def start_import(svc: Services, site: Site, form: Any) -> import_jobs.ImportJob:
     """Check a multipart import form (source, overlap, website, file parts), save its files
     and start the job on a worker; the queued job (the API and the UI's upload share this)."""
-    svc.duckdb_events("importing history")  # ClickHouse: refused now, not as a failed job later
     source = _text(form, "source") or ""
     if source not in AVAILABLE:
         raise InvalidRequest(f"source: one of {', '.join(AVAILABLE)}")
@@ -117,7 +116,7 @@ async def _run(
             await anyio.to_thread.run_sync(
                 lambda: run_import(
                     svc.meta,
-                    svc.duckdb_events("importing history"),
+                    svc.events,
                     site,
                     job,
                     source_for(job.source, site, options),
@@ -171,7 +170,7 @@ async def remove_finished(svc: Services, site: Site, job: import_jobs.ImportJob)
         return await anyio.to_thread.run_sync(
             lambda: delete_import(
                 svc.meta,
-                svc.duckdb_events("importing history"),
+                svc.events,
                 site,
                 job,
                 raw_days=svc.settings.raw_retention_days,

@@ -31,10 +31,10 @@ from app.imports.csvfiles import CsvRow, display_name, read_csv
 from app.imports.errors import ImportInvalid
 from app.ingest.referrers import classify
 from app.storage import imports
-from app.storage.events import EventStore
 from app.storage.import_jobs import ImportJob
 from app.storage.imports import IMPORTED_COLUMNS
 from app.storage.meta import Site
+from app.storage.store import Store
 
 Progress = Callable[[int, int | None], None]
 _FILE = re.compile(r"^(?:imported_)?([a-z_]+?)_(\d{8})_(\d{8})\.csv$")
@@ -213,7 +213,7 @@ def _arrow(rows: list[dict[str, Any]], seq: int, site_id: str) -> pa.Table:
 
 
 def run_aggregate(
-    store: EventStore,
+    store: Store,
     site: Site,
     job: ImportJob,
     paths: list[Path],

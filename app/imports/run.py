@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pyarrow as pa
@@ -30,6 +30,7 @@ from app.storage import import_jobs, imports
 from app.storage.events import EventStore
 from app.storage.import_jobs import ImportJob
 from app.storage.meta import MetaStore, Site
+from app.storage.store import Store
 
 log = logging.getLogger("avocet.imports")
 
@@ -178,7 +179,7 @@ def _system_pool() -> Iterator[None]:
 
 def run_import(
     meta: MetaStore,
-    store: EventStore,
+    store: Store,
     site: Site,
     job: ImportJob,
     source: Source,
@@ -216,7 +217,7 @@ def run_import(
 
 def _run(
     meta: MetaStore,
-    store: EventStore,
+    store: Store,
     site: Site,
     job: ImportJob,
     source: Source,
@@ -290,7 +291,11 @@ def _run(
         own_rollups = _scratch(site, built, scratch)
         imported, sessions, day_events = built.rows, built.sessions, built.day_events
         del built  # the collected columns: the events are in the scratch file now
-        copying = store.memory_limit(copy_memory_limit) if copy_memory_limit else nullcontext()
+        copying = (
+            cast(EventStore, store).memory_limit(copy_memory_limit)
+            if copy_memory_limit and store.engine == "duckdb"
+            else nullcontext()
+        )
         with copying:
             imports.apply_import(
                 store,
@@ -325,7 +330,7 @@ def _run(
     }
 
 
-def _settle(store: EventStore, site: Site, today: date, before: date, days: set[date]) -> None:
+def _settle(store: Store, site: Site, today: date, before: date, days: set[date]) -> None:
     """After a write or delete: roll up the touched finished days (answers read their raw
     events until then) and prune raw days past the window, as the hourly jobs would."""
     pending = [d for d in rollup.days_to_build(store, site.id, today) if d in days]
@@ -334,9 +339,26 @@ def _settle(store: EventStore, site: Site, today: date, before: date, days: set[
     rollup.prune(store, site.id, before)
 
 
+def settle_cut_short(meta: MetaStore, store: Store) -> None:
+    """What a stop cut short (run by a process that has the store to itself, before any
+    import): on ClickHouse an import's or delete's steps are settled first (a DuckDB one
+    was one transaction); then an import whose job never finished is removed, if it was
+    written, and its job marked failed (nothing of it is kept), and a finished import
+    whose rows are gone (a delete whose job never heard) is marked deleted."""
+    for site_id, seq, done in imports.recover(store):
+        log.warning("import %s of site %s was cut short: %s", seq, site_id, done)
+    for job in import_jobs.list_jobs(meta):
+        if job.status in ("queued", "running"):
+            if imports.recorded(store, job.site_id, job.seq):
+                imports.delete_import(store, job.site_id, job.seq)
+        elif job.status == "done" and not imports.recorded(store, job.site_id, job.seq):
+            import_jobs.finish_job(meta, job.id, "deleted", job.summary)
+    import_jobs.fail_unfinished(meta)
+
+
 def delete_import(
     meta: MetaStore,
-    store: EventStore,
+    store: Store,
     site: Site,
     job: ImportJob,
     *,

@@ -17,7 +17,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import cast
 
 import anyio.to_thread
 
@@ -25,7 +24,6 @@ from app.ingest.sites import SiteDirectory
 from app.jobs.background import in_background
 from app.query.rollup import build_rollups
 from app.storage import privacy
-from app.storage.events import EventStore
 from app.storage.imports import delete_site_imports
 from app.storage.meta import MetaStore
 from app.storage.purge import purge_site
@@ -75,7 +73,7 @@ def _delete_site(store: Store, meta: MetaStore, request: privacy.PrivacyRequest)
     privacy.mark_running(meta, request.id, [])
     gone = store.delete_site_data(site_id)
     if store.engine == "duckdb":  # imported aggregates are the site's data too
-        delete_site_imports(cast(EventStore, store), site_id)
+        delete_site_imports(store, site_id)
     privacy.mark_deleted(meta, request.id, gone.pop("events"), gone)
     _step_done(meta, request.id, "events")
     privacy.mark_deleted(meta, request.id, 0, purge_site(meta, site_id))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from app.query.compile_terms import Sql, dimension_expr, filter_sql
+from app.query.dialect import DUCKDB, Dialect
 from app.query.model import Query, filter_dimensions
 
 # Our property -> the imported table (imported_stats.kind) that holds it.
@@ -94,10 +95,12 @@ def decide(q: Query) -> Decision:
     return Decision(table, None)
 
 
-def compile_imported(q: Query, table: str, components: tuple[str, ...]) -> tuple[str, list[object]]:
+def compile_imported(
+    q: Query, table: str, components: tuple[str, ...], dialect: Dialect = DUCKDB
+) -> tuple[str, list[object]]:
     """(sql, params): rows of (day, value of the question's property or NULL, components...)
-    from `table` over the question's days, with its filters."""
-    sql = Sql()
+    from `table` over the question's days, with its filters, in the dialect's SQL."""
+    sql = Sql(dialect)
     prop = q.properties[0] if q.properties else None
     value = dimension_expr(sql, prop) if prop else "NULL"
     sums = ", ".join(COMPONENT_SQL[c] for c in components)

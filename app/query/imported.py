@@ -19,7 +19,7 @@ from app.query.compile_imported import decide
 from app.query.model import Query
 from app.query.rollup import COMPONENTS
 from app.query.rollup_answer import answer_from_sums, bucket_of, needs
-from app.query.run import Result
+from app.query.run import Result, dialect_of
 from app.storage.store import Store
 
 Answer = Callable[[Store, Query], Result]
@@ -65,7 +65,7 @@ def answer_with_imports(store: Store, q: Query, native: Answer) -> Result:
     for row in own.rows:
         key = (row.get("time") if q.interval else None, row.get(prop) if prop else None)
         _add(sums[key], at, [row[c] for c in components])
-    sql, params = compile_sql(q, status.table, components)
+    sql, params = compile_sql(q, status.table, components, dialect_of(store))
     for day, value, *values in store.query(sql, params):
         _add(sums[(_bucket(day, q.interval), value)], at, values)
     result = answer_from_sums(q, prop, sums)

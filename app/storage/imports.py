@@ -15,41 +15,64 @@ from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 import pyarrow as pa
 
 from app.errors import Conflict
 from app.storage.events import EventStore
+from app.storage.import_ids import MAX_SESSIONS, SEQ_BITS, session_id, session_range
 from app.storage.rollups import ROLLUP_COLUMNS, insert_rollups, rollup_table
+from app.storage.store import Store
 
-SEQ_BITS = 40
-MAX_SESSIONS = (1 << SEQ_BITS) - 1
+if TYPE_CHECKING:
+    from app.storage.clickhouse.imports import ImportStore
+
+__all__ = ["MAX_SESSIONS", "SEQ_BITS", "session_id", "session_range"]
 _COMPONENTS = ROLLUP_COLUMNS[4:]
 
 
-def session_id(seq: int, n: int) -> int:
-    """The n-th session (1-based) of import seq: -(seq * 2^40 + n)."""
-    return -((seq << SEQ_BITS) + n)
+def _on_clickhouse(store: Store) -> ImportStore | None:
+    """The store as the ClickHouse imports take it, when it is ClickHouse's (by engine,
+    not class: a command the server runs for the CLI gets its store wrapped). Each caller
+    then imports app.storage.clickhouse.imports itself: a plain install loads none of it."""
+    return cast("ImportStore", store) if store.engine == "clickhouse" else None
 
 
-def session_range(seq: int) -> tuple[int, int]:
-    """(lowest, highest) session id of import seq."""
-    return session_id(seq, MAX_SESSIONS), session_id(seq, 1)
+def _duckdb(store: Store) -> EventStore:
+    return cast(EventStore, store)
 
 
-def imported_hash(store: EventStore, site_id: str, content_hash: str) -> int | None:
+def imported_hash(store: Store, site_id: str, content_hash: str) -> int | None:
     """The seq of an import of these same bytes into the site, if one is stored."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        return clickhouse.imported_hash(ch, site_id, content_hash)
     rows = store.query(
         "SELECT seq FROM imports WHERE site_id = ? AND content_hash = ?", [site_id, content_hash]
     )
     return int(rows[0][0]) if rows else None
 
 
-def native_days(store: EventStore, site_id: str, first: date, last: date) -> set[date]:
+def recorded(store: Store, site_id: str, seq: int) -> bool:
+    """Whether import seq of the site is written whole (its record is stored)."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        return clickhouse.recorded(ch, site_id, seq)
+    rows = store.query("SELECT count(*) FROM imports WHERE site_id = ? AND seq = ?", [site_id, seq])
+    return bool(rows[0][0])
+
+
+def native_days(store: Store, site_id: str, first: date, last: date) -> set[date]:
     """The site's days first..last that hold data not from an import: live raw events, or
     a pruned day's rollup counting more events than the imports added to it."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        return clickhouse.native_days(ch, site_id, first, last)
     rows = store.query(
         "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?"
         " AND session_id >= 0"
@@ -61,9 +84,13 @@ def native_days(store: EventStore, site_id: str, first: date, last: date) -> set
     return {r[0] for r in rows}
 
 
-def held_days(store: EventStore, site_id: str, first: date, last: date) -> set[date]:
+def held_days(store: Store, site_id: str, first: date, last: date) -> set[date]:
     """The site's days first..last that hold anything: raw events (native or imported) or
     rollups."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        return clickhouse.held_days(ch, site_id, first, last)
     rows = store.query(
         "SELECT DISTINCT day FROM events WHERE site_id = ? AND day BETWEEN ? AND ?"
         " UNION SELECT day FROM rollup_days WHERE site_id = ? AND day BETWEEN ? AND ?",
@@ -80,8 +107,12 @@ def append_table(store: EventStore, table: pa.Table) -> None:
         cur.execute("INSERT INTO events SELECT * FROM batch")
 
 
-def pruned_days(store: EventStore, site_id: str, first: date, last: date) -> set[date]:
+def pruned_days(store: Store, site_id: str, first: date, last: date) -> set[date]:
     """The site's days first..last whose raw events are gone (only rollups remain)."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        return clickhouse.pruned_days(ch, site_id, first, last)
     rows = store.query(
         "SELECT day FROM rollup_days WHERE site_id = ? AND pruned AND day BETWEEN ? AND ?",
         [site_id, first, last],
@@ -132,7 +163,7 @@ def _drop_rollups(cur: duckdb.DuckDBPyConnection, site_id: str, days: list[date]
 
 
 def apply_import(
-    store: EventStore,
+    store: Store,
     *,
     seq: int,
     site_id: str,
@@ -146,7 +177,17 @@ def apply_import(
     """Write one import in one transaction: raw events (copied from the events of the
     DuckDB file raw_from, on the days that keep raw events: not rolled_days; those days'
     rollups are dropped, to be rebuilt), its rollup rows (ROLLUP_COLUMNS tuples of every
-    day it touches; added to the rollups of `rolled_days`), and its record."""
+    day it touches; added to the rollups of `rolled_days`), and its record. On ClickHouse:
+    in steps, rolled back by recover() when cut short."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        clickhouse.apply_import(
+            ch, seq=seq, site_id=site_id, source=source, content_hash=content_hash,
+            raw_from=raw_from, day_events=day_events, rolled=rolled, rolled_days=rolled_days,
+        )  # fmt: skip
+        return
+    store = _duckdb(store)
     raw_days = _days_param(d for d in day_events if d not in rolled_days)
     rolled_list = _days_param(rolled_days)
     alias = f"import_scratch_{seq}"  # attached databases are the instance's: one per import
@@ -189,11 +230,16 @@ def apply_import(
         )
 
 
-def delete_import(store: EventStore, site_id: str, seq: int) -> dict[str, int]:
+def delete_import(store: Store, site_id: str, seq: int) -> dict[str, int]:
     """Remove everything import seq added to the site, in one transaction: its raw events,
     and its rollup rows from the days that are rollups only now (pruned since, maybe);
     the other days' rollups are dropped, to be rebuilt from what raw events remain.
     Returns {"events": raw events deleted, "days": days touched}."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        return clickhouse.delete_import(ch, site_id, seq)
+    store = _duckdb(store)
     lo, hi = session_range(seq)
     days = [
         r[0]
@@ -241,7 +287,11 @@ def delete_import(store: EventStore, site_id: str, seq: int) -> dict[str, int]:
     return removed
 
 
-def import_days_of(store: EventStore, site_id: str, seq: int) -> list[date]:
+def import_days_of(store: Store, site_id: str, seq: int) -> list[date]:
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        return clickhouse.import_days_of(ch, site_id, seq)
     rows = store.query(
         "SELECT day FROM import_days WHERE seq = ? AND site_id = ? ORDER BY day", [seq, site_id]
     )
@@ -260,10 +310,18 @@ IMPORTED_COLUMNS = (
 
 
 def apply_imported_stats(
-    store: EventStore, *, seq: int, site_id: str, source: str, content_hash: str, rows: pa.Table
+    store: Store, *, seq: int, site_id: str, source: str, content_hash: str, rows: pa.Table
 ) -> None:
     """Write an aggregate import (imported_stats rows, IMPORTED_COLUMNS) and its record in
     one transaction; the site's own events and rollups are untouched."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        clickhouse.apply_imported_stats(
+            ch, seq=seq, site_id=site_id, source=source, content_hash=content_hash, rows=rows
+        )
+        return
+    store = _duckdb(store)
     with store._transaction() as cur:
         if cur.execute(
             "SELECT count(*) FROM imports WHERE site_id = ? AND content_hash = ?",
@@ -278,18 +336,28 @@ def apply_imported_stats(
         )
 
 
-def delete_site_imports(store: EventStore, site_id: str) -> None:
+def delete_site_imports(store: Store, site_id: str) -> None:
     """Everything imports stored for a site (a site deletion): its imported aggregates, the
     imports' own rollup rows and records. Its imported raw events and merged rollups are
     the site's events and rollups, which the deletion removes with the rest."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        clickhouse.delete_site_imports(ch, site_id)
+        return
+    store = _duckdb(store)
     with store._transaction(site_id) as cur:
         for table in ("imported_stats", "import_rollups", "import_days", "imports"):
             cur.execute(f"DELETE FROM {table} WHERE site_id = ?", [site_id])
 
 
-def import_inventory(store: EventStore, site_id: str, seq: int) -> dict[str, Any]:
+def import_inventory(store: Store, site_id: str, seq: int) -> dict[str, Any]:
     """What import seq holds in the site now (what deleting it removes): raw events, days
     (and how many of them it added to rollup-only days), imported aggregate rows."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        return clickhouse.import_inventory(ch, site_id, seq)
     lo, hi = session_range(seq)
     events = store.query(
         "SELECT count(*) FROM events WHERE site_id = ? AND session_id BETWEEN ? AND ?",
@@ -316,3 +384,13 @@ def import_inventory(store: EventStore, site_id: str, seq: int) -> dict[str, Any
         "first_day": first,
         "last_day": last,
     }
+
+
+def recover(store: Store) -> list[tuple[str, int, str]]:
+    """Settle imports and deletes a stop cut short: on DuckDB there are none (each was one
+    transaction); on ClickHouse, clickhouse.recover()."""
+    if ch := _on_clickhouse(store):
+        from app.storage.clickhouse import imports as clickhouse
+
+        return clickhouse.recover(ch)
+    return []

@@ -134,7 +134,7 @@ def _job_and_inventory(svc: Services, site: Site, job_id: str) -> tuple[ImportJo
     job = import_jobs.get_job(svc.meta, job_id, site.id)
     if job.status == "deleted":
         raise NotFound(f"import {job_id} is already deleted")
-    return job, imports.import_inventory(svc.duckdb_events("importing history"), site.id, job.seq)
+    return job, imports.import_inventory(svc.events, site.id, job.seq)
 
 
 @get("/ui/sites/{site_id:str}/imports/{job_id:str}/delete")

@@ -34,6 +34,7 @@ class Migrated(NamedTuple):
     rollup_rows: int
     rolled_days: int
     counters: int
+    imports: int = 0  # imports whose records (days, own rollups, aggregates) were copied
 
 
 class MigrationConflict(Exception):
@@ -67,7 +68,8 @@ def migrate(
         if progress:
             progress(done, total)
     rows, days = _copy_rollups(duck, ch)
-    return Migrated(total, copied, len(chunks), rows, days, _copy_counters(duck, ch))
+    counters = _copy_counters(duck, ch)
+    return Migrated(total, copied, len(chunks), rows, days, counters, _copy_imports(duck, ch))
 
 
 def _chunk(duck: EventStore, site_id: str, month: int) -> pa.Table:
@@ -125,6 +127,31 @@ def _copy_counters(duck: EventStore, ch: ClickHouseEventStore) -> int:
     return copied
 
 
+# The tables that record imports (their raw events are events), in the order they are
+# copied: `imports` last, as its row says the import is whole.
+_IMPORT_TABLES = ("import_days", "import_rollups", "imported_stats", "imports")
+
+
+def _copy_imports(duck: EventStore, ch: ClickHouseEventStore) -> int:
+    """The records of the imports ClickHouse doesn't have yet, an import at a time (each
+    insert deduplicated by its token: a run stopped half-way repeats nothing)."""
+    there = {(str(s), int(q)) for s, q in ch.query("SELECT site_id, seq FROM imports")}
+    copied = 0
+    for site_id, seq in duck.query("SELECT site_id, seq FROM imports ORDER BY ALL"):
+        if (site_id, int(seq)) in there:
+            continue
+        for table in _IMPORT_TABLES:
+            with duck.reading() as cur:
+                found = cur.execute(
+                    f"SELECT * FROM {table} WHERE site_id = ? AND seq = ?", [site_id, seq]
+                ).to_arrow_table()
+            assert found is not None  # a SELECT always has a result
+            if found.num_rows:
+                ch._insert(table, found, f"migrate:{table}:{site_id}:{seq}")
+        copied += 1
+    return copied
+
+
 def copy_to_duckdb(
     ch: ClickHouseEventStore, dest_file: Path, progress: Callable[[str], None] | None = None
 ) -> dict[str, int]:
@@ -153,7 +180,10 @@ def copy_to_duckdb(
         for table, select in _DUCKDB_TABLES.items():
             if progress:
                 progress(f"copying {table}...")
-            counts[table] = _insert(con, table, _naive_times(ch.arrow(select)))
+            found = _naive_times(ch.arrow(select))
+            if table == "imported_stats":
+                found = _null_empty_props(found)
+            counts[table] = _insert(con, table, found)
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -168,6 +198,7 @@ _DUCKDB_TABLES = {
     "bot_counts": "SELECT site_id, day, sum(hits) AS hits FROM bot_counts GROUP BY 1, 2",
     "excluded_counts": "SELECT site_id, day, reason, sum(hits) AS hits FROM excluded_counts"
     " GROUP BY 1, 2, 3",
+    **{table: f"SELECT * FROM {table}" for table in _IMPORT_TABLES},
 }
 
 
@@ -177,6 +208,14 @@ def _naive_times(table: pa.Table) -> pa.Table:
         if pa.types.is_timestamp(field.type) and field.type.tz is not None:
             table = table.set_column(i, field.name, table[field.name].cast(pa.timestamp("us")))
     return table
+
+
+def _null_empty_props(table: pa.Table) -> pa.Table:
+    """props NULL where ClickHouse's (never NULL) map is empty, as DuckDB stores a row
+    without them (a table of daily aggregates: small)."""
+    i = table.schema.get_field_index("props")
+    props = [v or None for v in table["props"].to_pylist()]
+    return table.set_column(i, "props", pa.array(props, table.schema.field(i).type))
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> int:

@@ -169,3 +169,125 @@ CREATE TABLE IF NOT EXISTS redates (
 ENGINE = MergeTree
 ORDER BY site_id
 SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+-- Imports (DuckDB's migrations events/006 and 007, app/storage/clickhouse/imports.py). An
+-- import's raw events are the site's events whose session_id lies in its range; these
+-- tables record what else it added, so that deleting it removes exactly that.
+-- imports: one row per finished import (written last: a row here means it is whole).
+CREATE TABLE IF NOT EXISTS imports (
+    seq          Int32,
+    site_id      String,
+    source       LowCardinality(String),
+    content_hash String,
+    created_at   DateTime64(6, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY (site_id, seq)
+SETTINGS non_replicated_deduplication_window = 10000,
+         fsync_after_insert = 1, fsync_part_directory = 1;
+
+-- The site-days an import wrote, with its event count there; rolled: the day only has
+-- rollups, to which the import's own rows (import_rollups) were added.
+CREATE TABLE IF NOT EXISTS import_days (
+    seq     Int32,
+    site_id String,
+    day     Date,
+    events  Int64,
+    rolled  Bool
+)
+ENGINE = MergeTree
+ORDER BY (site_id, seq, day)
+SETTINGS non_replicated_deduplication_window = 10000,
+         fsync_after_insert = 1, fsync_part_directory = 1;
+
+-- An import's own logical rollup rows (daily_stats' columns) on the days it touched.
+CREATE TABLE IF NOT EXISTS import_rollups (
+    seq               Int32,
+    site_id           String,
+    day               Date,
+    property          LowCardinality(String),
+    value             Nullable(String),
+    visitors          Int64,
+    visits            Int64,
+    pageviews         Int64,
+    events            Int64,
+    custom_events     Int64,
+    bounces           Int64,
+    duration          Float64,
+    session_pageviews Int64,
+    revenue           Decimal(38, 6),
+    engaged_ms        Int64,
+    engaged_visitors  Int64,
+    scroll_sum        Int64,
+    scroll_count      Int64,
+    event_duration    Float64
+)
+ENGINE = MergeTree
+ORDER BY (site_id, seq, day, property)
+SETTINGS non_replicated_deduplication_window = 10000,
+         fsync_after_insert = 1, fsync_part_directory = 1;
+
+-- Imported daily aggregates (a Plausible export's imported_* tables), kept apart from the
+-- site's own data and added to answers only when asked; the dimension columns carry the
+-- events table's names, so the compiler's terms apply to them unchanged.
+CREATE TABLE IF NOT EXISTS imported_stats (
+    seq              Int32,
+    site_id          LowCardinality(String),
+    day              Date,
+    kind             LowCardinality(String),
+    source           Nullable(String),
+    referrer         Nullable(String),
+    channel          Nullable(String),
+    utm_source       Nullable(String),
+    utm_medium       Nullable(String),
+    utm_campaign     Nullable(String),
+    utm_content      Nullable(String),
+    utm_term         Nullable(String),
+    hostname         Nullable(String),
+    pathname         Nullable(String),
+    entry_page       Nullable(String),
+    exit_page        Nullable(String),
+    name             Nullable(String),
+    props            Map(String, String),
+    country          Nullable(String),
+    region           Nullable(String),
+    city             Nullable(String),
+    device           Nullable(String),
+    browser          Nullable(String),
+    browser_version  Nullable(String),
+    os               Nullable(String),
+    os_version       Nullable(String),
+    visitors         Int64,
+    visits           Int64,
+    pageviews        Int64,
+    events           Int64,
+    bounces          Int64,
+    duration         Float64,
+    scroll_sum       Int64,
+    scroll_count     Int64,
+    engaged_ms       Int64,
+    engaged_visitors Int64
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (site_id, kind, day)
+SETTINGS non_replicated_deduplication_window = 10000,
+         fsync_after_insert = 1, fsync_part_directory = 1;
+
+-- An import's write or delete in progress: ClickHouse has no transaction to span the
+-- steps, so a row is written before the first and replaced by a `deleted` one after the
+-- last (an insert: a DELETE would cost a mutation per import). op 'import': cut short,
+-- it is rolled back at the next start (its rollup merge is the days whose current build
+-- is `build`); op 'delete': it is finished (days already at `build` are done). Read FINAL.
+CREATE TABLE IF NOT EXISTS import_steps (
+    site_id String,
+    seq     Int32,
+    op      LowCardinality(String),
+    build   UInt64,
+    version UInt64,
+    deleted UInt8
+)
+ENGINE = ReplacingMergeTree(version, deleted)
+ORDER BY (site_id, seq)
+SETTINGS non_replicated_deduplication_window = 10000,
+         fsync_after_insert = 1, fsync_part_directory = 1;

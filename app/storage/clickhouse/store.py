@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from app.storage.clickhouse import redate
+from app.storage.clickhouse import imports, redate
 from app.storage.events import (
     COLUMNS,
     DAILY_STATS_COLUMNS,
@@ -529,8 +529,11 @@ class ClickHouseEventStore:
         return int(rows[0][0] or 0)
 
     def imported_span(self, site_id: str) -> tuple[date, date] | None:
-        """None: imports (imported aggregates and raw history) need the DuckDB store."""
-        return None
+        # min() and max() of no rows are NULL (QUERY_SETTINGS).
+        first, last = self.query(
+            "SELECT min(day), max(day) FROM imported_stats WHERE site_id = {p0:String}", [site_id]
+        )[0]
+        return None if first is None else (first, last)
 
     def data_span(self, site_id: str) -> tuple[date, date] | None:
         # min() and max() of no rows are NULL (QUERY_SETTINGS): the tables' spans joined.
@@ -651,8 +654,8 @@ class ClickHouseEventStore:
         """What `avocet doctor` reports of this store, from ClickHouse's own tables only (no
         part is read): rows and active parts per table, bytes on disk, bytes of replaced
         parts not removed yet (a deletion's rows linger there until ClickHouse's cleanup),
-        unfinished mutations, re-datings cut short, the TTL; `problems`: failing mutations
-        and parts ClickHouse found broken and set aside (system.detached_parts, reason
+        unfinished mutations, re-datings and imports cut short, the TTL; `problems`:
+        failing mutations and parts ClickHouse found broken and set aside (detached_parts, reason
         broken*; the covered parts a restart after a crash sets aside are not problems)."""
         tables = (*_TTL_TABLES, "redates")
         sizes: dict[tuple[str, bool], tuple[int, int]] = {}
@@ -688,6 +691,7 @@ class ClickHouseEventStore:
             "replaced_bytes": sum(size for (_, active), (_, size) in sizes.items() if not active),
             "mutations_pending": len(mutations),
             "redates_pending": sorted(str(r[0]) for r in self.query("SELECT site_id FROM redates")),
+            "imports_pending": imports.pending(self),
             "ttl_days": int(ttl.group(1)) - TTL_MARGIN_DAYS if ttl else 0,
             "problems": problems,
         }
