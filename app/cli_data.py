@@ -7,7 +7,7 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from app.cli_json import print_json
 from app.cli_served import duckdb_only, open_events
@@ -97,6 +97,8 @@ def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
     meta, store = _open(settings)
     try:
         tty = (sys.stderr.isatty() or args.progress) and not args.json
+        if store.engine == "clickhouse":
+            return _compact_clickhouse(store, args.json, tty)
 
         def progress(day: date, i: int, n: int) -> None:
             if tty:
@@ -118,6 +120,24 @@ def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         store.close()
         meta.close()
+
+
+def _compact_clickhouse(store: Store, as_json: bool, tty: bool) -> int:
+    """Each finished month's parts merged into one (ClickHouseEventStore.compact)."""
+    from app.storage.clickhouse.store import ClickHouseEventStore
+
+    def progress(name: str, i: int, n: int) -> None:
+        if tty:
+            print(f"merging {name} ({i}/{n})", file=sys.stderr, flush=True)
+
+    done = cast(ClickHouseEventStore, store).compact(progress=progress)
+    size = store.rewrite()  # masked rows out of the newest parts too; bytes on disk
+    if as_json:
+        print_json({"done": done, "failed": {}, "rewritten": size})
+    else:
+        print(f"{len(done)} partitions merged ({sum(done.values())} parts into {len(done)})")
+        print(f"tables on disk: {size:,} bytes")
+    return 0
 
 
 def register(sub: Any) -> None:

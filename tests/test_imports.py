@@ -40,6 +40,8 @@ from tests.accounts_fixtures import World, auth_settings
 from tests.conftest import ROOT, free_port, read_any, start_live_server, stop_live_server
 from tests.stats_env import STORAGES
 
+ON_CLICKHOUSE = STORAGES[1].marks  # skipped where the clickhouse extra is not installed
+
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
 GOAT = FIXTURES / "goatcounter-v2.csv"
 RANGE = {"period": "custom", "from": "2025-03-01", "to": "2025-03-02"}
@@ -121,8 +123,16 @@ def new_data_dir(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
     return data
 
 
-@pytest.mark.parametrize("storage", STORAGES)
-@pytest.mark.parametrize("raw_days", ["90", "100000"])  # days as rollups only / kept raw
+# Days as rollups only / kept raw; on ClickHouse kept raw (rollups only there:
+# tests/test_imports_clickhouse.py).
+@pytest.mark.parametrize(
+    ("raw_days", "storage"),
+    [
+        ("90", "duckdb"),
+        ("100000", "duckdb"),
+        pytest.param("100000", "clickhouse", marks=ON_CLICKHOUSE),
+    ],
+)
 def test_goatcounter_import_answers_the_hand_computed_numbers(
     tmp_path: Path, stats_of: Any, raw_days: str, storage: str
 ) -> None:
@@ -251,8 +261,10 @@ def _daily(svc: Services) -> list[tuple[Any, ...]]:
     )
 
 
-@pytest.mark.parametrize("storage", STORAGES)
-@pytest.mark.parametrize("pruned", [False, True])
+@pytest.mark.parametrize(
+    ("pruned", "storage"),
+    [(False, "duckdb"), (True, "duckdb"), pytest.param(True, "clickhouse", marks=ON_CLICKHOUSE)],
+)
 def test_overlap_is_asked_then_skip_or_keep_both_and_delete_restores_exactly(
     tmp_path: Path, pruned: bool, storage: str
 ) -> None:

