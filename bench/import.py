@@ -11,6 +11,7 @@ them) and goatcounter (its v2 CSV).
     .venv/bin/python bench/import.py --source ga4
     .venv/bin/python bench/import.py --source umami --rows 100000
     .venv/bin/python bench/import.py --raw-days 90   # every day older than the raw window
+    .venv/bin/python bench/import.py --storage clickhouse   # into chdb (the extra)
 """
 
 from __future__ import annotations
@@ -293,14 +294,15 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 SOURCES = {"ga4": ga4.source, "umami": umami.source, "goatcounter": goatcounter.source}
 
 
-def child(name: str, exports: list[Path], data: Path, raw_days: int) -> None:
+def child(name: str, exports: list[Path], data: Path, raw_days: int, storage: str) -> None:
     """Import the export into a new site of a fresh data dir; print the figures as JSON."""
-    if "pandas" in sys.modules:
+    if "pandas" in sys.modules and storage == "duckdb":
         print("pandas was imported before the import began", file=sys.stderr)
-    settings = Settings(data_dir=str(data), run_jobs=False)
+    settings = Settings(data_dir=str(data), run_jobs=False, storage=storage)
     meta, store = open_stores(settings)
-    store.close()  # reopened as `avocet import` opens it when no server runs (and runs it)
-    store = EventStore(data / "events.duckdb", import_store_settings(settings.duckdb))
+    if storage == "duckdb":
+        store.close()  # reopened as `avocet import` opens it when no server runs (and runs it)
+        store = EventStore(data / "events.duckdb", import_store_settings(settings.duckdb))
     site = meta.add_site("example.com")
     job = import_jobs.create_job(
         meta, site.id, name, content_hash(exports), [p.name for p in exports], None
@@ -348,11 +350,15 @@ def main() -> None:
         " `make dev` adds): by default the child runs as `make run` and the Docker image"
         " install, without it",
     )
+    parser.add_argument(
+        "--storage", choices=("duckdb", "clickhouse"), default="duckdb",
+        help="the events store (clickhouse: chdb in the data dir; it loads pandas)",
+    )  # fmt: skip
     parser.add_argument("--child", nargs="+", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         *exports, data = args.child
-        child(args.source, [Path(p) for p in exports], Path(data), args.raw_days)
+        child(args.source, [Path(p) for p in exports], Path(data), args.raw_days, args.storage)
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "export"
@@ -367,8 +373,10 @@ def main() -> None:
         size = sum(p.stat().st_size for p in exports) / 1e6
         load = os.getloadavg()
         command = [sys.executable, __file__, "--source", args.source, "--raw-days",
-                   str(args.raw_days), "--child"]  # fmt: skip
-        if not args.with_pandas:  # as if not installed: pyarrow then does without it
+                   str(args.raw_days), "--storage", args.storage, "--child"]  # fmt: skip
+        if (
+            not args.with_pandas and args.storage == "duckdb"
+        ):  # as if not installed: pyarrow then does without it
             command[1:2] = ["-c", NO_PANDAS, __file__]
         run = subprocess.run(
             [*command, *map(str, exports), str(Path(tmp) / "data")],
@@ -380,11 +388,11 @@ def main() -> None:
             sys.exit(run.stderr)
         got = json.loads(run.stdout.strip().splitlines()[-1])
     print(
-        f"{args.source}: {got['read']:,} rows ({size:.0f} MB in {len(exports)} files) in"
+        f"{args.source} into {args.storage}: {got['read']:,} rows ({size:.0f} MB in {len(exports)} files) in"
         f" {got['seconds']:.1f} s: {got['read'] / got['seconds']:,.0f} rows/s,"
         f" {got['events']:,} events, {got['sessions']:,} sessions,"
         f" {got['days_as_rollups']} days as rollups only; peak RSS of the import process"
-        f"{' (pandas loaded)' if args.with_pandas else ''}"
+        f"{' (pandas loaded)' if args.with_pandas or args.storage == 'clickhouse' else ''}"
         f" {got['peak_rss_mb']:.0f} MB ({got['rss_before_mb']:.0f} MB before it began);"
         f" {os.cpu_count()} cores, load average {load[0]:.2f} before"
     )

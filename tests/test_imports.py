@@ -123,16 +123,8 @@ def new_data_dir(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
     return data
 
 
-# Days as rollups only / kept raw; on ClickHouse kept raw (rollups only there:
-# tests/test_imports_clickhouse.py).
-@pytest.mark.parametrize(
-    ("raw_days", "storage"),
-    [
-        ("90", "duckdb"),
-        ("100000", "duckdb"),
-        pytest.param("100000", "clickhouse", marks=ON_CLICKHOUSE),
-    ],
-)
+# Days as rollups only / kept raw (on ClickHouse: tests/test_imports_clickhouse.py, both).
+@pytest.mark.parametrize("raw_days", ["90", "100000"])
 def test_goatcounter_import_answers_the_hand_computed_numbers(
     tmp_path: Path, stats_of: Any, raw_days: str, storage: str
 ) -> None:

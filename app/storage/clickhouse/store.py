@@ -523,8 +523,13 @@ class ClickHouseEventStore:
     def rewrite(self) -> int:
         """Physically remove the rows lightweight DELETEs masked (what a deletion that must
         delete ends with, as EventStore.rewrite() does for its file): every part with masked
-        rows is rewritten without them. Returns the tables' bytes on disk."""
-        for table in ("events", "daily_rollups", "rollup_days", "bot_counts", "excluded_counts"):
+        rows is rewritten without them (in every table that has one: the imports' too).
+        Returns the tables' bytes on disk."""
+        masked = self.query(
+            "SELECT DISTINCT table FROM system.parts WHERE active AND has_lightweight_delete"
+            " AND database = currentDatabase() ORDER BY table"
+        )
+        for (table,) in masked:
             self.execute(f"ALTER TABLE {table} APPLY DELETED MASK SETTINGS mutations_sync = 1")
         rows = self.query(
             "SELECT sum(bytes_on_disk) FROM system.parts"
