@@ -46,6 +46,7 @@ log = logging.getLogger("avocet")
 logging.getLogger("httpx").setLevel(logging.WARNING)
 AnyRequest = Request[Any, Any, Any]
 SWEEP_SECONDS = 60
+DROPS_SECONDS = 5  # how often a collector hands its dropped hits' counts to the control plane
 MAX_BATCH_BYTES = 256 * 1024 * 1024  # a forwarded batch (5,000 rows: ~2 MB)
 
 
@@ -91,6 +92,7 @@ class CollectorServices:
         self.sites = RemoteSites(control)
         self.salts = RemoteSalts(control)
         self.writer = Forwarder(settings, self.client)
+        self.control = control
         self.ingest = Collector(settings, self.sites, self.salts, self.writer)
         self.auth = _Limits(settings)
         self._tasks: list[asyncio.Task[None]] = []
@@ -103,7 +105,24 @@ class CollectorServices:
         self._tasks = [
             loop.create_task(self.sites.refresh_forever()),
             loop.create_task(self._sweep()),
+            loop.create_task(self._send_drops_forever()),
         ]
+
+    async def _send_drops_forever(self) -> None:
+        while True:
+            await asyncio.sleep(DROPS_SECONDS)
+            await self.send_drops()
+
+    async def send_drops(self) -> None:
+        """The hits dropped here since the last time, to the control plane (kept for the
+        next time if it can't take them now)."""
+        counts = self.ingest.drop_log.drain()
+        if not counts:
+            return
+        try:
+            await self.control.drops(counts)
+        except (httpx.HTTPError, OSError):
+            self.ingest.drop_log.merge(counts)
 
     async def _sweep(self) -> None:
         """Destroy the salts of days before each site's yesterday, as the control plane
@@ -115,6 +134,7 @@ class CollectorServices:
 
     async def stop(self) -> None:
         await self.writer.stop()
+        await self.send_drops()  # the last ones (a stop is no reason to lose them)
         for task in self._tasks:
             task.cancel()
         await self.client.aclose()

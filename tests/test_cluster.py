@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ SECRET = "s3cret-" + "x" * 40
 COLLECTORS = 4
 SESSIONIZERS = 2
 BOTS = 7
+OWNER, PASSWORD = "owner@example.com", "a long enough password"
 
 
 @dataclass
@@ -109,6 +111,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     added = control.cli("site", "add", "example.com", "--json")
     assert added.returncode == 0, added.stderr
     site = json.loads(added.stdout)["id"]
+    owner = subprocess.run(  # the first user: the site's owner, for its verify page
+        [sys.executable, "-m", "app.cli", "--data-dir", str(control.data_dir), "user",
+         "create", OWNER, "--password-stdin"],
+        input=PASSWORD, capture_output=True, text=True, cwd=ROOT,
+        env={**os.environ, **control.extra_env}, check=False,
+    )  # fmt: skip
+    assert owner.returncode == 0, owner.stderr
     control.start()
     ports = [free_port() for _ in range(SESSIONIZERS + COLLECTORS)]
     env = {
@@ -368,3 +377,25 @@ def test_a_clickhouse_writer_spaces_its_inserts(tmp_path: Path) -> None:
         assert store.query("SELECT count() FROM events")[0][0] == 11
     finally:
         store.close()
+
+
+def test_the_verify_page_counts_what_every_collector_dropped(traffic: Cluster) -> None:
+    """The bots the collectors dropped reach the control plane's "verify installation"
+    (each collector hands its counts over every few seconds): the owner sees all 7."""
+    cluster = traffic
+    with httpx.Client(base_url=cluster.control.url, timeout=30) as ui:
+        form = ui.get("/ui/login").text
+        token = re.search(r'name="csrf_token" value="([^"]*)"', form)
+        assert token
+        signed = ui.post("/ui/login", data={"csrf_token": token.group(1), "email": OWNER,
+                                            "password": PASSWORD})  # fmt: skip
+        assert signed.status_code == 303, signed.text
+        deadline = time.monotonic() + 20  # DROPS_SECONDS, and a margin
+        while True:
+            recent = ui.get(f"/ui/sites/{cluster.site}/recent")
+            assert recent.status_code == 200, recent.text
+            dropped = {d["reason"]: d["count"] for d in recent.json()["dropped"]}
+            if dropped.get("bot") == BOTS or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert dropped["bot"] == BOTS

@@ -88,6 +88,17 @@ async def append(request: AnyRequest) -> None:
     )
 
 
+@post("/drops", status_code=204, include_in_schema=False)
+async def drops(request: AnyRequest) -> None:
+    """A collector's dropped hits, added to the control plane's own ("verify installation"
+    shows every node's)."""
+    counts: wire.Drops = wire.decode(wire.drops_decoder, await request.body())
+    services(request).ingest.drop_log.merge(
+        {site: {reason: list(pair) for reason, pair in reasons.items()}
+         for site, reasons in counts.items()}
+    )  # fmt: skip
+
+
 @get("/open-sessions", include_in_schema=False)
 async def open_sessions(request: AnyRequest, since: int) -> Response[bytes]:
     """Each visitor's newest event since `since` (µs): a sessionizer's restart."""
@@ -102,7 +113,7 @@ async def open_sessions(request: AnyRequest, since: int) -> Response[bytes]:
 def internal_router() -> Router:
     return Router(
         wire.PREFIX,
-        route_handlers=[directory, salt, append, open_sessions],
+        route_handlers=[directory, salt, append, drops, open_sessions],
         guards=[node_only],
         include_in_schema=False,
     )

@@ -50,13 +50,8 @@ def deletion_inventory(svc: Services, site: Site) -> dict[str, int]:
 def excluded_counts(svc: Services, site: Site, days: int = COUNT_DAYS) -> dict[str, int]:
     """Hits each kind of rule dropped over the site's last `days` local days (blocking)."""
     today = svc.clock().astimezone(site.zone).date()
-    rows = svc.events.query(
-        "SELECT reason, sum(hits) FROM excluded_counts WHERE site_id = ? AND day >= ?"
-        " GROUP BY reason",
-        [site.id, today - timedelta(days=days - 1)],
-    )
     counts = {"ip": 0, "hostname": 0, "page": 0, "country": 0}
-    counts.update({str(reason): int(n) for reason, n in rows})
+    counts.update(svc.events.excluded_hits(site.id, today - timedelta(days=days - 1)))
     return counts
 
 

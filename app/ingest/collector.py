@@ -54,6 +54,13 @@ class ControlPlane:
         response.raise_for_status()
         return wire.directory_decoder.decode(response.content), response.headers.get("etag")
 
+    async def drops(self, counts: dict[str, dict[str, list[int]]]) -> None:
+        """Hand the control plane the hits this collector dropped (its verify page's)."""
+        response = await self._client.post(
+            f"{self._url}/drops", content=wire.encode(counts), headers=self._headers
+        )
+        response.raise_for_status()
+
     async def salt(self, site_id: str, day: date) -> bytes:
         response = await self._client.get(
             f"{self._url}/salt/{site_id}/{day.isoformat()}", headers=self._headers

@@ -64,6 +64,25 @@ class DropLog:
     def forget(self, site_id: str) -> None:
         self._sites.pop(site_id, None)
 
+    def drain(self) -> dict[str, dict[str, list[int]]]:
+        """Every count since the last drain ({site: {reason: [hits, last at]}}), and start
+        again from zero: what a collector sends the control plane."""
+        taken, self._sites = self._sites, {}
+        return taken
+
+    def merge(self, counts: dict[str, dict[str, list[int]]]) -> None:
+        """Add another node's counts (drain()'s) to these: hits summed, the later last."""
+        for site_id, reasons in counts.items():
+            for reason, (hits, last) in reasons.items():
+                mine = self._sites.setdefault(site_id, {})
+                found = mine.get(reason)
+                if found is None:
+                    if len(mine) >= MAX_REASONS:
+                        continue
+                    found = mine[reason] = [0, 0]
+                found[0] += hits
+                found[1] = max(found[1], last)
+
 
 # The proxy symptom: judged over windows of this many hits; raised when at least this share
 # of a window came from one private (not loopback) address. A real audience is never one

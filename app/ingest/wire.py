@@ -68,6 +68,10 @@ class Directory(msgspec.Struct, frozen=True):
     rules: dict[str, list[tuple[str, str]]]
 
 
+# Collector -> control plane: hits dropped per site and reason ([hits, last at]), for
+# "verify installation" (app/ingest/diagnostics.py DropLog.drain).
+Drops = dict[str, dict[str, tuple[int, int]]]
+
 STORED = 0
 NO_SESSION = 1  # an engagement ping for a visit its owner doesn't know
 
@@ -77,6 +81,7 @@ append_decoder = msgspec.msgpack.Decoder(Append)
 directory_decoder = msgspec.msgpack.Decoder(Directory)
 statuses_decoder = msgspec.msgpack.Decoder(list[int])
 open_sessions_decoder = msgspec.msgpack.Decoder(list[tuple[Any, ...]])
+drops_decoder = msgspec.msgpack.Decoder(Drops)
 
 
 def decode(decoder: msgspec.msgpack.Decoder[Any], body: bytes) -> Any:

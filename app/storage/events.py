@@ -368,6 +368,16 @@ class EventStore:
             with self._locked():
                 pass
 
+    def excluded_hits(self, site_id: str, since: date) -> dict[str, int]:
+        """Hits the site's exclusion rules dropped on its local days since `since`, per
+        kind of rule."""
+        rows = self.query(
+            "SELECT reason, sum(hits) FROM excluded_counts WHERE site_id = ? AND day >= ?"
+            " GROUP BY reason",
+            [site_id, since],
+        )
+        return {str(reason): int(n) for reason, n in rows}
+
     def bot_hits(self, site_id: str, first: date, last: date) -> int:
         """Bot hits dropped for the site on its local days first..last (from memory)."""
         if self._bots is None:

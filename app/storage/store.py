@@ -38,6 +38,9 @@ class Store(Protocol):
     def bot_hits(self, site_id: str, first: date, last: date) -> int:
         """Bot hits dropped for the site over the days first..last."""
 
+    def excluded_hits(self, site_id: str, since: date) -> dict[str, int]:
+        """Hits the site's exclusion rules dropped on its days since `since`, per kind."""
+
     def rolled_days(self, site_id: str) -> frozenset[date]:
         """The site's days that have rollups."""
 

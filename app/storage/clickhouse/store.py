@@ -442,6 +442,14 @@ class ClickHouseEventStore:
         )
         return int(rows[0][0] or 0) if rows else 0
 
+    def excluded_hits(self, site_id: str, since: date) -> dict[str, int]:
+        rows = self.query(
+            "SELECT reason, sum(hits) FROM excluded_counts WHERE site_id = {p0:String}"
+            " AND day >= {p1:Date} GROUP BY reason",
+            [site_id, since],
+        )
+        return {str(reason): int(n) for reason, n in rows}
+
     def rolled_days(self, site_id: str) -> frozenset[date]:
         return frozenset(
             r[0]
