@@ -6,6 +6,7 @@ plane; app/api/internal.py is what it answers them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -111,7 +112,10 @@ class CollectorServices:
     async def _send_drops_forever(self) -> None:
         while True:
             await asyncio.sleep(DROPS_SECONDS)
-            await self.send_drops()
+            try:
+                await self.send_drops()
+            except Exception:  # never the end of the loop: the counts wait for the next
+                log.exception("handing dropped hits' counts to the control plane failed")
 
     async def send_drops(self) -> None:
         """The hits dropped here since the last time, to the control plane (kept for the
@@ -121,8 +125,9 @@ class CollectorServices:
             return
         try:
             await self.control.drops(counts)
-        except (httpx.HTTPError, OSError):
+        except BaseException:
             self.ingest.drop_log.merge(counts)
+            raise
 
     async def _sweep(self) -> None:
         """Destroy the salts of days before each site's yesterday, as the control plane
@@ -134,7 +139,8 @@ class CollectorServices:
 
     async def stop(self) -> None:
         await self.writer.stop()
-        await self.send_drops()  # the last ones (a stop is no reason to lose them)
+        with contextlib.suppress(Exception):  # the last ones, if the control plane answers
+            await self.send_drops()
         for task in self._tasks:
             task.cancel()
         await self.client.aclose()

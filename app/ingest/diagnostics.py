@@ -42,15 +42,18 @@ class DropLog:
     def __init__(self) -> None:
         self._sites: dict[str, dict[str, list[int]]] = {}
 
-    def count(self, site_id: str, reason: str) -> None:
+    def _slot(self, site_id: str, reason: str) -> list[int] | None:
+        """[hits, last at] of the site's reason (None: past MAX_REASONS reasons)."""
         reasons = self._sites.setdefault(site_id, {})
         found = reasons.get(reason)
-        if found is None:
-            if len(reasons) >= MAX_REASONS:
-                return
+        if found is None and len(reasons) < MAX_REASONS:
             found = reasons[reason] = [0, 0]
-        found[0] += 1
-        found[1] = int(time.time())
+        return found
+
+    def count(self, site_id: str, reason: str) -> None:
+        if found := self._slot(site_id, reason):
+            found[0] += 1
+            found[1] = int(time.time())
 
     def of(self, site_id: str) -> list[DropCount]:
         """The site's drop reasons, the most recent first."""
@@ -74,14 +77,9 @@ class DropLog:
         """Add another node's counts (drain()'s) to these: hits summed, the later last."""
         for site_id, reasons in counts.items():
             for reason, (hits, last) in reasons.items():
-                mine = self._sites.setdefault(site_id, {})
-                found = mine.get(reason)
-                if found is None:
-                    if len(mine) >= MAX_REASONS:
-                        continue
-                    found = mine[reason] = [0, 0]
-                found[0] += hits
-                found[1] = max(found[1], last)
+                if found := self._slot(site_id, reason):
+                    found[0] += hits
+                    found[1] = max(found[1], last)
 
 
 # The proxy symptom: judged over windows of this many hits; raised when at least this share

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from app.errors import Conflict
 from app.storage.events import EventStore
-from app.storage.import_ids import MAX_SESSIONS, SEQ_BITS, session_id, session_range
+from app.storage.import_ids import MAX_SESSIONS, SEQ_BITS, inventory, session_id, session_range
 from app.storage.rollups import ROLLUP_COLUMNS, insert_rollups, rollup_table
 from app.storage.store import Store
 
@@ -373,17 +373,7 @@ def import_inventory(store: Store, site_id: str, seq: int) -> dict[str, Any]:
         " WHERE seq = ? AND site_id = ?",
         [seq, site_id],
     )[0]
-    first = days[2] if days[0] else stats[2]
-    last = days[3] if days[0] else stats[3]
-    return {
-        "events": int(events),
-        "events_in_rollups": int(days[4] or 0) - int(events),
-        "days": int(days[0]) or int(stats[1]),
-        "rolled_days": int(days[1]),
-        "imported_rows": int(stats[0]),
-        "first_day": first,
-        "last_day": last,
-    }
+    return inventory(int(events), days, stats)
 
 
 def recover(store: Store) -> list[tuple[str, int, str]]:

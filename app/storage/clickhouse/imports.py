@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from app.errors import Conflict
 from app.storage.clickhouse.redate import _add
-from app.storage.import_ids import session_range
+from app.storage.import_ids import inventory, session_range
 from app.storage.rollups import ROLLUP_COLUMNS, rollup_table
 
 # The raw events copied from an import's scratch file per insert.
@@ -417,14 +417,4 @@ def import_inventory(store: ImportStore, site_id: str, seq: int) -> dict[str, An
         f" WHERE {_SITE_SEQ}",
         [site_id, seq],
     )[0]
-    first = days[2] if days[0] else stats[2]
-    last = days[3] if days[0] else stats[3]
-    return {
-        "events": int(events),
-        "events_in_rollups": int(days[4] or 0) - int(events),
-        "days": int(days[0]) or int(stats[1]),
-        "rolled_days": int(days[1]),
-        "imported_rows": int(stats[0]),
-        "first_day": first,
-        "last_day": last,
-    }
+    return inventory(events, days, stats)
