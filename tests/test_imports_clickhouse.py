@@ -184,23 +184,32 @@ def test_an_import_or_delete_cut_short_after_any_write_is_settled_whole(svc: Ser
     assert totals[NATIVE_DAY] == (3, 4, 5, 6, 2, 420.0)
     assert totals[date(2025, 3, 2)] == (2, 2, 2, 2, 2, 0.0)
 
+    deletes = 0
     for k in [AFTER, *range(100)]:  # a delete cut short after its k-th write: finished
         job = next(j for j in import_jobs.list_jobs(svc.meta) if j.status == "done")
         try:
             with stopping(svc.events, k):
                 delete_import(svc.meta, svc.events, site, job, raw_days=days)
         except Stop:
-            pass
+            deletes += 1
         else:
-            break
-        settle_cut_short(svc.meta, svc.events)
-        if k == 0:  # stopped before its first write: nothing happened
-            assert state(svc) == whole
-            assert import_jobs.get_job(svc.meta, job.id).status == "done"
+            if k != AFTER:
+                break
+            assert state(svc) == before  # (nothing written after its steps here)
+            assert do_import(svc).status == "done"
             continue
-        assert state(svc) == before, f"delete stopped after write {k}"
-        assert import_jobs.get_job(svc.meta, job.id).status == "deleted"
+        settle_cut_short(svc.meta, svc.events)
+        if k in (AFTER, 0):  # stopped before its first write, or after its last one
+            gone = k == AFTER
+            assert state(svc) == (before if gone else whole)
+            assert import_jobs.get_job(svc.meta, job.id).status == "done"
+            delete_import(svc.meta, svc.events, site, job, raw_days=days)  # asked again
+            assert state(svc) == before
+        else:
+            assert state(svc) == before, f"delete stopped after write {k}"
+            assert import_jobs.get_job(svc.meta, job.id).status == "deleted"
         assert do_import(svc).status == "done"  # the same export imports again
+    assert deletes >= 5  # every step of the delete was cut short once
     assert state(svc) == before
 
 

@@ -344,14 +344,23 @@ def settle_cut_short(meta: MetaStore, store: Store) -> None:
     import): on ClickHouse an import's or delete's steps are settled first (a DuckDB one
     was one transaction); then an import whose job never finished is removed, if it was
     written, and its job marked failed (nothing of it is kept), and a finished import
-    whose rows are gone (a delete whose job never heard) is marked deleted."""
+    that a delete removed before its job heard is marked deleted: on ClickHouse the ones
+    whose delete recover() finished, on DuckDB the ones whose record is gone (on
+    ClickHouse a record may be missing for another reason: a store moved there by an
+    older migrate-storage, which didn't copy the records; running it again does)."""
+    finished = set()
     for site_id, seq, done in imports.recover(store):
         log.warning("import %s of site %s was cut short: %s", seq, site_id, done)
+        if done == "deleted":
+            finished.add((site_id, seq))
     for job in import_jobs.list_jobs(meta):
         if job.status in ("queued", "running"):
             if imports.recorded(store, job.site_id, job.seq):
                 imports.delete_import(store, job.site_id, job.seq)
-        elif job.status == "done" and not imports.recorded(store, job.site_id, job.seq):
+        elif job.status == "done" and (
+            (job.site_id, job.seq) in finished
+            or (store.engine == "duckdb" and not imports.recorded(store, job.site_id, job.seq))
+        ):
             import_jobs.finish_job(meta, job.id, "deleted", job.summary)
     import_jobs.fail_unfinished(meta)
 
