@@ -104,7 +104,7 @@ def _local_import(
     meta = open_meta(settings)
     try:
         site = _site(meta, args.site)
-        store = _open_store(settings, import_store_settings(settings.duckdb))
+        store = _open_store(settings, meta, import_store_settings(settings.duckdb))
         try:
             with tempfile.TemporaryDirectory(prefix="avocet-import-") as tmp:
                 files = expand_zips(paths, Path(tmp))
@@ -136,12 +136,11 @@ def _local_import(
     return done.public()
 
 
-def _open_store(settings: Settings, duckdb: DuckDBSettings) -> Store:
+def _open_store(settings: Settings, meta: MetaStore, duckdb: DuckDBSettings) -> Store:
     """The events store, opened by this process (StoreLocked while a server holds it, and
     always on a ClickHouse server: the control plane's API runs imports there, one at a
     time), with what a stop cut short settled first (app/imports/run.py settle_cut_short)."""
     from app.imports.run import settle_cut_short
-    from app.services import open_meta
 
     store: Store
     if settings.storage == "clickhouse":
@@ -152,14 +151,11 @@ def _open_store(settings: Settings, duckdb: DuckDBSettings) -> Store:
         store = ClickHouseEventStore.unheld(settings.clickhouse_dsn)
     else:
         store = EventStore(Path(settings.data_dir) / "events.duckdb", duckdb)
-    meta = open_meta(settings)
     try:
         settle_cut_short(meta, store)
     except BaseException:
         store.close()
         raise
-    finally:
-        meta.close()
     return store
 
 
@@ -285,7 +281,7 @@ def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
         job = get_job(meta, args.job_id)
         site = _site(meta, job.site_id)
         try:
-            store = _open_store(settings, settings.duckdb)
+            store = _open_store(settings, meta, settings.duckdb)
         except StoreLocked:
             path = f"/api/v1/sites/{site.id}/imports/{job.id}"
             result: dict[str, Any] = _request(settings, args, "DELETE", path)

@@ -353,13 +353,13 @@ def settle_cut_short(meta: MetaStore, store: Store) -> None:
         log.warning("import %s of site %s was cut short: %s", seq, site_id, done)
         if done == "deleted":
             finished.add((site_id, seq))
+    recorded = imports.recorded_imports(store)
     for job in import_jobs.list_jobs(meta):
-        if job.status in ("queued", "running"):
-            if imports.recorded(store, job.site_id, job.seq):
-                imports.delete_import(store, job.site_id, job.seq)
+        written = (job.site_id, job.seq) in recorded
+        if job.status in ("queued", "running") and written:
+            imports.delete_import(store, job.site_id, job.seq)
         elif job.status == "done" and (
-            (job.site_id, job.seq) in finished
-            or (store.engine == "duckdb" and not imports.recorded(store, job.site_id, job.seq))
+            (job.site_id, job.seq) in finished or (store.engine == "duckdb" and not written)
         ):
             import_jobs.finish_job(meta, job.id, "deleted", job.summary)
     import_jobs.fail_unfinished(meta)

@@ -56,14 +56,10 @@ def imported_hash(store: Store, site_id: str, content_hash: str) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
-def recorded(store: Store, site_id: str, seq: int) -> bool:
-    """Whether import seq of the site is written whole (its record is stored)."""
-    if ch := _on_clickhouse(store):
-        from app.storage.clickhouse import imports as clickhouse
-
-        return clickhouse.recorded(ch, site_id, seq)
-    rows = store.query("SELECT count(*) FROM imports WHERE site_id = ? AND seq = ?", [site_id, seq])
-    return bool(rows[0][0])
+def recorded_imports(store: Store) -> set[tuple[str, int]]:
+    """(site id, seq) of every import written whole (its record is stored; the same SQL on
+    either store)."""
+    return {(str(site), int(seq)) for site, seq in store.query("SELECT site_id, seq FROM imports")}
 
 
 def native_days(store: Store, site_id: str, first: date, last: date) -> set[date]:

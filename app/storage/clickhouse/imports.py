@@ -16,7 +16,7 @@ short: a rollup-only day whose current build is the delete's recorded one is don
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from app.errors import Conflict
-from app.storage.clickhouse.redate import _add
+from app.storage.clickhouse.redate import RedatedStore, _add
 from app.storage.import_ids import inventory, session_range
 from app.storage.rollups import ROLLUP_COLUMNS, rollup_table
 
@@ -65,32 +65,11 @@ _IMPORTS = pa.schema(
 _SITE_SEQ = "site_id = {p0:String} AND seq = {p1:Int32}"
 
 
-class ImportStore(Protocol):
-    """What imports use of ClickHouseEventStore (app/storage/clickhouse/store.py)."""
-
-    def query(
-        self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
-    ) -> list[tuple[Any, ...]]: ...
-
-    def execute(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> None: ...
+class ImportStore(RedatedStore, Protocol):
+    """What imports use of ClickHouseEventStore (app/storage/clickhouse/store.py): what
+    re-dating uses, and the copy of raw events from another store."""
 
     def append_table(self, events: pa.Table, batch_id: str) -> None: ...
-
-    def replace_rollups(
-        self,
-        site_id: str,
-        days: Sequence[object],
-        rows: Sequence[tuple[Any, ...]],
-        counts: Sequence[tuple[object, int]],
-        pruned: Collection[object] = (),
-        build: int | None = None,
-    ) -> None: ...
-
-    def _insert(self, table: str, data: pa.Table, token: str) -> None: ...
-
-    def _count(self, table: str, where: str, params: Sequence[object]) -> int: ...
-
-    def _next_build(self) -> int: ...
 
 
 def imported_hash(store: ImportStore, site_id: str, content_hash: str) -> int | None:
@@ -100,11 +79,6 @@ def imported_hash(store: ImportStore, site_id: str, content_hash: str) -> int | 
         [site_id, content_hash],
     )
     return int(rows[0][0]) if rows else None
-
-
-def recorded(store: ImportStore, site_id: str, seq: int) -> bool:
-    """Whether import seq of the site is written whole (its `imports` row is stored)."""
-    return bool(store._count("imports", _SITE_SEQ, [site_id, seq]))
 
 
 def native_days(store: ImportStore, site_id: str, first: date, last: date) -> set[date]:
