@@ -71,8 +71,9 @@ class Unavailable(AppError):
 
 
 class NotOnThisStorage(AppError):
-    """A feature the configured events store doesn't have yet (issue #24: imports, backup,
-    exports and per-user exports run on DuckDB only)."""
+    """A feature the configured events store doesn't have (issue #24): the internal API of
+    collectors and sessionizers needs storage = "clickhouse"; a DuckDB-only step given
+    another store."""
 
     status = 501
     code = "not_available"

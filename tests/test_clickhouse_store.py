@@ -8,6 +8,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from app.config import ConfigError, RetentionSettings, Settings, load_settings
-from app.storage.clickhouse.store import ClickHouseEventStore
+from app.storage.clickhouse.store import PROMPT_CLEANUP, ClickHouseEventStore
 from app.storage.events import COLUMNS, EventStore
 from tests.conftest import free_port, start_live_server, stop_live_server
 
@@ -338,6 +339,60 @@ def test_delete_a_users_events_and_a_sites_data(ch: ClickHouseEventStore) -> Non
     assert count(ch, "SELECT count() FROM events WHERE site_id = {p0:String}", site) == 0
     assert count(ch, "SELECT count() FROM events WHERE site_id = {p0:String}", other) == 1
     assert ch.bot_hits(other, date(2026, 11, 29), date(2026, 11, 29)) == 1
+
+
+def grep_folder(folder: Path, needle: bytes) -> list[str]:
+    return sorted(
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and needle in path.read_bytes()
+    )
+
+
+def test_a_deletion_leaves_no_file_holding_the_rows(ch: ClickHouseEventStore) -> None:
+    """A lightweight DELETE only masks rows, and APPLY DELETED MASK writes new parts beside
+    the old ones, which ClickHouse removes later: rewrite() (what a deletion ends with)
+    returns only once they are gone, so right after it no file holds a deleted value.
+    The secret is a hostname: LowCardinality with LZ4, whose literals grep can find."""
+    folder = Path(ch.dsn.removeprefix("chdb://"))
+    site, secret = "grep.example", uuid.uuid4().hex
+    for i in range(3):  # three parts, two of them with the user's rows
+        rows = [event(site, datetime(2026, 11, 20, 9, i), visitor_id=100 + i)]
+        if i < 2:
+            rows.append(event(site, datetime(2026, 11, 20, 10, i), user_key=42, hostname=secret))
+        ch.append(rows, batch_id=f"grep-{i}")
+    assert grep_folder(folder, secret.encode())  # the test can fail: it is on disk
+    assert ch.delete_user_events(site, 42) == 2
+    ch.rewrite()
+    assert grep_folder(folder, secret.encode()) == []
+    assert count(ch, "SELECT count() FROM events WHERE site_id = {p0:String}", site) == 3
+    assert count(ch, "SELECT count() FROM system.parts WHERE NOT active") == 0
+    # Nor the DELETE's own record (its WHERE: the user): only the APPLY's is kept.
+    commands = ch.query("SELECT command FROM system.mutations WHERE table = 'events'")
+    assert commands == [("(APPLY DELETED MASK)",)]
+
+
+def test_every_table_cleans_up_promptly_also_in_a_store_made_before(
+    ch: ClickHouseEventStore,
+) -> None:
+    """PROMPT_CLEANUP is on every MergeTree table; a table without it (a store made by an
+    older Avocet) gets it when the store opens."""
+    engines = dict(
+        ch.query(
+            "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
+            " AND engine LIKE '%MergeTree'"
+        )
+    )
+    assert len(engines) >= 11
+    for name, engine in engines.items():
+        for setting, value in PROMPT_CLEANUP.items():
+            assert f"{setting} = {value}" in engine, (name, engine)
+    ch.execute(f"ALTER TABLE bot_counts RESET SETTING {', '.join(PROMPT_CLEANUP)}")
+    reset = ch.query("SELECT engine_full FROM system.tables WHERE name = 'bot_counts'")[0][0]
+    assert "cleanup_delay_period" not in reset
+    ch._prompt_cleanup()  # what opening the store runs
+    again = ch.query("SELECT engine_full FROM system.tables WHERE name = 'bot_counts'")[0][0]
+    assert all(f"{setting} = {value}" in again for setting, value in PROMPT_CLEANUP.items())
 
 
 def rollup(site: str, day: date, prop: str, value: str | None, visitors: int) -> tuple[Any, ...]:

@@ -72,8 +72,7 @@ def _delete_site(store: Store, meta: MetaStore, request: privacy.PrivacyRequest)
     assert site_id is not None
     privacy.mark_running(meta, request.id, [])
     gone = store.delete_site_data(site_id)
-    if store.engine == "duckdb":  # imported aggregates are the site's data too
-        delete_site_imports(store, site_id)
+    delete_site_imports(store, site_id)  # imported aggregates are the site's data too
     privacy.mark_deleted(meta, request.id, gone.pop("events"), gone)
     _step_done(meta, request.id, "events")
     privacy.mark_deleted(meta, request.id, 0, purge_site(meta, site_id))

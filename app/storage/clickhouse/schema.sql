@@ -10,6 +10,8 @@
 -- batch retried with the same insert_deduplication_token inserts nothing the second time.
 -- fsync_after_insert / fsync_part_directory: an insert returns once its part is on disk, so
 -- an acknowledged hit survives a power cut (single node; a cluster uses insert_quorum).
+-- Every CREATE TABLE gets PROMPT_CLEANUP (store.py) appended to its SETTINGS: parts that a
+-- merge or a deletion replaced leave the disk within about a second.
 
 -- Raw events, append-only: one row per accepted hit (EVENT_SCHEMA in app/storage/events.py,
 -- in that column order). Strings that DuckDB may hold as NULL stay Nullable, so the same

@@ -14,6 +14,7 @@ order of `params` (DuckDB's `?` are not understood)."""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -40,6 +41,7 @@ from app.storage.events import (
 )
 from app.storage.rollups import ROLLUP_COLUMNS, DailyTotals
 
+log = logging.getLogger(__name__)
 _EPOCH = date(1970, 1, 1)
 # daily_rollups' columns, in schema.sql's order (DuckDB's compact form plus build).
 _PHYSICAL_ROLLUPS = pa.schema(
@@ -114,6 +116,26 @@ QUERY_SETTINGS = {
 }
 
 
+# Every MergeTree table's cleanup thread looks for replaced parts to remove every second
+# (ClickHouse's default backs off to one look in 5 minutes on a quiet table): a deletion
+# waits for the parts its rows were in to leave the disk before it says done (rewrite()).
+# Added to every CREATE TABLE of schema.sql; a table made by an older Avocet gets them by
+# ALTER when the store opens, in force from the next start (when the table starts).
+PROMPT_CLEANUP = {
+    "cleanup_delay_period": 1,
+    "max_cleanup_delay_period": 1,
+    "cleanup_delay_period_random_add": 0,
+    # The text of a finished DELETE (its WHERE: a site id) is kept on disk for the last
+    # 100 mutations by default; the newest one only, here.
+    "finished_mutations_to_keep": 1,
+}
+# How long rewrite() waits for replaced parts to be removed (a long read still holding
+# one delays it) before it says done anyway, with a warning (`avocet doctor` shows them).
+CLEANUP_WAIT_S = 60.0
+# The lightweight DELETEs in system.mutations (ClickHouse records one as this UPDATE).
+_DELETES = "database = currentDatabase() AND position(command, '_row_exists = 0') > 0"
+
+
 class ClickHouseError(Exception):
     """The DSN is not one Avocet can open."""
 
@@ -137,7 +159,11 @@ def schema_statements() -> list[str]:
     """schema.sql's statements, comments dropped, in order."""
     text = resources.files("app.storage.clickhouse").joinpath("schema.sql").read_text()
     lines = [line.split("--", 1)[0].rstrip() for line in text.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements = [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    # Every table's SETTINGS end with PROMPT_CLEANUP: it must be there when the table
+    # starts (its cleanup schedule is set then; an ALTER counts from the next start).
+    prompt = ", ".join(f"{k} = {_literal(v)}" for k, v in PROMPT_CLEANUP.items())
+    return [f"{s}, {prompt}" if s.startswith("CREATE TABLE") else s for s in statements]
 
 
 class _Engine(Protocol):
@@ -329,6 +355,20 @@ class ClickHouseEventStore:
         self._build_lock = threading.Lock()
         for statement in schema_statements():
             self._engine.run(statement, {})
+        self._prompt_cleanup()
+
+    def _prompt_cleanup(self) -> None:
+        """PROMPT_CLEANUP on every table of the store that lacks it (one ALTER per table,
+        once: engine_full shows a table's own settings); it takes effect when the table
+        next starts."""
+        tables = self.query(
+            "SELECT name FROM system.tables WHERE database = currentDatabase()"
+            " AND engine LIKE '%MergeTree' AND NOT position(engine_full, {p0:String})",
+            ["max_cleanup_delay_period"],
+        )
+        given = ", ".join(f"{k} = {_literal(v)}" for k, v in PROMPT_CLEANUP.items())
+        for (table,) in tables:
+            self.execute(f"ALTER TABLE {table} MODIFY SETTING {given}")
 
     @classmethod
     def unheld(cls, dsn: str) -> ClickHouseEventStore:
@@ -531,19 +571,53 @@ class ClickHouseEventStore:
     def rewrite(self) -> int:
         """Physically remove the rows lightweight DELETEs masked (what a deletion that must
         delete ends with, as EventStore.rewrite() does for its file): every part with masked
-        rows is rewritten without them (in every table that has one: the imports' too).
-        Returns the tables' bytes on disk."""
+        rows is rewritten without them (in every table that has one: the imports' too), and
+        the parts they were in, and the DELETEs' own records (their WHERE names a site or a
+        user), are gone from disk before it returns. Returns the tables' bytes on disk."""
         masked = self.query(
             "SELECT DISTINCT table FROM system.parts WHERE active AND has_lightweight_delete"
-            " AND database = currentDatabase() ORDER BY table"
+            " AND database = currentDatabase()"
+            f" UNION DISTINCT SELECT DISTINCT table FROM system.mutations WHERE {_DELETES}"
+            " ORDER BY table"
         )
+        # A table whose DELETE a merge applied already gets its APPLY too: the newest
+        # mutation is the one a table keeps a record of (finished_mutations_to_keep = 1).
         for (table,) in masked:
             self.execute(f"ALTER TABLE {table} APPLY DELETED MASK SETTINGS mutations_sync = 1")
+        self.await_cleanup()
         rows = self.query(
             "SELECT sum(bytes_on_disk) FROM system.parts"
             " WHERE active AND database = currentDatabase()"
         )
         return int(rows[0][0] or 0)
+
+    def await_cleanup(self, timeout: float = CLEANUP_WAIT_S) -> bool:
+        """Wait until every part replaced so far (by a merge, a mask applied) is removed
+        from disk, and the records of finished DELETEs: the rows a deletion masked are in
+        no file after. False when some are still there after `timeout` seconds (a long read
+        holds them), with a warning."""
+        (now,) = self.query("SELECT toUnixTimestamp(now())")[0]
+        deadline = time.monotonic() + timeout
+        while True:
+            (left,) = self.query(
+                "SELECT (SELECT count() FROM system.parts WHERE database = currentDatabase()"
+                " AND NOT active AND remove_time > 0"
+                " AND toUnixTimestamp(remove_time) <= {p0:UInt32})"
+                f" + (SELECT count() FROM system.mutations WHERE {_DELETES} AND is_done)",
+                [now],
+            )[0]
+            if not left:
+                return True
+            if time.monotonic() > deadline:
+                log.warning(
+                    "%d replaced parts or DELETE records are still on disk after %.0f s"
+                    " (held by a read?);"
+                    " ClickHouse removes them when it can",
+                    left,
+                    timeout,
+                )
+                return False
+            time.sleep(0.1)
 
     def imported_span(self, site_id: str) -> tuple[date, date] | None:
         # min() and max() of no rows are NULL (QUERY_SETTINGS).
