@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,8 +47,9 @@ def test_the_clickhouse_tests_pass_through_clickhouse_connect(tmp_path: Path) ->
     )  # fmt: skip
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    # Every test ran (none skipped or deselected): 14 + 6 + 1 + 1.
-    assert summary.startswith("22 passed"), summary
+    # Every test ran and passed (none skipped or deselected), the store's 16 and more.
+    found = re.fullmatch(r"(\d+) passed(, \d+ warnings?)? in .*", summary)
+    assert found and int(found.group(1)) >= 24, summary
 
 
 def test_the_driver_is_what_those_tests_used(tmp_path: Path) -> None:

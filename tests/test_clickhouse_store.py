@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -393,6 +394,78 @@ def test_every_table_cleans_up_promptly_also_in_a_store_made_before(
     ch._prompt_cleanup()  # what opening the store runs
     again = ch.query("SELECT engine_full FROM system.tables WHERE name = 'bot_counts'")[0][0]
     assert all(f"{setting} = {value}" in again for setting, value in PROMPT_CLEANUP.items())
+
+
+REPLICATED_SCHEMA = """
+import os, re, uuid
+from chdb import session
+from app.storage.clickhouse.store import schema_statements
+s = session.Session("{folder}?config-file={config}")
+for statement in schema_statements(replicated=True):
+    # A Replicated database gives each table its UUID itself (the Keeper path's {{uuid}})
+    statement = re.sub(
+        r"^CREATE TABLE IF NOT EXISTS (\\w+)",
+        lambda m: f"CREATE TABLE IF NOT EXISTS {{m.group(1)}} UUID '{{uuid.uuid4()}}'",
+        statement,
+    )
+    s.query(statement)
+for row in s.query(
+    "SELECT t.name, t.engine, r.zookeeper_path, r.replica_name, t.engine_full"
+    " FROM system.tables t LEFT JOIN system.replicas r ON r.table = t.name"
+    " AND r.database = t.database WHERE t.database = currentDatabase() ORDER BY t.name",
+    "JSONCompactEachRow",
+).bytes().decode().splitlines():
+    print(row, flush=True)
+os._exit(0)  # no shutdown: read-only replicated tables without a Keeper abort chdb's
+"""
+
+
+def test_on_a_replicated_database_every_table_is_replicated(tmp_path: Path) -> None:
+    """ClickHouse 26.9 takes schema_statements(replicated=True) whole: every table is its
+    Replicated* twin with the default Keeper path (one per table UUID and shard) and the
+    server's replica name, the same engine arguments, and the views as they are. chdb
+    has no Keeper, so the tables are made but stay read-only: inserts, quorum and
+    replication are not exercised (README "ClickHouse")."""
+    config = tmp_path / "config.xml"
+    config.write_text(
+        "<clickhouse><zookeeper><implementation>testkeeper</implementation></zookeeper>"
+        "<macros><shard>01</shard><replica>replica-a</replica></macros></clickhouse>"
+    )
+    script = REPLICATED_SCHEMA.format(folder=tmp_path / "ch", config=config)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    tables = {row[0]: row[1:] for row in map(json.loads, done.stdout.splitlines())}
+    plain = {
+        "events": "MergeTree", "bot_counts": "SummingMergeTree",
+        "excluded_counts": "SummingMergeTree", "daily_rollups": "ReplacingMergeTree",
+        "rollup_days": "ReplacingMergeTree", "redates": "MergeTree", "imports": "MergeTree",
+        "import_days": "MergeTree", "import_rollups": "MergeTree",
+        "imported_stats": "MergeTree", "import_steps": "ReplacingMergeTree",
+    }  # fmt: skip
+    assert {name: engine for name, (engine, *_) in tables.items()} == {
+        **{name: f"Replicated{engine}" for name, engine in plain.items()},
+        "daily_rollups_current": "View",
+        "daily_stats": "View",
+    }
+    for name in plain:
+        _, path, replica, full = tables[name]
+        assert re.fullmatch(r"/clickhouse/tables/[0-9a-f-]{36}/01", path), (name, path)
+        assert replica == "replica-a"
+        assert "replicated_deduplication_window = 10000" in full
+    assert "'{replica}', version, deleted)" in tables["import_steps"][3]
+    assert "'{replica}', build)" in tables["daily_rollups"][3]
+    assert "'{replica}', hits)" in tables["bot_counts"][3]
+
+
+def test_a_database_that_is_not_replicated_gets_plain_tables(ch: ClickHouseEventStore) -> None:
+    assert ch.replicated is False and ch.mutations_sync == 1
+    engines = ch.query(
+        "SELECT DISTINCT engine FROM system.tables WHERE database = currentDatabase()"
+        " ORDER BY engine"
+    )
+    assert engines == [("MergeTree",), ("ReplacingMergeTree",), ("SummingMergeTree",), ("View",)]
 
 
 def rollup(site: str, day: date, prop: str, value: str | None, visitors: int) -> tuple[Any, ...]:

@@ -2,14 +2,16 @@
 -- store (app/storage/migrations/events/), laid out as Plausible's events_v2 is
 -- (plausible/analytics: priv/data_migrations/NumericIDs/sql/create-events-v2.sql.eex).
 -- Every statement is idempotent (IF NOT EXISTS): ClickHouseEventStore runs them all on open.
--- On a cluster each engine becomes its Replicated* twin (ON CLUSTER, a Keeper path per
--- shard); nothing else changes.
+-- On a database of ClickHouse's Replicated engine each table engine becomes its
+-- Replicated* twin (store.schema_statements(replicated=True): default Keeper path and
+-- replica name); that database sends the DDL to every replica itself.
 --
 -- Deduplication: each table keeps the hashes of its last 10,000 inserts
--- (non_replicated_deduplication_window; replicated_deduplication_window on a cluster), so a
--- batch retried with the same insert_deduplication_token inserts nothing the second time.
+-- (non_replicated_deduplication_window; replicated_deduplication_window, added when
+-- replicated), so a batch retried with the same insert_deduplication_token inserts
+-- nothing the second time.
 -- fsync_after_insert / fsync_part_directory: an insert returns once its part is on disk, so
--- an acknowledged hit survives a power cut (single node; a cluster uses insert_quorum).
+-- an acknowledged hit survives a power cut (replicated: and a quorum of replicas has it).
 -- Every CREATE TABLE gets PROMPT_CLEANUP (store.py) appended to its SETTINGS: parts that a
 -- merge or a deletion replaced leave the disk within about a second.
 

@@ -6,8 +6,8 @@ Exactly-once: every insert carries insert_deduplication_token = the batch's id p
 table, and each table remembers its last 10,000 tokens, so a batch retried after an error
 or a crash (the same id) inserts nothing it inserted before, table by table. Acknowledged
 after commit: an insert returns once its part is fsynced (fsync_after_insert on the
-tables); on a cluster, the writer should add insert_quorum=2 (or 'auto') with
-insert_quorum_parallel=1 to the insert settings, so that a reply means two replicas have it.
+tables); on a database of ClickHouse's Replicated engine every insert also waits for a
+quorum (QUORUM), so that a reply means a majority of the replicas have it.
 
 SQL passed to query() is ClickHouse's: parameters are {p0:Type}, {p1:Type}, ... in the
 order of `params` (DuckDB's `?` are not understood)."""
@@ -134,6 +134,12 @@ PROMPT_CLEANUP = {
 # How long rewrite() waits for replaced parts to be removed (a long read still holding
 # one delays it) before it says done anyway, with a warning (`avocet doctor` shows them).
 CLEANUP_WAIT_S = 60.0
+# A table engine in schema.sql (MergeTree, SummingMergeTree(hits), ...).
+_ENGINE = re.compile(r"ENGINE = (\w*MergeTree)\b")
+# On a Replicated database an insert is acknowledged once a majority of the replicas
+# have it (each writer a part at a time: parallel quorum inserts); a replica down longer
+# than the timeout fails the insert, which the writer retries under the same token.
+QUORUM = {"insert_quorum": "auto", "insert_quorum_parallel": 1, "insert_quorum_timeout": 60_000}
 # The lightweight DELETEs in system.mutations (ClickHouse records one as this UPDATE).
 _DELETES = "database = currentDatabase() AND position(command, '_row_exists = 0') > 0"
 
@@ -157,15 +163,28 @@ def _query_error(exc: Exception) -> ClickHouseQueryError:
     return ClickHouseQueryError(int(found.group(1)) if found else 0, str(exc))
 
 
-def schema_statements() -> list[str]:
-    """schema.sql's statements, comments dropped, in order."""
+def schema_statements(replicated: bool = False) -> list[str]:
+    """schema.sql's statements, comments dropped, in order. replicated: for a database of
+    ClickHouse's Replicated engine, every table engine its Replicated* twin (default Keeper
+    path and replica name: the server's default_replica_path, /clickhouse/tables/{uuid}/
+    {shard}, and {replica}), keeping 10,000 insert tokens as the others do."""
     text = resources.files("app.storage.clickhouse").joinpath("schema.sql").read_text()
     lines = [line.split("--", 1)[0].rstrip() for line in text.splitlines()]
     statements = [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
     # Every table's SETTINGS end with PROMPT_CLEANUP: it must be there when the table
     # starts (its cleanup schedule is set then; an ALTER counts from the next start).
-    prompt = ", ".join(f"{k} = {_literal(v)}" for k, v in PROMPT_CLEANUP.items())
-    return [f"{s}, {prompt}" if s.startswith("CREATE TABLE") else s for s in statements]
+    added = dict(
+        PROMPT_CLEANUP, **({"replicated_deduplication_window": 10_000} if replicated else {})
+    )
+    given = ", ".join(f"{k} = {_literal(v)}" for k, v in added.items())
+    out = []
+    for statement in statements:
+        if statement.startswith("CREATE TABLE"):
+            statement = f"{statement}, {given}"
+            if replicated:
+                statement = _ENGINE.sub(r"ENGINE = Replicated\1", statement)
+        out.append(statement)
+    return out
 
 
 class _Engine(Protocol):
@@ -362,7 +381,14 @@ class ClickHouseEventStore:
         self._engine = open_engine(dsn)
         self._last_build = 0
         self._build_lock = threading.Lock()
-        for statement in schema_statements():
+        # A database of ClickHouse's Replicated engine (README "ClickHouse"): it sends
+        # every CREATE, ALTER and DROP to all replicas itself; its tables must be
+        # Replicated* for their rows to be copied, and inserts wait for a quorum.
+        engines = self.query("SELECT engine FROM system.databases WHERE name = currentDatabase()")
+        self.replicated = engines == [("Replicated",)]
+        # Mutations (deletion masks applied) wait for every replica when replicated.
+        self.mutations_sync = 2 if self.replicated else 1
+        for statement in schema_statements(self.replicated):
             self._engine.run(statement, {})
         self._prompt_cleanup()
 
@@ -433,6 +459,7 @@ class ClickHouseEventStore:
                 "max_insert_block_size": max(data.num_rows, 1),
                 "min_insert_block_size_rows": 0,
                 "min_insert_block_size_bytes": 0,
+                **(QUORUM if self.replicated else {}),
             },
         )
 
@@ -592,7 +619,10 @@ class ClickHouseEventStore:
         # A table whose DELETE a merge applied already gets its APPLY too: the newest
         # mutation is the one a table keeps a record of (finished_mutations_to_keep = 1).
         for (table,) in masked:
-            self.execute(f"ALTER TABLE {table} APPLY DELETED MASK SETTINGS mutations_sync = 1")
+            self.execute(
+                f"ALTER TABLE {table} APPLY DELETED MASK"
+                f" SETTINGS mutations_sync = {self.mutations_sync}"
+            )
         self.await_cleanup()
         rows = self.query(
             "SELECT sum(bytes_on_disk) FROM system.parts"
