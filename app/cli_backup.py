@@ -189,6 +189,13 @@ def _print_clickhouse(events: dict[str, Any]) -> None:
     )
     if events["ttl_days"]:
         print(f"  TTL: days older than {events['ttl_days']} + 2 are dropped by merges")
+    replicas = events["replicas"]
+    if replicas["tables"]:
+        print(
+            f"  replicated: {replicas['tables']} tables; at least {replicas['active']} of"
+            f" {replicas['total']} replicas active; this one at most {replicas['delay_s']} s"
+            " behind"
+        )
     for site in events["redates_pending"]:
         print(f"  a re-dating of site {site} was cut short: the next rollup run finishes it")
     for step in events.get("imports_pending", []):

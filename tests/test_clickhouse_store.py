@@ -420,6 +420,15 @@ os._exit(0)  # no shutdown: read-only replicated tables without a Keeper abort c
 """
 
 
+REPLICATED_DOCTOR = """
+import json, os
+from app.storage.clickhouse.store import ClickHouseEventStore
+store = ClickHouseEventStore("chdb://{folder}?config-file={config}")
+print(json.dumps(store.health()), flush=True)
+os._exit(0)
+"""
+
+
 def test_on_a_replicated_database_every_table_is_replicated(tmp_path: Path) -> None:
     """ClickHouse 26.9 takes schema_statements(replicated=True) whole: every table is its
     Replicated* twin with the default Keeper path (one per table UUID and shard) and the
@@ -457,6 +466,19 @@ def test_on_a_replicated_database_every_table_is_replicated(tmp_path: Path) -> N
     assert "'{replica}', version, deleted)" in tables["import_steps"][3]
     assert "'{replica}', build)" in tables["daily_rollups"][3]
     assert "'{replica}', hits)" in tables["bot_counts"][3]
+    # Opened as a store, `avocet doctor`'s report says what is wrong: without a Keeper
+    # session every table is read-only here, and inserts would fail.
+    doctor = subprocess.run(
+        [sys.executable, "-c", REPLICATED_DOCTOR.format(folder=tmp_path / "ch", config=config)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert doctor.returncode == 0, doctor.stderr[-3000:]
+    health = json.loads(doctor.stdout)
+    assert health["replicas"] == {"tables": 11, "active": 0, "total": 0, "delay_s": 0}
+    assert health["problems"] == [
+        f"table {name}: read-only on this replica (no Keeper session): inserts fail"
+        for name in sorted(plain)
+    ]
 
 
 def test_a_database_that_is_not_replicated_gets_plain_tables(ch: ClickHouseEventStore) -> None:

@@ -814,6 +814,7 @@ class ClickHouseEventStore:
             " WHERE database = currentDatabase() AND startsWith(reason, 'broken')"
         ):
             problems.append(f"table {table}: part {name} set aside by ClickHouse ({reason})")
+        replicas = self._replicas(problems)
         engine = self.query(
             "SELECT engine_full FROM system.tables WHERE database = currentDatabase()"
             " AND name = 'events'"
@@ -830,7 +831,29 @@ class ClickHouseEventStore:
             "redates_pending": sorted(str(r[0]) for r in self.query("SELECT site_id FROM redates")),
             "imports_pending": imports.pending(self),
             "ttl_days": int(ttl.group(1)) - TTL_MARGIN_DAYS if ttl else 0,
+            "replicas": replicas,
             "problems": problems,
+        }
+
+    def _replicas(self, problems: list[str]) -> dict[str, Any]:
+        """The replicated tables' state on this replica (system.replicas; none on a plain
+        database): how many, the fewest replicas active, the most in all, the longest delay.
+        A table read-only here (no Keeper session: its inserts fail) is a problem."""
+        found = self.query(
+            "SELECT table, is_readonly, active_replicas, total_replicas, absolute_delay"
+            " FROM system.replicas WHERE database = currentDatabase() ORDER BY table"
+        )
+        for table, readonly, *_ in found:
+            if readonly:
+                problems.append(
+                    f"table {table}: read-only on this replica (no Keeper session): inserts fail"
+                )
+        return {
+            "tables": len(found),
+            "active": min((int(r[2]) for r in found), default=0),
+            "total": max((int(r[3]) for r in found), default=0),
+            # (a read-only table's delay counts from 1970: it has no queue to read)
+            "delay_s": max((int(r[4]) for r in found if not r[1]), default=0),
         }
 
     def compact(
