@@ -483,6 +483,22 @@ def test_on_a_replicated_database_every_table_is_replicated(tmp_path: Path) -> N
 
 def test_a_database_that_is_not_replicated_gets_plain_tables(ch: ClickHouseEventStore) -> None:
     assert ch.replicated is False and ch.mutations_sync == 1
+    assert ch.quorum_clause() == ""
+    # What a replicated store adds to an INSERT ... SELECT (re-dating's stage) is settings
+    # ClickHouse knows (a plain table ignores the quorum).
+    ch.replicated = True
+    try:
+        clause = ch.quorum_clause()
+    finally:
+        ch.replicated = False
+    assert clause == (
+        " SETTINGS insert_quorum = 'auto', insert_quorum_parallel = 1,"
+        " insert_quorum_timeout = 60000"
+    )
+    ch.execute("CREATE TABLE quorum_check (n UInt8) ENGINE = MergeTree ORDER BY n")
+    ch.execute(f"INSERT INTO quorum_check SELECT 7{clause}")
+    assert ch.query("SELECT n FROM quorum_check") == [(7,)]
+    ch.execute("DROP TABLE quorum_check SYNC")
     engines = ch.query(
         "SELECT DISTINCT engine FROM system.tables WHERE database = currentDatabase()"
         " ORDER BY engine"

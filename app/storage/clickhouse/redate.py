@@ -41,6 +41,8 @@ class RedatedStore(Protocol):
         build: int | None = None,
     ) -> None: ...
 
+    def quorum_clause(self) -> str: ...
+
     def _insert(self, table: str, data: pa.Table, token: str) -> None: ...
 
     def _count(self, table: str, where: str, params: Sequence[object]) -> int: ...
@@ -162,9 +164,11 @@ def _stage_moved(
     store.execute(f"CREATE TABLE {stage} AS events")
     columns = ", ".join(COLUMNS)
     selected = ", ".join(f"{local_day} AS day" if c == "day" else c for c in COLUMNS)
+    # On a Replicated database the stage is replicated too (CREATE ... AS events), and
+    # the copy waits for a quorum, as inserts do, before its parts move into events.
     store.execute(
         f"INSERT INTO {stage} ({columns}) SELECT {selected} FROM events WHERE {moving}"
-        f" AND NOT has({{onto:Array(Date)}}, {local_day})",
+        f" AND NOT has({{onto:Array(Date)}}, {local_day}){store.quorum_clause()}",
         bound,
     )
 

@@ -463,6 +463,12 @@ class ClickHouseEventStore:
             },
         )
 
+    def quorum_clause(self) -> str:
+        """` SETTINGS <QUORUM>` for an INSERT ... SELECT on a Replicated database, else ''."""
+        if not self.replicated:
+            return ""
+        return " SETTINGS " + ", ".join(f"{k} = {_literal(v)}" for k, v in QUORUM.items())
+
     @staticmethod
     def _params(params: Sequence[object] | Mapping[str, object]) -> Mapping[str, object]:
         if isinstance(params, Mapping):
