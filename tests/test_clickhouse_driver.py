@@ -1,5 +1,5 @@
 """The server path's code (issue #24): a `dsn = "http(s)://..."` store talks to ClickHouse
-through clickhouse-connect (store._Http: parameters bound by the driver, inserts as Arrow
+through clickhouse-connect (engine._Http: parameters bound by the driver, inserts as Arrow
 with the deduplication settings, reads as Arrow), which no test could reach without a
 server. clickhouse-connect also has a chdb backend that runs the same client code against
 ClickHouse's embedded engine, and TEST_AVOCET_CLICKHOUSE_DRIVER=1 opens chdb:// folders
@@ -10,7 +10,7 @@ running server: every one must pass through the driver as it does on chdb direct
 Not covered: the HTTP transport itself (a server's HTTP interface, compression, retries);
 the engine is a process's own, as for chdb://. (Run once with every ClickHouse test of
 the suite: 598 of 599 passed; the other is chdb's, not the driver's: a read after one
-interrupted by its timeout reads that one's leftover output, which store._Chdb retries;
+interrupted by its timeout reads that one's leftover output, which engine._Chdb retries;
 a server's HTTP answers don't share that state.)"""
 
 from __future__ import annotations

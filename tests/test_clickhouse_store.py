@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -441,9 +442,13 @@ def test_on_a_replicated_database_every_table_is_replicated(tmp_path: Path) -> N
         "<macros><shard>01</shard><replica>replica-a</replica></macros></clickhouse>"
     )
     script = REPLICATED_SCHEMA.format(folder=tmp_path / "ch", config=config)
+    # chdb's own session, which takes a config file (also when the suite runs through
+    # clickhouse-connect: tests/test_clickhouse_driver.py)
+    env = {k: v for k, v in os.environ.items() if k != "TEST_AVOCET_CLICKHOUSE_DRIVER"}
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     tables = {row[0]: row[1:] for row in map(json.loads, done.stdout.splitlines())}
     plain = {
@@ -470,7 +475,7 @@ def test_on_a_replicated_database_every_table_is_replicated(tmp_path: Path) -> N
     # session every table is read-only here, and inserts would fail.
     doctor = subprocess.run(
         [sys.executable, "-c", REPLICATED_DOCTOR.format(folder=tmp_path / "ch", config=config)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert doctor.returncode == 0, doctor.stderr[-3000:]
     health = json.loads(doctor.stdout)

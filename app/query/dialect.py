@@ -2,7 +2,7 @@
 differently. compile*.py write every statement once, through a Dialect; DUCKDB gives the
 exact text they wrote before ClickHouse came in (tests/test_compile_snapshots.py), and
 CLICKHOUSE the same statement in ClickHouse's SQL. Both engines run with ClickHouse's
-QUERY_SETTINGS (app/storage/clickhouse/store.py): NULL for an aggregate over no rows and
+QUERY_SETTINGS (app/storage/clickhouse/engine.py): NULL for an aggregate over no rows and
 for a LEFT JOIN's missing side, as DuckDB answers."""
 
 from __future__ import annotations

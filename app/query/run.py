@@ -114,7 +114,7 @@ def _execute(store: Store, sql: str, params: list[object]) -> list[tuple[Any, ..
 
 
 def _execute_clickhouse(store: Store, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
-    from app.storage.clickhouse.store import ClickHouseQueryError
+    from app.storage.clickhouse.engine import ClickHouseQueryError
 
     try:
         # A statement's own deadline, as the watchdog gives DuckDB's.
