@@ -1,7 +1,7 @@
 // The controls: date picker (presets, calendar, ←/→), compare, filter chips and editor,
 // keyboard shortcuts and their help. Each edits the URL through app.navigate.
 
-import { app } from './main.js'
+import { app } from './app.js'
 import { h, svgIcon, ICONS } from './dom.js'
 import { MONTH_NAMES, dayAdd, monthAdd, periodDays, rangeLabel, siteToday, stepRange, weekday } from './dates.js'
 import { FILTER_KEYS, OPS, PERIODS, filterLabel, withFilter, withoutFilter } from './state.js'

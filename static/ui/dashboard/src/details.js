@@ -1,7 +1,7 @@
 // Two dialogs: a panel's details (every metric, search, sort by any column, paging, CSV)
 // and the "API" view (the exact request, native and Plausible v2, with curl).
 
-import { app } from './main.js'
+import { app } from './app.js'
 import { run, describe } from './api.js'
 import { h, svgIcon, ICONS } from './dom.js'
 import { exact, metricFmt, metricLabel, moneyList } from './format.js'

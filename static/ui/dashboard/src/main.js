@@ -8,72 +8,50 @@ import { siteLocal, siteToday, periodDays } from './dates.js'
 import { drawGraph } from './graph.js'
 import { METRICS, metricFmt, exact, money } from './format.js'
 import { revenueByCurrency } from './revenue.js'
-import { parseState, stateSearch } from './state.js'
+import { app } from './app.js'
 import { renderControls, bindShortcuts } from './controls.js'
 import { renderPanels, refreshPanels } from './view.js'
 
 // The modules are evaluated: bench/dashboard.py reports the time up to here.
 performance.mark('avocet:start')
-const root = document.getElementById('dashboard')
+const { root, tz } = app
 configure(root)
-const tz = root.dataset.timezone
-const goals = JSON.parse(root.dataset.goals || '[]')
-let state = parseState(location.search)
 let generation = 0
-
-export const app = {
-  get state () { return state },
-  tz,
-  goals,
-  root,
-  navigate (next) {
-    state = next
-    history.pushState(null, '', location.pathname + stateSearch(next))
-    render()
-  },
-  replace (next) {
-    state = next
-    history.replaceState(null, '', location.pathname + stateSearch(next))
-    render()
-  }
-}
-
-window.addEventListener('popstate', () => { state = parseState(location.search); render() })
 
 const CORE = ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration']
 const GOAL = ['visitors', 'events', 'conversion_rate']
 const GOAL_LABELS = { visitors: 'Unique conversions', events: 'Total conversions', conversion_rate: 'Conversion rate' }
 
 function goalFiltered () {
-  return state.filters.some(f => (f.key === 'goal' || f.key === 'event') && f.op === 'is')
+  return app.state.filters.some(f => (f.key === 'goal' || f.key === 'event') && f.op === 'is')
 }
 
 function topMetrics () {
-  if (state.period === 'realtime') return ['visitors', 'pageviews']
+  if (app.state.period === 'realtime') return ['visitors', 'pageviews']
   return goalFiltered() ? GOAL : CORE
 }
 
 function graphMetric () {
   const metrics = topMetrics()
-  return metrics.includes(state.metric) ? state.metric : 'visitors'
+  return metrics.includes(app.state.metric) ? app.state.metric : 'visitors'
 }
 
 function defaultInterval () {
-  const [from, to] = periodDays(state, siteToday(tz))
+  const [from, to] = periodDays(app.state, siteToday(tz))
   const days = (Date.parse(to) - Date.parse(from)) / 864e5 + 1
-  if (state.period === '24h' || days === 1) return 'hour'
+  if (app.state.period === '24h' || days === 1) return 'hour'
   return days > 190 ? 'month' : days > 60 ? 'week' : 'day'
 }
 
 export function intervalOf () {
-  if (state.period === 'realtime') return 'minute'
+  if (app.state.period === 'realtime') return 'minute'
   const allowed = allowedIntervals()
-  return allowed.includes(state.interval) ? state.interval : defaultInterval()
+  return allowed.includes(app.state.interval) ? app.state.interval : defaultInterval()
 }
 
 export function allowedIntervals () {
-  if (state.period === '24h') return ['hour']
-  const [from, to] = periodDays(state, siteToday(tz))
+  if (app.state.period === '24h') return ['hour']
+  const [from, to] = periodDays(app.state, siteToday(tz))
   const days = (Date.parse(to) - Date.parse(from)) / 864e5 + 1
   if (days === 1) return ['hour']
   const out = []
@@ -89,7 +67,7 @@ export function allowedIntervals () {
 export function aggregateRequest () {
   const metrics = topMetrics()
   const params = { metrics: metrics.join(',') }
-  if (state.period !== 'realtime' && state.period !== 'all') params.compare = state.compare || 'previous_period'
+  if (app.state.period !== 'realtime' && app.state.period !== 'all') params.compare = app.state.compare || 'previous_period'
   return { endpoint: 'aggregate', params }
 }
 
@@ -101,8 +79,8 @@ async function loadTopStats (gen) {
   try {
     // With a goal filter, its revenue per currency (a tile each, never a sum).
     ;[body, revenue] = await Promise.all([
-      run(state, aggregateRequest()),
-      goalFiltered() ? revenueByCurrency(state).catch(() => null) : null
+      run(app.state, aggregateRequest()),
+      goalFiltered() ? revenueByCurrency(app.state).catch(() => null) : null
     ])
   } catch (e) {
     if (gen !== generation) return
@@ -115,15 +93,15 @@ async function loadTopStats (gen) {
   list.textContent = ''
   const chosen = graphMetric()
   const goal = topMetrics() === GOAL
-  if (state.period === 'realtime') list.append(currentTile())
+  if (app.state.period === 'realtime') list.append(currentTile())
   for (const m of topMetrics()) {
     const value = body.metrics[m]
     const ch = body.change ? body.change[m] : null
-    const label = goal ? GOAL_LABELS[m] : state.period === 'realtime' ? (m === 'visitors' ? 'Visitors · 30 min' : 'Pageviews · 30 min') : METRICS[m].label
+    const label = goal ? GOAL_LABELS[m] : app.state.period === 'realtime' ? (m === 'visitors' ? 'Visitors · 30 min' : 'Pageviews · 30 min') : METRICS[m].label
     const good = ch == null || ch === 0 ? '' : (ch > 0) !== !!METRICS[m].lowerIsBetter ? 'up' : 'down'
-    const compared = state.compare && body.comparison ? body.comparison.metrics[m] : null
+    const compared = app.state.compare && body.comparison ? body.comparison.metrics[m] : null
     const tile = h('li', { class: 'stat' + (m === chosen ? ' active' : ''), dataset: { metric: m, value: value == null ? '' : String(value) } },
-      h('button', { type: 'button', 'aria-pressed': String(m === chosen), title: value == null ? '' : exact(value), onclick: () => app.navigate({ ...state, metric: m }) },
+      h('button', { type: 'button', 'aria-pressed': String(m === chosen), title: value == null ? '' : exact(value), onclick: () => app.navigate({ ...app.state, metric: m }) },
         h('span', { class: 'stat-label' }, label),
         h('span', { class: 'stat-value' }, metricFmt(m, value)),
         ch != null ? h('span', { class: 'change ' + good, title: (ch > 0 ? 'Up ' : ch < 0 ? 'Down ' : 'Same ') + against() },
@@ -155,7 +133,7 @@ function renderImportsNote (gen, part, meta) {
   const note = document.getElementById('imports-note')
   if (!note) return
   if (importsSkipped.gen !== gen) Object.assign(importsSkipped, { gen, top: null, graph: null })
-  importsSkipped[part] = state.imported && meta && meta.imports_included === false ? meta.imports_skip_reason || 'other' : null
+  importsSkipped[part] = app.state.imported && meta && meta.imports_included === false ? meta.imports_skip_reason || 'other' : null
   const reason = importsSkipped.top || importsSkipped.graph
   note.textContent = reason ? (IMPORTS_SKIPPED[reason] || 'Imported data is left out of these numbers.') : ''
   note.hidden = !reason
@@ -164,7 +142,7 @@ function renderImportsNote (gen, part, meta) {
 // What a tile's change is measured against: the previous period unless the switch says
 // year over year (the aggregate request always asks for one of the two).
 function against () {
-  return state.compare === 'year_over_year' ? 'vs the same period a year before' : 'vs the previous period'
+  return app.state.compare === 'year_over_year' ? 'vs the same period a year before' : 'vs the previous period'
 }
 
 function revenueTile (r) {
@@ -200,7 +178,7 @@ function partialAndFuture (labels, interval) {
     if (interval === 'minute') { partial = labels.length - 1; return }
     if (interval === 'week') {
       const next = labels[i + 1] ? labels[i + 1].slice(0, 10) : null
-      if (day <= today && (!next || next > today)) { if (partial < 0 && periodDays(state, today)[1] >= today) partial = i }
+      if (day <= today && (!next || next > today)) { if (partial < 0 && periodDays(app.state, today)[1] >= today) partial = i }
       if (day > today && future < 0) future = i
       return
     }
@@ -212,7 +190,7 @@ function partialAndFuture (labels, interval) {
 
 export function graphRequest () {
   const params = { metrics: graphMetric(), interval: intervalOf() }
-  if (state.compare) params.compare = state.compare
+  if (app.state.compare) params.compare = app.state.compare
   return { endpoint: 'timeseries', params }
 }
 
@@ -221,7 +199,7 @@ async function loadGraph (gen) {
   const interval = intervalOf()
   renderIntervals(interval)
   let body
-  try { body = await run(state, graphRequest()) } catch (e) {
+  try { body = await run(app.state, graphRequest()) } catch (e) {
     if (gen !== generation) return
     box.textContent = ''
     box.append(h('p', { class: 'error-note' }, 'Could not load the graph: ' + e.message))
@@ -242,17 +220,17 @@ async function loadGraph (gen) {
     compare: body.comparison ? { labels: body.comparison.results.map(label), values: body.comparison.results.map(p => p[metric]) } : null
   })
   const title = topMetrics() === GOAL ? GOAL_LABELS[metric] : METRICS[metric].label
-  document.getElementById('graph-title').textContent = state.period === 'realtime' ? title + ' per minute, last 30 minutes' : title
+  document.getElementById('graph-title').textContent = app.state.period === 'realtime' ? title + ' per minute, last 30 minutes' : title
 }
 
 function renderIntervals (current) {
   const box = document.getElementById('intervals')
   box.textContent = ''
-  if (state.period === 'realtime') return
+  if (app.state.period === 'realtime') return
   for (const i of allowedIntervals()) {
     box.append(h('button', {
       type: 'button', class: 'seg' + (i === current ? ' on' : ''), 'aria-pressed': String(i === current),
-      onclick: () => app.navigate({ ...state, interval: i })
+      onclick: () => app.navigate({ ...app.state, interval: i })
     }, i[0].toUpperCase() + i.slice(1)))
   }
 }
@@ -282,7 +260,7 @@ document.addEventListener('visibilitychange', () => { if (!document.hidden) poll
 let refreshTimer = null
 function scheduleRealtimeRefresh () {
   clearTimeout(refreshTimer)
-  if (state.period !== 'realtime') return
+  if (app.state.period !== 'realtime') return
   refreshTimer = setTimeout(() => {
     const gen = generation
     loadTopStats(gen)
@@ -308,8 +286,9 @@ export function render () {
 }
 
 document.getElementById('current-visitors').addEventListener('click', () => {
-  app.navigate({ ...state, period: 'realtime', from: null, to: null, compare: null, interval: null })
+  app.navigate({ ...app.state, period: 'realtime', from: null, to: null, compare: null, interval: null })
 })
+app.onChange(render)
 bindShortcuts()
 render()
 root.classList.add('ready')

@@ -1,7 +1,7 @@
 // Panels drawn from the PANELS list: tabs, rows with proportional bars (a click filters
 // by the row), and each panel's "Details" and "API" views.
 
-import { app } from './main.js'
+import { app } from './app.js'
 import { run, describe } from './api.js'
 import { h, svgIcon, ICONS } from './dom.js'
 import { exact, metricFmt, metricLabel, number } from './format.js'
