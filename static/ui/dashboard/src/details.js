@@ -7,7 +7,7 @@ import { h, svgIcon, ICONS } from './dom.js'
 import { exact, metricFmt, metricLabel, moneyList } from './format.js'
 import { rowLabel } from './panels.js'
 import { withFilter } from './state.js'
-import { goalRows } from './view.js'
+import { goalRows } from './goals.js'
 
 const PAGE = 50
 

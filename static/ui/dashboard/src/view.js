@@ -8,7 +8,7 @@ import { exact, metricFmt, metricLabel, number } from './format.js'
 import { PANELS, rowLabel, LIST } from './panels.js'
 import { withFilter } from './state.js'
 import { openDetails, openApi } from './details.js'
-import { goalRevenue } from './revenue.js'
+import { GOAL_METRICS, goalRows } from './goals.js'
 
 const store = {
   get (k, d) { try { return localStorage.getItem('avocet.' + k) || d } catch (e) { return d } },
@@ -42,7 +42,6 @@ export function requestOf (tab, state, variant) {
 }
 
 const mounted = new Map()
-const GOAL_METRICS = ['visitors', 'events', 'conversion_rate']
 
 export function renderPanels () {
   const grid = document.getElementById('panels')
@@ -138,19 +137,6 @@ async function loadPanel (panel, tab, variant, body, foot) {
   foot.append(
     h('button', { type: 'button', class: 'foot-button', onclick: () => openDetails(panel, tab, variant) }, svgIcon(ICONS.expand), 'Details'),
     h('button', { type: 'button', class: 'foot-button', onclick: () => openApi(panel.title, describe(app.state, req)) }, svgIcon(ICONS.code), 'API'))
-}
-
-export async function goalRows (state, metrics) {
-  const [answers, revenue] = await Promise.all([
-    Promise.all(app.goals.map(g => run(state, { endpoint: 'aggregate', params: { metrics: (metrics || GOAL_METRICS).join(','), goal: g } }))),
-    goalRevenue(state, app.goals).catch(() => new Map())
-  ])
-  return answers.map((a, i) => {
-    const row = { value: app.goals[i], ...a.metrics }
-    const money = revenue.get(app.goals[i])
-    if (money && money.length) row.revenue = money
-    return row
-  }).sort((a, b) => b.visitors - a.visitors)
 }
 
 export function drawRows (body, rows, property, tab, req, metrics) {
