@@ -486,6 +486,12 @@ def test_on_a_replicated_database_every_table_is_replicated(tmp_path: Path) -> N
     ]
 
 
+TABLES = (
+    "bot_counts", "daily_rollups", "events", "excluded_counts", "import_days",
+    "import_rollups", "import_steps", "imported_stats", "imports", "redates", "rollup_days",
+)  # fmt: skip
+
+
 def test_a_database_that_is_not_replicated_gets_plain_tables(ch: ClickHouseEventStore) -> None:
     assert ch.replicated is False and ch.mutations_sync == 1
     assert ch.quorum_clause() == ""
@@ -504,6 +510,19 @@ def test_a_database_that_is_not_replicated_gets_plain_tables(ch: ClickHouseEvent
     ch.execute(f"INSERT INTO quorum_check SELECT 7{clause}")
     assert ch.query("SELECT n FROM quorum_check") == [(7,)]
     ch.execute("DROP TABLE quorum_check SYNC")
+    # Plain tables on a Replicated database (an older Avocet made them there) would keep
+    # their rows on one replica: the doctor says so, table by table.
+    assert ch.health()["problems"] == []
+    ch.replicated = True
+    try:
+        problems = ch.health()["problems"]
+    finally:
+        ch.replicated = False
+    assert problems == [
+        f"table {name}: not replicated on a Replicated database: its rows are on this"
+        " replica only (copy them into a replicated table)"
+        for name in sorted(TABLES)
+    ]
     engines = ch.query(
         "SELECT DISTINCT engine FROM system.tables WHERE database = currentDatabase()"
         " ORDER BY engine"

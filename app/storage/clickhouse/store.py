@@ -686,7 +686,9 @@ class ClickHouseEventStore:
     def _replicas(self, problems: list[str]) -> dict[str, Any]:
         """The replicated tables' state on this replica (system.replicas; none on a plain
         database): how many, the fewest replicas active, the most in all, the longest delay.
-        A table read-only here (no Keeper session: its inserts fail) is a problem."""
+        A table read-only here (no Keeper session: its inserts fail) is a problem, and so,
+        on a Replicated database, is a table that is not replicated (made there by an Avocet
+        that didn't make replicated tables): its rows are on this replica only."""
         found = self.query(
             "SELECT table, is_readonly, active_replicas, total_replicas, absolute_delay"
             " FROM system.replicas WHERE database = currentDatabase() ORDER BY table"
@@ -695,6 +697,16 @@ class ClickHouseEventStore:
             if readonly:
                 problems.append(
                     f"table {table}: read-only on this replica (no Keeper session): inserts fail"
+                )
+        if self.replicated:
+            for (table,) in self.query(
+                "SELECT name FROM system.tables WHERE database = currentDatabase()"
+                " AND engine LIKE '%MergeTree' AND NOT startsWith(engine, 'Replicated')"
+                " ORDER BY name"
+            ):
+                problems.append(
+                    f"table {table}: not replicated on a Replicated database: its rows are"
+                    " on this replica only (copy them into a replicated table)"
                 )
         return {
             "tables": len(found),
