@@ -358,12 +358,20 @@ def test_a_deletion_leaves_no_file_holding_the_rows(ch: ClickHouseEventStore) ->
     The secret is a hostname: LowCardinality with LZ4, whose literals grep can find."""
     folder = Path(ch.dsn.removeprefix("chdb://"))
     site, secret = "grep.example", uuid.uuid4().hex
-    for i in range(3):  # three parts, two of them with the user's rows
-        rows = [event(site, datetime(2026, 11, 20, 9, i), visitor_id=100 + i)]
-        if i < 2:
-            rows.append(event(site, datetime(2026, 11, 20, 10, i), user_key=42, hostname=secret))
-        ch.append(rows, batch_id=f"grep-{i}")
-    assert grep_folder(folder, secret.encode())  # the test can fail: it is on disk
+    # No merge of these parts into the module's others before the grep below (a merged
+    # part may be compressed otherwise); the deletion's own rewrite is what is tested.
+    ch.execute("SYSTEM STOP MERGES events")
+    try:
+        for i in range(3):  # three parts, two of them with the user's rows
+            rows = [event(site, datetime(2026, 11, 20, 9, i), visitor_id=100 + i)]
+            if i < 2:
+                rows.append(
+                    event(site, datetime(2026, 11, 20, 10, i), user_key=42, hostname=secret)
+                )
+            ch.append(rows, batch_id=f"grep-{i}")
+        assert grep_folder(folder, secret.encode())  # the test can fail: it is on disk
+    finally:
+        ch.execute("SYSTEM START MERGES events")
     assert ch.delete_user_events(site, 42) == 2
     ch.rewrite()
     assert grep_folder(folder, secret.encode()) == []
