@@ -152,6 +152,7 @@ class _Http:
 
 
 def literal(value: object) -> str:
+    """A value as a ClickHouse literal in SQL text (a setting's, a SET's)."""
     if isinstance(value, str):
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     return str(int(value) if isinstance(value, bool) else value)

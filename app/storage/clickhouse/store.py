@@ -28,11 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from app.storage.clickhouse import imports, redate
-from app.storage.clickhouse.engine import (
-    literal,
-    open_engine,
-    query_error,
-)
+from app.storage.clickhouse.engine import literal, open_engine, query_error
 from app.storage.events import (
     COLUMNS,
     DAILY_STATS_COLUMNS,
