@@ -38,7 +38,7 @@ from app.ingest.collector import (
 from app.ingest.enrich import warm_agent_parsers
 from app.ingest.identity import SESSION_TIMEOUT_US, micros
 from app.ingest.pipeline import VISIT_COLUMNS, now_us
-from app.ingest.sessionizer import RemoteStore, Sessionizer
+from app.ingest.sessionizer import RemoteStore, Sessionizer, own_position
 from app.ingest.writer import Appends, Writer
 from app.proxies import TrustedProxies
 
@@ -155,6 +155,9 @@ class SessionizerServices:
         _require(settings, "sessionizer", sessionizers=False)
         self.settings = settings
         self.sessionizer = Sessionizer()
+        # Which visitors are this node's (the collectors' owner_of): a restart restores
+        # only their open sessions.
+        self.position = own_position(settings)
         self.store: Appends
         if settings.clickhouse_dsn.startswith("chdb://"):
             self.store = RemoteStore(settings)
@@ -176,8 +179,16 @@ class SessionizerServices:
         else:
             _, found = self.store.open_sessions(since, VISIT_COLUMNS)  # type: ignore[attr-defined]
             rows = [(r[0], r[1], r[2], micros(r[3]), *r[4:]) for r in found]
-        self.sessionizer.restore(rows)
-        log.info("sessionizer: %d open sessions restored", len(self.sessionizer.sessions))
+        of = len(self.settings.cluster.sessionizers)
+        owned = None if self.position is None else (self.position, of)
+        restored = self.sessionizer.restore(rows, owned)
+        log.info(
+            "sessionizer: %d open sessions restored (%s)",
+            restored,
+            "every visitor's: this node is not found in [cluster] sessionizers"
+            if owned is None
+            else f"the visitors of position {self.position} of {of}",
+        )
 
     async def start(self) -> None:
         for attempt in range(60):  # the control plane may still be starting
@@ -247,6 +258,7 @@ async def sessionizer_health(request: AnyRequest) -> dict[str, Any]:
         "status": "ok",
         "events": {"committed": w.committed_rows, "pending": w.pending_rows, "commits": w.commits},
         "open_sessions": len(svc.sessionizer.sessions),
+        "position": svc.position,
     }
 
 

@@ -28,6 +28,7 @@ from app.config import load_settings
 from app.ingest import wire
 from app.ingest.collector import ControlPlane, RemoteSalts
 from app.ingest.identity import session_hash
+from app.ingest.sessionizer import own_position
 from tests.conftest import CHROME_UA, ROOT, ServeProcess, free_port
 
 pytest.importorskip("chdb")  # `make test` installs it: never skipped there
@@ -82,6 +83,7 @@ class Cluster:
     sessionizers: list[Node]
     collectors: list[Node]
     acked: list[str] = field(default_factory=list)  # paths whose hit a collector answered
+    restarted: dict[str, Any] = field(default_factory=dict)  # its /api/health on return
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ def traffic(cluster: Cluster) -> Cluster:
     victim.stop(signal.SIGKILL)
     victim.start()
     victim.wait()
+    cluster.restarted = httpx.get(f"{victim.url}/api/health", timeout=10).json()
     asyncio.run(send(cluster, slice(2, None)))
     # Bots are dropped by the collectors and counted; an engagement ping of a visit no
     # sessionizer knows is dropped by its owner.
@@ -239,6 +242,55 @@ def test_one_visit_per_visitor_across_collectors_and_a_sessionizer_restart(
     assert sorted((r["value"], r["visits"]) for r in exits) == sorted(
         (v.pages[-1], 1) for v in VISITORS
     )
+
+
+def test_a_restarted_sessionizer_restores_only_the_visitors_it_owns(traffic: Cluster) -> None:
+    """It finds itself in [cluster] sessionizers (127.0.0.1 and its port: the second) and
+    takes, of the open visits the control plane offers, only those of the visitors the
+    collectors send it (owner_of). Every visitor still has one open visit (the visits
+    continued after the restart), so the offer now is what it was offered then."""
+    health = traffic.restarted
+    assert health["position"] == 1
+    since = int((time.time() - 25 * 60) * 1_000_000)
+    offered = httpx.get(
+        f"{traffic.control.url}{wire.PREFIX}/open-sessions",
+        params={"since": since},
+        headers=wire.bearer(SECRET),
+        timeout=30,
+    )
+    assert offered.status_code == 200
+    rows = wire.open_sessions_decoder.decode(offered.content)
+    assert len(rows) == len(VISITORS)
+    owned = sum(wire.owner_of(r[0], r[1], SESSIONIZERS) == 1 for r in rows)
+    assert 0 < owned < len(VISITORS)
+    assert health["open_sessions"] == owned
+
+
+@pytest.mark.parametrize(
+    ("sessionizers", "port", "position"),
+    [
+        ("http://192.0.2.10:8100,http://127.0.0.1:8100", 8100, 1),  # the local one
+        ("http://127.0.0.1:8101,http://127.0.0.1:8102", 8102, 1),  # one host, by port
+        ("http://localhost:8100,http://192.0.2.11:8100", 8100, 0),  # a name, resolved
+        ("http://192.0.2.10:8100,http://192.0.2.11:8100", 8100, None),  # not this machine
+        ("http://127.0.0.1:8100,http://localhost:8100", 8100, None),  # two match
+        ("https://127.0.0.1,http://192.0.2.11:8100", 443, 0),  # a scheme's own port
+    ],
+)
+def test_a_sessionizer_finds_itself_in_the_list(
+    sessionizers: str, port: int, position: int | None
+) -> None:
+    """192.0.2.0/24 is TEST-NET-1: never an address of this machine."""
+    settings = load_settings(
+        None,
+        {
+            "AVOCET_PORT": str(port),
+            "AVOCET_CLUSTER__SECRET": SECRET,
+            "AVOCET_CLUSTER__CONTROL_URL": "http://127.0.0.1:8000",
+            "AVOCET_CLUSTER__SESSIONIZERS": sessionizers,
+        },
+    )
+    assert own_position(settings) == position
 
 
 def test_every_node_used_the_control_planes_salt(traffic: Cluster) -> None:

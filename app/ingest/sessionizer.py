@@ -10,11 +10,13 @@ once: ClickHouse keeps the tokens of the last 10,000 inserts."""
 from __future__ import annotations
 
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -53,9 +55,46 @@ class Sessionizer:
             *row[wire.ATTRS_END :],
         )
 
-    def restore(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Open sessions from the store: (site, visitor, session, ts µs, *visit attrs)."""
+    def restore(self, rows: Iterable[Sequence[Any]], owned: tuple[int, int] | None = None) -> int:
+        """Open sessions from the store: (site, visitor, session, ts µs, *visit attrs).
+        owned: (this node's position, sessionizers): only the visitors it owns (the others'
+        hits go to their owners); None: all. Returns how many were restored."""
+        if owned is not None:
+            mine, of = owned
+            rows = [r for r in rows if wire.owner_of(r[0], r[1], of) == mine]
+        else:
+            rows = list(rows)
         self.sessions.restore((r[0], r[1], r[2], _naive(r[3]), tuple(r[4:])) for r in rows)
+        return len(rows)
+
+
+def own_position(settings: Settings) -> int | None:
+    """This sessionizer's place in [cluster] sessionizers (the collectors' list of owners):
+    the one entry with this node's port whose host is an address of this machine (one it
+    can bind). None when no entry or several match (behind a proxy that changes the port,
+    say): then it restores every visitor's open sessions."""
+    found = []
+    for position, url in enumerate(settings.cluster.sessionizers):
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if port == settings.port and parts.hostname and _is_this_machine(parts.hostname):
+            found.append(position)
+    return found[0] if len(found) == 1 else None
+
+
+def _is_this_machine(host: str) -> bool:
+    try:
+        addresses = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False
+    for family, _, _, _, address in addresses:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.bind((address[0], 0))
+            return True
+        except OSError:
+            continue
+    return False
 
 
 def _naive(ts_us: int) -> datetime:
