@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,9 +122,11 @@ class World:
         return str(response.json()["access_token"])
 
 
-@pytest.fixture(name="world")
-def world_fixture(tmp_path: Path) -> Iterator[World]:
-    live = start_live_server(auth_settings(tmp_path))
+@contextmanager
+def running_world(settings: Settings) -> Iterator[World]:
+    """A live server on `settings` and a World on it; its clients closed and the server
+    stopped after."""
+    live = start_live_server(settings)
     found = World(live)
     try:
         yield found
@@ -131,3 +134,9 @@ def world_fixture(tmp_path: Path) -> Iterator[World]:
         for client in found.clients:
             client.close()
         stop_live_server(live)
+
+
+@pytest.fixture(name="world")
+def world_fixture(tmp_path: Path) -> Iterator[World]:
+    with running_world(auth_settings(tmp_path)) as found:
+        yield found

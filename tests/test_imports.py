@@ -36,7 +36,7 @@ from app.imports.run import content_hash, delete_import, run_import
 from app.services import Services
 from app.storage import import_jobs
 from app.storage.events import EventStore
-from tests.accounts_fixtures import World, auth_settings
+from tests.accounts_fixtures import World, auth_settings, running_world
 from tests.conftest import ROOT, free_port, read_any, start_live_server, stop_live_server
 from tests.stats_env import STORAGES
 
@@ -80,14 +80,8 @@ class Stats:
 
 @pytest.fixture(name="world")
 def world_fixture(tmp_path: Path, storage: str) -> Iterator[World]:
-    live = start_live_server(auth_settings(tmp_path, storage=storage))
-    found = World(live)
-    try:
+    with running_world(auth_settings(tmp_path, storage=storage)) as found:
         yield found
-    finally:
-        for client in found.clients:
-            client.close()
-        stop_live_server(live)
 
 
 @pytest.fixture(name="storage")

@@ -14,7 +14,7 @@ import pytest
 from app.ingest.identity import user_key
 from app.query.rollup import build_rollups
 from app.storage import privacy
-from tests.accounts_fixtures import World, auth_settings
+from tests.accounts_fixtures import World, auth_settings, running_world
 from tests.conftest import CHROME_UA, start_live_server, stop_live_server
 from tests.stats_env import STORAGES
 
@@ -28,14 +28,8 @@ def storage_fixture(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(name="world")
 def world_fixture(tmp_path: Path, storage: str) -> Iterator[World]:
     # Jobs off: the test decides when rollups are built.
-    live = start_live_server(auth_settings(tmp_path, run_jobs=False, storage=storage))
-    found = World(live)
-    try:
+    with running_world(auth_settings(tmp_path, run_jobs=False, storage=storage)) as found:
         yield found
-    finally:
-        for client in found.clients:
-            client.close()
-        stop_live_server(live)
 
 
 def _ts(day: date, hour: int) -> str:

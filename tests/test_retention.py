@@ -12,22 +12,16 @@ from typing import Any
 import pytest
 
 from app.jobs.lifecycle import prune_sites, rollup_sites
-from tests.accounts_fixtures import World, auth_settings
-from tests.conftest import CHROME_UA, start_live_server, stop_live_server
+from tests.accounts_fixtures import World, auth_settings, running_world
+from tests.conftest import CHROME_UA
 
 DAYS_BACK = (12, 9, 6, 1)
 
 
 @pytest.fixture(name="world")
 def world_fixture(tmp_path: Path) -> Iterator[World]:
-    live = start_live_server(auth_settings(tmp_path, run_jobs=False))
-    found = World(live)
-    try:
+    with running_world(auth_settings(tmp_path, run_jobs=False)) as found:
         yield found
-    finally:
-        for client in found.clients:
-            client.close()
-        stop_live_server(live)
 
 
 def _ts(day: date, hour: int) -> str:

@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.accounts_fixtures import World, auth_settings
-from tests.conftest import start_live_server, stop_live_server
+from tests.accounts_fixtures import World, auth_settings, running_world
 
 
 @pytest.fixture(name="world")
@@ -21,14 +20,8 @@ def world_fixture(tmp_path: Path) -> Iterator[World]:
     # The test client is a proxy (loopback) in front of the visitors; 198.51.100.9 is a
     # second, trusted proxy of the chain.
     proxies = ("127.0.0.0/8", "::1/128", "198.51.100.9/32")
-    live = start_live_server(auth_settings(tmp_path, run_jobs=False, trusted_proxies=proxies))
-    found = World(live)
-    try:
+    with running_world(auth_settings(tmp_path, run_jobs=False, trusted_proxies=proxies)) as found:
         yield found
-    finally:
-        for client in found.clients:
-            client.close()
-        stop_live_server(live)
 
 
 def hit(http: httpx.Client, site: str, url: str, forwarded: str) -> None:

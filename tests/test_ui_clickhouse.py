@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.accounts_fixtures import World, auth_settings
-from tests.conftest import CHROME_UA, start_live_server, stop_live_server
+from tests.accounts_fixtures import World, auth_settings, running_world
+from tests.conftest import CHROME_UA
 from tests.test_ui_forms import sign_in_ui
 
 pytestmark = pytest.mark.skipif(
@@ -26,14 +26,8 @@ OWNER = "owner@example.com"
 
 @pytest.fixture(name="world")
 def world_fixture(tmp_path: Path) -> Iterator[World]:
-    live = start_live_server(auth_settings(tmp_path, storage="clickhouse"))
-    found = World(live)
-    try:
+    with running_world(auth_settings(tmp_path, storage="clickhouse")) as found:
         yield found
-    finally:
-        for client in found.clients:
-            client.close()
-        stop_live_server(live)
 
 
 def test_every_site_page_answers_on_clickhouse(world: World) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.accounts_fixtures import World, auth_settings
-from tests.conftest import CHROME_UA, start_live_server, stop_live_server
+from tests.accounts_fixtures import World, auth_settings, running_world
+from tests.conftest import CHROME_UA
 from tests.test_ui_forms import field_errors, sign_in_ui
 
 OWNER, ADMIN = "owner@example.com", "admin@example.com"
@@ -25,14 +25,8 @@ OWNER, ADMIN = "owner@example.com", "admin@example.com"
 def world_fixture(tmp_path: Path) -> Iterator[World]:
     # The test client is the proxy in front of the visitors (X-Forwarded-For is theirs).
     proxies = ("127.0.0.0/8", "::1/128")
-    live = start_live_server(auth_settings(tmp_path, run_jobs=False, trusted_proxies=proxies))
-    found = World(live)
-    try:
+    with running_world(auth_settings(tmp_path, run_jobs=False, trusted_proxies=proxies)) as found:
         yield found
-    finally:
-        for client in found.clients:
-            client.close()
-        stop_live_server(live)
 
 
 def _setup(world: World) -> tuple[str, httpx.Client, str]:

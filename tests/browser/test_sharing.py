@@ -21,9 +21,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from app.ingest.hit import Hit
 from app.ingest.pipeline import Client, Drop
-from tests.accounts_fixtures import PASSWORD, World, auth_settings
+from tests.accounts_fixtures import PASSWORD, World, auth_settings, running_world
 from tests.browser.conftest import DESKTOP_UA, ROOT, SiteServer
-from tests.conftest import CHROME_UA, start_live_server, stop_live_server
+from tests.conftest import CHROME_UA
 
 SHARE_PASSWORD = "open sesame 42"
 # Today's pageviews of shop.test, minutes before now: 3 visitors, 4 pageviews.
@@ -33,14 +33,8 @@ VISITS += [("10.0.0.2", "/pricing", 15), ("10.0.0.3", "/blog/one", 10)]
 
 @pytest.fixture
 def world(tmp_path: Path, playwright: object) -> Iterator[World]:
-    live = start_live_server(auth_settings(tmp_path, run_jobs=False))
-    found = World(live)
-    try:
+    with running_world(auth_settings(tmp_path, run_jobs=False)) as found:
         yield found
-    finally:
-        for client in found.clients:
-            client.close()
-        stop_live_server(live)
 
 
 def _seed(world: World, site_id: str) -> None:
