@@ -33,6 +33,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    if settings.log_level != "debug":  # a line per job run and per job added, otherwise
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if args.command == "serve" and not settings.public_url and not settings.listens_on_loopback:
         logging.getLogger("avocet").warning(
             "listening on %s without public_url: `avocet site add` prints snippets for %s"

@@ -167,7 +167,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # it); empty = "backups" beside the data dir. Never inside the data dir or the app's
     # code and static files: a backup holds every secret of the instance.
     backup_dir: str = ""
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     # Client IPs are taken from X-Forwarded-For only when the peer is one of these.
     trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     # A MaxMind-format (.mmdb, MaxMind or DB-IP) city database for region/city; empty = off,

@@ -111,6 +111,9 @@ def create_app(settings: Settings) -> Litestar:
         ],
         template_config=template_config(),
         lifespan=[lifespan],
+        # Logging is the CLI's (log_level, one format); Litestar's own config would put
+        # every logger back at INFO in its format.
+        logging_config=None,
         exception_handlers={Exception: handle_error},
         cors_config=CORS,
         openapi_config=OpenAPIConfig(

@@ -293,6 +293,7 @@ def _node_app(settings: Settings, services: type[Any], routes: list[Any]) -> Lit
         openapi_config=None,
         request_max_body_size=settings.ingest.max_body_bytes,
         request_class=AppRequest,
+        logging_config=None,  # the CLI's (see create_app)
         debug=False,
     )
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from app.storage.meta import MetaStore
-from tests.conftest import CHROME_UA, ROOT, ServeProcess
+from tests.conftest import CHROME_UA, ROOT, ServeProcess, free_port
 
 
 def serve(data: Path, port: int) -> subprocess.CompletedProcess[str]:
@@ -128,3 +129,55 @@ def test_serve_says_in_one_line_that_another_process_holds_the_events_file(
     assert (done.returncode, done.stdout) == (2, "")
     held = f"{data}/events.duckdb is in use by another process (is `avocet serve` running?)"
     assert done.stderr == f"avocet: {held}\n"
+
+
+def served_log(tmp_path: Path, port: int, level: str) -> str:
+    """What `avocet serve` at this log level writes to stderr from its start to a SIGTERM,
+    one request for a missing page and one health check in between."""
+    log = tmp_path / f"{level}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "--data-dir", str(tmp_path / "data"), "serve"],
+            cwd=ROOT,
+            env={**os.environ, "AVOCET_LOG_LEVEL": level, "AVOCET_PORT": str(port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            for _ in range(400):
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            assert httpx.get(f"http://127.0.0.1:{port}/nope").status_code == 404
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)  # (uvicorn ends by raising the signal again)
+    return log.read_text()
+
+
+def test_log_level_is_what_every_logger_keeps_to_in_one_format(tmp_path: Path) -> None:
+    """log_level = "warning" leaves a quiet start and stop quiet (no INFO line of Litestar's
+    or the scheduler's); at "info" every line has the one format, and the scheduler's
+    line per job is left out."""
+    port = free_port()
+    assert served_log(tmp_path, port, "warning") == ""
+    lines = served_log(tmp_path, port, "info").splitlines()
+    assert f"INFO avocet: avocet ready, data in {tmp_path / 'data'}" in lines
+    assert all(line.startswith("INFO") for line in lines), lines
+    assert not [line for line in lines if "apscheduler" in line or " - " in line], lines
+
+
+def test_an_unknown_log_level_is_a_configuration_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--data-dir", str(tmp_path / "data"), "serve"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "AVOCET_LOG_LEVEL": "loud"},
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("avocet: invalid configuration: Invalid enum value 'loud'")
