@@ -1,8 +1,10 @@
-"""Outgoing mail (aiosmtplib), for invitations. Off unless `mail.smtp_host` is set."""
+"""Outgoing mail (aiosmtplib): invitations and email reports. Off unless `mail.smtp_host`
+is set."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -13,7 +15,8 @@ log = logging.getLogger("avocet")
 
 
 class Mailer:
-    """Sends plain-text mail through the configured SMTP server."""
+    """Sends mail through the configured SMTP server: plain text, with an HTML alternative
+    when given one."""
 
     def __init__(self, settings: MailSettings) -> None:
         self.settings = settings
@@ -22,7 +25,15 @@ class Mailer:
     def enabled(self) -> bool:
         return bool(self.settings.smtp_host and self.settings.from_address)
 
-    async def send(self, to: str, subject: str, body: str) -> bool:
+    async def send(
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        *,
+        html: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bool:
         """True when the server took the mail; False (logged) when it could not be sent, so
         the caller can fall back to showing the link."""
         if not self.enabled:
@@ -32,7 +43,11 @@ class Mailer:
         message["From"] = s.from_address
         message["To"] = to
         message["Subject"] = subject
+        for name, value in (headers or {}).items():
+            message[name] = value
         message.set_content(body)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
         try:
             await aiosmtplib.send(
                 message,

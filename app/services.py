@@ -20,6 +20,7 @@ from app.ingest.identity import Salts
 from app.ingest.pipeline import Ingestor, now_us
 from app.ingest.sites import SiteDirectory
 from app.ingest.writer import Writer
+from app.jobs import reports
 from app.jobs.background import in_background
 from app.jobs.scheduler import Jobs
 from app.mail import Mailer
@@ -173,6 +174,7 @@ class Services:
         self.auth = Authenticator(settings, self.meta)
         self.mailer = Mailer(settings.mail)
         self.jobs = Jobs(self.events, self.meta, self.sites, self.retention, self.writer.drain)
+        self.jobs.every("reports", self.send_reports, reports.EVERY)
         # Queues a deletion request on the app's PrivacyJobs (set by the app's lifespan);
         # `avocet site delete/reset` hands its request over through the control socket.
         self.submit_deletion: Callable[[str], None] | None = None
@@ -200,6 +202,12 @@ class Services:
         self._flusher = asyncio.get_running_loop().create_task(self._flush_usage_forever())
         if self.settings.run_jobs:
             self.jobs.start()
+
+    async def send_reports(self) -> int:
+        """Mail the email reports due now (app/jobs/reports.py)."""
+        return await reports.send_due_reports(
+            self.events, self.meta, self.mailer, self.settings.base_url, self.clock()
+        )
 
     def retention(self, site: Site) -> Retention:
         """What the site keeps: its own retention, or the instance's defaults and limits."""

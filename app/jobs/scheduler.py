@@ -44,6 +44,12 @@ class Jobs:
         # reads what the one before wrote.
         self.lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Jobs that read and mail, beside the data jobs (the email reports): (run, every).
+        self._periodic: dict[str, tuple[Callable[[], Awaitable[object]], timedelta]] = {}
+
+    def every(self, name: str, run: Callable[[], Awaitable[object]], period: timedelta) -> None:
+        """Run `run` every `period` once started (from a minute after the start on)."""
+        self._periodic[name] = (run, period)
 
     def start(self) -> None:
         first = datetime.now(UTC) + FIRST_RUN_DELAY
@@ -64,6 +70,15 @@ class Jobs:
             id="prune",
             **common,
         )
+        for name, (run, period) in self._periodic.items():
+            self._scheduler.add_job(
+                run,
+                "interval",
+                seconds=period.total_seconds(),
+                next_run_time=first + timedelta(seconds=40),
+                id=name,
+                **common,
+            )
         self._scheduler.start()
 
     def stop(self) -> None:

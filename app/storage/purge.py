@@ -23,6 +23,7 @@ _OWNED = {
     "members": ("site_members", "site_id = ?"),
     "salts": ("salts", "site_id = ?"),
     "exclusions": ("site_exclusions", "site_id = ?"),
+    "email_reports": ("email_reports", "site_id = ?"),
     "privacy_requests": ("privacy_requests", "site_id = ? AND kind <> 'site'"),
 }
 
