@@ -20,7 +20,7 @@ from app.ingest.identity import Salts
 from app.ingest.pipeline import Ingestor, now_us
 from app.ingest.sites import SiteDirectory
 from app.ingest.writer import Writer
-from app.jobs import reports
+from app.jobs import alerts, reports
 from app.jobs.background import in_background
 from app.jobs.scheduler import Jobs
 from app.mail import Mailer
@@ -175,6 +175,7 @@ class Services:
         self.mailer = Mailer(settings.mail)
         self.jobs = Jobs(self.events, self.meta, self.sites, self.retention, self.writer.drain)
         self.jobs.every("reports", self.send_reports, reports.EVERY)
+        self.jobs.every("alerts", self.check_alerts, alerts.EVERY)
         # Queues a deletion request on the app's PrivacyJobs (set by the app's lifespan);
         # `avocet site delete/reset` hands its request over through the control socket.
         self.submit_deletion: Callable[[str], None] | None = None
@@ -206,6 +207,12 @@ class Services:
     async def send_reports(self) -> int:
         """Mail the email reports due now (app/jobs/reports.py)."""
         return await reports.send_due_reports(
+            self.events, self.meta, self.mailer, self.settings.base_url, self.clock()
+        )
+
+    async def check_alerts(self) -> int:
+        """Mail the traffic alerts that fire now (app/jobs/alerts.py)."""
+        return await alerts.check_alerts(
             self.events, self.meta, self.mailer, self.settings.base_url, self.clock()
         )
 

@@ -22,7 +22,7 @@ import pytest
 
 from app.config import MailSettings
 from app.jobs.reports import due, wants
-from app.storage.reports import Recipient, recipients_of
+from app.storage.reports import Recipient, recipients_of, thresholds_of
 from tests.accounts_fixtures import World, auth_settings, running_world
 from tests.test_security_members import Inbox, smtp  # noqa: F401
 from tests.test_ui_forms import field_errors, page_token, sign_in_ui
@@ -136,7 +136,7 @@ def test_a_weekly_report_goes_once_with_the_weeks_numbers_and_unsubscribes_in_on
         assert added.status_code == 303, added.text
     again = http.post(path, data={"csrf_token": csrf, "kind": "weekly", "email": "ann@example.com"})
     assert field_errors(again.text) == {
-        "email": "The weekly report goes to ann@example.com already."
+        "email": "The weekly report list has ann@example.com already."
     }
     listed = http.get(path).text
     assert "ann@example.com" in listed and "bob@example.com" in listed
@@ -190,7 +190,7 @@ def test_a_weekly_report_goes_once_with_the_weeks_numbers_and_unsubscribes_in_on
         asked = anon.get(link)
         assert asked.status_code == 200
         assert "Stop mailing the weekly report of" in asked.text
-        assert [r.email for r in recipients_of(world.meta, site)] == [
+        assert sorted(r.email for r in recipients_of(world.meta, site)) == [
             "ann@example.com",
             "bob@example.com",
         ]
@@ -264,3 +264,78 @@ def test_when_each_report_is_due_in_the_site_s_timezone() -> None:
     assert not wants(_recipient("monthly", month.at), month)
     assert not wants(_recipient("monthly", month.at - timedelta(days=9), month.first), month)
     assert wants(_recipient("monthly", month.at - timedelta(days=40), before.first), month)
+
+
+def test_traffic_alerts_mail_a_spike_and_a_drop_once_in_12_hours(
+    world: World,
+    smtp: tuple[int, Inbox],  # noqa: F811
+) -> None:
+    _, inbox = smtp
+    user = world.user(OWNER)
+    site = world.site("shop.test", user)
+    http, csrf = sign_in_ui(world, OWNER)
+    path = f"/ui/sites/{site}/reports"
+    alerts = f"{path}/alerts"
+    bad = http.post(alerts, data={"csrf_token": csrf, "kind": "spike", "threshold": "lots"})
+    assert bad.status_code == 400
+    assert field_errors(bad.text) == {
+        "threshold_spike": "Enter a whole number of visitors, or leave it blank (off)."
+    }
+    for kind, threshold in (("spike", "3"), ("drop", "10")):
+        saved = http.post(alerts, data={"csrf_token": csrf, "kind": kind, "threshold": threshold})
+        assert saved.status_code == 303, saved.text
+        added = http.post(path, data={"csrf_token": csrf, "kind": kind, "email": "ops@example.com"})
+        assert added.status_code == 303 and added.headers["location"].endswith("=added-alert")
+    assert thresholds_of(world.meta, site) == {"spike": 3, "drop": 10}
+    # 3 visitors now: Google 2, direct 1; /a 2, /b 1.
+    key = world.key(user, site, scopes=("events:write",))
+    client = world.bearer(key)
+    for uid, page, referrer in (
+        ("a", "/a", "https://www.google.com/"),
+        ("b", "/a", "https://www.google.com/"),
+        ("c", "/b", None),
+    ):
+        body = {"url": f"https://shop.test{page}", "user_id": uid, "referrer": referrer}
+        assert client.post("/api/v1/pageviews", json=body).status_code == 202
+    now = datetime.now(UTC)
+    svc = world.live.services
+
+    def check(at: datetime) -> int:
+        svc.clock = lambda: at
+        return asyncio.run(svc.check_alerts())
+
+    # The site is new: no drop alert in its first 12 hours; the spike goes.
+    assert check(now) == 1
+    spike = inbox.messages[-1]
+    assert subject(spike) == "Traffic spike on shop.test: 3 current visitors"
+    text, html = parts(spike)
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    for line in (
+        "3 visitors in the last 5 minutes: your alert is set at 3.",
+        "Google 2",
+        "Direct / None 1",
+        "/a 2",
+        "/b 1",
+    ):
+        assert line in lines, (line, text)
+    assert lines[lines.index("Top sources now") + 1] == "Google 2"
+    assert 'id="reading"' in html and ">3</p>" in html
+    assert check(now + timedelta(minutes=1)) == 0  # quiet for 12 hours
+    world.meta.execute(
+        "UPDATE sites SET created_at = ? WHERE id = ?",
+        ((now - timedelta(days=2)).isoformat().replace("+00:00", "Z"), site),
+    )
+    assert check(now + timedelta(minutes=2)) == 1  # 3 visitors in 12 hours, fewer than 10
+    drop = inbox.messages[-1]
+    assert subject(drop) == "Traffic drop on shop.test: 3 visitors in the last 12 hours"
+    assert "3 visitors in the last 12 hours: fewer than your alert's 10." in parts(drop)[0]
+    # 13 hours on: nobody is on the site now (no spike), and nobody came in 12 hours.
+    assert check(now + timedelta(hours=13)) == 1
+    assert (
+        subject(inbox.messages[-1]) == "Traffic drop on shop.test: 0 visitors in the last 12 hours"
+    )
+    assert len(inbox.messages) == 3
+    off = http.post(alerts, data={"csrf_token": csrf, "kind": "drop", "threshold": ""})
+    assert off.status_code == 303
+    assert thresholds_of(world.meta, site) == {"spike": 3}
+    assert check(now + timedelta(days=2)) == 0

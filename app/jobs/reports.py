@@ -30,7 +30,7 @@ from app.query.periods import day_range
 from app.query.render import change, metrics_of
 from app.query.rollup import with_site_timezone
 from app.storage.meta import MetaStore, Site
-from app.storage.reports import Kind, Recipient, all_recipients, mark_sent
+from app.storage.reports import KINDS, Kind, Recipient, all_recipients, mark_sent
 from app.storage.store import Store
 
 log = logging.getLogger("avocet.reports")
@@ -190,6 +190,14 @@ def render(report: Report, base_url: str, token: str) -> tuple[str, str, str]:
     return subject, text, html
 
 
+def unsubscribe_headers(base_url: str, token: str) -> dict[str, str]:
+    """A list mail's unsubscribe headers: the link, and one-click (RFC 8058)."""
+    return {
+        "List-Unsubscribe": f"<{base_url}/reports/unsubscribe/{token}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 async def send_due_reports(
     store: Store, meta: MetaStore, mailer: Mailer, base_url: str, now: datetime
 ) -> int:
@@ -197,7 +205,8 @@ async def send_due_reports(
     failed send is logged and tried again on the next run."""
     if not mailer.enabled:
         return 0
-    recipients = await anyio.to_thread.run_sync(all_recipients, meta)
+    listed = await anyio.to_thread.run_sync(all_recipients, meta)
+    recipients = [r for r in listed if r.kind in KINDS]
     if not recipients:
         return 0
     sites = {s.id: s for s in await anyio.to_thread.run_sync(meta.sites)}
@@ -207,24 +216,19 @@ async def send_due_reports(
         site = sites.get(recipient.site_id)
         if site is None:
             continue
-        period = due(recipient.kind, now, site.zone)
+        kind: Kind = "monthly" if recipient.kind == "monthly" else "weekly"
+        period = due(kind, now, site.zone)
         if not wants(recipient, period):
             continue
-        key = (site.id, recipient.kind)
+        key = (site.id, kind)
         if key not in built:
             try:
-                built[key] = await anyio.to_thread.run_sync(
-                    build_report, store, site, recipient.kind, period
-                )
+                built[key] = await anyio.to_thread.run_sync(build_report, store, site, kind, period)
             except Exception:
                 log.exception("the %s report of %s could not be built", recipient.kind, site.id)
                 continue
         subject, text, html = render(built[key], base_url, recipient.token)
-        unsubscribe = f"{base_url}/reports/unsubscribe/{recipient.token}"
-        headers = {
-            "List-Unsubscribe": f"<{unsubscribe}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        }
+        headers = unsubscribe_headers(base_url, recipient.token)
         if await mailer.send(recipient.email, subject, text, html=html, headers=headers):
             await anyio.to_thread.run_sync(mark_sent, meta, recipient, period.first)
             sent += 1

@@ -24,6 +24,7 @@ _OWNED = {
     "salts": ("salts", "site_id = ?"),
     "exclusions": ("site_exclusions", "site_id = ?"),
     "email_reports": ("email_reports", "site_id = ?"),
+    "traffic_alerts": ("traffic_alerts", "site_id = ?"),
     "privacy_requests": ("privacy_requests", "site_id = ? AND kind <> 'site'"),
 }
 

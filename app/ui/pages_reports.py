@@ -1,5 +1,6 @@
-"""Pages: a site's email reports (who gets the weekly and the monthly one, a test send),
-and the public unsubscribe page each report links to (app/jobs/reports.py mails them)."""
+"""Pages: a site's email reports and traffic alerts (who gets the weekly and the monthly
+report, a test send; the spike and drop thresholds and who gets those), and the public
+unsubscribe page each mail links to (app/jobs/reports.py and alerts.py mail them)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,18 @@ from app.jobs.reports import build_report, due, render
 from app.services import Services
 from app.storage.meta import Site
 from app.storage.reports import (
+    ALERT_KINDS,
     KINDS,
+    LABELS,
+    LISTS,
+    Kind,
     Recipient,
     add_recipient,
     by_token,
     recipients_of,
     remove_recipient,
+    set_threshold,
+    thresholds_of,
     unsubscribe,
 )
 from app.ui.actions import attempt, attempt_async, check_email
@@ -41,8 +48,10 @@ from app.ui.web import (
 
 DONE = {
     "added": "Added: the first report goes out when the next one is due.",
+    "added-alert": "Added: the next alert goes to this address too.",
     "removed": "Removed from the list.",
     "tested": "A test report is on its way.",
+    "threshold": "Alert saved.",
 }
 
 
@@ -51,7 +60,8 @@ async def _reports_page(
 ) -> Template:
     svc = services(request)
     found = await anyio.to_thread.run_sync(recipients_of, svc.meta, site.id)
-    lists = {kind: [r for r in found if r.kind == kind] for kind in KINDS}
+    lists = {kind: [r for r in found if r.kind == kind] for kind in LISTS}
+    thresholds = await anyio.to_thread.run_sync(thresholds_of, svc.meta, site.id)
     context.setdefault("values", {"kind": "weekly"})
     return page(
         request,
@@ -61,6 +71,9 @@ async def _reports_page(
         role=role,
         lists=lists,
         kinds=KINDS,
+        alert_kinds=ALERT_KINDS,
+        labels=LABELS,
+        thresholds=thresholds,
         mail_on=svc.mailer.enabled,
         when={
             "weekly": f"Mondays at 09:00 ({site.timezone}), for Monday to Sunday",
@@ -69,6 +82,23 @@ async def _reports_page(
         done=DONE.get(request.query_params.get("done", "")),
         **context,
     )
+
+
+# What a list's mail is called on the unsubscribe page: one, and several.
+WHAT = {
+    "one": {
+        "weekly": "weekly report",
+        "monthly": "monthly report",
+        "spike": "traffic spike alerts",
+        "drop": "traffic drop alerts",
+    },
+    "many": {
+        "weekly": "weekly reports",
+        "monthly": "monthly reports",
+        "spike": "traffic spike alerts",
+        "drop": "traffic drop alerts",
+    },
+}
 
 
 @get("/ui/sites/{site_id:str}/reports")
@@ -80,8 +110,8 @@ async def reports_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
 
 def _kind(form: Form) -> str:
     kind = form.get("kind")
-    if kind not in KINDS:
-        raise FormInvalid({"kind": "Choose the weekly or the monthly report."})
+    if kind not in LISTS:
+        raise FormInvalid({"kind": "Choose a report or an alert."})
     return kind
 
 
@@ -100,7 +130,8 @@ async def add_form(request: AnyRequest, site_id: FromPath[str]) -> Template | Re
     added, errors = await attempt("email", add, services(request), site, form)
     if added is None:
         return await _reports_page(request, viewer, site, role, errors=errors, values=form.values())
-    return redirect(f"/ui/sites/{site.id}/reports?done=added")
+    done = "added" if added.kind in KINDS else "added-alert"
+    return redirect(f"/ui/sites/{site.id}/reports?done={done}")
 
 
 @post("/ui/sites/{site_id:str}/reports/remove")
@@ -117,7 +148,7 @@ async def remove_form(request: AnyRequest, site_id: FromPath[str]) -> Redirect:
 async def send_test(svc: Services, site: Site, form: Form) -> None:
     """The latest report due of the chosen kind, to the chosen address, now (nothing is
     marked sent: the list's own mail still goes out when due)."""
-    kind = _kind(form)
+    kind = form.get("kind")
     recipient = next(
         (
             r
@@ -130,8 +161,9 @@ async def send_test(svc: Services, site: Site, form: Form) -> None:
         raise FormInvalid({"email": "Add the address to the list first."})
     if not svc.mailer.enabled:
         raise FormInvalid({"email": "Mail is off: set mail.smtp_host and mail.from_address."})
-    period = due(recipient.kind, svc.clock(), site.zone)
-    report = await anyio.to_thread.run_sync(build_report, svc.events, site, recipient.kind, period)
+    report_kind: Kind = "monthly" if kind == "monthly" else "weekly"
+    period = due(report_kind, svc.clock(), site.zone)
+    report = await anyio.to_thread.run_sync(build_report, svc.events, site, report_kind, period)
     subject, text, html = render(report, svc.settings.base_url, recipient.token)
     if not await svc.mailer.send(recipient.email, f"[Test] {subject}", text, html=html):
         raise FormInvalid({"email": "The mail server did not take it (the log says why)."})
@@ -147,6 +179,29 @@ async def test_form(request: AnyRequest, site_id: FromPath[str]) -> Template | R
     return redirect(f"/ui/sites/{site.id}/reports?done=tested")
 
 
+def save_threshold(svc: Services, site: Site, form: Form) -> None:
+    kind, value = form.get("kind"), form.get("threshold").strip()
+    if kind not in ALERT_KINDS:
+        raise FormInvalid({f"threshold_{kind}": "Choose the spike or the drop alert."})
+    name = f"threshold_{kind}"
+    if value and not value.isdigit():
+        raise FormInvalid({name: "Enter a whole number of visitors, or leave it blank (off)."})
+    if value and not 1 <= int(value) <= 1_000_000_000:
+        raise FormInvalid({name: "Enter at least 1 visitor, or leave it blank (off)."})
+    set_threshold(svc.meta, site.id, kind, int(value) if value else None)
+
+
+@post("/ui/sites/{site_id:str}/reports/alerts")
+async def threshold_form(request: AnyRequest, site_id: FromPath[str]) -> Template | Redirect:
+    viewer, form = await signed_in_form(request)
+    site, role = await viewer_site(request, viewer, site_id, EDITORS)
+    _, errors = await attempt("threshold", save_threshold, services(request), site, form)
+    if errors:
+        values = {f"threshold_{form.get('kind')}": form.get("threshold")}
+        return await _reports_page(request, viewer, site, role, errors=errors, values=values)
+    return redirect(f"/ui/sites/{site.id}/reports?done=threshold#alerts-h")
+
+
 @get("/reports/unsubscribe/{token:str}")
 async def unsubscribe_page(request: AnyRequest, token: FromPath[str]) -> Template:
     """Asks first: mail scanners open links, and must not unsubscribe anyone."""
@@ -155,7 +210,15 @@ async def unsubscribe_page(request: AnyRequest, token: FromPath[str]) -> Templat
     if found is None:
         raise NotFound("This unsubscribe link is not valid any more: the address is off the list.")
     site = svc.sites.by_id(found.site_id)
-    return page(request, "unsubscribe.html", recipient=found, domain=site.domain if site else "")
+    domain = site.domain if site else ""
+    return page(
+        request,
+        "unsubscribe.html",
+        recipient=found,
+        domain=domain,
+        one=WHAT["one"],
+        many=WHAT["many"],
+    )
 
 
 @post("/reports/unsubscribe/{token:str}")
@@ -166,7 +229,13 @@ async def unsubscribe_form(request: AnyRequest, token: FromPath[str]) -> Templat
     found = await anyio.to_thread.run_sync(unsubscribe, svc.meta, token)
     site = svc.sites.by_id(found.site_id) if found else None
     return page(
-        request, "unsubscribe.html", recipient=found, domain=site.domain if site else "", done=True
+        request,
+        "unsubscribe.html",
+        recipient=found,
+        domain=site.domain if site else "",
+        done=True,
+        one=WHAT["one"],
+        many=WHAT["many"],
     )
 
 
@@ -175,6 +244,7 @@ ROUTES = [
     add_form,
     remove_form,
     test_form,
+    threshold_form,
     unsubscribe_page,
     unsubscribe_form,
 ]
