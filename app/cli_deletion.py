@@ -29,7 +29,7 @@ REQUESTED_BY = "cli"
 STEPS = {"site": ["events", "meta", "rewrite"], "reset": ["events", "rewrite"]}
 STEP_TEXT = {
     "events": "events, rollups and counters deleted",
-    "meta": "keys, goals, share links, members and salts deleted",
+    "meta": "keys, goals, funnels, share links, members, report lists and salts deleted",
     "rewrite": "events file rewritten (no deleted byte left on disk)",
 }
 

@@ -113,6 +113,11 @@ def _execute(store: Store, sql: str, params: list[object]) -> list[tuple[Any, ..
         raise _BadPattern from exc
 
 
+def execute_sql(store: Store, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+    """A statement of the engine's SQL (a Sql of its dialect) with the engine's deadline."""
+    return _execute(store, sql, params)
+
+
 def _execute_clickhouse(store: Store, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
     from app.storage.clickhouse.engine import ClickHouseQueryError
 

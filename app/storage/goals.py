@@ -87,5 +87,13 @@ def goals_of(meta: MetaStore, site_id: str) -> list[Goal]:
 
 
 def delete_goal(meta: MetaStore, site_id: str, goal_id: str) -> None:
-    if meta.execute("DELETE FROM goals WHERE site_id = ? AND id = ?", (site_id, goal_id)) == 0:
-        raise NotFound("goal not found")
+    """Delete a goal, and the site's funnels that have it as a step (meta/015)."""
+    with meta.transaction() as db:
+        gone = db.execute("DELETE FROM goals WHERE site_id = ? AND id = ?", (site_id, goal_id))
+        if gone.rowcount == 0:
+            raise NotFound("goal not found")
+        db.execute(
+            "DELETE FROM funnels WHERE site_id = ? AND id IN (SELECT f.id FROM funnels f,"
+            " json_each(f.steps) s WHERE f.site_id = ? AND s.value = ?)",
+            (site_id, site_id, goal_id),
+        )

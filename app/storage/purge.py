@@ -17,6 +17,7 @@ _OWNED = {
         "subject IN (SELECT 'key:' || id FROM api_keys WHERE site_id = ?)",
     ),
     "api_keys": ("api_keys", "site_id = ?"),
+    "funnels": ("funnels", "site_id = ?"),
     "goals": ("goals", "site_id = ?"),
     "share_links": ("share_links", "site_id = ?"),
     "invitations": ("invitations", "site_id = ?"),

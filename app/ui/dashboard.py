@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from app.storage.funnels import Funnel
 from app.storage.goals import Goal
 from app.storage.meta import Site
 
@@ -63,6 +64,7 @@ def dashboard_context(
     empty: bool = False,
     base: str = "",
     imported: bool = False,
+    funnels: Sequence[Funnel] = (),
 ) -> dict[str, Any]:
     """Template context of app/ui/templates/dashboard.html.
 
@@ -71,13 +73,15 @@ def dashboard_context(
     session cookie authenticates). goals: the site's goals by name (the Goals panel asks
     the API about each). empty: the site has no events yet, so the page shows the snippet
     (loaded from `base`). imported: the site has imported aggregates (Plausible's export),
-    so the page offers the switch that adds them (?with_imported=true)."""
+    so the page offers the switch that adds them (?with_imported=true). funnels: the
+    site's funnels (the Goals panel's Funnels tab asks /api/v1/stats/funnel)."""
     return {
         "site": site,
         "embed": embed,
         "share": share,
         "api_token": api_token,
         "goal_names": [g.name for g in goals],
+        "funnels": [{"id": f.id, "name": f.name} for f in funnels],
         "empty": empty,
         "base": base,
         "imported": imported,

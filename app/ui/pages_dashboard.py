@@ -8,6 +8,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from app.query.run import first_event_day
+from app.storage.funnels import funnels_of
 from app.storage.goals import goals_of
 from app.ui.dashboard import dashboard_context
 from app.ui.pages_sites import base_url
@@ -21,6 +22,7 @@ async def dashboard_page(request: AnyRequest, site_id: FromPath[str]) -> Templat
     site, role = await viewer_site(request, viewer, site_id)
     svc = services(request)
     goals = await anyio.to_thread.run_sync(goals_of, svc.meta, site.id)
+    funnels = await anyio.to_thread.run_sync(funnels_of, svc.meta, site.id)
     first = await anyio.to_thread.run_sync(first_event_day, svc.events, site.id)
     span = await anyio.to_thread.run_sync(svc.events.imported_span, site.id)
     context = dashboard_context(
@@ -32,6 +34,7 @@ async def dashboard_page(request: AnyRequest, site_id: FromPath[str]) -> Templat
         empty=first is None and span is None,
         base=base_url(request),
         imported=span is not None,
+        funnels=funnels,
     )
     return page(request, "dashboard.html", viewer, role=role, **context)
 

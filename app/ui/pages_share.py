@@ -21,6 +21,7 @@ from app.api.share_access import share_tokens
 from app.auth.shares import UNLOCK_TTL_SECONDS
 from app.errors import NotFound, RateLimited
 from app.query.run import first_event_day
+from app.storage.funnels import funnels_of
 from app.storage.goals import goals_of
 from app.storage.meta import Site
 from app.storage.shares import ShareLink, share_by_token
@@ -108,6 +109,8 @@ async def shared_dashboard(request: AnyRequest, token: FromPath[str]) -> Templat
         return _password_page(request, link, site, embed)
     svc = services(request)
     goals = await anyio.to_thread.run_sync(goals_of, svc.meta, site.id)
+    # A link with a fixed filter shows no funnels (they count every visitor).
+    funnels = [] if link.filters else await anyio.to_thread.run_sync(funnels_of, svc.meta, site.id)
     first = await anyio.to_thread.run_sync(first_event_day, svc.events, site.id)
     context = dashboard_context(
         site,
@@ -117,6 +120,7 @@ async def shared_dashboard(request: AnyRequest, token: FromPath[str]) -> Templat
         goals=goals,
         empty=first is None,
         base=base_url(request),
+        funnels=funnels,
     )
     return Template(
         template_name="dashboard.html",

@@ -18,6 +18,7 @@ from app.auth.twofactor import qr_svg
 from app.ingest.diagnostics import DropCount
 from app.query.recent import RecentEvent, recent_events
 from app.storage.accounts import Role
+from app.storage.funnels import funnels_of
 from app.storage.goals import delete_goal, goals_of
 from app.storage.meta import Site
 from app.ui import actions
@@ -186,15 +187,21 @@ async def recent(request: AnyRequest, site_id: FromPath[str]) -> Verification:
     )
 
 
-async def _goals(request: AnyRequest, viewer: Viewer, site_id: str, **context: Any) -> Template:
+async def goals_view(request: AnyRequest, viewer: Viewer, site_id: str, **context: Any) -> Template:
     site, role = await viewer_site(request, viewer, site_id)
-    goals = await anyio.to_thread.run_sync(goals_of, services(request).meta, site.id)
-    return page(request, "goals.html", viewer, site=site, role=role, goals=goals, **context)
+    meta = services(request).meta
+    goals = await anyio.to_thread.run_sync(goals_of, meta, site.id)
+    funnels = await anyio.to_thread.run_sync(funnels_of, meta, site.id)
+    context.setdefault("funnel_errors", {})
+    context.setdefault("funnel_values", {})
+    return page(
+        request, "goals.html", viewer, site=site, role=role, goals=goals, funnels=funnels, **context
+    )
 
 
 @get("/ui/sites/{site_id:str}/goals")
 async def goals_page(request: AnyRequest, site_id: FromPath[str]) -> Template:
-    return await _goals(request, await signed_in(request), site_id)
+    return await goals_view(request, await signed_in(request), site_id)
 
 
 @post("/ui/sites/{site_id:str}/goals")
@@ -203,7 +210,7 @@ async def add_goal(request: AnyRequest, site_id: FromPath[str]) -> Template | Re
     site, _ = await viewer_site(request, viewer, site_id, EDITORS)
     goal, errors = await attempt("value", actions.add_site_goal, services(request), site, form)
     if goal is None:
-        return await _goals(request, viewer, site_id, errors=errors, values=form.values())
+        return await goals_view(request, viewer, site_id, errors=errors, values=form.values())
     return redirect(f"/ui/sites/{site.id}/goals")
 
 

@@ -1,4 +1,4 @@
-// The page's shared state: what the URL holds, the site's time zone and goals, and how a
+// The page's shared state: what the URL holds, the site's time zone, goals and funnels, and how a
 // control changes them (navigate: a new history entry; replace: the same one), after
 // which the page is drawn again. main.js gives it the drawing (onChange); the controls
 // and panels only read app.state and navigate, so none of them imports main.js.
@@ -13,6 +13,7 @@ export const app = {
   get state () { return state },
   tz: root.dataset.timezone,
   goals: JSON.parse(root.dataset.goals || '[]'),
+  funnels: JSON.parse(root.dataset.funnels || '[]'),
   root,
   navigate (next) {
     state = next

@@ -103,6 +103,7 @@ export const PANELS = [
     wide: true,
     tabs: [
       { id: 'goals', label: 'Goals', property: 'goal', goals: true, details: ['visitors', 'events', 'conversion_rate'] },
+      { id: 'funnels', label: 'Funnels', funnels: true },
       {
         id: 'events',
         label: 'Custom events',

@@ -9,6 +9,7 @@ import { PANELS, rowLabel, LIST } from './panels.js'
 import { withFilter } from './state.js'
 import { openDetails, openApi } from './details.js'
 import { GOAL_METRICS, goalRows } from './goals.js'
+import { loadFunnel } from './funnel.js'
 
 const store = {
   get (k, d) { try { return localStorage.getItem('avocet.' + k) || d } catch (e) { return d } },
@@ -24,16 +25,21 @@ export function tabOf (panel) {
 }
 
 function visibleTabs (panel) {
-  return panel.tabs.filter(t => !(t.goals && !app.goals.length))
+  return panel.tabs.filter(t => !(t.goals && !app.goals.length) && !(t.funnels && !app.funnels.length))
 }
 
 export function variantOf (tab) {
   if (tab.variants) return store.get('variant.' + tab.id, tab.variants[0][0])
   if (tab.propKey) return store.get('propkey', '')
+  if (tab.funnels) {
+    const id = store.get('funnel', '')
+    return app.funnels.some(f => f.id === id) ? id : app.funnels[0].id
+  }
   return null
 }
 
 export function requestOf (tab, state, variant) {
+  if (tab.funnels) return { endpoint: 'funnel', params: { funnel_id: variant } }
   if (tab.goals) {
     const name = app.goals[0]
     return { endpoint: 'aggregate', params: { metrics: 'visitors,events,conversion_rate', goal: name } }
@@ -91,6 +97,11 @@ function variantPicker (panel, tab, variant) {
     for (const [v, label] of tab.variants) select.append(h('option', { value: v, selected: v === variant }, label))
     return h('div', { class: 'panel-sub' }, select)
   }
+  if (tab.funnels) {
+    const select = h('select', { class: 'variant', 'aria-label': 'Funnel', onchange: () => { store.set('funnel', select.value); drawPanel(panel) } })
+    for (const f of app.funnels) select.append(h('option', { value: f.id, selected: f.id === variant }, f.name))
+    return h('div', { class: 'panel-sub' }, select)
+  }
   if (tab.propKey) {
     const input = h('input', { type: 'text', class: 'variant', value: variant, placeholder: 'Property key, e.g. plan', 'aria-label': 'Custom property key', autocomplete: 'off' })
     const form = h('form', { class: 'panel-sub', onsubmit: e => { e.preventDefault(); store.set('propkey', input.value.trim()); drawPanel(panel) } },
@@ -109,6 +120,7 @@ async function loadPanel (panel, tab, variant, body, foot) {
     body.append(h('p', { class: 'empty-note' }, 'Type a custom property key to see its values.'))
     return
   }
+  if (tab.funnels) return loadFunnel(app.state, req, body)
   // The map's chunk (its shapes projected at build time) loads while the API answers.
   const mapReady = tab.map ? import('./map.js') : null
   if (mapReady) mapReady.catch(() => {}) // a failed answer returns before awaiting it
