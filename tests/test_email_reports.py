@@ -224,6 +224,10 @@ def test_a_test_send_mails_now_and_leaves_the_list_s_own_send_alone(
         f"{path}/test", data={"csrf_token": csrf, "kind": "weekly", "email": "cy@example.com"}
     )
     assert field_errors(other.text) == {"email": "Add the address to the list first."}
+    alert = http.post(
+        f"{path}/test", data={"csrf_token": csrf, "kind": "spike", "email": "cy@example.com"}
+    )
+    assert field_errors(alert.text) == {"email": "Only a report can be sent as a test."}
     removed = http.post(
         f"{path}/remove", data={"csrf_token": csrf, "kind": "monthly", "email": "cy@example.com"}
     )

@@ -149,6 +149,8 @@ async def send_test(svc: Services, site: Site, form: Form) -> None:
     """The latest report due of the chosen kind, to the chosen address, now (nothing is
     marked sent: the list's own mail still goes out when due)."""
     kind = form.get("kind")
+    if kind not in KINDS:
+        raise FormInvalid({"email": "Only a report can be sent as a test."})
     recipient = next(
         (
             r
