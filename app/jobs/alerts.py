@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from app.jobs.reports import NO_SOURCE, unsubscribe_headers
+from app.jobs.reports import MAIL_TEMPLATES, NO_SOURCE, unsubscribe_headers
 from app.mail import Mailer
 from app.query.answer import answer_sync
 from app.query.model import Order, Query
@@ -32,12 +30,6 @@ SPIKE_MINUTES = 5
 DROP_WINDOW = timedelta(hours=12)
 QUIET = timedelta(hours=12)  # between two mails of one kind for one site
 TOP = 3
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 @dataclass
@@ -112,8 +104,8 @@ def render(reading: Reading, base_url: str, token: str) -> tuple[str, str, str]:
             f"Traffic drop on {site.domain}: {reading.visitors} visitors in the last"
             f" {context['hours']} hours"
         )
-    text = _TEMPLATES.get_template("alert.txt").render(context)
-    html = _TEMPLATES.get_template("alert.html").render(context)
+    text = MAIL_TEMPLATES.get_template("alert.txt").render(context)
+    html = MAIL_TEMPLATES.get_template("alert.html").render(context)
     return subject, text, html
 
 

@@ -40,7 +40,8 @@ EVERY = timedelta(minutes=15)
 METRICS = ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")
 TOP = 5  # rows of each list
 NO_SOURCE = "Direct / None"  # a visit without a referrer, as the dashboard says it
-_TEMPLATES = Environment(
+# The mails' templates (app/jobs/templates: mail.html is every HTML mail's frame).
+MAIL_TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
@@ -185,8 +186,8 @@ def render(report: Report, base_url: str, token: str) -> tuple[str, str, str]:
         "number": _number,
     }
     subject = f"{context['kind']} report for {site.domain}: {context['label']}"
-    text = _TEMPLATES.get_template("report.txt").render(context)
-    html = _TEMPLATES.get_template("report.html").render(context)
+    text = MAIL_TEMPLATES.get_template("report.txt").render(context)
+    html = MAIL_TEMPLATES.get_template("report.html").render(context)
     return subject, text, html
 
 
