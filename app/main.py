@@ -25,6 +25,7 @@ from app.api import (
     sites,
     stats,
 )
+from app.api import annotations as annotations_api
 from app.api import imports as imports_api
 from app.api import privacy as privacy_api
 from app.api.dialects import openanalytics, ovyxa, zenovay
@@ -98,6 +99,7 @@ def create_app(settings: Settings) -> Litestar:
             *keys.ROUTES,
             *sites.ROUTES,
             *funnels.ROUTES,
+            *annotations_api.ROUTES,
             *site_data.ROUTES,
             *events.ROUTES,
             *privacy_api.ROUTES,

@@ -160,11 +160,11 @@ export function v2Body (state, req, shift) {
 
 export class ApiError extends Error {}
 
-async function call (url, init) {
+export async function call (url, init) {
   const headers = { Accept: 'application/json', ...(init && init.headers) }
   if (root.dataset.token) headers.Authorization = 'Bearer ' + root.dataset.token
-  // POST /api/v2/query with the session cookie echoes the session's CSRF token.
-  else if (root.dataset.csrf && init && init.method === 'POST') headers['X-CSRF-Token'] = root.dataset.csrf
+  // A POST (/api/v2/query, a note) or DELETE with the session cookie echoes its CSRF token.
+  else if (root.dataset.csrf && init && init.method && init.method !== 'GET') headers['X-CSRF-Token'] = root.dataset.csrf
   const res = await fetch(url, { credentials: 'same-origin', ...init, headers })
   let body = null
   try { body = await res.json() } catch (e) { body = null }

@@ -36,7 +36,8 @@ function niceMax (max) {
 }
 
 // series: {labels, values, partialFrom (index of the first partial/future bucket or -1),
-// futureFrom, compare: {labels, values} | null, metric, interval}
+// futureFrom, compare: {labels, values} | null, metric, interval, notes: Map(index ->
+// annotations) | undefined}
 export function drawGraph (container, series) {
   const { labels, values, metric, interval } = series
   container.dataset.points = JSON.stringify(values)
@@ -54,6 +55,8 @@ export function drawGraph (container, series) {
   const muted = css('--muted') || '#888'
   const grid = css('--grid') || '#eee'
   const fmt = v => metricFmt(metric, v)
+  const notes = series.notes || new Map()
+  container.dataset.notes = JSON.stringify([...notes.keys()])
   const tip = h('div', { class: 'tip', hidden: true, role: 'presentation' })
   const opts = {
     width: Math.max(200, container.clientWidth),
@@ -90,6 +93,27 @@ export function drawGraph (container, series) {
       { label: 'Comparison', stroke: css('--chart-cmp') || muted, width: 1.75, dash: [3, 4], points: { show: false }, show: !!cmp }
     ],
     hooks: {
+      // Each annotated bucket: a dashed line and a dot above it.
+      draw: [u => {
+        if (!notes.size) return
+        const ctx = u.ctx
+        const r = devicePixelRatio || 1
+        ctx.save()
+        ctx.strokeStyle = ctx.fillStyle = css('--note') || muted
+        ctx.lineWidth = r
+        ctx.setLineDash([3 * r, 3 * r])
+        for (const i of notes.keys()) {
+          const x = Math.round(u.valToPos(i, 'x', true))
+          ctx.beginPath()
+          ctx.moveTo(x, u.bbox.top)
+          ctx.lineTo(x, u.bbox.top + u.bbox.height)
+          ctx.stroke()
+          ctx.beginPath()
+          ctx.arc(x, u.bbox.top, 3.5 * r, 0, 2 * Math.PI)
+          ctx.fill()
+        }
+        ctx.restore()
+      }],
       setCursor: [u => {
         const i = u.cursor.idx
         if (i == null || u.cursor.left < 0) { tip.hidden = true; return }
@@ -98,6 +122,7 @@ export function drawGraph (container, series) {
           h('div', { class: 'tip-date' }, fullLabel(labels[i], interval), i === partial ? ' (so far)' : ''),
           h('div', { class: 'tip-row' }, h('span', { class: 'swatch' }), h('strong', {}, fmt(values[i])), ' ', METRICS[metric] ? METRICS[metric].short.toLowerCase() : metric)
         )
+        for (const note of notes.get(i) || []) tip.append(h('div', { class: 'tip-note' }, '✎ ' + note.text))
         if (cmp && series.compare.labels[i]) {
           tip.append(h('div', { class: 'tip-row cmp' }, h('span', { class: 'swatch cmp' }), h('strong', {}, fmt(cmp[i])), ' on ' + fullLabel(series.compare.labels[i], interval)))
         }

@@ -6,6 +6,7 @@ import { configure, run, realtimeVisitors } from './api.js'
 import { h } from './dom.js'
 import { siteLocal, siteToday, periodDays } from './dates.js'
 import { drawGraph } from './graph.js'
+import { drawNotes, loadNotes, notesByBucket } from './notes.js'
 import { METRICS, metricFmt, exact, money } from './format.js'
 import { revenueByCurrency } from './revenue.js'
 import { app } from './app.js'
@@ -198,6 +199,7 @@ async function loadGraph (gen) {
   const box = document.getElementById('graph')
   const interval = intervalOf()
   renderIntervals(interval)
+  const notesAsked = loadNotes(app.state)
   let body
   try { body = await run(app.state, graphRequest()) } catch (e) {
     if (gen !== generation) return
@@ -210,7 +212,10 @@ async function loadGraph (gen) {
   const metric = graphMetric()
   const labels = body.results.map(label)
   const [partial, future] = partialAndFuture(labels, interval)
+  const notes = await notesAsked
+  if (gen !== generation) return
   drawGraph(box, {
+    notes: notesByBucket(labels, interval, notes),
     labels,
     values: body.results.map(p => p[metric]),
     metric,
@@ -220,6 +225,7 @@ async function loadGraph (gen) {
     compare: body.comparison ? { labels: body.comparison.results.map(label), values: body.comparison.results.map(p => p[metric]) } : null
   })
   const title = topMetrics() === GOAL ? GOAL_LABELS[metric] : METRICS[metric].label
+  drawNotes(notes)
   document.getElementById('graph-title').textContent = app.state.period === 'realtime' ? title + ' per minute, last 30 minutes' : title
 }
 
