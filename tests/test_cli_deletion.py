@@ -49,7 +49,8 @@ def test_site_delete_through_the_running_server_shows_its_steps(
         1,
         f"deleting site gone.example ({gone}) deletes the site and:\n"
         "  events: 3\n  rolled up days: 0\n  rollup rows: 0\n  usage counters: 0\n"
-        "  api keys: 0\n  funnels: 0\n  annotations: 0\n  goals: 0\n  share links: 0\n"
+        "  api keys: 0\n  funnels: 0\n  annotations: 0\n  segments: 0\n  goals: 0\n"
+        "  share links: 0\n"
         "  invitations: 0\n"
         "  members: 0\n  salts: 1\n  exclusions: 0\n  email reports: 0\n"
         "  traffic alerts: 0\n  privacy requests: 0\n",

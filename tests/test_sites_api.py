@@ -35,9 +35,9 @@ def test_site_lifecycle_works_when_owner_uses_a_jwt(world: World) -> None:
             "status": "queued",
             "deletes": {
                 "events": 0, "rolled_up_days": 0, "rollup_rows": 0, "usage_counters": 0,
-                "api_keys": 0, "funnels": 0, "annotations": 0, "goals": 0, "share_links": 0,
-                "invitations": 0, "members": 1, "salts": 0, "exclusions": 0, "email_reports": 0,
-                "traffic_alerts": 0, "privacy_requests": 0,
+                "api_keys": 0, "funnels": 0, "annotations": 0, "segments": 0, "goals": 0,
+                "share_links": 0, "invitations": 0, "members": 1, "salts": 0, "exclusions": 0,
+                "email_reports": 0, "traffic_alerts": 0, "privacy_requests": 0,
             },
         }  # fmt: skip
         assert http.get(f"/api/v1/sites/{site['id']}").status_code == 404

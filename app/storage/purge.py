@@ -19,6 +19,7 @@ _OWNED = {
     "api_keys": ("api_keys", "site_id = ?"),
     "funnels": ("funnels", "site_id = ?"),
     "annotations": ("annotations", "site_id = ?"),
+    "segments": ("segments", "site_id = ?"),
     "goals": ("goals", "site_id = ?"),
     "share_links": ("share_links", "site_id = ?"),
     "invitations": ("invitations", "site_id = ?"),

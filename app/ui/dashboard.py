@@ -16,6 +16,7 @@ from typing import Any
 from app.storage.funnels import Funnel
 from app.storage.goals import Goal
 from app.storage.meta import Site
+from app.storage.segments import Segment
 
 BUILT = Path(__file__).resolve().parents[2] / "static" / "ui" / "dashboard"
 
@@ -65,6 +66,7 @@ def dashboard_context(
     base: str = "",
     imported: bool = False,
     funnels: Sequence[Funnel] = (),
+    segments: Sequence[Segment] = (),
 ) -> dict[str, Any]:
     """Template context of app/ui/templates/dashboard.html.
 
@@ -74,7 +76,8 @@ def dashboard_context(
     the API about each). empty: the site has no events yet, so the page shows the snippet
     (loaded from `base`). imported: the site has imported aggregates (Plausible's export),
     so the page offers the switch that adds them (?with_imported=true). funnels: the
-    site's funnels (the Goals panel's Funnels tab asks /api/v1/stats/funnel)."""
+    site's funnels (the Goals panel's Funnels tab asks /api/v1/stats/funnel). segments: the
+    site's saved filter sets (the filter menu lists them; none on share links)."""
     return {
         "site": site,
         "embed": embed,
@@ -82,6 +85,7 @@ def dashboard_context(
         "api_token": api_token,
         "goal_names": [g.name for g in goals],
         "funnels": [{"id": f.id, "name": f.name} for f in funnels],
+        "segments": [s.public() for s in segments],
         "empty": empty,
         "base": base,
         "imported": imported,

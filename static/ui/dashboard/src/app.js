@@ -14,6 +14,7 @@ export const app = {
   tz: root.dataset.timezone,
   goals: JSON.parse(root.dataset.goals || '[]'),
   funnels: JSON.parse(root.dataset.funnels || '[]'),
+  segments: JSON.parse(root.dataset.segments || '[]'),
   root,
   navigate (next) {
     state = next

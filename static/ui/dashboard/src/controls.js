@@ -6,6 +6,7 @@ import { h, svgIcon, ICONS } from './dom.js'
 import { MONTH_NAMES, dayAdd, monthAdd, periodDays, rangeLabel, siteToday, stepRange, weekday } from './dates.js'
 import { FILTER_KEYS, OPS, PERIODS, filterLabel, withFilter, withoutFilter } from './state.js'
 import { displayValue } from './panels.js'
+import { canEdit, saveSegmentItem, segmentsMenu } from './segments.js'
 
 // The tiles always show the change against the previous period (as Plausible's do); the
 // switch draws the comparison period in the graph and picks which period that is.
@@ -180,11 +181,12 @@ function renderChips (state) {
   if (state.filters.length > 1) {
     box.append(h('li', {}, h('button', { type: 'button', class: 'link-button', id: 'clear-filters', onclick: () => app.navigate({ ...app.state, filters: [] }) }, 'Clear all')))
   }
+  if (state.filters.length && canEdit()) box.append(saveSegmentItem(state, () => renderControls()))
 }
 
 function renderFilterMenu () {
   const wrap = document.getElementById('filter-add')
-  if (wrap.dataset.built) return
+  if (wrap.dataset.built) { document.getElementById('segments').redraw(); return }
   wrap.dataset.built = '1'
   const menu = h('form', { class: 'menu filter-menu', id: 'filter-menu', hidden: true, 'aria-label': 'Add a filter' })
   const button = h('button', { type: 'button', class: 'select-button', id: 'filter-button', 'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-controls': 'filter-menu', onclick: () => toggleMenu(button, menu, true) }, svgIcon(ICONS.filter), h('span', {}, 'Filter'))
@@ -212,6 +214,7 @@ function renderFilterMenu () {
     app.navigate(withFilter(app.state, { key, op: op.value, values }))
   })
   menu.append(
+    segmentsMenu(closeMenu),
     h('div', { class: 'field-row' }, h('label', { for: 'filter-prop' }, 'Property'), prop, propKey),
     h('div', { class: 'field-row' }, h('label', { for: 'filter-op' }, 'Operator'), op),
     h('div', { class: 'field-row' }, h('label', { for: 'filter-value' }, 'Value'), value, goalsList),

@@ -8,7 +8,7 @@ import { h } from './dom.js'
 import { shortDay, siteToday } from './dates.js'
 
 const siteId = () => app.root.dataset.site
-const editable = () => app.root.dataset.annotate === '1'
+const editable = () => app.root.dataset.editor === '1'
 
 export function loadNotes (state) {
   if (app.root.dataset.share || state.period === 'realtime') return Promise.resolve([])
