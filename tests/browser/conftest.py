@@ -213,3 +213,23 @@ def plausible_npm_bundle() -> bytes:
         check=True,
     )
     return result.stdout
+
+
+# The three looks every page is judged in: (width, colour scheme).
+LOOKS: list[tuple[int, str]] = [(1280, "light"), (1280, "dark"), (375, "light")]
+
+
+def in_three_looks(browser: Browser) -> Iterator[tuple[int, str, Page]]:
+    """A page in each of LOOKS, one new context each (closed after its turn): a test sets
+    up once (on the first) and signs in again on the others."""
+    for width, scheme in LOOKS:
+        context = browser.new_context(
+            user_agent=DESKTOP_UA,
+            viewport={"width": width, "height": 900},
+            is_mobile=width < 500,
+            color_scheme=scheme,  # type: ignore[arg-type]
+        )
+        try:
+            yield width, scheme, context.new_page()
+        finally:
+            context.close()

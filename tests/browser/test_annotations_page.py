@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.storage.annotations import add_annotation
 from tests.accounts_fixtures import PASSWORD, auth_settings
-from tests.browser.conftest import DESKTOP_UA
+from tests.browser.conftest import in_three_looks
 from tests.browser.test_dashboard_a11y import serious_violations
 from tests.browser.test_data_pages import _first_owner, _no_sideways_scroll
 from tests.conftest import LiveServer, start_live_server, stop_live_server
@@ -50,47 +50,37 @@ def test_notes_are_added_marked_on_the_graph_and_deleted(
     week = (DAY - timedelta(days=6)).isoformat(), DAY.isoformat()
     view = f"?period=custom&from={week[0]}&to={week[1]}"
     site_id = ""
-    for n, (width, scheme) in enumerate([(1280, "light"), (1280, "dark"), (375, "light")]):
-        context = browser.new_context(
-            user_agent=DESKTOP_UA,
-            viewport={"width": width, "height": 900},
-            is_mobile=width < 500,
-            color_scheme=scheme,  # type: ignore[arg-type]
-        )
-        try:
-            page = context.new_page()
-            if n == 0:
-                site_id = _first_owner(page, server.url, "shop.test")
-                place_events(server, site_id)
-                add_annotation(server.services.meta, site_id, week[0], "Old note", None)
-            else:
-                _sign_in(page, server.url)
-            page.goto(f"{server.url}/ui/sites/{site_id}{view}")
-            graph = page.locator("#graph")
-            if n == 0:
-                expect(page.locator(".note-list li")).to_have_count(1)
-                page.get_by_text("Add a note").click()
-                page.get_by_label("Day of the note").fill(DAY.isoformat())
-                page.get_by_role("button", name="Add note").click()
-                # A blank note is the browser's to refuse (required): nothing is sent.
-                note = page.get_by_label("Note", exact=True)
-                assert note.evaluate("e => e.validity.valueMissing") is True
-                expect(page.locator(".note-list li")).to_have_count(1)
-                page.get_by_label("Note", exact=True).fill("Launched the pricing page")
-                page.get_by_role("button", name="Add note").click()
-                expect(page.locator(".note-list li")).to_have_count(2)
-                # Marked on the first day's bucket and the last's (7 daily buckets).
-                expect(graph).to_have_attribute("data-notes", "[0,6]")
-                page.get_by_role("button", name="Delete the note Old note").click()
-                expect(page.locator(".note-list li")).to_have_count(1)
-                expect(graph).to_have_attribute("data-notes", "[6]")
-            expect(page.locator(".note-text")).to_have_text(["Launched the pricing page"])
-            assert json.loads(graph.get_attribute("data-notes") or "[]") == [6]
-            _no_sideways_scroll(page)
-            assert serious_violations(page) == []
-            page.screenshot(path=str(out / f"notes-{width}-{scheme}.png"), full_page=False)
-        finally:
-            context.close()
+    for n, (width, scheme, page) in enumerate(in_three_looks(browser)):
+        if n == 0:
+            site_id = _first_owner(page, server.url, "shop.test")
+            place_events(server, site_id)
+            add_annotation(server.services.meta, site_id, week[0], "Old note", None)
+        else:
+            _sign_in(page, server.url)
+        page.goto(f"{server.url}/ui/sites/{site_id}{view}")
+        graph = page.locator("#graph")
+        if n == 0:
+            expect(page.locator(".note-list li")).to_have_count(1)
+            page.get_by_text("Add a note").click()
+            page.get_by_label("Day of the note").fill(DAY.isoformat())
+            page.get_by_role("button", name="Add note").click()
+            # A blank note is the browser's to refuse (required): nothing is sent.
+            note = page.get_by_label("Note", exact=True)
+            assert note.evaluate("e => e.validity.valueMissing") is True
+            expect(page.locator(".note-list li")).to_have_count(1)
+            page.get_by_label("Note", exact=True).fill("Launched the pricing page")
+            page.get_by_role("button", name="Add note").click()
+            expect(page.locator(".note-list li")).to_have_count(2)
+            # Marked on the first day's bucket and the last's (7 daily buckets).
+            expect(graph).to_have_attribute("data-notes", "[0,6]")
+            page.get_by_role("button", name="Delete the note Old note").click()
+            expect(page.locator(".note-list li")).to_have_count(1)
+            expect(graph).to_have_attribute("data-notes", "[6]")
+        expect(page.locator(".note-text")).to_have_text(["Launched the pricing page"])
+        assert json.loads(graph.get_attribute("data-notes") or "[]") == [6]
+        _no_sideways_scroll(page)
+        assert serious_violations(page) == []
+        page.screenshot(path=str(out / f"notes-{width}-{scheme}.png"), full_page=False)
     if SHOTS:
         for shot in out.iterdir():
             shot.replace(Path(SHOTS) / shot.name)

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.accounts_fixtures import auth_settings
-from tests.browser.conftest import DESKTOP_UA
+from tests.browser.conftest import in_three_looks
 from tests.browser.test_annotations_page import _sign_in
 from tests.browser.test_dashboard_a11y import serious_violations
 from tests.browser.test_data_pages import _first_owner, _no_sideways_scroll
@@ -39,46 +39,36 @@ def test_a_segment_is_saved_from_the_filters_and_applied_from_the_menu(
     out = tmp_path / "shots"
     out.mkdir()
     site_id = ""
-    for n, (width, scheme) in enumerate([(1280, "light"), (1280, "dark"), (375, "light")]):
-        context = browser.new_context(
-            user_agent=DESKTOP_UA,
-            viewport={"width": width, "height": 900},
-            is_mobile=width < 500,
-            color_scheme=scheme,  # type: ignore[arg-type]
-        )
-        try:
-            page = context.new_page()
-            if n == 0:
-                site_id = _first_owner(page, server.url, "shop.test")
-                place_events(server, site_id)
-                page.goto(f"{server.url}/ui/sites/{site_id}?period=7d&page=/thanks&device=desktop")
-                page.get_by_role("button", name="Save as segment").click()
-                page.get_by_label("Segment name").fill("Thanks on desktop")
-                page.screenshot(path=str(out / "segments-save-1280-light.png"), full_page=False)
-                page.get_by_role("button", name="Save", exact=True).click()
-                expect(page.get_by_role("button", name="Save as segment")).to_be_visible()
-                page.get_by_role("button", name="Clear all").click()
-                expect(page.locator("#filters .chip")).to_have_count(0)
-            else:
-                _sign_in(page, server.url)
-                page.goto(f"{server.url}/ui/sites/{site_id}?period=7d")
+    for n, (width, scheme, page) in enumerate(in_three_looks(browser)):
+        if n == 0:
+            site_id = _first_owner(page, server.url, "shop.test")
+            place_events(server, site_id)
+            page.goto(f"{server.url}/ui/sites/{site_id}?period=7d&page=/thanks&device=desktop")
+            page.get_by_role("button", name="Save as segment").click()
+            page.get_by_label("Segment name").fill("Thanks on desktop")
+            page.screenshot(path=str(out / "segments-save-1280-light.png"), full_page=False)
+            page.get_by_role("button", name="Save", exact=True).click()
+            expect(page.get_by_role("button", name="Save as segment")).to_be_visible()
+            page.get_by_role("button", name="Clear all").click()
+            expect(page.locator("#filters .chip")).to_have_count(0)
+        else:
+            _sign_in(page, server.url)
+            page.goto(f"{server.url}/ui/sites/{site_id}?period=7d")
+        page.locator("#filter-button").click()
+        menu = page.locator("#filter-menu")
+        expect(menu.locator(".segment-apply")).to_have_text(["Thanks on desktop"])
+        _no_sideways_scroll(page)
+        assert serious_violations(page) == []
+        page.screenshot(path=str(out / f"segments-{width}-{scheme}.png"), full_page=False)
+        menu.get_by_role("button", name="Thanks on desktop", exact=True).click()
+        expect(page.locator("#filters .chip")).to_have_count(2)
+        assert "page=/thanks&device=desktop" in page.url
+        if n == 2:
             page.locator("#filter-button").click()
-            menu = page.locator("#filter-menu")
-            expect(menu.locator(".segment-apply")).to_have_text(["Thanks on desktop"])
-            _no_sideways_scroll(page)
-            assert serious_violations(page) == []
-            page.screenshot(path=str(out / f"segments-{width}-{scheme}.png"), full_page=False)
-            menu.get_by_role("button", name="Thanks on desktop", exact=True).click()
-            expect(page.locator("#filters .chip")).to_have_count(2)
-            assert "page=/thanks&device=desktop" in page.url
-            if n == 2:
-                page.locator("#filter-button").click()
-                page.get_by_role("button", name="Delete the segment Thanks on desktop").click()
-                expect(menu.locator(".segment-apply")).to_have_count(0)
-                segments = server.services.meta.fetchall("SELECT name FROM segments")
-                assert segments == []
-        finally:
-            context.close()
+            page.get_by_role("button", name="Delete the segment Thanks on desktop").click()
+            expect(menu.locator(".segment-apply")).to_have_count(0)
+            segments = server.services.meta.fetchall("SELECT name FROM segments")
+            assert segments == []
     if SHOTS:
         for shot in out.iterdir():
             shot.replace(Path(SHOTS) / shot.name)
