@@ -14,10 +14,8 @@ from typing import Any
 
 import anyio.to_thread
 
-from app.jobs.reports import MAIL_TEMPLATES, NO_SOURCE, unsubscribe_headers
+from app.jobs.reports import MAIL_TEMPLATES, top_rows, unsubscribe_headers
 from app.mail import Mailer
-from app.query.answer import answer_sync
-from app.query.model import Order, Query
 from app.query.realtime import current_visitors, realtime_query
 from app.storage.meta import MetaStore, Site
 from app.storage.reports import Alert, all_alerts, all_recipients, mark_alerted
@@ -66,19 +64,9 @@ def read(store: Store, site: Site, alert: Alert, now: datetime) -> Reading | Non
     if seen < alert.threshold:
         return None
     reading = Reading(alert, site, seen)
-    base = realtime_query(site.id, (), SPIKE_MINUTES, now)
-    for prop, rows in (("source", reading.sources), ("page", reading.pages)):
-        q = Query(
-            site_id=site.id,
-            period=base.period,
-            metrics=("visitors",),
-            dimensions=(prop,),
-            order_by=(Order("visitors", True),),
-            limit=TOP,
-        )
-        rows.extend(
-            (str(r[prop] or NO_SOURCE), int(r["visitors"])) for r in answer_sync(store, q).rows
-        )
+    period = realtime_query(site.id, (), SPIKE_MINUTES, now).period
+    reading.sources = top_rows(store, site, period, "source", TOP)
+    reading.pages = top_rows(store, site, period, "page", TOP)
     return reading
 
 

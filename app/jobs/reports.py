@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from app.mail import Mailer
 from app.query.answer import answer_sync
 from app.query.model import Order, Query
-from app.query.periods import day_range
+from app.query.periods import Period, day_range
 from app.query.render import change, metrics_of
 from app.query.rollup import with_site_timezone
 from app.storage.meta import MetaStore, Site
@@ -112,17 +112,25 @@ def build_report(store: Store, site: Site, kind: Kind, period: Due) -> Report:
         _ask(store, site, Query(site_id=site.id, period=before, metrics=METRICS))[0], METRICS
     )
     report = Report(site, kind, period, now, then, {m: change(m, now[m], then[m]) for m in METRICS})
-    for prop, rows in (("source", report.sources), ("page", report.pages)):
-        q = Query(
-            site_id=site.id,
-            period=span,
-            metrics=("visitors",),
-            dimensions=(prop,),
-            order_by=(Order("visitors", True),),
-            limit=TOP,
-        )
-        rows.extend((str(r[prop] or NO_SOURCE), int(r["visitors"])) for r in _ask(store, site, q))
+    report.sources = top_rows(store, site, span, "source", TOP)
+    report.pages = top_rows(store, site, span, "page", TOP)
     return report
+
+
+def top_rows(
+    store: Store, site: Site, period: Period, prop: str, limit: int
+) -> list[tuple[str, int]]:
+    """The period's `limit` values of a property with the most visitors, most first (a
+    source without a referrer as the dashboard says it)."""
+    q = Query(
+        site_id=site.id,
+        period=period,
+        metrics=("visitors",),
+        dimensions=(prop,),
+        order_by=(Order("visitors", True),),
+        limit=limit,
+    )
+    return [(str(r[prop] or NO_SOURCE), int(r["visitors"])) for r in _ask(store, site, q)]
 
 
 def _duration(seconds: Any) -> str:
